@@ -1,0 +1,39 @@
+"""Domain vocabulary shared by every layer of geova."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+
+class Status(StrEnum):
+    """Life cycle of an intervention request. Duplicates and cancellations are kept, never deleted,
+    because norm rates must say how many requests they excluded."""
+
+    OPEN = "open"
+    CLOSED = "closed"
+    CANCELLED = "cancelled"
+    DUPLICATE = "duplicate"
+
+
+class ZoneKind(StrEnum):
+    """The priority-zone kinds the OVA report names. Cities may add their own (any slug)."""
+
+    COMMERCIAL = "commercial"  # zone prioritaire commerciale
+    SENSITIVE = "sensitive"  # zone sensible
+    BLACK_SPOT = "black_spot"  # point noir
+    WASTE_LAND = "waste_land"  # friche
+
+
+class Flag(StrEnum):
+    """Why a stored record is suspicious. Flagged rows are kept and counted, not silently trusted."""
+
+    OUTSIDE_EXTENT = "outside_extent"  # coordinates far from the territory
+    RESOLVED_BEFORE_REPORT = "resolved_before_report"
+    REPEATED_LOCATION = "repeated_location"  # a geocoder default, e.g. Boston City Hall
+
+
+FLAG_LABELS = {
+    Flag.OUTSIDE_EXTENT: "coordinates outside the territory's extent",
+    Flag.RESOLVED_BEFORE_REPORT: "resolved before it was reported",
+    Flag.REPEATED_LOCATION: "location repeated on many rows (geocoder default?)",
+}

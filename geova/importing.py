@@ -1,0 +1,273 @@
+"""The import pipeline: read -> validate -> assign to quarters/zones -> store, in one transaction.
+
+Everything that can fail on the user's data fails before or inside the transaction, so a fatal error
+leaves the store exactly as it was; rows that are merely wrong are rejected one by one and listed in
+a rejects file, and the others are stored.
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+
+import numpy as np
+from sqlalchemy import Connection, Engine, func, insert, select, update
+
+from geova.config import instance_path
+from geova.core.assign import assign_points
+from geova.core.checks import location_key, outside_extent, resolved_before_report
+from geova.core.model import Flag
+from geova.core.referential import load_referential
+from geova.io.errors import ImportFailure, Reject
+from geova.io.layers import read_layer
+from geova.io.mapping import load_mapping
+from geova.io.records import to_records
+from geova.io.tables import read_table
+from geova.store import areas, interventions
+from geova.store.migrate import ensure_schema
+from geova.store.referential import category_codes, store_referential
+from geova.store.schema import ImportRun, Intervention, InterventionFlag
+
+Progress = Callable[[int, int], None]  # (done, total)
+
+
+@dataclass
+class InterventionReport:
+    file: str
+    source: str
+    read: int = 0
+    inserted: int = 0
+    updated: int = 0
+    unchanged: int = 0
+    rejected: int = 0
+    outside_territory: int = 0
+    flagged: dict[str, int] = field(default_factory=dict)
+    notes: list[str] = field(default_factory=list)
+    rejects_file: str | None = None
+
+    def counts(self) -> dict[str, int]:
+        return {
+            k: getattr(self, k)
+            for k in ("read", "inserted", "updated", "unchanged", "rejected", "outside_territory")
+        }
+
+
+@dataclass
+class LayerReport:
+    file: str
+    layer: str
+    kind: str
+    features: int = 0
+    inserted: int = 0
+    updated: int = 0
+    unchanged: int = 0
+    deleted: int = 0
+    parents_created: int = 0
+    reassigned: int = 0
+    notes: list[str] = field(default_factory=list)
+
+
+def prepare_store(engine: Engine) -> list[str]:
+    """Bring the schema to head and load the bundled referential into an empty store."""
+    said = []
+    if ensure_schema(engine):
+        said.append("database schema upgraded")
+    with engine.begin() as conn:
+        if not category_codes(conn):
+            store_referential(conn, load_referential())
+            said.append("OVA referential loaded")
+    return said
+
+
+def _sha256(path: Path) -> str:
+    h = hashlib.sha256()
+    if path.is_dir():
+        for p in sorted(path.iterdir()):
+            h.update(p.read_bytes())
+    else:
+        h.update(path.read_bytes())
+    return h.hexdigest()
+
+
+def _journal(conn: Connection, kind: str, source: str, path: Path, started: datetime, counts: dict) -> int:
+    result = conn.execute(
+        insert(ImportRun.__table__).values(
+            kind=kind,
+            source=source,
+            file_name=path.name,
+            sha256=_sha256(path),
+            started_at=started,
+            finished_at=started,
+            counts=counts,
+        )
+    )
+    return int(result.inserted_primary_key[0])
+
+
+def write_rejects(rejects: list[Reject], path: Path, unit: str) -> None:
+    """A rejects file for Excel users: ``;``-separated, UTF-8 with BOM."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with path.open("w", encoding="utf-8-sig", newline="") as fh:
+        w = csv.writer(fh, delimiter=";")
+        w.writerow([unit, "field", "value", "reason"])
+        for r in rejects:
+            w.writerow([r.row, r.field, r.value, r.reason])
+
+
+def default_rejects_path(path: Path) -> Path:
+    return instance_path() / "rejects" / f"{path.stem}.rejects.csv"
+
+
+def import_interventions(
+    engine: Engine,
+    path: Path,
+    mapping_path: Path,
+    *,
+    rejects_path: Path | None = None,
+    max_rejects: int | None = None,
+    progress: Progress | None = None,
+) -> InterventionReport:
+    mapping = load_mapping(mapping_path)
+    source = mapping.source.name or path.stem
+    report = InterventionReport(file=str(path), source=source)
+    table = read_table(
+        path, delimiter=mapping.source.delimiter, encoding=mapping.source.encoding, layer=mapping.source.layer
+    )
+    report.notes.extend(table.notes)
+    records = to_records(table, mapping, path)
+    report.read, report.rejected = records.read, len(records.rejects)
+    rejects_file = rejects_path or default_rejects_path(path)
+    write_rejects(records.rejects, rejects_file, table.row_unit)
+    report.rejects_file = str(rejects_file)
+    if max_rejects is not None and report.rejected > max_rejects:
+        raise ImportFailure(
+            str(path),
+            f"{report.rejected} rows rejected, more than the {max_rejects} allowed; "
+            f"nothing was stored (see {rejects_file})",
+        )
+    started = datetime.now(UTC)
+    frame = records.frame
+    prepare_store(engine)
+    with engine.begin() as conn:
+        unknown = mapping.category_codes() - category_codes(conn)
+        if unknown:
+            raise ImportFailure(
+                str(mapping_path), "categories not in the referential: " + ", ".join(sorted(unknown))
+            )
+        quarters, zones = areas.load_areas(conn)
+        xs, ys = frame["x"].to_numpy(dtype=float), frame["y"].to_numpy(dtype=float)
+        placed = assign_points(xs, ys, quarters, zones)
+        frame["quarter_id"], frame["subquarter_id"] = placed.quarter, placed.subquarter
+        defaults = {location_key(lon, lat) for lat, lon in mapping.checks.geocoder_defaults}
+        flags = {
+            Flag.OUTSIDE_EXTENT: outside_extent(xs, ys, areas.territory_bounds(quarters)),
+            Flag.RESOLVED_BEFORE_REPORT: resolved_before_report(frame["reported_at"], frame["resolved_at"]),
+            Flag.REPEATED_LOCATION: np.array(
+                [location_key(x, y) in defaults for x, y in zip(xs, ys, strict=True)], dtype=bool
+            ),
+        }
+        import_id = _journal(conn, "interventions", source, path, started, {})
+        total = len(frame)
+        written = interventions.upsert(
+            conn,
+            source,
+            frame,
+            placed.zone_pairs,
+            flags,
+            import_id,
+            progress=(lambda done: progress(done, total)) if progress else None,
+        )
+        interventions.flag_repeated_locations(conn, mapping.checks.repeated_location_threshold)
+        report.inserted, report.updated, report.unchanged = (
+            written.inserted,
+            written.updated,
+            written.unchanged,
+        )
+        report.outside_territory = placed.outside
+        report.flagged = flag_counts(conn, source)
+        conn.execute(
+            update(ImportRun.__table__)
+            .where(ImportRun.__table__.c.id == import_id)
+            .values(finished_at=datetime.now(UTC), counts={**report.counts(), "flagged": report.flagged})
+        )
+    return report
+
+
+def flag_counts(conn: Connection, source: str | None = None) -> dict[str, int]:
+    i, f = Intervention.__table__, InterventionFlag.__table__
+    q = select(f.c.code, func.count()).join(i, i.c.id == f.c.intervention_id).group_by(f.c.code)
+    if source is not None:
+        q = q.where(i.c.source == source)
+    return dict(conn.execute(q).tuples().all())
+
+
+def import_layer(
+    engine: Engine,
+    path: Path,
+    *,
+    as_: str,
+    code_field: str | None,
+    name_field: str | None,
+    parent_field: str | None = None,
+    parent_name: str = "{code}",
+    kind: str | None = None,
+    kind_field: str | None = None,
+    crs: str | None = None,
+    layer: str | None = None,
+    layer_name: str | None = None,
+    repair: bool = True,
+) -> LayerReport:
+    if as_ not in ("quarters", "zones"):
+        raise ImportFailure(str(path), f"--as must be 'quarters' or 'zones', not '{as_}'")
+    name = layer_name or path.stem
+    data = read_layer(
+        path,
+        code_field=code_field,
+        name_field=name_field,
+        parent_field=parent_field,
+        kind_field=kind_field,
+        crs=crs,
+        layer=layer,
+        repair=repair,
+    )
+    report = LayerReport(file=str(path), layer=name, kind=as_, features=len(data.features), notes=data.notes)
+    started = datetime.now(UTC)
+    prepare_store(engine)
+    with engine.begin() as conn:
+        try:
+            if as_ == "quarters":
+                counts = areas.upsert_quarters(conn, data.features, name, parent_name=parent_name)
+            else:
+                counts = areas.upsert_zones(conn, data.features, name, kind)
+        except ValueError as exc:
+            raise ImportFailure(str(path), str(exc)) from exc
+        for k in ("inserted", "updated", "unchanged", "deleted", "parents_created"):
+            setattr(report, k, getattr(counts, k))
+        quarters, zones = areas.load_areas(conn)
+        report.reassigned = interventions.reassign_all(
+            conn, quarters, zones, areas.territory_bounds(quarters)
+        )
+        _journal(
+            conn,
+            as_,
+            name,
+            path,
+            started,
+            {
+                k: getattr(report, k)
+                for k in (
+                    "features",
+                    "inserted",
+                    "updated",
+                    "unchanged",
+                    "deleted",
+                    "parents_created",
+                    "reassigned",
+                )
+            },
+        )
+    return report

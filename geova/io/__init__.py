@@ -1,0 +1,1 @@
+"""File-format adapters: read users' files into validated, canonical tables; write exports."""

@@ -1,0 +1,160 @@
+"""Reading territory layers (quarters, zones) from GeoJSON, GeoPackage or Shapefile.
+
+Every layer leaves here as valid MultiPolygons in EPSG:4326 with a code and a name per feature.
+A file must say its CRS (or the user must, with ``--crs``): guessing would put a Lambert-93 layer in
+the Gulf of Guinea without anybody noticing.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pyogrio
+import shapely
+from pyproj import CRS
+
+from geova.io.errors import ImportFailure
+
+POLYGONAL = {"Polygon", "MultiPolygon"}
+
+
+@dataclass
+class LayerFeature:
+    code: str
+    name: str
+    geom: shapely.MultiPolygon
+    parent_code: str | None = None
+    kind: str | None = None
+    properties: dict[str, object] = field(default_factory=dict)
+
+
+@dataclass
+class Layer:
+    features: list[LayerFeature]
+    notes: list[str]  # CRS used, repairs made
+
+
+def _open_path(path: Path) -> str:
+    """GDAL path for a file, a zipped shapefile or a shapefile folder."""
+    if path.suffix.lower() == ".zip":
+        return f"/vsizip/{path}"
+    return str(path)
+
+
+def _as_multipolygon(geom: shapely.Geometry) -> shapely.MultiPolygon | None:
+    parts = [g for g in shapely.get_parts(geom) if g.geom_type in POLYGONAL and not g.is_empty]
+    polys = [p for g in parts for p in (g.geoms if g.geom_type == "MultiPolygon" else [g])]
+    return shapely.MultiPolygon(polys) if polys else None
+
+
+def read_layer(
+    path: Path,
+    *,
+    code_field: str | None,
+    name_field: str | None,
+    parent_field: str | None = None,
+    kind_field: str | None = None,
+    crs: str | None = None,
+    layer: str | None = None,
+    repair: bool = True,
+) -> Layer:
+    file = str(path)
+    if not path.exists():
+        raise ImportFailure(file, "file not found")
+    try:
+        gdf = pyogrio.read_dataframe(_open_path(path), layer=layer)
+    except Exception as exc:  # pyogrio raises several GDAL error types
+        raise ImportFailure(file, f"cannot be read as a layer: {exc}") from exc
+    notes: list[str] = []
+    if len(gdf) == 0:
+        raise ImportFailure(file, "the layer has no features")
+    for option, column in (
+        ("--code-field", code_field),
+        ("--name-field", name_field),
+        ("--parent-field", parent_field),
+        ("--kind-field", kind_field),
+    ):
+        if column is not None and column not in gdf.columns:
+            raise ImportFailure(
+                file,
+                f"{option} '{column}' is not a field of the layer; fields: "
+                + ", ".join(c for c in gdf.columns if c != "geometry"),
+            )
+    if crs:
+        gdf = gdf.set_crs(CRS.from_user_input(crs), allow_override=True)
+        notes.append(f"CRS {crs} (stated)")
+    elif gdf.crs is None:
+        raise ImportFailure(
+            file, "the file has no CRS: give it with --crs (e.g. --crs EPSG:2154 for Lambert-93)"
+        )
+    else:
+        notes.append(f"CRS {CRS.from_user_input(gdf.crs).to_string()}")
+    if CRS.from_user_input(gdf.crs).is_geographic:
+        minx, miny, maxx, maxy = gdf.total_bounds
+        if minx < -180 or maxx > 180 or miny < -90 or maxy > 90:
+            raise ImportFailure(
+                file,
+                "coordinates are not longitudes/latitudes although the CRS says so: "
+                "give the real CRS with --crs (e.g. --crs EPSG:2154)",
+            )
+    gdf = gdf.to_crs(4326)
+
+    def label(i: int) -> str:
+        if name_field and str(gdf[name_field].iloc[i]).strip():
+            return f"feature {i + 1} '{gdf[name_field].iloc[i]}'"
+        return f"feature {i + 1}"
+
+    features: list[LayerFeature] = []
+    seen: dict[str, int] = {}
+    attrs = pd.DataFrame(gdf.drop(columns="geometry"))
+    for i, geom in enumerate(gdf.geometry.to_numpy()):
+        if geom is None or geom.is_empty:
+            raise ImportFailure(file, "empty geometry", row=label(i))
+        geom = shapely.force_2d(geom)
+        if geom.geom_type not in POLYGONAL:
+            raise ImportFailure(file, f"{geom.geom_type} where a polygon is expected", row=label(i))
+        if not geom.is_valid:
+            reason = shapely.is_valid_reason(geom)
+            if not repair:
+                raise ImportFailure(
+                    file, f"invalid polygon ({reason}); re-run without --no-repair to repair it", row=label(i)
+                )
+            repaired = _as_multipolygon(shapely.make_valid(geom))
+            if repaired is None:
+                raise ImportFailure(file, f"invalid polygon ({reason}) that cannot be repaired", row=label(i))
+            change = abs(repaired.area - geom.area) / geom.area * 100 if geom.area else 0.0
+            notes.append(f"repaired {label(i)}: {reason} (area changed by {change:.3f} %)")
+            geom = repaired
+        multi = _as_multipolygon(geom)
+        assert multi is not None
+        code = str(attrs[code_field].iloc[i]).strip() if code_field else str(i + 1)
+        if code in ("", "None", "nan"):
+            raise ImportFailure(file, "missing code", row=label(i), field=code_field)
+        if code in seen:
+            raise ImportFailure(
+                file,
+                f"code '{code}' already used by feature {seen[code] + 1}",
+                row=label(i),
+                field=code_field,
+            )
+        seen[code] = i
+        name = str(attrs[name_field].iloc[i]).strip() if name_field else code
+        parent = str(attrs[parent_field].iloc[i]).strip() if parent_field else None
+        kind = str(attrs[kind_field].iloc[i]).strip() if kind_field else None
+        props = {k: _plain(v) for k, v in attrs.iloc[i].items()}
+        features.append(LayerFeature(code, name, multi, parent or None, kind or None, props))
+    return Layer(features=features, notes=notes)
+
+
+def _plain(value: object) -> object:
+    """JSON-safe attribute values for the ``properties`` column."""
+    if value is None or (isinstance(value, float) and np.isnan(value)):
+        return None
+    if isinstance(value, np.generic):
+        return value.item()
+    if isinstance(value, int | float | str | bool):
+        return value
+    return str(value)

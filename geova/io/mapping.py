@@ -1,0 +1,152 @@
+"""The mapping file: how a city's export maps onto geova's intervention fields.
+
+A TOML file, one per source export, because every request tool names its columns, formats its
+dates and labels its categories differently. Validated with pydantic so that a typo in the mapping
+is reported with the key's path, before any data is read.
+"""
+
+from __future__ import annotations
+
+import re
+import tomllib
+from pathlib import Path
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from geova.core.model import Status
+from geova.io.errors import ImportFailure
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class SourceSection(_Strict):
+    name: str | None = None  # records are unique per (source name, source id); default: file stem
+    timezone: str = "Europe/Paris"
+    date_format: str | None = None  # strftime pattern, e.g. "%d/%m/%Y %H:%M"
+    day_first: bool = True  # used when date_format is not given
+    delimiter: str | None = None  # CSV only; detected when absent
+    encoding: str | None = None  # CSV only; UTF-8 (with or without BOM), else Latin-1
+    crs: str | None = None  # CRS of x/y columns
+    layer: str | None = None  # layer name inside a GeoPackage
+    category: str | None = None  # a fixed category for every row
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_timezone(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError) as exc:
+            raise ValueError(f"unknown time zone {value!r} (use an IANA name such as Europe/Paris)") from exc
+        return value
+
+
+class ColumnsSection(_Strict):
+    source_id: str
+    reported_at: str
+    category: str | None = None
+    resolved_at: str | None = None
+    due_at: str | None = None
+    status: str | None = None
+    channel: str | None = None
+    service: str | None = None
+    description: str | None = None
+    address: str | None = None
+    severity: str | None = None
+    latitude: str | None = None
+    longitude: str | None = None
+    x: str | None = None
+    y: str | None = None
+
+    @model_validator(mode="after")
+    def _one_way_to_locate(self) -> ColumnsSection:
+        latlon = (self.latitude is not None, self.longitude is not None)
+        xy = (self.x is not None, self.y is not None)
+        if latlon[0] != latlon[1] or xy[0] != xy[1]:
+            raise ValueError("give both latitude and longitude, or both x and y")
+        if all(latlon) and all(xy):
+            raise ValueError("give latitude/longitude or x/y, not both")
+        return self
+
+
+class StatusRule(_Strict):
+    """Overrides the status when another column says so (e.g. a closure reason 'Duplicate of...')."""
+
+    column: str
+    status: Status
+    contains: str | None = None  # case-insensitive substring
+    pattern: str | None = None  # regular expression
+
+    @model_validator(mode="after")
+    def _one_test(self) -> StatusRule:
+        if (self.contains is None) == (self.pattern is None):
+            raise ValueError("a status rule needs exactly one of 'contains' or 'pattern'")
+        if self.pattern is not None:
+            re.compile(self.pattern)
+        return self
+
+
+class StatusSection(_Strict):
+    values: dict[str, Status] = Field(default_factory=dict)
+    rules: list[StatusRule] = Field(default_factory=list)
+
+
+class InsultingSection(_Strict):
+    """Marks insulting graffiti (the 48 h norm applies to them everywhere)."""
+
+    column: str
+    pattern: str | None = None  # regex on the column's text
+    values: list[str] = Field(default_factory=list)  # or exact values meaning yes
+
+
+class ChecksSection(_Strict):
+    geocoder_defaults: list[tuple[float, float]] = Field(default_factory=list)  # (latitude, longitude)
+    repeated_location_threshold: int = 100
+
+
+class Mapping(_Strict):
+    source: SourceSection = Field(default_factory=SourceSection)
+    columns: ColumnsSection
+    categories: dict[str, str] = Field(default_factory=dict)  # source value -> category code; "*" default
+    status: StatusSection = Field(default_factory=StatusSection)
+    insulting: InsultingSection | None = None
+    checks: ChecksSection = Field(default_factory=ChecksSection)
+
+    @model_validator(mode="after")
+    def _category_given(self) -> Mapping:
+        if self.source.category is None and (self.columns.category is None or not self.categories):
+            raise ValueError("set [source] category, or [columns] category with a [categories] table")
+        return self
+
+    def category_codes(self) -> set[str]:
+        codes = set(self.categories.values())
+        if self.source.category:
+            codes.add(self.source.category)
+        return codes
+
+    def used_columns(self) -> dict[str, str]:
+        """Every source column the mapping reads, keyed by what it is used for."""
+        used = {k: v for k, v in self.columns.model_dump().items() if v is not None}
+        for i, rule in enumerate(self.status.rules):
+            used[f"status.rules[{i}]"] = rule.column
+        if self.insulting:
+            used["insulting"] = self.insulting.column
+        return used
+
+
+def load_mapping(path: Path) -> Mapping:
+    try:
+        raw = tomllib.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError as exc:
+        raise ImportFailure(str(path), "mapping file not found") from exc
+    except tomllib.TOMLDecodeError as exc:
+        raise ImportFailure(str(path), f"not valid TOML: {exc}") from exc
+    try:
+        return Mapping.model_validate(raw)
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"{'.'.join(str(p) for p in err['loc']) or '(top)'}: {err['msg']}" for err in exc.errors()
+        )
+        raise ImportFailure(str(path), f"invalid mapping: {problems}") from exc

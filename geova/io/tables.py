@@ -1,0 +1,181 @@
+"""Reading intervention exports (CSV, GeoJSON, GeoPackage) into a table of text cells.
+
+CSV goes through Python's ``csv`` module rather than ``pandas.read_csv`` because a user needs the
+physical line of a broken record, and a truncated or overlong record must stop the import instead of
+being padded or silently split. Spatial formats go through pyogrio (GDAL).
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pyogrio
+import shapely
+from numpy.typing import NDArray
+from pyproj import CRS, Transformer
+
+from geova.io.errors import ImportFailure
+
+SPATIAL_SUFFIXES = {".geojson", ".json", ".gpkg", ".shp", ".zip", ".fgb"}
+
+
+@dataclass
+class SourceTable:
+    """Text cells of a source file, with where each row came from."""
+
+    cells: pd.DataFrame  # every column as str, missing values as ""
+    rows: NDArray[np.int64]  # line number (CSV) or feature number (spatial formats) of each row
+    row_unit: str  # "line" or "feature"
+    lonlat: NDArray[np.float64] | None = None  # the features' own point geometry, EPSG:4326
+    notes: list[str] = field(default_factory=list)  # what was detected (encoding, delimiter, CRS)
+
+
+def detect_encoding(data: bytes) -> str:
+    """UTF-8 (with or without BOM) when the bytes decode as such, else Latin-1 (cp1252)."""
+    if data.startswith(b"\xef\xbb\xbf"):
+        return "utf-8-sig"
+    try:
+        data.decode("utf-8")
+        return "utf-8"
+    except UnicodeDecodeError:
+        pass
+    try:
+        data.decode("cp1252")
+        return "cp1252"  # what "Latin-1" means in a French Excel export (€, œ, ’)
+    except UnicodeDecodeError:
+        return "latin-1"
+
+
+def detect_delimiter(header: str) -> str:
+    """The delimiter of the header line: the most frequent of ; , tab outside quotes."""
+    counts = {d: 0 for d in (";", ",", "\t")}
+    quoted = False
+    for ch in header:
+        if ch == '"':
+            quoted = not quoted
+        elif not quoted and ch in counts:
+            counts[ch] += 1
+    best = max(counts, key=lambda d: counts[d])
+    return best if counts[best] else ","
+
+
+def read_csv(path: Path, delimiter: str | None = None, encoding: str | None = None) -> SourceTable:
+    data = path.read_bytes()
+    enc = encoding or detect_encoding(data)
+    try:
+        text = data.decode(enc)
+    except (UnicodeDecodeError, LookupError) as exc:
+        line = data[: getattr(exc, "start", 0)].count(b"\n") + 1
+        raise ImportFailure(str(path), f"cannot be decoded as {enc}: {exc}", row=f"line {line}") from exc
+    if enc == "utf-8-sig" or text.startswith("\ufeff"):
+        text = text.removeprefix("\ufeff")
+        enc = "utf-8-sig"
+    first_line = text.split("\n", 1)[0]
+    delim = delimiter or detect_delimiter(first_line)
+    reader = csv.reader(io.StringIO(text, newline=""), delimiter=delim, strict=True)
+    try:
+        header = next(reader)
+    except StopIteration as exc:
+        raise ImportFailure(str(path), "the file is empty") from exc
+    header = [h.strip() for h in header]
+    width = len(header)
+    records: list[list[str]] = []
+    lines: list[int] = []
+    prev_end = reader.line_num
+    try:
+        for record in reader:
+            start = prev_end + 1
+            prev_end = reader.line_num
+            if not record or (len(record) == 1 and not record[0].strip()):
+                continue  # blank line
+            if len(record) != width:
+                raise ImportFailure(
+                    str(path),
+                    f"{len(record)} fields where the header has {width} "
+                    f"(a stray '{delim}' or quote, or a truncated line?)",
+                    row=f"line {start}",
+                )
+            records.append(record)
+            lines.append(start)
+    except csv.Error as exc:
+        raise ImportFailure(str(path), f"malformed CSV: {exc}", row=f"line {reader.line_num}") from exc
+    cells = (
+        pd.DataFrame(records, columns=_unique(header), dtype=object)
+        if records
+        else pd.DataFrame(columns=_unique(header), dtype=object)
+    )
+    name = {",": "comma", ";": "semicolon", "\t": "tab"}.get(delim, repr(delim))
+    return SourceTable(
+        cells=cells,
+        rows=np.asarray(lines, dtype=np.int64),
+        row_unit="line",
+        notes=[f"encoding {enc}", f"delimiter {name}"],
+    )
+
+
+def _unique(header: list[str]) -> list[str]:
+    """Name unnamed or repeated columns (Boston's files start with an unnamed index column)."""
+    seen: dict[str, int] = {}
+    out = []
+    for i, h in enumerate(header):
+        h = h or f"column_{i + 1}"
+        if h in seen:
+            seen[h] += 1
+            h = f"{h}_{seen[h]}"
+        else:
+            seen[h] = 0
+        out.append(h)
+    return out
+
+
+def read_features(path: Path, layer: str | None = None) -> SourceTable:
+    """Read a GeoJSON / GeoPackage of point features; attributes as text, points in EPSG:4326."""
+    try:
+        gdf = pyogrio.read_dataframe(path, layer=layer, datetime_as_string=True)
+    except Exception as exc:  # pyogrio raises several GDAL error types
+        raise ImportFailure(str(path), f"cannot be read: {exc}") from exc
+    notes = []
+    lonlat = None
+    if "geometry" in gdf and gdf.geometry.notna().any():
+        if gdf.crs is None:
+            raise ImportFailure(str(path), "the layer has no CRS")
+        geoms = gdf.geometry.to_numpy()
+        empty = shapely.is_missing(geoms) | shapely.is_empty(geoms)
+        non_points = ~empty & (shapely.get_type_id(geoms) != 0)
+        if non_points.any():
+            first = int(np.flatnonzero(non_points)[0]) + 1
+            raise ImportFailure(str(path), "interventions must be points", row=f"feature {first}")
+        xs = np.full(len(gdf), np.nan)
+        ys = np.full(len(gdf), np.nan)
+        xs[~empty] = shapely.get_x(geoms[~empty])
+        ys[~empty] = shapely.get_y(geoms[~empty])
+        src = CRS.from_user_input(gdf.crs)
+        if not src.equals(CRS.from_epsg(4326), ignore_axis_order=True):
+            tr = Transformer.from_crs(src, 4326, always_xy=True)
+            xs, ys = tr.transform(xs, ys)
+            notes.append(f"reprojected from {src.to_string()}")
+        lonlat = np.column_stack([xs, ys])
+        gdf = gdf.drop(columns="geometry")
+    cells = pd.DataFrame(gdf).astype(object).where(pd.notna(gdf), "").astype(str)
+    return SourceTable(
+        cells=cells,
+        rows=np.arange(1, len(cells) + 1, dtype=np.int64),
+        row_unit="feature",
+        lonlat=lonlat,
+        notes=notes,
+    )
+
+
+def read_table(
+    path: Path, delimiter: str | None = None, encoding: str | None = None, layer: str | None = None
+) -> SourceTable:
+    if not path.exists():
+        raise ImportFailure(str(path), "file not found")
+    if path.suffix.lower() in SPATIAL_SUFFIXES:
+        return read_features(path, layer=layer)
+    return read_csv(path, delimiter=delimiter, encoding=encoding)

@@ -1,0 +1,158 @@
+"""Quarters and zones in the store: upsert a layer, read areas back for spatial assignment."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import shapely
+from geoalchemy2.shape import from_shape
+from sqlalchemy import Connection, delete, func, insert, select, update
+
+from geova.core.assign import Area
+from geova.io.layers import LayerFeature
+from geova.store.schema import SRID, Quarter, Zone
+
+
+@dataclass
+class LayerCounts:
+    inserted: int = 0
+    updated: int = 0
+    unchanged: int = 0
+    deleted: int = 0
+    parents_created: int = 0
+
+
+def _same_geom(a: shapely.Geometry, b: shapely.Geometry) -> bool:
+    return bool(shapely.equals_exact(shapely.normalize(a), shapely.normalize(b), tolerance=1e-9))
+
+
+def _upsert(
+    conn: Connection, table: type[Quarter] | type[Zone], layer: str, rows: list[dict]
+) -> tuple[LayerCounts, dict[str, int]]:
+    """Insert, update or keep each feature by code; delete this layer's features that are gone."""
+    t = table.__table__
+    counts = LayerCounts()
+    existing = {
+        r.code: r
+        for r in conn.execute(
+            select(t, func.ST_AsBinary(t.c.geom).label("wkb")).where(
+                t.c.code.in_([r["code"] for r in rows]) | (t.c.layer == layer)
+            )
+        )
+    }
+    wanted = {r["code"] for r in rows}
+    for row in rows:
+        old = existing.get(row["code"])
+        geom = row.pop("shape")
+        values = {**row, "geom": from_shape(geom, srid=SRID)}
+        if old is None:
+            conn.execute(insert(t).values(**values))
+            counts.inserted += 1
+        elif _same_geom(shapely.from_wkb(bytes(old.wkb)), geom) and all(
+            getattr(old, k) == v for k, v in row.items()
+        ):
+            counts.unchanged += 1
+        else:
+            conn.execute(update(t).where(t.c.id == old.id).values(**values))
+            counts.updated += 1
+    gone = [r.id for code, r in existing.items() if code not in wanted and r.layer == layer]
+    if gone:
+        conn.execute(delete(t).where(t.c.id.in_(gone)))
+        counts.deleted = len(gone)
+    ids = dict(conn.execute(select(t.c.code, t.c.id)).tuples().all())
+    return counts, ids
+
+
+def upsert_quarters(
+    conn: Connection,
+    features: list[LayerFeature],
+    layer: str,
+    parent_name: str = "{code}",
+) -> LayerCounts:
+    """Store a quarter layer; parents named by ``parent_field`` are linked, or created by dissolving
+    their children when the store does not hold them yet (e.g. Paris arrondissements)."""
+    t = Quarter.__table__
+    parent_codes = sorted({f.parent_code for f in features if f.parent_code})
+    known = dict(conn.execute(select(t.c.code, t.c.level).where(t.c.code.in_(parent_codes))).tuples().all())
+    child_codes = {f.code for f in features}
+    clash = child_codes & set(parent_codes)
+    if clash:
+        raise ValueError(f"codes used both as quarter and parent: {', '.join(sorted(clash))}")
+    counts = LayerCounts()
+    missing = [c for c in parent_codes if c not in known]
+    if missing:
+        parent_rows = []
+        for code in missing:
+            union = shapely.union_all([f.geom for f in features if f.parent_code == code])
+            parts = [g for g in shapely.get_parts(union) if g.geom_type == "Polygon"]
+            parent_rows.append(
+                {
+                    "code": code,
+                    "name": parent_name.format(code=code),
+                    "level": 0,
+                    "parent_id": None,
+                    "layer": f"{layer} (parents)",
+                    "properties": {},
+                    "shape": shapely.MultiPolygon(parts),
+                }
+            )
+        pc, _ = _upsert(conn, Quarter, f"{layer} (parents)", parent_rows)
+        counts.parents_created = pc.inserted
+        known.update({c: 0 for c in missing})
+    parent_ids = dict(conn.execute(select(t.c.code, t.c.id).where(t.c.code.in_(parent_codes))).tuples().all())
+    rows = [
+        {
+            "code": f.code,
+            "name": f.name,
+            "level": known[f.parent_code] + 1 if f.parent_code else 0,
+            "parent_id": parent_ids.get(f.parent_code) if f.parent_code else None,
+            "layer": layer,
+            "properties": f.properties,
+            "shape": f.geom,
+        }
+        for f in features
+    ]
+    c, _ = _upsert(conn, Quarter, layer, rows)
+    c.parents_created = counts.parents_created
+    return c
+
+
+def upsert_zones(conn: Connection, features: list[LayerFeature], layer: str, kind: str | None) -> LayerCounts:
+    rows = []
+    for f in features:
+        zone_kind = f.kind or kind
+        if not zone_kind:
+            raise ValueError(f"zone '{f.name}' has no kind: give --kind or --kind-field")
+        rows.append(
+            {
+                "code": f.code,
+                "name": f.name,
+                "kind": zone_kind,
+                "layer": layer,
+                "properties": f.properties,
+                "shape": f.geom,
+            }
+        )
+    counts, _ = _upsert(conn, Zone, layer, rows)
+    return counts
+
+
+def load_areas(conn: Connection) -> tuple[list[Area], list[Area]]:
+    """All quarters and zones as shapely areas, for assignment."""
+    q = Quarter.__table__
+    z = Zone.__table__
+    quarters = [
+        Area(id=r.id, geom=shapely.from_wkb(bytes(r.wkb)), level=r.level, code=r.code)
+        for r in conn.execute(select(q.c.id, q.c.level, q.c.code, func.ST_AsBinary(q.c.geom).label("wkb")))
+    ]
+    zones = [
+        Area(id=r.id, geom=shapely.from_wkb(bytes(r.wkb)), code=r.code)
+        for r in conn.execute(select(z.c.id, z.c.code, func.ST_AsBinary(z.c.geom).label("wkb")))
+    ]
+    return quarters, zones
+
+
+def territory_bounds(quarters: list[Area]) -> tuple[float, float, float, float] | None:
+    if not quarters:
+        return None
+    return tuple(shapely.total_bounds([q.geom for q in quarters]).tolist())  # type: ignore[return-value]

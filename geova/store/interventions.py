@@ -1,0 +1,245 @@
+"""Interventions in the store: idempotent upsert on (source, source id), zones, flags, reassignment."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from dataclasses import dataclass
+from typing import Any, TypeVar
+
+import numpy as np
+import pandas as pd
+from sqlalchemy import (
+    Connection,
+    Numeric,
+    and_,
+    bindparam,
+    cast,
+    delete,
+    exists,
+    func,
+    insert,
+    literal,
+    select,
+    update,
+)
+
+from geova.core.assign import Area, assign_points
+from geova.core.checks import COORD_DECIMALS, outside_extent
+from geova.core.model import Flag
+from geova.store.schema import Intervention, InterventionFlag, InterventionZone
+
+T = TypeVar("T")
+CHUNK = 5000
+I = Intervention.__table__
+F = InterventionFlag.__table__
+Z = InterventionZone.__table__
+
+STORED = [
+    "source_id",
+    "category_code",
+    "source_category",
+    "reported_at",
+    "resolved_at",
+    "due_at",
+    "status",
+    "channel",
+    "insulting",
+    "severity",
+    "service",
+    "description",
+    "address",
+    "quarter_id",
+    "subquarter_id",
+    "content_hash",
+]
+
+
+@dataclass
+class UpsertCounts:
+    inserted: int = 0
+    updated: int = 0
+    unchanged: int = 0
+
+
+def chunks(items: Sequence[T], size: int = CHUNK) -> Iterator[Sequence[T]]:
+    for start in range(0, len(items), size):
+        yield items[start : start + size]
+
+
+def _py(value: Any) -> Any:
+    """Database-ready Python values from pandas cells (NaT/NaN -> None, Timestamp -> datetime)."""
+    if value is None or value is pd.NaT or (isinstance(value, float) and np.isnan(value)):
+        return None
+    if isinstance(value, pd.Timestamp):
+        return value.to_pydatetime()
+    if isinstance(value, np.generic):
+        return value.item()
+    return value
+
+
+def _row_values(frame: pd.DataFrame, positions: Iterable[int], source: str, import_id: int) -> list[dict]:
+    out = []
+    cols = {c: frame[c].to_numpy(dtype=object) for c in STORED}
+    xs, ys = frame["x"].to_numpy(), frame["y"].to_numpy()
+    for i in positions:
+        row = {c: _py(cols[c][i]) for c in STORED}
+        row["quarter_id"] = (
+            row["quarter_id"] if row["quarter_id"] is not None and row["quarter_id"] >= 0 else None
+        )
+        row["subquarter_id"] = (
+            row["subquarter_id"] if row["subquarter_id"] is not None and row["subquarter_id"] >= 0 else None
+        )
+        row["source"] = source
+        row["import_id"] = import_id
+        row["geom"] = f"SRID=4326;POINT({float(xs[i])!r} {float(ys[i])!r})"
+        out.append(row)
+    return out
+
+
+def upsert(
+    conn: Connection,
+    source: str,
+    frame: pd.DataFrame,
+    zone_pairs: list[tuple[int, int]],
+    flags: dict[Flag, np.ndarray],
+    import_id: int,
+    progress: Callable[[int], None] | None = None,
+) -> UpsertCounts:
+    """Write records of one source. ``frame`` carries canonical columns plus quarter/subquarter ids;
+    ``zone_pairs`` are (frame position, zone id); ``flags`` are boolean masks over the frame."""
+    existing = dict(
+        conn.execute(select(I.c.source_id, I.c.content_hash).where(I.c.source == source)).tuples().all()
+    )
+    sids = frame["source_id"].to_numpy(dtype=object)
+    hashes = frame["content_hash"].to_numpy(dtype=object)
+    state = (
+        np.array(
+            [
+                0 if s not in existing else (2 if existing[s] == h else 1)
+                for s, h in zip(sids, hashes, strict=True)
+            ],
+            dtype=np.int8,
+        )
+        if len(frame)
+        else np.empty(0, dtype=np.int8)
+    )
+    new_pos = np.flatnonzero(state == 0)
+    changed_pos = np.flatnonzero(state == 1)
+    counts = UpsertCounts(len(new_pos), len(changed_pos), int((state == 2).sum()))
+    done = counts.unchanged
+    if progress:
+        progress(done)
+    for part in chunks(new_pos):
+        conn.execute(insert(I), _row_values(frame, part, source, import_id))
+        done += len(part)
+        if progress:
+            progress(done)
+    ids_by_sid = dict(conn.execute(select(I.c.source_id, I.c.id).where(I.c.source == source)).tuples().all())
+    changed_ids = [ids_by_sid[sids[i]] for i in changed_pos]
+    upd = (
+        update(I)
+        .where(I.c.id == bindparam("_id"))
+        .values({c: bindparam(c) for c in [*STORED, "import_id", "geom"] if c != "source_id"})
+    )
+    for part in chunks(changed_pos):
+        rows = _row_values(frame, part, source, import_id)
+        for r in rows:
+            r["_id"] = ids_by_sid[r.pop("source_id")]
+        conn.execute(upd, rows)
+        done += len(part)
+        if progress:
+            progress(done)
+    for part in chunks(changed_ids):
+        conn.execute(delete(Z).where(Z.c.intervention_id.in_(part)))
+        conn.execute(
+            delete(F).where(
+                F.c.intervention_id.in_(part)
+                & F.c.code.in_([Flag.OUTSIDE_EXTENT, Flag.RESOLVED_BEFORE_REPORT])
+            )
+        )
+    touched = state != 2
+    pairs = [{"intervention_id": ids_by_sid[sids[p]], "zone_id": z} for p, z in zone_pairs if touched[p]]
+    for part in chunks(pairs):
+        conn.execute(insert(Z), list(part))
+    flag_rows = [
+        {"intervention_id": ids_by_sid[sids[p]], "code": code.value}
+        for code, mask in flags.items()
+        for p in np.flatnonzero(mask & touched)
+    ]
+    for part in chunks(flag_rows):
+        conn.execute(insert(F), list(part))
+    return counts
+
+
+def _rounded(column: Any) -> Any:
+    # CAST to NUMERIC: PostgreSQL rounds numerics only; SQLite accepts it and keeps a REAL.
+    return func.round(cast(column, Numeric), COORD_DECIMALS)
+
+
+def flag_repeated_locations(conn: Connection, threshold: int) -> int:
+    """Flag every record at a location shared by ``threshold`` records or more, store-wide: a
+    geocoder's default falls on the same spot whatever the request type. Returns the flags added."""
+    rx, ry = _rounded(func.ST_X(I.c.geom)), _rounded(func.ST_Y(I.c.geom))
+    hot = select(rx.label("rx"), ry.label("ry")).group_by(rx, ry).having(func.count() >= threshold).subquery()
+    i2 = I.alias("i2")
+    candidates = (
+        select(i2.c.id, literal(Flag.REPEATED_LOCATION.value))
+        .join(
+            hot, and_(_rounded(func.ST_X(i2.c.geom)) == hot.c.rx, _rounded(func.ST_Y(i2.c.geom)) == hot.c.ry)
+        )
+        .where(~exists().where((F.c.intervention_id == i2.c.id) & (F.c.code == Flag.REPEATED_LOCATION.value)))
+    )
+    result = conn.execute(insert(F).from_select(["intervention_id", "code"], candidates))
+    return result.rowcount or 0
+
+
+def reassign_all(conn: Connection, quarters: list[Area], zones: list[Area], bounds: tuple | None) -> int:
+    """Recompute quarter, sub-quarter, zones and the extent flag of every stored intervention after
+    a layer changed. Only rows whose assignment moved are written. Returns how many moved."""
+    rows = conn.execute(
+        select(I.c.id, func.ST_X(I.c.geom), func.ST_Y(I.c.geom), I.c.quarter_id, I.c.subquarter_id)
+    ).all()
+    if not rows:
+        return 0
+    arr = np.array(
+        [
+            (r[0], r[1], r[2], r[3] if r[3] is not None else -1, r[4] if r[4] is not None else -1)
+            for r in rows
+        ],
+        dtype=float,
+    )
+    ids = arr[:, 0].astype(np.int64)
+    result = assign_points(arr[:, 1], arr[:, 2], quarters, zones)
+    moved = np.flatnonzero(
+        (result.quarter != arr[:, 3].astype(np.int64)) | (result.subquarter != arr[:, 4].astype(np.int64))
+    )
+    upd = (
+        update(I)
+        .where(I.c.id == bindparam("_id"))
+        .values(quarter_id=bindparam("q"), subquarter_id=bindparam("s"))
+    )
+    params = [
+        {
+            "_id": int(ids[i]),
+            "q": int(result.quarter[i]) if result.quarter[i] >= 0 else None,
+            "s": int(result.subquarter[i]) if result.subquarter[i] >= 0 else None,
+        }
+        for i in moved
+    ]
+    for part in chunks(params):
+        conn.execute(upd, list(part))
+    wanted = {(int(ids[p]), z) for p, z in result.zone_pairs}
+    stored = set(conn.execute(select(Z.c.intervention_id, Z.c.zone_id)).tuples().all())
+    unlink = delete(Z).where((Z.c.intervention_id == bindparam("a")) & (Z.c.zone_id == bindparam("b")))
+    for part in chunks(sorted(stored - wanted)):
+        conn.execute(unlink, [{"a": a, "b": b} for a, b in part])
+    for part in chunks(sorted(wanted - stored)):
+        conn.execute(insert(Z), [{"intervention_id": a, "zone_id": b} for a, b in part])
+    outside = outside_extent(arr[:, 1], arr[:, 2], bounds)
+    conn.execute(delete(F).where(F.c.code == Flag.OUTSIDE_EXTENT.value))
+    flag_rows = [
+        {"intervention_id": int(ids[i]), "code": Flag.OUTSIDE_EXTENT.value} for i in np.flatnonzero(outside)
+    ]
+    for part in chunks(flag_rows):
+        conn.execute(insert(F), list(part))
+    return len({int(ids[i]) for i in moved} | {iid for iid, _ in wanted ^ stored})

@@ -1,0 +1,155 @@
+"""The relational schema: territory layers, the referential's categories, interventions, imports.
+
+Geometries are EPSG:4326 (what GeoJSON, Leaflet and the OGC APIs speak); files in Lambert-93 or any
+other CRS are reprojected on the way in. Spatial assignments (quarter, sub-quarter, zones) are stored
+on the intervention at write time so that evaluation never repeats a spatial join.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from geoalchemy2 import Geometry
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Text,
+    UniqueConstraint,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+from geova.store.types import UTCDateTime
+
+SRID = 4326
+
+
+class Base(DeclarativeBase):
+    pass
+
+
+class Setting(Base):
+    """Territory-wide settings (name, time zone) kept with the data they describe."""
+
+    __tablename__ = "setting"
+    key: Mapped[str] = mapped_column(String(64), primary_key=True)
+    value: Mapped[str] = mapped_column(Text)
+
+
+class FieldOfAction(Base):
+    __tablename__ = "field_of_action"
+    code: Mapped[str] = mapped_column(String(64), primary_key=True)
+    label_fr: Mapped[str] = mapped_column(Text)
+    label_en: Mapped[str] = mapped_column(Text)
+    position: Mapped[int] = mapped_column(Integer, default=0)
+
+
+class StandardTask(Base):
+    __tablename__ = "standard_task"
+    code: Mapped[str] = mapped_column(String(64), primary_key=True)
+    field_code: Mapped[str] = mapped_column(ForeignKey("field_of_action.code"))
+    label_fr: Mapped[str] = mapped_column(Text)
+    label_en: Mapped[str] = mapped_column(Text)
+    position: Mapped[int] = mapped_column(Integer, default=0)
+
+
+class Category(Base):
+    __tablename__ = "category"
+    code: Mapped[str] = mapped_column(String(64), primary_key=True)
+    label_fr: Mapped[str] = mapped_column(Text)
+    label_en: Mapped[str] = mapped_column(Text)
+    task_code: Mapped[str | None] = mapped_column(ForeignKey("standard_task.code"))
+
+
+class Quarter(Base):
+    """A quarter (level 0) or a sub-quarter / îlot (level 1+), linked to its parent."""
+
+    __tablename__ = "quarter"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    code: Mapped[str] = mapped_column(String(64), unique=True)
+    name: Mapped[str] = mapped_column(Text)
+    parent_id: Mapped[int | None] = mapped_column(ForeignKey("quarter.id", ondelete="SET NULL"))
+    level: Mapped[int] = mapped_column(Integer, default=0)
+    layer: Mapped[str] = mapped_column(String(128))
+    properties: Mapped[dict] = mapped_column(JSON, default=dict)
+    geom = mapped_column(Geometry("MULTIPOLYGON", srid=SRID, spatial_index=True), nullable=False)
+
+
+class Zone(Base):
+    """A priority zone drawn over the quarters: commercial, sensitive, black spot, waste land..."""
+
+    __tablename__ = "zone"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    code: Mapped[str] = mapped_column(String(64), unique=True)
+    name: Mapped[str] = mapped_column(Text)
+    kind: Mapped[str] = mapped_column(String(64), index=True)
+    layer: Mapped[str] = mapped_column(String(128))
+    properties: Mapped[dict] = mapped_column(JSON, default=dict)
+    geom = mapped_column(Geometry("MULTIPOLYGON", srid=SRID, spatial_index=True), nullable=False)
+
+
+class Intervention(Base):
+    """One intervention request, as reported by a source system and assigned to the territory."""
+
+    __tablename__ = "intervention"
+    __table_args__ = (
+        UniqueConstraint("source", "source_id", name="uq_intervention_source"),
+        Index("ix_intervention_category_reported", "category_code", "reported_at"),
+    )
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    source: Mapped[str] = mapped_column(String(128))
+    source_id: Mapped[str] = mapped_column(String(128))
+    category_code: Mapped[str] = mapped_column(ForeignKey("category.code"))
+    source_category: Mapped[str | None] = mapped_column(Text)
+    reported_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    resolved_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    due_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    status: Mapped[str] = mapped_column(String(16), index=True)
+    channel: Mapped[str | None] = mapped_column(Text)
+    insulting: Mapped[bool] = mapped_column(Boolean, default=False)
+    severity: Mapped[str | None] = mapped_column(String(32))
+    service: Mapped[str | None] = mapped_column(Text)
+    description: Mapped[str | None] = mapped_column(Text)
+    address: Mapped[str | None] = mapped_column(Text)
+    quarter_id: Mapped[int | None] = mapped_column(ForeignKey("quarter.id", ondelete="SET NULL"), index=True)
+    subquarter_id: Mapped[int | None] = mapped_column(ForeignKey("quarter.id", ondelete="SET NULL"))
+    content_hash: Mapped[str] = mapped_column(String(32))
+    import_id: Mapped[int | None] = mapped_column(ForeignKey("import_run.id", ondelete="SET NULL"))
+    geom = mapped_column(Geometry("POINT", srid=SRID, spatial_index=True), nullable=False)
+
+
+class InterventionZone(Base):
+    __tablename__ = "intervention_zone"
+    intervention_id: Mapped[int] = mapped_column(
+        ForeignKey("intervention.id", ondelete="CASCADE"), primary_key=True
+    )
+    zone_id: Mapped[int] = mapped_column(ForeignKey("zone.id", ondelete="CASCADE"), primary_key=True)
+    __table_args__ = (Index("ix_intervention_zone_zone", "zone_id"),)
+
+
+class InterventionFlag(Base):
+    """A reason to doubt a record (fake location, impossible dates): flagged, never dropped."""
+
+    __tablename__ = "intervention_flag"
+    intervention_id: Mapped[int] = mapped_column(
+        ForeignKey("intervention.id", ondelete="CASCADE"), primary_key=True
+    )
+    code: Mapped[str] = mapped_column(String(32), primary_key=True)
+    __table_args__ = (Index("ix_intervention_flag_code", "code"),)
+
+
+class ImportRun(Base):
+    """The journal of imports: what was read, from where, and what became of it."""
+
+    __tablename__ = "import_run"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    kind: Mapped[str] = mapped_column(String(32))
+    source: Mapped[str] = mapped_column(Text)
+    file_name: Mapped[str] = mapped_column(Text)
+    sha256: Mapped[str] = mapped_column(String(64))
+    started_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    finished_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    counts: Mapped[dict] = mapped_column(JSON, default=dict)
