@@ -15,7 +15,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import numpy as np
-from sqlalchemy import Connection, Engine, func, insert, select, update
+from sqlalchemy import Connection, Engine, insert, update
 
 from geova.config import instance_path
 from geova.core.assign import assign_points
@@ -30,7 +30,7 @@ from geova.io.tables import read_table
 from geova.store import areas, interventions
 from geova.store.migrate import ensure_schema
 from geova.store.referential import category_codes, store_referential
-from geova.store.schema import ImportRun, Intervention, InterventionFlag
+from geova.store.schema import ImportRun
 
 Progress = Callable[[int, int], None]  # (done, total)
 
@@ -188,21 +188,13 @@ def import_interventions(
             written.unchanged,
         )
         report.outside_territory = placed.outside
-        report.flagged = flag_counts(conn, source)
+        report.flagged = interventions.flag_counts(conn, written.ids)
         conn.execute(
             update(ImportRun.__table__)
             .where(ImportRun.__table__.c.id == import_id)
             .values(finished_at=datetime.now(UTC), counts={**report.counts(), "flagged": report.flagged})
         )
     return report
-
-
-def flag_counts(conn: Connection, source: str | None = None) -> dict[str, int]:
-    i, f = Intervention.__table__, InterventionFlag.__table__
-    q = select(f.c.code, func.count()).join(i, i.c.id == f.c.intervention_id).group_by(f.c.code)
-    if source is not None:
-        q = q.where(i.c.source == source)
-    return dict(conn.execute(q).tuples().all())
 
 
 def import_layer(

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
 import numpy as np
@@ -59,6 +59,7 @@ class UpsertCounts:
     inserted: int = 0
     updated: int = 0
     unchanged: int = 0
+    ids: list[int] = field(default_factory=list)  # stored id of each row of the frame, in order
 
 
 def chunks(items: Sequence[T], size: int = CHUNK) -> Iterator[Sequence[T]]:
@@ -168,7 +169,21 @@ def upsert(
     ]
     for part in chunks(flag_rows):
         conn.execute(insert(F), list(part))
+    counts.ids = [ids_by_sid[s] for s in sids]
     return counts
+
+
+def flag_counts(conn: Connection, ids: Sequence[int] | None = None) -> dict[str, int]:
+    """Flags per code, over the given interventions or the whole store."""
+    totals: dict[str, int] = {}
+    if ids is None:
+        q = select(F.c.code, func.count()).group_by(F.c.code)
+        return dict(conn.execute(q).tuples().all())
+    for part in chunks(list(ids), 20_000):
+        q = select(F.c.code, func.count()).where(F.c.intervention_id.in_(part)).group_by(F.c.code)
+        for code, n in conn.execute(q):
+            totals[code] = totals.get(code, 0) + n
+    return totals
 
 
 def _rounded(column: Any) -> Any:

@@ -1,0 +1,42 @@
+# geova: two commands do all set-up on a fresh machine (see README, Quick start).
+#   make demo   install, build the Boston demo territory, serve the app on http://127.0.0.1:5000
+#   make test   install, lint, run the whole suite on SpatiaLite and PostGIS
+
+VENV ?= .venv
+BIN := $(VENV)/bin
+PYTHON ?= python3
+HOST ?= 127.0.0.1
+PORT ?= 5000
+
+.PHONY: install system-deps demo serve test lint bench clean
+
+system-deps:
+	@bash scripts/install-system-deps.sh
+
+$(BIN)/geova: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+	$(BIN)/pip install -q -e '.[dev]'
+	@touch $@
+
+install: system-deps $(BIN)/geova
+
+demo: install
+	$(BIN)/geova demo
+	$(BIN)/flask --app app run --host $(HOST) --port $(PORT)
+
+serve: install
+	$(BIN)/flask --app app run --host $(HOST) --port $(PORT)
+
+lint: install
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+test: install lint
+	$(BIN)/pytest
+
+bench: install
+	$(BIN)/python bench/import_bench.py
+
+clean:
+	rm -rf $(VENV) instance .pytest_cache

@@ -1,0 +1,284 @@
+"""The `geova` command line: set up the store, load layers and interventions, say what is stored."""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import click
+from sqlalchemy import Engine
+
+from geova import importing
+from geova.io.errors import ImportFailure
+
+PROGRESS_FROM = 20_000  # rows; smaller files import faster than a progress bar can be read
+
+
+class Context:
+    def __init__(self, db: str | None):
+        self.db = db
+        self._engine: Engine | None = None
+
+    @property
+    def engine(self) -> Engine:
+        if self._engine is None:
+            from geova.store.db import make_engine
+
+            self._engine = make_engine(self.db)
+        return self._engine
+
+
+pass_ctx = click.make_pass_decorator(Context)
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
+@click.option(
+    "--db",
+    envvar="GEOVA_DATABASE_URL",
+    metavar="URL",
+    help="Database URL (default: SpatiaLite file instance/geova.sqlite). "
+    "E.g. postgresql://user@host/geova. Also read from GEOVA_DATABASE_URL.",
+)
+@click.version_option(package_name="geova")
+@click.pass_context
+def cli(ctx: click.Context, db: str | None) -> None:
+    """geova: quality monitoring of proximity urban services (the OVA method)."""
+    ctx.obj = Context(db)
+
+
+def _n(value: int) -> str:
+    return f"{value:,}"
+
+
+def _fail(exc: ImportFailure) -> None:
+    click.secho(f"error: {exc}", fg="red", err=True)
+    click.echo("Nothing was stored.", err=True)
+    sys.exit(1)
+
+
+@cli.group()
+def db() -> None:
+    """Database schema (Alembic migrations)."""
+
+
+@db.command("upgrade")
+@pass_ctx
+def db_upgrade(ctx: Context) -> None:
+    """Create or upgrade the schema to the latest revision."""
+    from geova.store.migrate import current_revision, upgrade
+
+    upgrade(ctx.engine)
+    click.echo(f"schema at revision {current_revision(ctx.engine)} ({ctx.engine.url.render_as_string()})")
+
+
+@db.command("current")
+@pass_ctx
+def db_current(ctx: Context) -> None:
+    """Print the schema revision of the database."""
+    from geova.store.migrate import current_revision, head_revision
+
+    click.echo(f"current {current_revision(ctx.engine)}, latest {head_revision(ctx.engine)}")
+
+
+def print_layer_report(r: importing.LayerReport) -> None:
+    click.echo(f"{Path(r.file).name} -> {r.kind} layer '{r.layer}': {_n(r.features)} features")
+    click.echo(
+        f"  inserted {_n(r.inserted)} · updated {_n(r.updated)} · unchanged {_n(r.unchanged)}"
+        f" · deleted {_n(r.deleted)}"
+        + (f" · parents created {_n(r.parents_created)}" if r.parents_created else "")
+    )
+    for note in r.notes:
+        click.echo(f"  {note}")
+    click.echo(f"  interventions reassigned: {_n(r.reassigned)}")
+
+
+def print_intervention_report(r: importing.InterventionReport) -> None:
+    click.echo(f"{Path(r.file).name} -> source '{r.source}' ({', '.join(r.notes)})")
+    click.echo(
+        f"  read {_n(r.read)} · inserted {_n(r.inserted)} · updated {_n(r.updated)}"
+        f" · unchanged {_n(r.unchanged)} · rejected {_n(r.rejected)}"
+    )
+    flags = ", ".join(f"{k} {_n(v)}" for k, v in sorted(r.flagged.items())) or "none"
+    click.echo(f"  outside the territory: {_n(r.outside_territory)} · flagged: {flags}")
+    if r.rejected:
+        click.echo(f"  rejects (row, field, reason): {r.rejects_file}")
+
+
+def _progress(label: str) -> tuple[Callable[[int, int], None], Callable[[], None]]:
+    """A progress bar on stderr for large files; nothing for small ones."""
+    state: dict[str, Any] = {"bar": None, "done": 0}
+
+    def update(done: int, total: int) -> None:
+        if total < PROGRESS_FROM:
+            return
+        if state["bar"] is None:
+            state["bar"] = click.progressbar(length=total, label=label, file=sys.stderr, show_pos=True)
+            state["bar"].__enter__()
+        state["bar"].update(done - state["done"])
+        state["done"] = done
+
+    def close() -> None:
+        if state["bar"] is not None:
+            state["bar"].__exit__(None, None, None)
+
+    return update, close
+
+
+@cli.command("import-layer")
+@click.argument("file", type=click.Path(path_type=Path))
+@click.option(
+    "--as", "as_", type=click.Choice(["quarters", "zones"]), required=True, help="What the polygons are."
+)
+@click.option("--code-field", help="Field holding a stable code (default: feature number).")
+@click.option("--name-field", help="Field holding the display name.")
+@click.option("--parent-field", help="Quarters: field holding the parent quarter's code (e.g. c_ar).")
+@click.option(
+    "--parent-name",
+    default="{code}",
+    show_default=True,
+    help="Quarters: name of parents created from --parent-field, e.g. '{code}e arrondissement'.",
+)
+@click.option("--kind", help="Zones: kind of every zone (commercial, sensitive, black_spot, waste_land...).")
+@click.option("--kind-field", help="Zones: field holding each zone's kind.")
+@click.option("--crs", help="CRS of the file when it has none or a wrong one (e.g. EPSG:2154).")
+@click.option("--layer", help="Layer inside a GeoPackage.")
+@click.option("--name", "layer_name", help="Name of the layer in geova (default: file name).")
+@click.option(
+    "--repair/--no-repair",
+    default=True,
+    show_default=True,
+    help="Repair invalid polygons (and report it) or refuse them.",
+)
+@pass_ctx
+def import_layer_cmd(ctx: Context, file: Path, as_: str, **options: Any) -> None:
+    """Load quarters or zones from GeoJSON, GeoPackage or Shapefile (zip or folder), any CRS."""
+    try:
+        report = importing.import_layer(ctx.engine, file, as_=as_, **options)
+    except ImportFailure as exc:
+        _fail(exc)
+    print_layer_report(report)
+
+
+@cli.command("import-interventions")
+@click.argument("file", type=click.Path(path_type=Path))
+@click.option(
+    "--mapping",
+    "mapping",
+    type=click.Path(path_type=Path),
+    required=True,
+    help="TOML mapping file: source columns, dates, time zone, categories.",
+)
+@click.option(
+    "--rejects",
+    type=click.Path(path_type=Path),
+    help="Where to write rejected rows (default: instance/rejects/FILE.rejects.csv).",
+)
+@click.option("--max-rejects", type=int, help="Store nothing if more rows than this are rejected.")
+@pass_ctx
+def import_interventions_cmd(
+    ctx: Context, file: Path, mapping: Path, rejects: Path | None, max_rejects: int | None
+) -> None:
+    """Load intervention requests from CSV, GeoJSON or GeoPackage (upsert on the source id)."""
+    update, close = _progress(f"storing {file.name}")
+    try:
+        report = importing.import_interventions(
+            ctx.engine, file, mapping, rejects_path=rejects, max_rejects=max_rejects, progress=update
+        )
+    except ImportFailure as exc:
+        close()
+        _fail(exc)
+    close()
+    print_intervention_report(report)
+
+
+@cli.command()
+@click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True)
+@pass_ctx
+def status(ctx: Context, fmt: str) -> None:
+    """What the store holds: quarters, zones, interventions, flagged rows, last imports."""
+    from geova.store.migrate import current_revision
+    from geova.store.status import store_status
+
+    if current_revision(ctx.engine) is None:
+        click.echo("The store is empty: run `geova db upgrade`, `geova demo` or an import.", err=True)
+        sys.exit(1)
+    with ctx.engine.connect() as conn:
+        st = store_status(conn)
+    if fmt == "json":
+        click.echo(json.dumps(st, indent=2, ensure_ascii=False))
+        return
+    s = st["settings"]
+    click.echo(
+        f"Territory: {s.get('territory_name', '(unnamed)')} · time zone {s.get('timezone', 'Europe/Paris')}"
+    )
+    levels = ", ".join(f"{_n(n)} at level {lvl}" for lvl, n in st["quarters"].items()) or "none"
+    click.echo(f"Quarters: {levels}")
+    click.echo("Zones: " + (", ".join(f"{k} {_n(v)}" for k, v in st["zones"].items()) or "none"))
+    iv = st["interventions"]
+    click.echo(f"Interventions: {_n(iv['total'])} (outside the territory: {_n(iv['outside_territory'])})")
+    for cat, by_status in sorted(iv["by_category"].items()):
+        detail = ", ".join(f"{k} {_n(v)}" for k, v in sorted(by_status.items()))
+        click.echo(f"  {cat}: {_n(sum(by_status.values()))} ({detail})")
+    flags = ", ".join(f"{k} {_n(v)}" for k, v in st["flags"].items()) or "none"
+    click.echo(f"Flagged rows: {_n(st['flagged_rows'])} ({flags})")
+    click.echo("Last imports:")
+    for imp in st["last_imports"]:
+        c = imp["counts"]
+        what = (
+            (
+                f"read {_n(c.get('read', 0))}, inserted {_n(c.get('inserted', 0))}, "
+                f"rejected {_n(c.get('rejected', 0))}"
+            )
+            if imp["kind"] == "interventions"
+            else (f"{_n(c.get('features', 0))} features")
+        )
+        click.echo(f"  {imp['finished_at'][:19]}Z {imp['kind']:<13} {imp['file']} ({what})")
+
+
+@cli.command()
+@click.option("--name", help="Territory name shown in the app.")
+@click.option("--timezone", help="IANA time zone in which dates are shown (e.g. Europe/Paris).")
+@pass_ctx
+def territory(ctx: Context, name: str | None, timezone: str | None) -> None:
+    """Show or set the territory's name and display time zone."""
+    from zoneinfo import ZoneInfo
+
+    from geova.store.status import set_setting, settings
+
+    importing.prepare_store(ctx.engine)
+    if timezone:
+        try:
+            ZoneInfo(timezone)
+        except Exception as exc:
+            raise click.BadParameter(f"unknown time zone {timezone!r}", param_hint="--timezone") from exc
+    with ctx.engine.begin() as conn:
+        if name:
+            set_setting(conn, "territory_name", name)
+        if timezone:
+            set_setting(conn, "timezone", timezone)
+        for k, v in settings(conn).items():
+            click.echo(f"{k}: {v}")
+
+
+@cli.command()
+@pass_ctx
+def demo(ctx: Context) -> None:
+    """Build the demo territory (Boston neighbourhoods, priority zones, 2015 311 requests)."""
+    from geova.demo import build_demo
+
+    try:
+        build_demo(ctx.engine, on_layer=print_layer_report, on_file=print_intervention_report)
+    except ImportFailure as exc:
+        _fail(exc)
+    click.echo("Demo territory ready: `flask --app app run` serves it.")
+
+
+def main() -> None:
+    cli(prog_name="geova")
+
+
+if __name__ == "__main__":
+    main()

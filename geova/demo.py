@@ -1,0 +1,66 @@
+"""The demo territory: Boston's neighbourhoods, priority commercial zones and 2015 311 requests.
+
+All files are bundled in the repository (``layers/``, ``data/``) so that the demo builds offline.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from sqlalchemy import Engine
+
+from geova.importing import InterventionReport, LayerReport, import_interventions, import_layer, prepare_store
+from geova.store.status import set_setting
+
+REPO = Path(__file__).resolve().parents[1]
+LAYERS = REPO / "layers"
+DATA = REPO / "data"
+
+
+@dataclass(frozen=True)
+class DemoFile:
+    data: str
+    mapping: str
+
+
+DEMO_FILES = [
+    DemoFile("boston/graffiti-removal.csv", "mappings/graffiti-removal.toml"),
+    DemoFile("boston/pwd-graffiti.csv", "mappings/pwd-graffiti.toml"),
+    DemoFile("boston/empty-litter-basket.csv", "mappings/empty-litter-basket.toml"),
+    DemoFile("boston/needle-pickup.csv", "mappings/needle-pickup.toml"),
+    DemoFile("boston/trash-on-vacant-lot.csv", "mappings/trash-on-vacant-lot.toml"),
+]
+
+
+def build_demo(
+    engine: Engine,
+    on_layer: Callable[[LayerReport], None] = lambda r: None,
+    on_file: Callable[[InterventionReport], None] = lambda r: None,
+) -> None:
+    prepare_store(engine)
+    with engine.begin() as conn:
+        set_setting(conn, "territory_name", "Boston (demo)")
+        set_setting(conn, "timezone", "America/New_York")
+    on_layer(
+        import_layer(
+            engine,
+            LAYERS / "boston_neighborhoods.geojson",
+            as_="quarters",
+            code_field="Neighborhood_ID",
+            name_field="Name",
+        )
+    )
+    on_layer(
+        import_layer(
+            engine,
+            LAYERS / "boston_priority_zones.geojson",
+            as_="zones",
+            code_field="code",
+            name_field="name",
+            kind_field="kind",
+        )
+    )
+    for f in DEMO_FILES:
+        on_file(import_interventions(engine, DATA / f.data, DATA / f.mapping))
