@@ -30,7 +30,7 @@ from geova.store.schema import Intervention, InterventionFlag, InterventionZone
 
 T = TypeVar("T")
 CHUNK = 5000
-I = Intervention.__table__
+IV = Intervention.__table__
 F = InterventionFlag.__table__
 Z = InterventionZone.__table__
 
@@ -109,7 +109,7 @@ def upsert(
     """Write records of one source. ``frame`` carries canonical columns plus quarter/subquarter ids;
     ``zone_pairs`` are (frame position, zone id); ``flags`` are boolean masks over the frame."""
     existing = dict(
-        conn.execute(select(I.c.source_id, I.c.content_hash).where(I.c.source == source)).tuples().all()
+        conn.execute(select(IV.c.source_id, IV.c.content_hash).where(IV.c.source == source)).all()
     )
     sids = frame["source_id"].to_numpy(dtype=object)
     hashes = frame["content_hash"].to_numpy(dtype=object)
@@ -131,15 +131,17 @@ def upsert(
     if progress:
         progress(done)
     for part in chunks(new_pos):
-        conn.execute(insert(I), _row_values(frame, part, source, import_id))
+        conn.execute(insert(IV), _row_values(frame, part, source, import_id))
         done += len(part)
         if progress:
             progress(done)
-    ids_by_sid = dict(conn.execute(select(I.c.source_id, I.c.id).where(I.c.source == source)).tuples().all())
+    ids_by_sid = dict(
+        conn.execute(select(IV.c.source_id, IV.c.id).where(IV.c.source == source)).all()
+    )
     changed_ids = [ids_by_sid[sids[i]] for i in changed_pos]
     upd = (
-        update(I)
-        .where(I.c.id == bindparam("_id"))
+        update(IV)
+        .where(IV.c.id == bindparam("_id"))
         .values({c: bindparam(c) for c in [*STORED, "import_id", "geom"] if c != "source_id"})
     )
     for part in chunks(changed_pos):
@@ -178,7 +180,7 @@ def flag_counts(conn: Connection, ids: Sequence[int] | None = None) -> dict[str,
     totals: dict[str, int] = {}
     if ids is None:
         q = select(F.c.code, func.count()).group_by(F.c.code)
-        return dict(conn.execute(q).tuples().all())
+        return dict(conn.execute(q).all())
     for part in chunks(list(ids), 20_000):
         q = select(F.c.code, func.count()).where(F.c.intervention_id.in_(part)).group_by(F.c.code)
         for code, n in conn.execute(q):
@@ -194,9 +196,9 @@ def _rounded(column: Any) -> Any:
 def flag_repeated_locations(conn: Connection, threshold: int) -> int:
     """Flag every record at a location shared by ``threshold`` records or more, store-wide: a
     geocoder's default falls on the same spot whatever the request type. Returns the flags added."""
-    rx, ry = _rounded(func.ST_X(I.c.geom)), _rounded(func.ST_Y(I.c.geom))
+    rx, ry = _rounded(func.ST_X(IV.c.geom)), _rounded(func.ST_Y(IV.c.geom))
     hot = select(rx.label("rx"), ry.label("ry")).group_by(rx, ry).having(func.count() >= threshold).subquery()
-    i2 = I.alias("i2")
+    i2 = IV.alias("i2")
     candidates = (
         select(i2.c.id, literal(Flag.REPEATED_LOCATION.value))
         .join(
@@ -212,7 +214,7 @@ def reassign_all(conn: Connection, quarters: list[Area], zones: list[Area], boun
     """Recompute quarter, sub-quarter, zones and the extent flag of every stored intervention after
     a layer changed. Only rows whose assignment moved are written. Returns how many moved."""
     rows = conn.execute(
-        select(I.c.id, func.ST_X(I.c.geom), func.ST_Y(I.c.geom), I.c.quarter_id, I.c.subquarter_id)
+        select(IV.c.id, func.ST_X(IV.c.geom), func.ST_Y(IV.c.geom), IV.c.quarter_id, IV.c.subquarter_id)
     ).all()
     if not rows:
         return 0
@@ -229,8 +231,8 @@ def reassign_all(conn: Connection, quarters: list[Area], zones: list[Area], boun
         (result.quarter != arr[:, 3].astype(np.int64)) | (result.subquarter != arr[:, 4].astype(np.int64))
     )
     upd = (
-        update(I)
-        .where(I.c.id == bindparam("_id"))
+        update(IV)
+        .where(IV.c.id == bindparam("_id"))
         .values(quarter_id=bindparam("q"), subquarter_id=bindparam("s"))
     )
     params = [
@@ -244,7 +246,7 @@ def reassign_all(conn: Connection, quarters: list[Area], zones: list[Area], boun
     for part in chunks(params):
         conn.execute(upd, list(part))
     wanted = {(int(ids[p]), z) for p, z in result.zone_pairs}
-    stored = set(conn.execute(select(Z.c.intervention_id, Z.c.zone_id)).tuples().all())
+    stored = set(conn.execute(select(Z.c.intervention_id, Z.c.zone_id)).all())
     unlink = delete(Z).where((Z.c.intervention_id == bindparam("a")) & (Z.c.zone_id == bindparam("b")))
     for part in chunks(sorted(stored - wanted)):
         conn.execute(unlink, [{"a": a, "b": b} for a, b in part])

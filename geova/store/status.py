@@ -10,7 +10,7 @@ from geova.store.schema import ImportRun, Intervention, InterventionFlag, Quarte
 
 
 def settings(conn: Connection) -> dict[str, str]:
-    return dict(conn.execute(select(Setting.key, Setting.value)).tuples().all())
+    return dict(conn.execute(select(Setting.key, Setting.value)).all())
 
 
 def set_setting(conn: Connection, key: str, value: str) -> None:
@@ -47,7 +47,7 @@ def store_status(conn: Connection, last_imports: int = 10) -> dict[str, Any]:
             .all()
         ),
         "zones": dict(
-            conn.execute(select(z.c.kind, func.count()).group_by(z.c.kind).order_by(z.c.kind)).tuples().all()
+            conn.execute(select(z.c.kind, func.count()).group_by(z.c.kind).order_by(z.c.kind)).all()
         ),
         "interventions": {
             "total": conn.execute(select(func.count()).select_from(i)).scalar_one(),
@@ -57,7 +57,7 @@ def store_status(conn: Connection, last_imports: int = 10) -> dict[str, Any]:
             "by_category": by_cat_status,
         },
         "flags": dict(
-            conn.execute(select(f.c.code, func.count()).group_by(f.c.code).order_by(f.c.code)).tuples().all()
+            conn.execute(select(f.c.code, func.count()).group_by(f.c.code).order_by(f.c.code)).all()
         ),
         "flagged_rows": flagged_rows,
         "last_imports": imports,
