@@ -5,13 +5,16 @@ from __future__ import annotations
 import json
 import sys
 from collections.abc import Callable
+from datetime import datetime
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import click
 from sqlalchemy import Engine
 
 from geova import importing
+from geova.config import DEFAULT_TIMEZONE
 from geova.io.errors import ImportFailure
 
 PROGRESS_FROM = 20_000  # rows; smaller files import faster than a progress bar can be read
@@ -224,6 +227,7 @@ def status(ctx: Context, fmt: str) -> None:
         click.echo(f"  {cat}: {_n(sum(by_status.values()))} ({detail})")
     flags = ", ".join(f"{k} {_n(v)}" for k, v in st["flags"].items()) or "none"
     click.echo(f"Flagged rows: {_n(st['flagged_rows'])} ({flags})")
+    tz = ZoneInfo(s.get("timezone", DEFAULT_TIMEZONE))
     click.echo("Last imports:")
     for imp in st["last_imports"]:
         c = imp["counts"]
@@ -235,7 +239,8 @@ def status(ctx: Context, fmt: str) -> None:
             if imp["kind"] == "interventions"
             else (f"{_n(c.get('features', 0))} features")
         )
-        click.echo(f"  {imp['finished_at'][:19]}Z {imp['kind']:<13} {imp['file']} ({what})")
+        when = datetime.fromisoformat(imp["finished_at"]).astimezone(tz).strftime("%Y-%m-%d %H:%M %Z")
+        click.echo(f"  {when} {imp['kind']:<13} {imp['file']} ({what})")
 
 
 @cli.command()

@@ -42,9 +42,7 @@ def store_status(conn: Connection, last_imports: int = 10) -> dict[str, Any]:
     return {
         "settings": settings(conn),
         "quarters": dict(
-            conn.execute(select(q.c.level, func.count()).group_by(q.c.level).order_by(q.c.level))
-            .tuples()
-            .all()
+            conn.execute(select(q.c.level, func.count()).group_by(q.c.level).order_by(q.c.level)).all()
         ),
         "zones": dict(
             conn.execute(select(z.c.kind, func.count()).group_by(z.c.kind).order_by(z.c.kind)).all()
