@@ -23,6 +23,7 @@ class Area:
     geom: shapely.Geometry
     level: int = 0
     code: str = ""
+    parent: int | None = None  # id of the parent quarter, for a sub-quarter
 
 
 @dataclass(frozen=True)
@@ -48,6 +49,18 @@ def _hits(points: NDArray[np.object_], areas: Sequence[Area]) -> tuple[NDArray[n
     return pidx.astype(np.int64), aidx.astype(np.int64)
 
 
+def _roots(quarters: Sequence[Area]) -> NDArray[np.int64]:
+    """Index of each quarter's top ancestor, following ``parent`` (itself when it has none)."""
+    pos = {q.id: i for i, q in enumerate(quarters)}
+    roots = np.arange(len(quarters), dtype=np.int64)
+    for i in range(len(quarters)):
+        j, steps = i, 0
+        while quarters[j].parent in pos and steps < len(quarters):  # steps: no endless loop on a cycle
+            j, steps = pos[quarters[j].parent], steps + 1
+        roots[i] = j
+    return roots
+
+
 def assign_points(
     xs: NDArray[np.float64],
     ys: NDArray[np.float64],
@@ -57,7 +70,9 @@ def assign_points(
     """Assign lon/lat points to the top-level quarter, the deepest sub-quarter and every zone.
 
     When quarters of one level overlap or a point lies on a shared boundary, the area with the
-    smallest code wins, so that the result does not depend on storage order.
+    smallest code wins, so that the result does not depend on storage order. The sub-quarter is
+    taken under the point's quarter when one covers the point (``Area.parent``): a point on the
+    boundary of two quarters must not get the quarter of one and a sub-quarter of the other.
     """
     n = len(xs)
     points = shapely.points(np.asarray(xs, dtype=float), np.asarray(ys, dtype=float))
@@ -75,8 +90,12 @@ def assign_points(
         # top level: smallest level, then smallest code rank; processed in reverse so the best wins
         top = np.lexsort((-rank[aidx], -hit_level))
         is_top = hit_level[top] == 0
-        quarter[pidx[top][is_top]] = ids[aidx[top][is_top]]
-        deep = np.lexsort((-rank[aidx], hit_level))
+        top_pos = np.full(n, -1, dtype=np.int64)  # index in ``quarters`` of each point's quarter
+        top_pos[pidx[top][is_top]] = aidx[top][is_top]
+        quarter[top_pos >= 0] = ids[top_pos[top_pos >= 0]]
+        # sub-quarter: under the point's quarter first, then deepest level, then smallest code
+        under = (_roots(quarters)[aidx] == top_pos[pidx]).astype(np.int8)
+        deep = np.lexsort((-rank[aidx], hit_level, under))
         is_sub = hit_level[deep] > 0
         subquarter[pidx[deep][is_sub]] = ids[aidx[deep][is_sub]]
     zpidx, zaidx = _hits(points, zones)

@@ -69,36 +69,40 @@ def upsert_quarters(
     layer: str,
     parent_name: str = "{code}",
 ) -> LayerCounts:
-    """Store a quarter layer; parents named by ``parent_field`` are linked, or created by dissolving
-    their children when the store does not hold them yet (e.g. Paris arrondissements)."""
+    """Store a quarter layer; parents named by ``parent_field`` are linked when another layer of the
+    store holds them, else derived by dissolving their children (e.g. Paris arrondissements).
+
+    Derived parents belong to the layer (as ``"<layer> (parents)"``): every import recomputes them, so
+    that they follow their children's geometry, and drops those no feature names any more.
+    """
     t = Quarter.__table__
+    parents_layer = f"{layer} (parents)"
     parent_codes = sorted({f.parent_code for f in features if f.parent_code})
-    known = dict(conn.execute(select(t.c.code, t.c.level).where(t.c.code.in_(parent_codes))).tuples().all())
     child_codes = {f.code for f in features}
     clash = child_codes & set(parent_codes)
     if clash:
         raise ValueError(f"codes used both as quarter and parent: {', '.join(sorted(clash))}")
-    counts = LayerCounts()
-    missing = [c for c in parent_codes if c not in known]
-    if missing:
-        parent_rows = []
-        for code in missing:
-            union = shapely.union_all([f.geom for f in features if f.parent_code == code])
-            parts = [g for g in shapely.get_parts(union) if g.geom_type == "Polygon"]
-            parent_rows.append(
-                {
-                    "code": code,
-                    "name": parent_name.format(code=code),
-                    "level": 0,
-                    "parent_id": None,
-                    "layer": f"{layer} (parents)",
-                    "properties": {},
-                    "shape": shapely.MultiPolygon(parts),
-                }
-            )
-        pc, _ = _upsert(conn, Quarter, f"{layer} (parents)", parent_rows)
-        counts.parents_created = pc.inserted
-        known.update({c: 0 for c in missing})
+    stored = conn.execute(select(t.c.code, t.c.level, t.c.layer).where(t.c.code.in_(parent_codes))).all()
+    known = {r.code: r.level for r in stored if r.layer != parents_layer}
+    derived = [c for c in parent_codes if c not in known]
+    parent_rows = []
+    for code in derived:
+        union = shapely.union_all([f.geom for f in features if f.parent_code == code])
+        parts = [g for g in shapely.get_parts(union) if g.geom_type == "Polygon"]
+        parent_rows.append(
+            {
+                "code": code,
+                "name": parent_name.format(code=code),
+                "level": 0,
+                "parent_id": None,
+                "layer": parents_layer,
+                "properties": {},
+                "shape": shapely.MultiPolygon(parts),
+            }
+        )
+    # all of the layer's derived parents in one call: _upsert deletes the layer's codes it is not given
+    pc, _ = _upsert(conn, Quarter, parents_layer, parent_rows)
+    known.update({c: 0 for c in derived})
     parent_ids = dict(conn.execute(select(t.c.code, t.c.id).where(t.c.code.in_(parent_codes))).tuples().all())
     rows = [
         {
@@ -113,7 +117,7 @@ def upsert_quarters(
         for f in features
     ]
     c, _ = _upsert(conn, Quarter, layer, rows)
-    c.parents_created = counts.parents_created
+    c.parents_created = pc.inserted
     return c
 
 
@@ -142,8 +146,10 @@ def load_areas(conn: Connection) -> tuple[list[Area], list[Area]]:
     q = Quarter.__table__
     z = Zone.__table__
     quarters = [
-        Area(id=r.id, geom=shapely.from_wkb(bytes(r.wkb)), level=r.level, code=r.code)
-        for r in conn.execute(select(q.c.id, q.c.level, q.c.code, func.ST_AsBinary(q.c.geom).label("wkb")))
+        Area(id=r.id, geom=shapely.from_wkb(bytes(r.wkb)), level=r.level, code=r.code, parent=r.parent_id)
+        for r in conn.execute(
+            select(q.c.id, q.c.level, q.c.code, q.c.parent_id, func.ST_AsBinary(q.c.geom).label("wkb"))
+        )
     ]
     zones = [
         Area(id=r.id, geom=shapely.from_wkb(bytes(r.wkb)), code=r.code)

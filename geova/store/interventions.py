@@ -135,9 +135,7 @@ def upsert(
         done += len(part)
         if progress:
             progress(done)
-    ids_by_sid = dict(
-        conn.execute(select(IV.c.source_id, IV.c.id).where(IV.c.source == source)).all()
-    )
+    ids_by_sid = dict(conn.execute(select(IV.c.source_id, IV.c.id).where(IV.c.source == source)).all())
     changed_ids = [ids_by_sid[sids[i]] for i in changed_pos]
     upd = (
         update(IV)

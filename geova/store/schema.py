@@ -7,12 +7,14 @@ on the intervention at write time so that evaluation never repeats a spatial joi
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime
 
 from geoalchemy2 import Geometry
 from sqlalchemy import (
     JSON,
     Boolean,
+    Date,
+    Float,
     ForeignKey,
     Index,
     Integer,
@@ -153,3 +155,103 @@ class ImportRun(Base):
     started_at: Mapped[datetime] = mapped_column(UTCDateTime())
     finished_at: Mapped[datetime] = mapped_column(UTCDateTime())
     counts: Mapped[dict] = mapped_column(JSON, default=dict)
+
+
+class Norm(Base):
+    """A quality norm of the referential; its figures live in ``norm_target`` (versioned)."""
+
+    __tablename__ = "norm"
+    code: Mapped[str] = mapped_column(String(96), primary_key=True)
+    kind: Mapped[str] = mapped_column(String(16))
+    task_code: Mapped[str | None] = mapped_column(ForeignKey("standard_task.code"))
+    norm_set: Mapped[str] = mapped_column(String(64), default="")
+    label_fr: Mapped[str] = mapped_column(Text)
+    label_en: Mapped[str] = mapped_column(Text)
+    calendar: Mapped[str] = mapped_column(String(16), default="calendar")
+    basis: Mapped[str] = mapped_column(String(16), default="rule")
+    period: Mapped[str | None] = mapped_column(String(16))
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+    scopes: Mapped[list] = mapped_column(JSON, default=list)
+
+
+class NormTarget(Base):
+    """A figure of a norm from a date on: the city default, or an override for a quarter or a zone."""
+
+    __tablename__ = "norm_target"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    norm_code: Mapped[str] = mapped_column(ForeignKey("norm.code", ondelete="CASCADE"), index=True)
+    valid_from: Mapped[date] = mapped_column(Date)
+    value: Mapped[float | None] = mapped_column(Float)
+    quarter_code: Mapped[str | None] = mapped_column(String(64))
+    zone_code: Mapped[str | None] = mapped_column(String(64))
+
+
+class Activity(Base):
+    """A dated entry measured by frequency and count norms: a passage (sweeping round, bulky-item
+    collection) with a location, or an event (meeting, cultural event, visit) in a quarter."""
+
+    __tablename__ = "activity"
+    __table_args__ = (UniqueConstraint("source", "source_id", name="uq_activity_source"),)
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    source: Mapped[str] = mapped_column(String(128))
+    source_id: Mapped[str] = mapped_column(String(128))
+    category_code: Mapped[str] = mapped_column(ForeignKey("category.code"), index=True)
+    at: Mapped[datetime] = mapped_column(UTCDateTime())
+    label: Mapped[str | None] = mapped_column(Text)
+    quarter_id: Mapped[int | None] = mapped_column(ForeignKey("quarter.id", ondelete="SET NULL"))
+    subquarter_id: Mapped[int | None] = mapped_column(ForeignKey("quarter.id", ondelete="SET NULL"))
+    content_hash: Mapped[str] = mapped_column(String(32))
+    geom = mapped_column(Geometry("POINT", srid=SRID, spatial_index=True), nullable=True)
+
+
+class ActivityZone(Base):
+    __tablename__ = "activity_zone"
+    activity_id: Mapped[int] = mapped_column(ForeignKey("activity.id", ondelete="CASCADE"), primary_key=True)
+    zone_id: Mapped[int] = mapped_column(ForeignKey("zone.id", ondelete="CASCADE"), primary_key=True)
+
+
+class ShareMeasure(Base):
+    """A percentage entered for a share norm, a quarter and a period (latest entry counts)."""
+
+    __tablename__ = "share_measure"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    norm_code: Mapped[str] = mapped_column(ForeignKey("norm.code", ondelete="CASCADE"))
+    quarter_code: Mapped[str] = mapped_column(String(64))
+    period_start: Mapped[date] = mapped_column(Date)
+    value: Mapped[float] = mapped_column(Float)
+    note: Mapped[str | None] = mapped_column(Text)
+    recorded_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+
+class AuditEntryRow(Base):
+    """One answer of the audit grid; a change adds a row, so the history is kept."""
+
+    __tablename__ = "audit_entry"
+    __table_args__ = (Index("ix_audit_entry_key", "quarter_code", "year", "task_code"),)
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    quarter_code: Mapped[str] = mapped_column(String(64))
+    year: Mapped[int] = mapped_column(Integer)
+    task_code: Mapped[str] = mapped_column(String(64))
+    commitment: Mapped[str | None] = mapped_column(String(16))
+    respected: Mapped[str | None] = mapped_column(String(16))
+    comment: Mapped[str] = mapped_column(Text, default="")
+    services: Mapped[str] = mapped_column(Text, default="")
+    responsible: Mapped[str] = mapped_column(Text, default="")
+    resource_persons: Mapped[str] = mapped_column(Text, default="")
+    obstacles: Mapped[str] = mapped_column(Text, default="")
+    remedies: Mapped[str] = mapped_column(Text, default="")
+    recorded_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    recorded_by: Mapped[str | None] = mapped_column(Text)
+
+
+class FollowUp(Base):
+    """A contact with the requester recorded against a follow-up step."""
+
+    __tablename__ = "followup"
+    __table_args__ = (UniqueConstraint("intervention_id", "step", name="uq_followup_step"),)
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    intervention_id: Mapped[int] = mapped_column(ForeignKey("intervention.id", ondelete="CASCADE"))
+    step: Mapped[str] = mapped_column(String(32))
+    done_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    note: Mapped[str | None] = mapped_column(Text)
+    recorded_by: Mapped[str | None] = mapped_column(Text)

@@ -1,0 +1,203 @@
+"""Frequency, count and share norms: achieved versus target, per unit and per period.
+
+- *frequency*: passages (sweeping rounds, bulky-item collections...) recorded with a location,
+  counted per zone (when the norm's scope names zones or zone kinds) or per quarter;
+- *count*: dated entries per quarter (meetings, cultural events, visits);
+- *share*: a percentage entered per quarter and period (e.g. 60 % of streets labelled).
+
+Every unit in scope appears in every period, even with nothing recorded: a zone that nobody swept
+is exactly what the norm must show.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from geova.core.evaluate import applicable_targets
+from geova.core.norms import Norm, NormKind, Period
+
+FORTNIGHT_ANCHOR = pd.Timestamp("2000-01-03")  # a Monday: fortnights are counted from it
+
+
+@dataclass(frozen=True)
+class Units:
+    """The territory's units a periodic norm can be measured on."""
+
+    quarters: pd.DataFrame  # columns code, name, level, parent (code or None)
+    zones: pd.DataFrame  # columns code, name, kind
+
+
+def period_starts(period: Period, start: pd.Timestamp, end: pd.Timestamp) -> list[pd.Timestamp]:
+    """Local-time starts of the periods overlapping [start, end] (naive local timestamps)."""
+    start, end = pd.Timestamp(start).normalize(), pd.Timestamp(end).normalize()
+    if period is Period.WEEK:
+        first = start - pd.Timedelta(days=start.weekday())
+        return list(pd.date_range(first, end, freq="7D"))
+    if period is Period.FORTNIGHT:
+        k = (start - FORTNIGHT_ANCHOR).days // 14
+        first = FORTNIGHT_ANCHOR + pd.Timedelta(days=14 * k)
+        return list(pd.date_range(first, end, freq="14D"))
+    freq = {Period.MONTH: "M", Period.QUARTER_YEAR: "Q", Period.YEAR: "Y"}[period]
+    return [p.start_time for p in pd.period_range(start, end, freq=freq)]
+
+
+def period_end(period: Period, start: pd.Timestamp) -> pd.Timestamp:
+    return (
+        start
+        + {
+            Period.WEEK: pd.DateOffset(days=7),
+            Period.FORTNIGHT: pd.DateOffset(days=14),
+            Period.MONTH: pd.DateOffset(months=1),
+            Period.QUARTER_YEAR: pd.DateOffset(months=3),
+            Period.YEAR: pd.DateOffset(years=1),
+        }[period]
+    )
+
+
+def period_label(period: Period, start: pd.Timestamp) -> str:
+    if period is Period.WEEK:
+        iso = start.isocalendar()
+        return f"{iso.year}-W{iso.week:02d}"
+    if period is Period.FORTNIGHT:
+        return f"{start:%Y-%m-%d} (2 weeks)"
+    if period is Period.MONTH:
+        return f"{start:%Y-%m}"
+    if period is Period.QUARTER_YEAR:
+        return f"{start.year}-T{(start.month - 1) // 3 + 1}"
+    return f"{start.year}"
+
+
+def _unit_frames(norm: Norm, units: Units) -> tuple[str, pd.DataFrame, pd.DataFrame]:
+    """('zone' | 'quarter', unit records, unit zone memberships) in the shape applicable_targets wants."""
+    wants_zones = any(s.zone_kinds or s.zones for s in norm.scopes) and norm.kind is NormKind.FREQUENCY
+    if wants_zones:
+        keep = np.zeros(len(units.zones), dtype=bool)
+        for s in norm.scopes:
+            m = np.ones(len(units.zones), dtype=bool)
+            if s.zone_kinds:
+                m &= units.zones["kind"].isin(list(s.zone_kinds)).to_numpy()
+            if s.zones:
+                m &= units.zones["code"].isin(list(s.zones)).to_numpy()
+            keep |= m
+        z = units.zones.loc[keep].reset_index(drop=True)
+        recs = pd.DataFrame(
+            {
+                "id": np.arange(len(z)),
+                "code": z["code"],
+                "name": z["name"],
+                "quarter": None,
+                "subquarter": None,
+            }
+        )
+        memb = pd.DataFrame({"id": np.arange(len(z)), "zone": z["code"], "kind": z["kind"]})
+        return "zone", recs, memb
+    q = units.quarters
+    only = set().union(*(s.quarters for s in norm.scopes)) if norm.scopes else set()
+    q = q[q["code"].isin(list(only))] if only else q[q["level"] == 0]
+    q = q.reset_index(drop=True)
+    recs = pd.DataFrame(
+        {
+            "id": np.arange(len(q)),
+            "code": q["code"],
+            "name": q["name"],
+            "quarter": np.where(q["level"] == 0, q["code"], q["parent"]),
+            "subquarter": np.where(q["level"] > 0, q["code"], None),
+        }
+    )
+    memb = pd.DataFrame(
+        {"id": pd.Series(dtype=np.int64), "zone": pd.Series(dtype=object), "kind": pd.Series(dtype=object)}
+    )
+    return "quarter", recs, memb
+
+
+def evaluate_periodic(
+    norm: Norm,
+    entries: pd.DataFrame,
+    entry_zones: pd.DataFrame,
+    units: Units,
+    start: pd.Timestamp,
+    end: pd.Timestamp,
+    as_of: pd.Timestamp,
+    tz: str,
+    shares: pd.DataFrame | None = None,
+) -> pd.DataFrame:
+    """One row per unit and period: achieved, target, met, complete.
+
+    ``entries``: id, category, at (UTC), quarter, subquarter (codes); ``entry_zones``: id, zone,
+    kind; ``shares`` (share norms): norm, quarter, period_start (local date), value.
+    """
+    if norm.kind is NormKind.DEADLINE or norm.period is None:
+        raise ValueError(f"norm {norm.code} is not a periodic norm")
+    unit_type, unit_recs, unit_zones = _unit_frames(norm, units)
+    as_of_local = pd.Timestamp(as_of).tz_convert(tz).tz_localize(None)
+    starts = period_starts(norm.period, start, min(end, as_of_local))
+    rows = []
+    if norm.kind is not NormKind.SHARE:
+        cats = list(norm.categories)
+        in_scope = entries["category"].isin(cats).to_numpy() if cats else np.ones(len(entries), dtype=bool)
+        e = entries.loc[in_scope & (entries["at"] <= as_of).to_numpy()]
+        local_at = e["at"].dt.tz_convert(tz).dt.tz_localize(None)
+    for p_start in starts:
+        p_end = period_end(norm.period, p_start)
+        targets, applied = applicable_targets(
+            norm, unit_recs, unit_zones, pd.Series([p_start] * len(unit_recs))
+        )
+        if norm.kind is NormKind.SHARE:
+            achieved = _shares(norm, shares, unit_recs, p_start)
+        else:
+            in_period = e.loc[((local_at >= p_start) & (local_at < p_end)).to_numpy()]
+            achieved = _counts(unit_type, unit_recs, in_period, entry_zones, norm)
+        for i, unit in unit_recs.iterrows():
+            target = targets[i]
+            value = achieved[i]
+            rows.append(
+                {
+                    "norm": norm.code,
+                    "unit_type": unit_type,
+                    "unit": unit["code"],
+                    "unit_name": unit["name"],
+                    "period": period_label(norm.period, p_start),
+                    "period_start": p_start.date(),
+                    "period_end": (p_end - pd.Timedelta(days=1)).date(),
+                    "achieved": value,
+                    "target": target,
+                    "met": bool(value >= target) if not (np.isnan(target) or np.isnan(value)) else None,
+                    "complete": bool(p_end <= as_of_local),
+                    "applied": applied[i],
+                }
+            )
+    return pd.DataFrame(rows)
+
+
+def _counts(
+    unit_type: str, unit_recs: pd.DataFrame, entries: pd.DataFrame, entry_zones: pd.DataFrame, norm: Norm
+) -> np.ndarray:
+    if unit_type == "zone":
+        ez = entry_zones[entry_zones["id"].isin(entries["id"])]
+        per = ez.groupby("zone")["id"].nunique()
+        return unit_recs["code"].map(per).fillna(0).to_numpy(dtype=float)
+    excluded_kinds = set().union(*(s.exclude_zone_kinds for s in norm.scopes)) if norm.scopes else set()
+    if excluded_kinds:
+        inside = entry_zones.loc[entry_zones["kind"].isin(list(excluded_kinds)), "id"]
+        entries = entries[~entries["id"].isin(inside)]
+    by_quarter = entries.groupby("quarter")["id"].count()
+    by_sub = entries.groupby("subquarter")["id"].count()
+    counts = np.where(
+        unit_recs["subquarter"].notna(),
+        unit_recs["subquarter"].map(by_sub).fillna(0),
+        unit_recs["quarter"].map(by_quarter).fillna(0),
+    )
+    return counts.astype(float)
+
+
+def _shares(
+    norm: Norm, shares: pd.DataFrame | None, unit_recs: pd.DataFrame, p_start: pd.Timestamp
+) -> np.ndarray:
+    if shares is None or shares.empty:
+        return np.full(len(unit_recs), np.nan)
+    mine = shares[(shares["norm"] == norm.code) & (pd.to_datetime(shares["period_start"]) == p_start)]
+    latest = mine.groupby("quarter")["value"].last()
+    return unit_recs["code"].map(latest).to_numpy(dtype=float)

@@ -1,0 +1,104 @@
+"""Reading stored requests as columns for the evaluation engine.
+
+Timestamps are read as numbers or raw text and converted by pandas in one vectorised step: going
+through SQLAlchemy's per-row type processing would dominate the evaluation of a million requests.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+import numpy as np
+import pandas as pd
+from sqlalchemy import Connection, Float, cast, extract, select, type_coerce
+from sqlalchemy import Text as SAText
+
+from geova.store.schema import Intervention, InterventionZone, Quarter, Zone
+
+IV = Intervention.__table__
+TIME_COLUMNS = ("reported_at", "resolved_at", "due_at")
+
+
+def _time_expr(conn: Connection, column):  # type: ignore[no-untyped-def]
+    if conn.dialect.name == "postgresql":
+        return cast(extract("epoch", column), Float)
+    return type_coerce(column, SAText)  # SQLite keeps "YYYY-MM-DD HH:MM:SS.ffffff" in UTC
+
+
+def _to_utc(conn: Connection, values: list) -> pd.Series:
+    if conn.dialect.name == "postgresql":
+        return pd.to_datetime(pd.Series(values, dtype="float64"), unit="s", utc=True).dt.round("us")
+    return pd.to_datetime(pd.Series(values, dtype=object), format="%Y-%m-%d %H:%M:%S.%f", utc=True)
+
+
+def load_records(
+    conn: Connection, categories: Iterable[str] | None = None
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """(records, zones) frames as documented in geova.core.evaluate."""
+    q1 = Quarter.__table__.alias("q1")
+    q2 = Quarter.__table__.alias("q2")
+    query = (
+        select(
+            IV.c.id,
+            IV.c.source_id,
+            IV.c.category_code,
+            *(_time_expr(conn, IV.c[name]).label(name) for name in TIME_COLUMNS),
+            IV.c.status,
+            IV.c.insulting,
+            IV.c.severity,
+            q1.c.code.label("quarter"),
+            q2.c.code.label("subquarter"),
+            IV.c.service,
+            IV.c.channel,
+        )
+        .select_from(IV)
+        .outerjoin(q1, q1.c.id == IV.c.quarter_id)
+        .outerjoin(q2, q2.c.id == IV.c.subquarter_id)
+        .order_by(IV.c.id)
+    )
+    cats = list(categories) if categories is not None else None
+    if cats is not None:
+        query = query.where(IV.c.category_code.in_(cats))
+    rows = conn.execute(query).all()
+    names = [
+        "id",
+        "source_id",
+        "category",
+        *TIME_COLUMNS,
+        "status",
+        "insulting",
+        "severity",
+        "quarter",
+        "subquarter",
+        "service",
+        "channel",
+    ]
+    cols = list(zip(*rows, strict=True)) if rows else [[] for _ in names]
+    data = dict(zip(names, cols, strict=True))
+    records = pd.DataFrame({k: pd.Series(v, dtype=object) for k, v in data.items()})
+    records["id"] = records["id"].astype(np.int64)
+    records["insulting"] = records["insulting"].astype(bool)
+    for name in TIME_COLUMNS:
+        records[name] = _to_utc(conn, data[name])
+    zt = Zone.__table__
+    zq = select(InterventionZone.__table__.c.intervention_id, zt.c.code, zt.c.kind).join(
+        zt, zt.c.id == InterventionZone.__table__.c.zone_id
+    )
+    if cats is not None:
+        zq = zq.join(IV, IV.c.id == InterventionZone.__table__.c.intervention_id).where(
+            IV.c.category_code.in_(cats)
+        )
+    zrows = conn.execute(zq).all()
+    zones = (
+        pd.DataFrame(zrows, columns=["id", "zone", "kind"])
+        if zrows
+        else pd.DataFrame(
+            {
+                "id": pd.Series(dtype=np.int64),
+                "zone": pd.Series(dtype=object),
+                "kind": pd.Series(dtype=object),
+            }
+        )
+    )
+    zones["id"] = zones["id"].astype(np.int64)
+    return records, zones
