@@ -268,6 +268,160 @@ def territory(ctx: Context, name: str | None, timezone: str | None) -> None:
             click.echo(f"{k}: {v}")
 
 
+def _emit(frame: Any, fmt: str, tz: str) -> None:
+    from geova.io import exports
+
+    if fmt == "csv":
+        click.echo(exports.to_excel_csv(frame, tz, bom=False), nl=False)
+    elif fmt == "json":
+        click.echo(exports.to_json(frame, tz))
+    else:
+        click.echo(exports.to_text_table(frame, tz) if len(frame) else "(nothing)")
+
+
+@cli.command()
+@click.option(
+    "--as-of",
+    "as_of",
+    metavar="ISO",
+    help="Evaluate at this instant (default: now). "
+    "A time without offset is read in the territory's time zone.",
+)
+@click.option(
+    "--norm", "norms", multiple=True, metavar="CODE", help="Norm(s) to evaluate (default: all active)."
+)
+@click.option(
+    "--by",
+    default="norm",
+    show_default=True,
+    help="Group by, comma-separated: norm, quarter, subquarter, zone, zone_kind, category, service, "
+    "channel, month.",
+)
+@click.option(
+    "--per-intervention", is_flag=True, help="One row per request: source id, due at, state, hours."
+)
+@click.option(
+    "--deadline",
+    type=click.Choice(["rule", "source"]),
+    help="Judge on the norm's rule, or on the due date each source system gave (default: per norm).",
+)
+@click.option(
+    "--risk-hours",
+    type=float,
+    default=24.0,
+    show_default=True,
+    help="An open request due within this many hours is 'at risk'.",
+)
+@click.option(
+    "--from", "date_from", metavar="DATE", help="Periodic norms: first period (default: 1 January)."
+)
+@click.option("--to", "date_to", metavar="DATE", help="Periodic norms: last period (default: as of).")
+@click.option(
+    "--format", "fmt", type=click.Choice(["table", "csv", "json"]), default="table", show_default=True
+)
+@pass_ctx
+def evaluate(
+    ctx: Context,
+    as_of: str | None,
+    norms: tuple[str, ...],
+    by: str,
+    per_intervention: bool,
+    deadline: str | None,
+    risk_hours: float,
+    date_from: str | None,
+    date_to: str | None,
+    fmt: str,
+) -> None:
+    """Evaluate quality norms: per request, per group, and per period for periodic norms."""
+    import pandas as pd
+
+    from geova.core.norms import Basis
+    from geova.evaluation import evaluate as run
+    from geova.evaluation import parse_as_of, territory_of
+
+    importing.prepare_store(ctx.engine)
+    tz = territory_of(ctx.engine).timezone
+    try:
+        result = run(
+            ctx.engine,
+            as_of=parse_as_of(as_of, tz),
+            norm_codes=list(norms) or None,
+            by=[b.strip() for b in by.split(",") if b.strip()],
+            basis=Basis(deadline) if deadline else None,
+            risk_hours=risk_hours,
+            period_start=pd.Timestamp(date_from) if date_from else None,
+            period_end=pd.Timestamp(date_to) if date_to else None,
+        )
+    except (LookupError, ValueError) as exc:
+        raise click.UsageError(str(exc)) from exc
+    if per_intervention:
+        cols = [
+            "norm",
+            "source_id",
+            "applied",
+            "reported_at",
+            "due_at",
+            "resolved_at",
+            "state",
+            "excluded",
+            "hours_taken",
+            "hours_overdue",
+        ]
+        _emit(result.per_intervention[cols], fmt, tz)
+        return
+    if fmt == "table":
+        click.echo(f"As of {result.as_of.tz_convert(tz):%Y-%m-%d %H:%M %Z} ({tz})")
+    if len(result.aggregates) or not len(result.periodic):
+        _emit(result.aggregates, fmt, tz)
+    if len(result.periodic):
+        from geova.core.periodic import summarise
+
+        detailed = bool(norms) or fmt != "table"
+        if fmt == "table":
+            click.echo(
+                "\nPeriodic norms "
+                + (
+                    "(achieved / target per unit and period):"
+                    if detailed
+                    else "(unit-periods; name a norm with --norm for the detail):"
+                )
+            )
+        _emit(result.periodic if detailed else summarise(result.periodic), fmt, tz)
+
+
+@cli.command()
+@click.option("--all", "show_all", is_flag=True, help="Include inactive norms (proposals, old sets).")
+@pass_ctx
+def norms(ctx: Context, show_all: bool) -> None:
+    """List the quality norms and the figures in force."""
+    from geova.store.referential import load_norms
+
+    importing.prepare_store(ctx.engine)
+    with ctx.engine.connect() as conn:
+        items = load_norms(conn, active_only=not show_all)
+    for n in items:
+        figures = "; ".join(
+            f"{t.value if t.value is not None else 'not set'} ({t.describe()})" for t in n.targets
+        )
+        state = "" if n.active else " [inactive]"
+        click.echo(f"{n.code}{state} · {n.kind} · {n.label_en}")
+        click.echo(f"    figures: {figures}")
+
+
+@cli.group()
+def referential() -> None:
+    """The OVA referential: fields, tasks, categories, norms."""
+
+
+@referential.command("load")
+@click.argument("file", type=click.Path(exists=True, path_type=Path))
+@pass_ctx
+def referential_load(ctx: Context, file: Path) -> None:
+    """Add or update fields, tasks, categories and norms from a TOML file (nothing is deleted)."""
+    counts = importing.load_extra_referential(ctx.engine, file)
+    click.echo(", ".join(f"{k} added {v}" for k, v in counts.items()))
+
+
 @cli.command()
 @pass_ctx
 def demo(ctx: Context) -> None:

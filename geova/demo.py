@@ -11,7 +11,14 @@ from pathlib import Path
 
 from sqlalchemy import Engine
 
-from geova.importing import InterventionReport, LayerReport, import_interventions, import_layer, prepare_store
+from geova.importing import (
+    InterventionReport,
+    LayerReport,
+    import_interventions,
+    import_layer,
+    load_extra_referential,
+    prepare_store,
+)
 from geova.store.status import set_setting
 
 REPO = Path(__file__).resolve().parents[1]
@@ -43,6 +50,8 @@ def build_demo(
     with engine.begin() as conn:
         set_setting(conn, "territory_name", "Boston (demo)")
         set_setting(conn, "timezone", "America/New_York")
+        set_setting(conn, "holidays", "US-MA")
+    load_extra_referential(engine, DATA / "boston" / "norms.toml")
     on_layer(
         import_layer(
             engine,

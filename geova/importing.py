@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import csv
 import hashlib
+import os
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -21,7 +22,7 @@ from geova.config import instance_path
 from geova.core.assign import assign_points
 from geova.core.checks import location_key, outside_extent, resolved_before_report
 from geova.core.model import Flag
-from geova.core.referential import load_referential
+from geova.core.referential import DEFAULT_REFERENTIAL, load_referential
 from geova.io.errors import ImportFailure, Reject
 from geova.io.layers import read_layer
 from geova.io.mapping import load_mapping
@@ -31,6 +32,7 @@ from geova.store import areas, interventions
 from geova.store.migrate import ensure_schema
 from geova.store.referential import category_codes, store_referential
 from geova.store.schema import ImportRun
+from geova.store.status import set_setting, settings
 
 Progress = Callable[[int, int], None]  # (done, total)
 
@@ -71,16 +73,34 @@ class LayerReport:
     notes: list[str] = field(default_factory=list)
 
 
-def prepare_store(engine: Engine) -> list[str]:
-    """Bring the schema to head and load the bundled referential into an empty store."""
+def prepare_store(engine: Engine, referential: Path | None = None) -> list[str]:
+    """Bring the schema to head and load the referential file when it changed since last loaded.
+
+    The referential is the city's own file (``GEOVA_REFERENTIAL``, default data/referential.toml):
+    loading it upserts by code and never deletes, so what the city added in the store stays.
+    """
     said = []
     if ensure_schema(engine):
         said.append("database schema upgraded")
+    path = referential or referential_path()
+    digest = _sha256(path)
     with engine.begin() as conn:
-        if not category_codes(conn):
-            store_referential(conn, load_referential())
-            said.append("OVA referential loaded")
+        if settings(conn).get("referential_sha256") != digest:
+            store_referential(conn, load_referential(path))
+            set_setting(conn, "referential_sha256", digest)
+            said.append(f"referential loaded from {path}")
     return said
+
+
+def referential_path() -> Path:
+    return Path(os.environ.get("GEOVA_REFERENTIAL", DEFAULT_REFERENTIAL))
+
+
+def load_extra_referential(engine: Engine, path: Path) -> dict[str, int]:
+    """Add a city's own norms or categories (e.g. data/boston/norms.toml) to the store."""
+    prepare_store(engine)
+    with engine.begin() as conn:
+        return store_referential(conn, load_referential(path))
 
 
 def _sha256(path: Path) -> str:

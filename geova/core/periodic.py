@@ -201,3 +201,26 @@ def _shares(
     mine = shares[(shares["norm"] == norm.code) & (pd.to_datetime(shares["period_start"]) == p_start)]
     latest = mine.groupby("quarter")["value"].last()
     return unit_recs["code"].map(latest).to_numpy(dtype=float)
+
+
+def summarise(periodic: pd.DataFrame) -> pd.DataFrame:
+    """Per norm: how many unit-periods met the target, missed it, had no figure, or are running."""
+    if periodic.empty:
+        return periodic
+    done = periodic["complete"]
+    met = periodic["met"]
+    table = periodic.assign(
+        met_=(done & (met == True)).astype(int),  # noqa: E712 - met holds True/False/None
+        missed_=(done & (met == False)).astype(int),  # noqa: E712
+        no_target_=periodic["target"].isna().astype(int),
+        running_=(~done).astype(int),
+    )
+    out = table.groupby("norm", sort=True).agg(
+        units=("unit", "nunique"),
+        periods=("period", "nunique"),
+        met=("met_", "sum"),
+        missed=("missed_", "sum"),
+        no_target=("no_target_", "sum"),
+        running=("running_", "sum"),
+    )
+    return out.reset_index()

@@ -1,4 +1,4 @@
-"""The OVA referential as plain data: fields of action, standard tasks, categories.
+"""The OVA referential as plain data: fields of action, standard tasks, categories, norms.
 
 Parsed from a TOML file that a city can edit; the codes are the stable keys that keep quarters and
 cities comparable when labels change.
@@ -7,8 +7,10 @@ cities comparable when labels change.
 from __future__ import annotations
 
 import tomllib
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
+
+from geova.core.norms import Norm, norm_from_dict
 
 DEFAULT_REFERENTIAL = Path(__file__).resolve().parents[2] / "data" / "referential.toml"
 
@@ -43,6 +45,7 @@ class Referential:
     fields: list[FieldDef]
     tasks: list[TaskDef]
     categories: list[CategoryDef]
+    norms: list[Norm] = field(default_factory=list)
 
 
 def parse_referential(text: str, origin: str = "referential") -> Referential:
@@ -58,12 +61,13 @@ def parse_referential(text: str, origin: str = "referential") -> Referential:
         if task is not None and task not in task_codes:
             raise ValueError(f"{origin}: category '{c['code']}' names unknown task '{task}'")
         categories.append(CategoryDef(c["code"], task, c["label_fr"], c["label_en"]))
-    for kind, items in (("field", fields), ("task", tasks), ("category", categories)):
+    norms = [norm_from_dict(n, origin) for n in raw.get("norm", [])]
+    for kind, items in (("field", fields), ("task", tasks), ("category", categories), ("norm", norms)):
         codes = [i.code for i in items]
         dupes = {c for c in codes if codes.count(c) > 1}
         if dupes:
             raise ValueError(f"{origin}: {kind} codes used twice: {', '.join(sorted(dupes))}")
-    return Referential(fields, tasks, categories)
+    return Referential(fields, tasks, categories, norms)
 
 
 def load_referential(path: Path = DEFAULT_REFERENTIAL) -> Referential:

@@ -13,7 +13,16 @@ import pandas as pd
 from sqlalchemy import Connection, Float, cast, extract, select, type_coerce
 from sqlalchemy import Text as SAText
 
-from geova.store.schema import Intervention, InterventionZone, Quarter, Zone
+from geova.core.periodic import Units
+from geova.store.schema import (
+    Activity,
+    ActivityZone,
+    Intervention,
+    InterventionZone,
+    Quarter,
+    ShareMeasure,
+    Zone,
+)
 
 IV = Intervention.__table__
 TIME_COLUMNS = ("reported_at", "resolved_at", "due_at")
@@ -102,3 +111,62 @@ def load_records(
     )
     zones["id"] = zones["id"].astype(np.int64)
     return records, zones
+
+
+def load_activities(conn: Connection) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """(entries, entry zones) for frequency and count norms, shaped like geova.core.periodic wants."""
+    a = Activity.__table__
+    q1 = Quarter.__table__.alias("q1")
+    q2 = Quarter.__table__.alias("q2")
+    rows = conn.execute(
+        select(a.c.id, a.c.category_code, _time_expr(conn, a.c.at).label("at"), q1.c.code, q2.c.code)
+        .select_from(a)
+        .outerjoin(q1, q1.c.id == a.c.quarter_id)
+        .outerjoin(q2, q2.c.id == a.c.subquarter_id)
+    ).all()
+    names = ["id", "category", "at", "quarter", "subquarter"]
+    cols = list(zip(*rows, strict=True)) if rows else [[] for _ in names]
+    entries = pd.DataFrame({k: pd.Series(v, dtype=object) for k, v in zip(names, cols, strict=True)})
+    entries["id"] = entries["id"].astype(np.int64)
+    entries["at"] = _to_utc(conn, list(cols[2]))
+    zt, az = Zone.__table__, ActivityZone.__table__
+    zrows = conn.execute(
+        select(az.c.activity_id, zt.c.code, zt.c.kind).join(zt, zt.c.id == az.c.zone_id)
+    ).all()
+    zones = pd.DataFrame(zrows, columns=["id", "zone", "kind"]).astype({"id": np.int64})
+    return entries, zones
+
+
+def load_units(conn: Connection) -> Units:
+    q, z = Quarter.__table__, Zone.__table__
+    parent = Quarter.__table__.alias("parent")
+    quarters = pd.DataFrame(
+        conn.execute(
+            select(q.c.code, q.c.name, q.c.level, parent.c.code)
+            .outerjoin(parent, parent.c.id == q.c.parent_id)
+            .order_by(q.c.level, q.c.code)
+        ).all(),
+        columns=["code", "name", "level", "parent"],
+    )
+    zones = pd.DataFrame(
+        conn.execute(select(z.c.code, z.c.name, z.c.kind).order_by(z.c.code)).all(),
+        columns=["code", "name", "kind"],
+    )
+    return Units(quarters=quarters, zones=zones)
+
+
+def load_shares(conn: Connection) -> pd.DataFrame:
+    s = ShareMeasure.__table__
+    rows = conn.execute(
+        select(s.c.norm_code, s.c.quarter_code, s.c.period_start, s.c.value).order_by(s.c.recorded_at, s.c.id)
+    ).all()
+    return pd.DataFrame(rows, columns=["norm", "quarter", "period_start", "value"])
+
+
+def names(conn: Connection) -> dict[str, dict[str, str]]:
+    """Display names of quarters and zones by code, for the evaluation's outputs."""
+    q, z = Quarter.__table__, Zone.__table__
+    return {
+        "quarter": dict(conn.execute(select(q.c.code, q.c.name)).all()),
+        "zone": dict(conn.execute(select(z.c.code, z.c.name)).all()),
+    }

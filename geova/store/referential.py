@@ -1,30 +1,130 @@
-"""Writing the referential into the store (upsert by code; nothing a city added is deleted)."""
+"""The referential in the store: upsert by code, so a city's own additions are never deleted.
+
+Norm targets are versioned history: reloading a referential adds new targets and corrects the
+figure of an existing one (same date, same quarter or zone) but never removes one, so past
+evaluations can always be reproduced.
+"""
 
 from __future__ import annotations
 
+from dataclasses import asdict
+from datetime import date
+
 from sqlalchemy import Connection, select
 
+from geova.core.norms import Norm, Scope, Target, norm_from_dict
 from geova.core.referential import Referential
-from geova.store.schema import Category, FieldOfAction, StandardTask
+from geova.store.schema import Category, FieldOfAction, NormTarget, StandardTask
+from geova.store.schema import Norm as NormRow
+
+
+def _upsert(conn: Connection, table, key: str, values: dict) -> bool:  # type: ignore[no-untyped-def]
+    """Insert or update one row by its code; True when inserted."""
+    if conn.execute(select(table.c[key]).where(table.c[key] == values[key])).first():
+        conn.execute(table.update().where(table.c[key] == values[key]).values(**values))
+        return False
+    conn.execute(table.insert().values(**values))
+    return True
+
+
+def _scope_json(scope: Scope) -> dict:
+    return {
+        k: (sorted(v) if isinstance(v, frozenset) else v)
+        for k, v in asdict(scope).items()
+        if v not in (None, frozenset())
+    }
 
 
 def store_referential(conn: Connection, ref: Referential) -> dict[str, int]:
-    counts = {"fields": 0, "tasks": 0, "categories": 0}
+    counts = {"fields": 0, "tasks": 0, "categories": 0, "norms": 0, "targets": 0}
     for key, model, items in (
         ("fields", FieldOfAction, ref.fields),
         ("tasks", StandardTask, ref.tasks),
         ("categories", Category, ref.categories),
     ):
-        table = model.__table__
-        known = set(conn.execute(select(table.c.code)).scalars())
         for item in items:
-            values = dict(item.__dict__)
-            if item.code in known:
-                conn.execute(table.update().where(table.c.code == item.code).values(**values))
-            else:
-                conn.execute(table.insert().values(**values))
-                counts[key] += 1
+            counts[key] += _upsert(conn, model.__table__, "code", dict(item.__dict__))
+    for norm in ref.norms:
+        counts["norms"] += _upsert(
+            conn,
+            NormRow.__table__,
+            "code",
+            {
+                "code": norm.code,
+                "kind": norm.kind.value,
+                "task_code": norm.task or None,
+                "norm_set": norm.norm_set,
+                "label_fr": norm.label_fr,
+                "label_en": norm.label_en,
+                "calendar": norm.calendar.value,
+                "basis": norm.basis.value,
+                "period": norm.period.value if norm.period else None,
+                "active": norm.active,
+                "scopes": [_scope_json(s) for s in norm.scopes],
+            },
+        )
+        for target in norm.targets:
+            counts["targets"] += add_target(conn, norm.code, target)
     return counts
+
+
+def add_target(conn: Connection, norm_code: str, target: Target) -> bool:
+    """Record a figure from a date (city default or override); True when it is a new version."""
+    t = NormTarget.__table__
+    where = (
+        (t.c.norm_code == norm_code)
+        & (t.c.valid_from == target.valid_from)
+        & (t.c.quarter_code.is_(None) if target.quarter is None else t.c.quarter_code == target.quarter)
+        & (t.c.zone_code.is_(None) if target.zone is None else t.c.zone_code == target.zone)
+    )
+    if conn.execute(select(t.c.id).where(where)).first():
+        conn.execute(t.update().where(where).values(value=target.value))
+        return False
+    conn.execute(
+        t.insert().values(
+            norm_code=norm_code,
+            valid_from=target.valid_from,
+            value=target.value,
+            quarter_code=target.quarter,
+            zone_code=target.zone,
+        )
+    )
+    return True
+
+
+def load_norms(conn: Connection, codes: list[str] | None = None, active_only: bool = False) -> list[Norm]:
+    n, t = NormRow.__table__, NormTarget.__table__
+    q = select(n).order_by(n.c.code)
+    if codes:
+        q = q.where(n.c.code.in_(codes))
+    if active_only:
+        q = q.where(n.c.active.is_(True))
+    rows = conn.execute(q).all()
+    targets: dict[str, list[Target]] = {}
+    for r in conn.execute(select(t).order_by(t.c.valid_from, t.c.id)):
+        vf = r.valid_from if isinstance(r.valid_from, date) else date.fromisoformat(str(r.valid_from))
+        targets.setdefault(r.norm_code, []).append(Target(vf, r.value, r.quarter_code, r.zone_code))
+    norms = []
+    for r in rows:
+        raw = {
+            "code": r.code,
+            "kind": r.kind,
+            "task": r.task_code or "",
+            "set": r.norm_set,
+            "label_fr": r.label_fr,
+            "label_en": r.label_en,
+            "calendar": r.calendar,
+            "deadline": r.basis,
+            "period": r.period,
+            "active": r.active,
+            "scope": r.scopes,
+            "target": [
+                {"from": x.valid_from, "value": x.value, "quarter": x.quarter, "zone": x.zone}
+                for x in targets.get(r.code, [])
+            ],
+        }
+        norms.append(norm_from_dict(raw, origin="store"))
+    return norms
 
 
 def category_codes(conn: Connection) -> set[str]:

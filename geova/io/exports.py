@@ -1,0 +1,68 @@
+"""Writing tables for people: French Excel CSV, JSON, and plain-text tables for the terminal.
+
+French Excel opens a CSV correctly only with ``;`` between fields, a decimal comma, day-first dates
+and a UTF-8 BOM; that is the CSV geova writes. JSON keeps ISO 8601 instants with their offset.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+DATE_FR = "%d/%m/%Y %H:%M"
+
+
+def localise(frame: pd.DataFrame, tz: str) -> pd.DataFrame:
+    """Every time-zone-aware column shown in the territory's time zone."""
+    out = frame.copy()
+    for col in out.columns:
+        if isinstance(out[col].dtype, pd.DatetimeTZDtype):
+            out[col] = out[col].dt.tz_convert(tz)
+    return out
+
+
+def to_excel_csv(frame: pd.DataFrame, tz: str, bom: bool = True) -> str:
+    out = localise(frame, tz)
+    for col in out.columns:
+        if isinstance(out[col].dtype, pd.DatetimeTZDtype):
+            out[col] = out[col].dt.strftime(DATE_FR).fillna("")
+    text = out.to_csv(sep=";", decimal=",", index=False, float_format="%.4g", lineterminator="\r\n")
+    return ("\ufeff" if bom else "") + text
+
+
+def _json_value(v: Any) -> Any:
+    if v is None or v is pd.NaT:
+        return None
+    if isinstance(v, pd.Timestamp):
+        return v.isoformat()
+    if isinstance(v, float | np.floating):
+        return None if np.isnan(v) else float(v)
+    if isinstance(v, np.integer):
+        return int(v)
+    if isinstance(v, np.bool_):
+        return bool(v)
+    return v
+
+
+def to_json_records(frame: pd.DataFrame, tz: str) -> list[dict[str, Any]]:
+    out = localise(frame, tz)
+    return [{k: _json_value(v) for k, v in row.items()} for row in out.to_dict(orient="records")]
+
+
+def to_json(frame: pd.DataFrame, tz: str) -> str:
+    return json.dumps(to_json_records(frame, tz), ensure_ascii=False, indent=1)
+
+
+def to_text_table(frame: pd.DataFrame, tz: str) -> str:
+    out = localise(frame, tz)
+    for col in out.columns:
+        if isinstance(out[col].dtype, pd.DatetimeTZDtype):
+            out[col] = out[col].dt.strftime("%Y-%m-%d %H:%M").fillna("")
+        elif col.endswith("rate"):
+            out[col] = out[col].map(lambda v: "" if pd.isna(v) else f"{v:.1%}")
+        elif out[col].dtype.kind == "f":
+            out[col] = out[col].map(lambda v: "" if pd.isna(v) else f"{v:,.1f}")
+    return out.to_string(index=False)
