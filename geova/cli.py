@@ -422,6 +422,178 @@ def referential_load(ctx: Context, file: Path) -> None:
     click.echo(", ".join(f"{k} added {v}" for k, v in counts.items()))
 
 
+@cli.command("import-activities")
+@click.argument("file", type=click.Path(path_type=Path))
+@click.option("--mapping", type=click.Path(path_type=Path), required=True, help="TOML mapping of the file.")
+@click.option("--rejects", type=click.Path(path_type=Path), help="Where to write rejected rows.")
+@pass_ctx
+def import_activities_cmd(ctx: Context, file: Path, mapping: Path, rejects: Path | None) -> None:
+    """Load passages (sweeping, collections) and dated events (meetings, visits) for periodic norms."""
+    try:
+        report = importing.import_activities(ctx.engine, file, mapping, rejects_path=rejects)
+    except ImportFailure as exc:
+        _fail(exc)
+    print_intervention_report(report)
+
+
+@cli.command("share")
+@click.argument("norm")
+@click.argument("quarter")
+@click.argument("period_start", metavar="PERIOD_START")
+@click.argument("value", type=float)
+@click.option("--note", help="Where the figure comes from.")
+@pass_ctx
+def share_cmd(
+    ctx: Context, norm: str, quarter: str, period_start: str, value: float, note: str | None
+) -> None:
+    """Enter the percentage achieved for a share norm, a quarter and a period (e.g. 2016-01-01 60)."""
+    from datetime import date
+
+    from geova.store.followups import record_share
+
+    importing.prepare_store(ctx.engine)
+    try:
+        with ctx.engine.begin() as conn:
+            record_share(conn, norm, quarter, date.fromisoformat(period_start), value, note)
+    except (LookupError, ValueError) as exc:
+        raise click.UsageError(str(exc)) from exc
+    click.echo(f"{norm}: {quarter} {period_start} = {value:g} %")
+
+
+@cli.group()
+def audit() -> None:
+    """The audit grid of standard tasks: OUI / NON / PARTIELLEMENT per quarter and year."""
+
+
+@audit.command("import")
+@click.argument("file", type=click.Path(path_type=Path))
+@click.option("--by", "recorded_by", help="Who answered (kept in the history).")
+@pass_ctx
+def audit_import(ctx: Context, file: Path, recorded_by: str | None) -> None:
+    """Import answers from a CSV (quartier;annee;tache;engagement;respect;commentaire;...)."""
+    from geova.io.audit_csv import read_audit_csv
+    from geova.store.audit import record
+
+    importing.prepare_store(ctx.engine)
+    try:
+        entries = read_audit_csv(file)
+        with ctx.engine.begin() as conn:
+            counts = record(conn, entries, recorded_by)
+    except ImportFailure as exc:
+        _fail(exc)
+    except LookupError as exc:
+        _fail(ImportFailure(str(file), str(exc)))
+    click.echo(
+        f"{file.name}: {len(entries)} answers read, {counts['added']} recorded, "
+        f"{counts['unchanged']} unchanged"
+    )
+
+
+@audit.command("export")
+@click.option("--year", type=int)
+@click.option(
+    "--lang", type=click.Choice(["fr", "en"]), default="fr", show_default=True, help="Column headers."
+)
+@click.option(
+    "--output", "-o", type=click.Path(path_type=Path), help="File to write (default: standard output)."
+)
+@pass_ctx
+def audit_export(ctx: Context, year: int | None, lang: str, output: Path | None) -> None:
+    """Export the current grid as a CSV for French Excel."""
+    from geova.io.audit_csv import audit_csv_text
+    from geova.store.audit import current_grid
+
+    importing.prepare_store(ctx.engine)
+    with ctx.engine.connect() as conn:
+        text = audit_csv_text(current_grid(conn, year=year), lang)
+    if output:
+        output.write_text(text, encoding="utf-8", newline="")
+        click.echo(f"wrote {output}")
+    else:
+        click.echo(text.removeprefix("\ufeff"), nl=False)
+
+
+@audit.command("show")
+@click.option("--year", type=int)
+@click.option("--quarter", help="Quarter code.")
+@click.option(
+    "--history", "show_history", is_flag=True, help="Every recorded change, not only the current answers."
+)
+@pass_ctx
+def audit_show(ctx: Context, year: int | None, quarter: str | None, show_history: bool) -> None:
+    """Show the grid (quarters x tasks) or its history."""
+    from geova.store.audit import current_grid, history
+
+    importing.prepare_store(ctx.engine)
+    with ctx.engine.connect() as conn:
+        if show_history:
+            frame = history(conn, quarter, year)
+        else:
+            grid = current_grid(conn, year=year, quarter=quarter)
+            frame = grid[["year", "quarter", "quarter_name", "task", "commitment", "respected", "comment"]]
+    click.echo(frame.to_string(index=False) if len(frame) else "(no answers recorded)")
+
+
+@cli.group("followups", invoke_without_command=True)
+@click.option("--as-of", "as_of", metavar="ISO", help="Instant of the list (default: now).")
+@click.option(
+    "--state",
+    "states",
+    default="due,missed",
+    show_default=True,
+    help="Comma-separated: due, missed, done, done_late.",
+)
+@click.option(
+    "--format", "fmt", type=click.Choice(["table", "csv", "json"]), default="table", show_default=True
+)
+@click.pass_context
+def followups_cmd(click_ctx: click.Context, as_of: str | None, states: str, fmt: str) -> None:
+    """Follow-up of requesters: contact at 15 days, 1 month, validation at 2 months."""
+    if click_ctx.invoked_subcommand:
+        return
+    from geova.core.followups import followups
+    from geova.evaluation import parse_as_of, territory_of
+    from geova.store.followups import load_done
+    from geova.store.records import load_records
+
+    ctx: Context = click_ctx.obj
+    importing.prepare_store(ctx.engine)
+    tz = territory_of(ctx.engine).timezone
+    with ctx.engine.connect() as conn:
+        recs, _ = load_records(conn)
+        done = load_done(conn)
+    table = followups(recs, done, parse_as_of(as_of, tz), tz)
+    wanted = [s.strip() for s in states.split(",") if s.strip()]
+    counts = table["state"].value_counts().to_dict()
+    if fmt == "table":
+        click.echo("Follow-ups: " + ", ".join(f"{k} {_n(v)}" for k, v in sorted(counts.items())))
+    _emit(table[table["state"].isin(wanted)], fmt, tz)
+
+
+@followups_cmd.command("record")
+@click.argument("source_id")
+@click.argument("step", type=click.Choice(["contact_15d", "contact_1m", "validation_2m"]))
+@click.option("--at", "at", metavar="ISO", help="When the requester was contacted (default: now).")
+@click.option("--note")
+@click.option("--source", help="Source name, when several sources share the id.")
+@click.pass_obj
+def followups_record(
+    ctx: Context, source_id: str, step: str, at: str | None, note: str | None, source: str | None
+) -> None:
+    """Record that the requester of SOURCE_ID was contacted for STEP."""
+    from geova.evaluation import parse_as_of, territory_of
+    from geova.store.followups import record_followup
+
+    importing.prepare_store(ctx.engine)
+    when = parse_as_of(at, territory_of(ctx.engine).timezone).to_pydatetime()
+    try:
+        with ctx.engine.begin() as conn:
+            record_followup(conn, source_id, step, when, note, source=source)
+    except LookupError as exc:
+        raise click.UsageError(str(exc)) from exc
+    click.echo(f"{source_id}: {step} recorded at {when:%Y-%m-%d %H:%M %Z}")
+
+
 @cli.command()
 @pass_ctx
 def demo(ctx: Context) -> None:

@@ -102,7 +102,9 @@ def evaluate(
             ]
         )
     )
-    aggregates = aggregate(per_intervention, recs, zones, by=by, tz=territory.timezone)
+    aggregates = (
+        aggregate(per_intervention, recs, zones, by=by, tz=territory.timezone) if per else pd.DataFrame()
+    )
     for dim in ("quarter", "subquarter", "zone"):
         if dim in aggregates:
             lookup = display["zone" if dim == "zone" else "quarter"]

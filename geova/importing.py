@@ -16,19 +16,22 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 from sqlalchemy import Connection, Engine, insert, update
 
 from geova.config import instance_path
-from geova.core.assign import assign_points
+from geova.core.assign import Area, assign_points
 from geova.core.checks import location_key, outside_extent, resolved_before_report
 from geova.core.model import Flag
 from geova.core.referential import DEFAULT_REFERENTIAL, load_referential
+from geova.io.activities import load_activity_mapping, to_activities
 from geova.io.errors import ImportFailure, Reject
 from geova.io.layers import read_layer
 from geova.io.mapping import load_mapping
 from geova.io.records import to_records
 from geova.io.tables import read_table
 from geova.store import areas, interventions
+from geova.store.activities import upsert_activities
 from geova.store.migrate import ensure_schema
 from geova.store.referential import category_codes, store_referential
 from geova.store.schema import ImportRun
@@ -283,3 +286,77 @@ def import_layer(
             },
         )
     return report
+
+
+def import_activities(
+    engine: Engine, path: Path, mapping_path: Path, *, rejects_path: Path | None = None
+) -> InterventionReport:
+    """Load passages and dated events (for frequency and count norms), upserting on the source id.
+
+    Passages with coordinates are assigned to quarters and zones; events name their quarter.
+    """
+    mapping = load_activity_mapping(mapping_path)
+    source = mapping.source.name or path.stem
+    report = InterventionReport(file=str(path), source=source)
+    table = read_table(
+        path, delimiter=mapping.source.delimiter, encoding=mapping.source.encoding, layer=mapping.source.layer
+    )
+    report.notes.extend(table.notes)
+    acts = to_activities(table, mapping, path)
+    prepare_store(engine)
+    with engine.begin() as conn:
+        unknown = mapping.category_codes() - category_codes(conn)
+        if unknown:
+            raise ImportFailure(
+                str(mapping_path), "categories not in the referential: " + ", ".join(sorted(unknown))
+            )
+        quarters, zones = areas.load_areas(conn)
+        frame, rejects = _place_activities(
+            acts.frame, quarters, areas.parent_codes(conn), mapping.columns.quarter
+        )
+        located = frame["x"].notna().to_numpy()
+        placed = assign_points(
+            frame["x"].to_numpy()[located], frame["y"].to_numpy()[located], quarters, zones
+        )
+        frame.loc[located, "quarter_id"] = placed.quarter
+        frame.loc[located, "subquarter_id"] = placed.subquarter
+        positions = np.flatnonzero(located)
+        zone_pairs = [(int(positions[p]), z) for p, z in placed.zone_pairs]
+        written = upsert_activities(conn, source, frame, zone_pairs)
+        rejects = sorted([*acts.rejects, *rejects], key=lambda r: r.row)
+        _journal(
+            conn,
+            "activities",
+            source,
+            path,
+            datetime.now(UTC),
+            {"read": acts.read, "inserted": written.inserted, "rejected": len(rejects)},
+        )
+    rejects_file = rejects_path or default_rejects_path(path)
+    write_rejects(rejects, rejects_file, table.row_unit)
+    report.read, report.rejected, report.rejects_file = acts.read, len(rejects), str(rejects_file)
+    report.inserted, report.updated, report.unchanged = written.inserted, written.updated, written.unchanged
+    report.outside_territory = int((frame["quarter_id"] < 0).sum())
+    return report
+
+
+def _place_activities(
+    frame: pd.DataFrame, quarters: list[Area], parents: dict[str, str], quarter_column: str | None
+) -> tuple[pd.DataFrame, list[Reject]]:
+    """Quarter ids of the activities that name their quarter; unknown codes are rejected."""
+    by_code = {q.code: q for q in quarters}
+    codes = frame["quarter_code"]
+    named = frame["x"].isna() & codes.notna()
+    unknown = named & ~codes.isin(list(by_code))
+    rejects = [
+        Reject(int(r), quarter_column or "quarter", str(c), "unknown quarter code")
+        for r, c in zip(frame.loc[unknown, "row"], codes[unknown], strict=True)
+    ]
+    frame = frame[~unknown].reset_index(drop=True)
+    codes = frame["quarter_code"]
+    top = codes.map(lambda c: parents.get(c, c) if c in by_code else None)
+    frame["quarter_id"] = top.map(lambda c: by_code[c].id if c in by_code else -1).astype(np.int64)
+    frame["subquarter_id"] = codes.map(
+        lambda c: by_code[c].id if c in by_code and by_code[c].level > 0 else -1
+    ).astype(np.int64)
+    return frame, rejects

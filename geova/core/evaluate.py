@@ -265,6 +265,7 @@ def aggregate(
     judged = out["on_time"] + out["late"] + out["open_overdue"]
     out["on_time_rate"] = (out["on_time"] / judged.where(judged > 0)).astype(float)
     closed = frame.loc[state.isin([State.ON_TIME.value, State.LATE.value]), [*by, "hours_taken"]]
+    closed = closed.astype({"hours_taken": float})
     hours = closed.groupby(by, sort=True, dropna=False)["hours_taken"]
     out["median_hours"] = hours.median()
     out["p90_hours"] = hours.quantile(0.9)

@@ -71,37 +71,102 @@ def _text(cells: pd.DataFrame, column: str | None) -> pd.Series:
     return cells[column].astype(str).str.strip()
 
 
+# A clock time followed by an explicit UTC offset: "2015-07-01T10:00:00+02:00", "10:00Z", "10:00 -0500".
+_OFFSET = r"\d{1,2}:\d{2}(?::\d{2}(?:[.,]\d+)?)?\s*(?:[zZ]|[+-]\d{2}(?::?\d{2})?)$"
+# The numeric day/month/year (or month/day/year) that starts a date: "31/12/2015", "12-31-15".
+_NUMERIC_DATE = r"^(\d{1,2})[/.-](\d{1,2})[/.-]\d{2,4}\b"
+
+
 def parse_datetimes(
     values: pd.Series, fmt: str | None, day_first: bool, tz: str
 ) -> tuple[pd.Series, np.ndarray]:
     """Parse local date strings into UTC instants; returns (instants, unparseable mask).
 
-    Strings carrying an offset (ISO 8601) keep it. Local times that a DST change makes ambiguous
-    are read as the first occurrence (summer time); times skipped by the spring change move forward.
+    Strings carrying an offset (ISO 8601) keep it, and one file may hold several offsets (summer
+    and winter time). Local times that a DST change makes ambiguous are read as the first
+    occurrence (summer time); times skipped by the spring change move forward. Without a
+    ``date_format``, a numeric date in the other order than ``day_first`` says ("07/13/2015" in a
+    day-first file) is not a date: it is rejected rather than silently read month-first.
     """
     blank = values.eq("")
-    if fmt:
-        parsed = pd.to_datetime(values.where(~blank), format=fmt, errors="coerce")
-    else:
-        parsed = pd.to_datetime(values.where(~blank), format="ISO8601", errors="coerce", utc=False)
-        retry = parsed.isna() & ~blank
-        if retry.any():
-            parsed = parsed.astype(object)
-            parsed[retry] = pd.to_datetime(values[retry], dayfirst=day_first, format="mixed", errors="coerce")
-    parsed = pd.Series(parsed, index=values.index)
     out = pd.Series(pd.NaT, index=values.index, dtype="datetime64[ns, UTC]")
-    aware = parsed.map(lambda v: isinstance(v, pd.Timestamp) and v.tzinfo is not None)
-    naive_values = parsed[~aware & parsed.notna()]
-    if len(naive_values):
-        naive = pd.to_datetime(naive_values.astype("datetime64[ns]"))
-        local = naive.dt.tz_localize(
-            tz, ambiguous=np.ones(len(naive), dtype=bool), nonexistent="shift_forward"
-        )
-        out[naive.index] = local.dt.tz_convert("UTC")
-    if aware.any():
-        out[aware] = pd.to_datetime(parsed[aware], utc=True)
+    has_offset = values.str.contains(_OFFSET, regex=True) & ~blank
+    for mask, aware in ((has_offset, True), (~has_offset & ~blank, False)):
+        if mask.any():
+            out[mask] = _parse(values[mask], fmt, day_first, tz, aware)
+    if not fmt:
+        parts = values.str.extract(_NUMERIC_DATE).astype(float)
+        wrong_order = (parts[1] > 12) if day_first else (parts[0] > 12)
+        out[wrong_order.fillna(False).astype(bool)] = pd.NaT
     bad = (~blank & out.isna()).to_numpy()
     return out, bad
+
+
+def _parse(values: pd.Series, fmt: str | None, day_first: bool, tz: str, aware: bool) -> pd.Series:
+    """Parse non-blank strings, all with an offset (``aware``) or all without, into UTC instants."""
+    if fmt:
+        attempts: list[dict] = [{"format": fmt}]
+        if aware:
+            attempts.append({"format": "ISO8601"})
+    else:
+        attempts = [{"format": "ISO8601"}, {"format": "mixed", "dayfirst": day_first}]
+    result = pd.Series(pd.NaT, index=values.index, dtype="datetime64[ns, UTC]")
+    todo = pd.Series(True, index=values.index)
+    for kw in attempts:
+        if not todo.any():
+            break
+        batch = values[todo]
+        if kw.get("dayfirst"):  # dateutil would read "2015-07-01 10:00 UTC" as 7 January
+            year_first = batch.str.match(r"\d{4}\D")
+            parsed = pd.concat(
+                [
+                    _parse_batch(batch[~year_first], tz, aware, kw),
+                    _parse_batch(batch[year_first], tz, aware, {**kw, "dayfirst": False}),
+                ]
+            )
+        else:
+            parsed = _parse_batch(batch, tz, aware, kw)
+        ok = parsed.notna()
+        result[ok[ok].index] = parsed[ok]
+        todo = result.isna()
+    return result
+
+
+def _parse_batch(batch: pd.Series, tz: str, aware: bool, kw: dict) -> pd.Series:
+    if batch.empty:
+        return pd.Series(pd.NaT, index=batch.index, dtype="datetime64[ns, UTC]")
+    try:
+        parsed = pd.to_datetime(batch, errors="coerce", utc=aware, **kw)
+    except (ValueError, TypeError):  # naive and aware values in one batch: one by one
+        parsed = batch.map(lambda v: _parse_one(v, aware, kw))
+    return _to_utc(parsed, tz)
+
+
+def _parse_one(value: str, aware: bool, kw: dict) -> pd.Timestamp:
+    try:
+        return pd.to_datetime(value, errors="coerce", utc=aware, **kw)
+    except (ValueError, TypeError, OverflowError):
+        return pd.NaT
+
+
+def _to_utc(parsed: pd.Series, tz: str) -> pd.Series:
+    """Naive values are local time in ``tz``; aware values keep their own offset."""
+    if isinstance(parsed.dtype, pd.DatetimeTZDtype):
+        return parsed.dt.tz_convert("UTC")
+    if pd.api.types.is_datetime64_dtype(parsed.dtype):
+        local = parsed.dt.tz_localize(
+            tz, ambiguous=np.ones(len(parsed), dtype=bool), nonexistent="shift_forward"
+        )
+        return local.dt.tz_convert("UTC")
+
+    def one(v: object) -> pd.Timestamp:
+        if not isinstance(v, pd.Timestamp) or v is pd.NaT:
+            return pd.NaT
+        if v.tzinfo is None:
+            v = v.tz_localize(tz, ambiguous=True, nonexistent="shift_forward")
+        return v.tz_convert("UTC")
+
+    return pd.Series([one(v) for v in parsed], index=parsed.index, dtype="datetime64[ns, UTC]")
 
 
 def _matches(text: pd.Series, pattern: str, flags: int = 0) -> pd.Series:
@@ -284,9 +349,9 @@ def _locate(
         )
 
 
-def content_hashes(frame: pd.DataFrame) -> list[str]:
+def content_hashes(frame: pd.DataFrame, columns: list[str] = HASHED) -> list[str]:
     """A digest of each record's content, so that re-imports can tell unchanged rows cheaply."""
-    parts = [frame[name].round(7) if name in ("x", "y") else frame[name] for name in HASHED]
+    parts = [frame[name].round(7) if name in ("x", "y") else frame[name] for name in columns]
     texts = [p.map(str) for p in parts]
     joined = texts[0].str.cat(texts[1:], sep="\x1f")
     return [hashlib.md5(s.encode("utf-8"), usedforsecurity=False).hexdigest() for s in joined]

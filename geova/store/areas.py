@@ -59,7 +59,7 @@ def _upsert(
     if gone:
         conn.execute(delete(t).where(t.c.id.in_(gone)))
         counts.deleted = len(gone)
-    ids = dict(conn.execute(select(t.c.code, t.c.id)).tuples().all())
+    ids = {r.code: r.id for r in conn.execute(select(t.c.code, t.c.id))}
     return counts, ids
 
 
@@ -103,7 +103,9 @@ def upsert_quarters(
     # all of the layer's derived parents in one call: _upsert deletes the layer's codes it is not given
     pc, _ = _upsert(conn, Quarter, parents_layer, parent_rows)
     known.update({c: 0 for c in derived})
-    parent_ids = dict(conn.execute(select(t.c.code, t.c.id).where(t.c.code.in_(parent_codes))).tuples().all())
+    parent_ids = {
+        r.code: r.id for r in conn.execute(select(t.c.code, t.c.id).where(t.c.code.in_(parent_codes)))
+    }
     rows = [
         {
             "code": f.code,
@@ -162,3 +164,18 @@ def territory_bounds(quarters: list[Area]) -> tuple[float, float, float, float] 
     if not quarters:
         return None
     return tuple(shapely.total_bounds([q.geom for q in quarters]).tolist())  # type: ignore[return-value]
+
+
+def parent_codes(conn: Connection) -> dict[str, str]:
+    """Each sub-quarter's top-level quarter code (walking up the hierarchy)."""
+    q = Quarter.__table__
+    rows = conn.execute(select(q.c.id, q.c.code, q.c.parent_id)).all()
+    by_id = {r.id: r for r in rows}
+    out = {}
+    for r in rows:
+        top = r
+        while top.parent_id is not None and top.parent_id in by_id:
+            top = by_id[top.parent_id]
+        if top.code != r.code:
+            out[r.code] = top.code
+    return out

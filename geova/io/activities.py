@@ -1,0 +1,150 @@
+"""Activity files: passages (sweeping rounds, collections) and dated events (meetings, visits).
+
+They feed frequency and count norms. The format mirrors the intervention mapping (same [source]
+section) with fewer columns: an id, a date, a category, and where it happened: coordinates (a
+passage, assigned to quarters and zones like any request) or a quarter code (an event).
+"""
+
+from __future__ import annotations
+
+import tomllib
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pyproj import CRS, Transformer
+
+from geova.io.errors import ImportFailure, Reject
+from geova.io.mapping import SourceSection
+from geova.io.records import _numbers, _text, _Verdicts, content_hashes, parse_datetimes
+from geova.io.tables import SourceTable
+
+
+class ActivityColumns(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    source_id: str
+    at: str
+    category: str | None = None
+    label: str | None = None
+    quarter: str | None = None  # quarter code, for events that have no coordinates
+    latitude: str | None = None
+    longitude: str | None = None
+    x: str | None = None
+    y: str | None = None
+
+    @model_validator(mode="after")
+    def _somewhere(self) -> ActivityColumns:
+        if not ((self.latitude and self.longitude) or (self.x and self.y) or self.quarter):
+            raise ValueError("map latitude/longitude, x/y, or a quarter code column")
+        return self
+
+
+class ActivityMapping(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    source: SourceSection = Field(default_factory=SourceSection)
+    columns: ActivityColumns
+    categories: dict[str, str] = Field(default_factory=dict)
+
+    @model_validator(mode="after")
+    def _category_given(self) -> ActivityMapping:
+        if self.source.category is None and (self.columns.category is None or not self.categories):
+            raise ValueError("set [source] category, or [columns] category with a [categories] table")
+        return self
+
+    def category_codes(self) -> set[str]:
+        return set(self.categories.values()) | ({self.source.category} if self.source.category else set())
+
+
+def load_activity_mapping(path: Path) -> ActivityMapping:
+    try:
+        return ActivityMapping.model_validate(tomllib.loads(path.read_text(encoding="utf-8")))
+    except FileNotFoundError as exc:
+        raise ImportFailure(str(path), "mapping file not found") from exc
+    except tomllib.TOMLDecodeError as exc:
+        raise ImportFailure(str(path), f"not valid TOML: {exc}") from exc
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"{'.'.join(str(p) for p in e['loc']) or '(top)'}: {e['msg']}" for e in exc.errors()
+        )
+        raise ImportFailure(str(path), f"invalid mapping: {problems}") from exc
+
+
+@dataclass
+class Activities:
+    frame: pd.DataFrame  # source_id, category_code, at, label, quarter_code, x, y, row, content_hash
+    rejects: list[Reject]
+    read: int
+
+
+def to_activities(table: SourceTable, mapping: ActivityMapping, file: Path) -> Activities:
+    cells = table.cells.reset_index(drop=True)
+    cols, src = mapping.columns, mapping.source
+    used = {k: v for k, v in cols.model_dump().items() if v}
+    missing = [f"{k} -> '{v}'" for k, v in used.items() if v not in cells.columns]
+    if missing:
+        raise ImportFailure(
+            str(file),
+            f"columns named in the mapping are absent: {', '.join(missing)}; "
+            f"the file has: {', '.join(map(str, cells.columns))}",
+        )
+    v = _Verdicts(len(cells), table.rows)
+    out = pd.DataFrame(index=cells.index)
+    sid = _text(cells, cols.source_id)
+    v.reject(sid.eq("").to_numpy(), cols.source_id, sid, "missing source id")
+    v.reject(
+        sid.duplicated(keep="first").to_numpy() & sid.ne("").to_numpy(),
+        cols.source_id,
+        sid,
+        "duplicate source id",
+    )
+    out["source_id"] = sid
+    if src.category:
+        out["category_code"] = src.category
+    else:
+        raw = _text(cells, cols.category)
+        mapped = raw.map(mapping.categories)
+        if "*" in mapping.categories:
+            mapped = mapped.fillna(mapping.categories["*"])
+        v.reject(
+            mapped.isna().to_numpy(),
+            cols.category or "category",
+            raw,
+            "category not in the mapping's [categories] table",
+        )
+        out["category_code"] = mapped
+    at_raw = _text(cells, cols.at)
+    at, bad = parse_datetimes(at_raw, src.date_format, src.day_first, src.timezone)
+    v.reject(bad | at.isna().to_numpy(), cols.at, at_raw, "missing or not a date")
+    out["at"] = at
+    label = _text(cells, cols.label)
+    out["label"] = label.where(label != "", None)
+    quarter = _text(cells, cols.quarter)
+    out["quarter_code"] = quarter.where(quarter != "", None)
+    x = y = pd.Series(np.nan, index=cells.index)
+    if cols.latitude and cols.longitude:
+        y, x = _numbers(_text(cells, cols.latitude)), _numbers(_text(cells, cols.longitude))
+    elif cols.x and cols.y:
+        if not src.crs:
+            raise ImportFailure(str(file), 'x/y columns need [source] crs (e.g. "EPSG:2154")')
+        tr = Transformer.from_crs(CRS.from_user_input(src.crs), 4326, always_xy=True)
+        lon, lat = tr.transform(
+            _numbers(_text(cells, cols.x)).to_numpy(), _numbers(_text(cells, cols.y)).to_numpy()
+        )
+        x, y = pd.Series(lon, index=cells.index), pd.Series(lat, index=cells.index)
+    located = x.notna() & y.notna()
+    v.reject(
+        (~located & out["quarter_code"].isna()).to_numpy(),
+        cols.latitude or cols.x or cols.quarter or "",
+        pd.Series([""] * len(cells)),
+        "no location: neither coordinates nor a quarter code",
+    )
+    out["x"], out["y"] = x.to_numpy(dtype=float), y.to_numpy(dtype=float)
+    keep = ~v.bad
+    frame = out[keep].copy()
+    frame["row"] = table.rows[keep]
+    hashed = frame[["category_code", "at", "label", "quarter_code", "x", "y"]]
+    frame["content_hash"] = content_hashes(hashed, list(hashed.columns))
+    v.rejects.sort(key=lambda r: r.row)
+    return Activities(frame=frame.reset_index(drop=True), rejects=v.rejects, read=len(cells))
