@@ -153,10 +153,9 @@ def upsert(
     for part in chunks(changed_ids):
         conn.execute(delete(Z).where(Z.c.intervention_id.in_(part)))
         conn.execute(
-            delete(F).where(
-                F.c.intervention_id.in_(part)
-                & F.c.code.in_([Flag.OUTSIDE_EXTENT, Flag.RESOLVED_BEFORE_REPORT])
-            )
+            # every flag of a changed row is recomputed: from this file's checks below, and
+            # store-wide repeated locations by flag_repeated_locations afterwards
+            delete(F).where(F.c.intervention_id.in_(part))
         )
     touched = state != 2
     pairs = [{"intervention_id": ids_by_sid[sids[p]], "zone_id": z} for p, z in zone_pairs if touched[p]]
