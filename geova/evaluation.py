@@ -30,7 +30,20 @@ class Evaluation:
     per_intervention: pd.DataFrame  # one row per (deadline norm, request in scope)
     aggregates: pd.DataFrame  # grouped as asked
     periodic: pd.DataFrame  # frequency / count / share norms, per unit and period
-    notes: list[str] = field(default_factory=list)
+    records: pd.DataFrame = field(default_factory=pd.DataFrame, repr=False)
+    zones: pd.DataFrame = field(default_factory=pd.DataFrame, repr=False)
+    display_names: dict[str, dict[str, str]] = field(default_factory=dict, repr=False)
+
+    def group(self, by: Sequence[str]) -> pd.DataFrame:
+        """Another aggregation of the same verdicts, without reading the store again."""
+        if self.per_intervention.empty:
+            return pd.DataFrame()
+        out = aggregate(self.per_intervention, self.records, self.zones, by=by, tz=self.territory.timezone)
+        for dim in ("quarter", "subquarter", "zone"):
+            if dim in out:
+                lookup = self.display_names.get("zone" if dim == "zone" else "quarter", {})
+                out.insert(out.columns.get_loc(dim) + 1, f"{dim}_name", out[dim].map(lookup))
+        return out
 
 
 def territory_of(engine: Engine) -> Territory:
@@ -121,4 +134,8 @@ def evaluate(
             for n in periodic_norms
         ]
         periodic = pd.concat([f for f in frames if not f.empty], ignore_index=True) if frames else periodic
-    return Evaluation(as_of, territory, norms, per_intervention, aggregates, periodic)
+    result = Evaluation(
+        as_of, territory, norms, per_intervention, pd.DataFrame(), periodic, recs, zones, display
+    )
+    result.aggregates = result.group(by)
+    return result

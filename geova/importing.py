@@ -253,6 +253,7 @@ def import_layer(
     started = datetime.now(UTC)
     prepare_store(engine)
     with engine.begin() as conn:
+        before = interventions.placement(conn)
         try:
             if as_ == "quarters":
                 counts = areas.upsert_quarters(conn, data.features, name, parent_name=parent_name)
@@ -264,7 +265,7 @@ def import_layer(
             setattr(report, k, getattr(counts, k))
         quarters, zones = areas.load_areas(conn)
         report.reassigned = interventions.reassign_all(
-            conn, quarters, zones, areas.territory_bounds(quarters)
+            conn, quarters, zones, areas.territory_bounds(quarters), before=before
         )
         _journal(
             conn,

@@ -86,7 +86,8 @@ def applicable_targets(
     ``on``. NaN figure: no target in force at that date (or the city has not set the figure).
 
     Per request, the most specific target in force wins (zone 3 > sub-quarter 2 > quarter 1 > city
-    0); then the latest ``valid_from``; then, between two zones, the strictest figure.
+    0); then the latest ``valid_from``; then, between two zones, the strictest figure: each zone's
+    own latest figure first, so a laxer zone revised later does not override a stricter one.
     """
     n = len(records)
     value = np.full(n, np.nan)
@@ -98,8 +99,8 @@ def applicable_targets(
     for t in norm.targets:
         start = np.datetime64(t.valid_from, "D")
         if t.zone:
-            level = np.where(np.isin(ids, zones.loc[zones["zone"] == t.zone, "id"].to_numpy()), 3, -1)
-        elif t.quarter:
+            continue  # zones below, each zone on its own
+        if t.quarter:
             level = np.select(
                 [
                     (records["subquarter"] == t.quarter).to_numpy(),
@@ -122,6 +123,28 @@ def applicable_targets(
         applied[wins] = t.describe()
         best_level[wins] = level[wins]
         best_from[wins] = start
+    zone_codes = list(dict.fromkeys(t.zone for t in norm.targets if t.zone))
+    for code in zone_codes:
+        inside = np.isin(ids, zones.loc[zones["zone"] == code, "id"].to_numpy())
+        z_value = np.full(n, np.nan)
+        z_applied = np.full(n, "", dtype=object)
+        z_from = np.full(n, np.datetime64("NaT"), dtype="datetime64[D]")
+        for t in (t for t in norm.targets if t.zone == code):
+            start = np.datetime64(t.valid_from, "D")
+            figure = np.nan if t.value is None else float(t.value)
+            in_force = inside & (days >= start)
+            wins = in_force & (np.isnat(z_from) | (start > z_from) | ((start == z_from) & (figure < z_value)))
+            z_value[wins] = figure
+            z_applied[wins] = t.describe()
+            z_from[wins] = start
+        has = ~np.isnat(z_from)
+        # the strictest zone wins; a zone whose figure is not set gives way to one that has a figure
+        stricter = (z_value < value) | (np.isnan(value) & ~np.isnan(z_value))
+        wins = has & ((best_level < 3) | stricter)
+        value[wins] = z_value[wins]
+        applied[wins] = z_applied[wins]
+        best_level[wins] = 3
+        best_from[wins] = z_from[wins]
     return value, applied
 
 
@@ -192,9 +215,9 @@ def evaluate_deadline(
             "source_id": recs["source_id"].to_numpy(),
             "applied": applied,
             "target_hours": hours,
-            "reported_at": reported.to_numpy(),
-            "due_at": due.to_numpy(),
-            "resolved_at": resolved.to_numpy(),
+            "reported_at": reported.reset_index(drop=True),
+            "due_at": due.reset_index(drop=True),
+            "resolved_at": resolved.reset_index(drop=True),
             "state": state,
             "excluded": excluded,
             "hours_taken": taken,

@@ -125,8 +125,13 @@ def read_layer(
             repaired = _as_multipolygon(shapely.make_valid(geom))
             if repaired is None:
                 raise ImportFailure(file, f"invalid polygon ({reason}) that cannot be repaired", row=label(i))
-            change = abs(repaired.area - geom.area) / geom.area * 100 if geom.area else 0.0
-            notes.append(f"repaired {label(i)}: {reason} (area changed by {change:.3f} %)")
+            # a self-crossing ring's area is meaningless (a symmetric bow-tie has none at all)
+            if geom.area:
+                change = f"area changed by {abs(repaired.area - geom.area) / geom.area * 100:.3f} %"
+            else:
+                change = "the original had no area"
+            parts = len(repaired.geoms)
+            notes.append(f"repaired {label(i)}: {reason} ({parts} polygon{'s' * (parts > 1)}, {change})")
             geom = repaired
         multi = _as_multipolygon(geom)
         assert multi is not None

@@ -13,9 +13,19 @@ from pathlib import Path
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pyproj import CRS
+from pyproj.exceptions import CRSError
 
 from geova.core.model import Status
 from geova.io.errors import ImportFailure
+
+
+def _compiles(pattern: str) -> None:
+    """Raise ValueError (which pydantic reports with the key's path) for a broken regex."""
+    try:
+        re.compile(pattern)
+    except re.error as exc:
+        raise ValueError(f"not a valid regular expression {pattern!r}: {exc}") from exc
 
 
 class _Strict(BaseModel):
@@ -40,6 +50,16 @@ class SourceSection(_Strict):
             ZoneInfo(value)
         except (ZoneInfoNotFoundError, ValueError) as exc:
             raise ValueError(f"unknown time zone {value!r} (use an IANA name such as Europe/Paris)") from exc
+        return value
+
+    @field_validator("crs")
+    @classmethod
+    def _known_crs(cls, value: str | None) -> str | None:
+        if value is not None:
+            try:
+                CRS.from_user_input(value)
+            except CRSError as exc:
+                raise ValueError(f"unknown CRS {value!r} (use e.g. EPSG:2154): {exc}") from exc
         return value
 
 
@@ -84,7 +104,7 @@ class StatusRule(_Strict):
         if (self.contains is None) == (self.pattern is None):
             raise ValueError("a status rule needs exactly one of 'contains' or 'pattern'")
         if self.pattern is not None:
-            re.compile(self.pattern)
+            _compiles(self.pattern)
         return self
 
 
@@ -99,6 +119,13 @@ class InsultingSection(_Strict):
     column: str
     pattern: str | None = None  # regex on the column's text
     values: list[str] = Field(default_factory=list)  # or exact values meaning yes
+
+    @field_validator("pattern")
+    @classmethod
+    def _valid_pattern(cls, value: str | None) -> str | None:
+        if value is not None:
+            _compiles(value)
+        return value
 
 
 class ChecksSection(_Strict):
@@ -118,6 +145,8 @@ class Mapping(_Strict):
     def _category_given(self) -> Mapping:
         if self.source.category is None and (self.columns.category is None or not self.categories):
             raise ValueError("set [source] category, or [columns] category with a [categories] table")
+        if self.columns.x is not None and self.source.crs is None:
+            raise ValueError('x/y columns need [source] crs (e.g. "EPSG:2154")')
         return self
 
     def category_codes(self) -> set[str]:

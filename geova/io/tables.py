@@ -103,7 +103,16 @@ def read_csv(path: Path, delimiter: str | None = None, encoding: str | None = No
             records.append(record)
             lines.append(start)
     except csv.Error as exc:
-        raise ImportFailure(str(path), f"malformed CSV: {exc}", row=f"line {reader.line_num}") from exc
+        # Name the line where the broken record starts: an unclosed quote is only noticed at the
+        # end of the file, which is not where the user must look.
+        start = prev_end + 1
+        until = f", read up to line {reader.line_num}" if reader.line_num > start else ""
+        raise ImportFailure(
+            str(path),
+            f"malformed CSV: {exc} (in the record starting at line {start}{until}; "
+            "a stray or unclosed quote?)",
+            row=f"line {start}",
+        ) from exc
     cells = (
         pd.DataFrame(records, columns=_unique(header), dtype=object)
         if records

@@ -207,9 +207,33 @@ def flag_repeated_locations(conn: Connection, threshold: int) -> int:
     return result.rowcount or 0
 
 
-def reassign_all(conn: Connection, quarters: list[Area], zones: list[Area], bounds: tuple | None) -> int:
+@dataclass
+class Placement:
+    """Where every stored request was, taken before a layer changes: deleting a quarter or a zone
+    clears its links through ON DELETE rules, so the database alone cannot say who moved."""
+
+    quarters: dict[int, tuple[int | None, int | None]]
+    zones: set[tuple[int, int]]
+
+
+def placement(conn: Connection) -> Placement:
+    rows = conn.execute(select(IV.c.id, IV.c.quarter_id, IV.c.subquarter_id)).all()
+    return Placement(
+        {r[0]: (r[1], r[2]) for r in rows},
+        set(conn.execute(select(Z.c.intervention_id, Z.c.zone_id)).all()),
+    )
+
+
+def reassign_all(
+    conn: Connection,
+    quarters: list[Area],
+    zones: list[Area],
+    bounds: tuple | None,
+    before: Placement | None = None,
+) -> int:
     """Recompute quarter, sub-quarter, zones and the extent flag of every stored intervention after
-    a layer changed. Only rows whose assignment moved are written. Returns how many moved."""
+    a layer changed. Only rows whose assignment changed are written. Returns how many requests
+    moved compared with ``before`` (default: what the store holds now)."""
     rows = conn.execute(
         select(IV.c.id, func.ST_X(IV.c.geom), func.ST_Y(IV.c.geom), IV.c.quarter_id, IV.c.subquarter_id)
     ).all()
@@ -250,10 +274,23 @@ def reassign_all(conn: Connection, quarters: list[Area], zones: list[Area], boun
     for part in chunks(sorted(wanted - stored)):
         conn.execute(insert(Z), [{"intervention_id": a, "zone_id": b} for a, b in part])
     outside = outside_extent(arr[:, 1], arr[:, 2], bounds)
+    if before is not None:
+        new_q = {
+            int(ids[i]): (_id_or_none(result.quarter[i]), _id_or_none(result.subquarter[i]))
+            for i in range(len(ids))
+        }
+        moved_ids = {i for i, qs in new_q.items() if before.quarters.get(i, (None, None)) != qs}
+        moved_ids |= {iid for iid, _ in wanted ^ before.zones}
+    else:
+        moved_ids = {int(ids[i]) for i in moved} | {iid for iid, _ in wanted ^ stored}
     conn.execute(delete(F).where(F.c.code == Flag.OUTSIDE_EXTENT.value))
     flag_rows = [
         {"intervention_id": int(ids[i]), "code": Flag.OUTSIDE_EXTENT.value} for i in np.flatnonzero(outside)
     ]
     for part in chunks(flag_rows):
         conn.execute(insert(F), list(part))
-    return len({int(ids[i]) for i in moved} | {iid for iid, _ in wanted ^ stored})
+    return len(moved_ids)
+
+
+def _id_or_none(value: np.int64) -> int | None:
+    return int(value) if value >= 0 else None
