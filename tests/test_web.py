@@ -18,10 +18,16 @@ def test_front_page_says_when_nothing_is_loaded(db_url):
 
 
 def test_front_page_counts_the_loaded_requests(db_url, engine):
-    import_layer(engine, REPO / "layers/boston_neighborhoods.geojson", as_="quarters",
-                 code_field="Neighborhood_ID", name_field="Name")
-    import_interventions(engine, REPO / "data/boston/trash-on-vacant-lot.csv",
-                         REPO / "data/mappings/trash-on-vacant-lot.toml")
+    import_layer(
+        engine,
+        REPO / "layers/boston_neighborhoods.geojson",
+        as_="quarters",
+        code_field="Neighborhood_ID",
+        name_field="Name",
+    )
+    import_interventions(
+        engine, REPO / "data/boston/trash-on-vacant-lot.csv", REPO / "data/mappings/trash-on-vacant-lot.toml"
+    )
     client = create_app({"GEOVA_DATABASE_URL": db_url, "TESTING": True}).test_client()
     html = client.get("/").get_data(as_text=True)
     assert "381 requests" in html
