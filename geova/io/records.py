@@ -7,7 +7,6 @@ is the one reported, in the order of the fields below.
 
 from __future__ import annotations
 
-import hashlib
 import re
 import warnings
 from dataclasses import dataclass
@@ -350,8 +349,16 @@ def _locate(
 
 
 def content_hashes(frame: pd.DataFrame, columns: list[str] = HASHED) -> list[str]:
-    """A digest of each record's content, so that re-imports can tell unchanged rows cheaply."""
-    parts = [frame[name].round(7) if name in ("x", "y") else frame[name] for name in columns]
-    texts = [p.map(str) for p in parts]
-    joined = texts[0].str.cat(texts[1:], sep="\x1f")
-    return [hashlib.md5(s.encode("utf-8"), usedforsecurity=False).hexdigest() for s in joined]
+    """A digest of each record's content, so that re-imports can tell unchanged rows cheaply.
+
+    pandas' vectorised 64-bit row hash (fixed key, so stable across runs) rather than a
+    cryptographic digest per row: it only has to tell a row from its own previous version.
+    """
+    parts = pd.DataFrame(
+        {name: (frame[name].round(7) if name in ("x", "y") else frame[name]) for name in columns}
+    )
+    for name in parts.columns:
+        if parts[name].dtype == object or str(parts[name].dtype).startswith(("str", "string")):
+            parts[name] = parts[name].map(lambda v: None if v is None or v != v else str(v)).astype(object)
+    digest = pd.util.hash_pandas_object(parts, index=False).to_numpy()
+    return [f"{v:016x}" for v in digest.tolist()]

@@ -6,12 +6,23 @@ import numpy as np
 import pandas as pd
 from sqlalchemy import Connection, bindparam, delete, insert, select, update
 
-from geova.store.interventions import UpsertCounts, _py, chunks
+from geova.store.interventions import UpsertCounts, chunks
 from geova.store.schema import Activity, ActivityZone
 
 A = Activity.__table__
 AZ = ActivityZone.__table__
 STORED = ["source_id", "category_code", "at", "label", "quarter_id", "subquarter_id", "content_hash"]
+
+
+def _py(value: object) -> object:
+    """Database-ready values from pandas cells (activities are few: the ORM path is fine)."""
+    if value is None or value is pd.NaT or (isinstance(value, float) and np.isnan(value)):
+        return None
+    if isinstance(value, pd.Timestamp):
+        return value.to_pydatetime()
+    if isinstance(value, np.generic):
+        return value.item()
+    return value
 
 
 def _values(frame: pd.DataFrame, positions: np.ndarray, source: str) -> list[dict]:

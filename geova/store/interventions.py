@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
@@ -26,6 +26,7 @@ from sqlalchemy import (
 from geova.core.assign import Area, assign_points
 from geova.core.checks import COORD_DECIMALS, outside_extent
 from geova.core.model import Flag
+from geova.store.bulk import insert_rows, native_column, update_rows
 from geova.store.schema import Intervention, InterventionFlag, InterventionZone
 
 T = TypeVar("T")
@@ -67,34 +68,17 @@ def chunks(items: Sequence[T], size: int = CHUNK) -> Iterator[Sequence[T]]:
         yield items[start : start + size]
 
 
-def _py(value: Any) -> Any:
-    """Database-ready Python values from pandas cells (NaT/NaN -> None, Timestamp -> datetime)."""
-    if value is None or value is pd.NaT or (isinstance(value, float) and np.isnan(value)):
-        return None
-    if isinstance(value, pd.Timestamp):
-        return value.to_pydatetime()
-    if isinstance(value, np.generic):
-        return value.item()
-    return value
-
-
-def _row_values(frame: pd.DataFrame, positions: Iterable[int], source: str, import_id: int) -> list[dict]:
-    out = []
-    cols = {c: frame[c].to_numpy(dtype=object) for c in STORED}
-    xs, ys = frame["x"].to_numpy(), frame["y"].to_numpy()
-    for i in positions:
-        row = {c: _py(cols[c][i]) for c in STORED}
-        row["quarter_id"] = (
-            row["quarter_id"] if row["quarter_id"] is not None and row["quarter_id"] >= 0 else None
-        )
-        row["subquarter_id"] = (
-            row["subquarter_id"] if row["subquarter_id"] is not None and row["subquarter_id"] >= 0 else None
-        )
-        row["source"] = source
-        row["import_id"] = import_id
-        row["geom"] = f"SRID=4326;POINT({float(xs[i])!r} {float(ys[i])!r})"
-        out.append(row)
-    return out
+def _columns(
+    conn: Connection, frame: pd.DataFrame, positions: np.ndarray, source: str, import_id: int
+) -> dict:
+    """The stored columns of the rows at ``positions``, converted once for a bulk write."""
+    part = frame.iloc[positions]
+    cols = {c: native_column(conn, part[c]) for c in STORED}
+    for c in ("quarter_id", "subquarter_id"):
+        cols[c] = [None if v is None or v < 0 else int(v) for v in cols[c]]
+    cols["source"] = [source] * len(part)
+    cols["import_id"] = [import_id] * len(part)
+    return cols
 
 
 def upsert(
@@ -130,26 +114,25 @@ def upsert(
     done = counts.unchanged
     if progress:
         progress(done)
-    for part in chunks(new_pos):
-        conn.execute(insert(IV), _row_values(frame, part, source, import_id))
-        done += len(part)
-        if progress:
-            progress(done)
+    xs, ys = frame["x"].to_numpy(dtype=float), frame["y"].to_numpy(dtype=float)
+    start = done
+    insert_rows(
+        conn,
+        IV,
+        _columns(conn, frame, new_pos, source, import_id),
+        xs[new_pos],
+        ys[new_pos],
+        progress=(lambda k: progress(start + k)) if progress else None,
+    )
+    done += len(new_pos)
     ids_by_sid = dict(conn.execute(select(IV.c.source_id, IV.c.id).where(IV.c.source == source)).all())
     changed_ids = [ids_by_sid[sids[i]] for i in changed_pos]
-    upd = (
-        update(IV)
-        .where(IV.c.id == bindparam("_id"))
-        .values({c: bindparam(c) for c in [*STORED, "import_id", "geom"] if c != "source_id"})
-    )
-    for part in chunks(changed_pos):
-        rows = _row_values(frame, part, source, import_id)
-        for r in rows:
-            r["_id"] = ids_by_sid[r.pop("source_id")]
-        conn.execute(upd, rows)
-        done += len(part)
-        if progress:
-            progress(done)
+    changed_cols = _columns(conn, frame, changed_pos, source, import_id)
+    del changed_cols["source_id"], changed_cols["source"]
+    update_rows(conn, IV, changed_ids, changed_cols, xs[changed_pos], ys[changed_pos])
+    done += len(changed_pos)
+    if progress:
+        progress(done)
     for part in chunks(changed_ids):
         conn.execute(delete(Z).where(Z.c.intervention_id.in_(part)))
         conn.execute(

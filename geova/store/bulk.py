@@ -1,0 +1,104 @@
+"""Bulk writes: COPY on PostgreSQL, the driver's own ``executemany`` on SQLite.
+
+Hand-written on purpose. SQLAlchemy's executemany runs every bound value through its type system
+(the UTC timestamp type, GeoAlchemy2's geometry binding): right for a form, but a third of the time
+of a million-row import. Here each column is converted once, vectorised, to the text the database
+parses natively, and rows go through the driver's bulk path inside the caller's transaction.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+
+import numpy as np
+import pandas as pd
+from sqlalchemy import Connection, Table
+
+SQLITE_TIME = "%Y-%m-%d %H:%M:%S.%f"  # SQLAlchemy's own SQLite DateTime storage format (UTC here)
+
+
+def native_column(conn: Connection, series: pd.Series) -> list:
+    """One column as values the driver sends as they are: UTC text for instants, None for gaps."""
+    if isinstance(series.dtype, pd.DatetimeTZDtype):
+        utc = series.dt.tz_convert("UTC")
+        fmt = SQLITE_TIME if conn.dialect.name == "sqlite" else SQLITE_TIME + "+00:00"
+        text = utc.dt.strftime(fmt)
+        return text.astype(object).where(series.notna(), None).tolist()
+    if series.dtype == bool:
+        return series.astype(int if conn.dialect.name == "sqlite" else bool).tolist()
+    values = series.astype(object).where(series.notna(), None)
+    return [v.item() if isinstance(v, np.generic) else v for v in values.tolist()]
+
+
+def _point_sql(conn: Connection) -> str:
+    return (
+        "MakePoint(?, ?, 4326)" if conn.dialect.name == "sqlite" else "ST_SetSRID(ST_MakePoint(%s, %s), 4326)"
+    )
+
+
+def insert_rows(
+    conn: Connection,
+    table: Table,
+    columns: dict[str, list],
+    xs: np.ndarray | None = None,
+    ys: np.ndarray | None = None,
+    progress: Callable[[int], None] | None = None,
+    batch: int = 20_000,
+) -> None:
+    """Insert rows given column-wise; ``xs``/``ys`` fill the table's ``geom`` point column."""
+    names = list(columns)
+    n = len(next(iter(columns.values()))) if columns else 0
+    raw = conn.connection.dbapi_connection
+    assert raw is not None
+    geo = xs is not None
+    if conn.dialect.name == "postgresql":
+        cols = ", ".join([*names, *(["geom"] if geo else [])])
+        with raw.cursor() as cur, cur.copy(f"COPY {table.name} ({cols}) FROM STDIN") as copy:
+            rows = zip(*columns.values(), *(_ewkt(xs, ys),) if geo else (), strict=True)
+            for i, row in enumerate(rows, start=1):
+                copy.write_row(row)
+                if progress and i % batch == 0:
+                    progress(i)
+    else:
+        holes = ", ".join(["?"] * len(names) + ([_point_sql(conn)] if geo else []))
+        cols = ", ".join([*names, *(["geom"] if geo else [])])
+        sql = f"INSERT INTO {table.name} ({cols}) VALUES ({holes})"
+        data = list(zip(*columns.values(), *((xs.tolist(), ys.tolist()) if geo else ()), strict=True))
+        cur = raw.cursor()
+        for start in range(0, n, batch):
+            cur.executemany(sql, data[start : start + batch])
+            if progress:
+                progress(min(start + batch, n))
+        cur.close()
+    if progress:
+        progress(n)
+
+
+def update_rows(
+    conn: Connection,
+    table: Table,
+    ids: Sequence[int],
+    columns: dict[str, list],
+    xs: np.ndarray | None = None,
+    ys: np.ndarray | None = None,
+) -> None:
+    """Update rows by id, given column-wise (same conventions as insert_rows)."""
+    if not len(ids):
+        return
+    mark = "?" if conn.dialect.name == "sqlite" else "%s"
+    sets = [f"{c} = {mark}" for c in columns]
+    if xs is not None:
+        sets.append(f"geom = {_point_sql(conn)}")
+    sql = f"UPDATE {table.name} SET {', '.join(sets)} WHERE id = {mark}"
+    geo = (xs.tolist(), ys.tolist()) if xs is not None else ()
+    data = list(zip(*columns.values(), *geo, list(ids), strict=True))
+    raw = conn.connection.dbapi_connection
+    assert raw is not None
+    cur = raw.cursor()
+    cur.executemany(sql, data)
+    cur.close()
+
+
+def _ewkt(xs: np.ndarray | None, ys: np.ndarray | None) -> list[str]:
+    assert xs is not None and ys is not None
+    return [f"SRID=4326;POINT({x!r} {y!r})" for x, y in zip(xs.tolist(), ys.tolist(), strict=True)]
