@@ -594,6 +594,32 @@ def followups_record(
     click.echo(f"{source_id}: {step} recorded at {when:%Y-%m-%d %H:%M %Z}")
 
 
+@cli.group()
+def user() -> None:
+    """Accounts of the web app."""
+
+
+@user.command("add")
+@click.argument("username")
+@click.option("--role", type=click.Choice(["correspondent", "service", "official", "admin"]), required=True)
+@click.option("--quarter", help="A correspondent's own quarter (code).")
+@click.password_option(
+    help="Asked for when not given (GEOVA_USER_PASSWORD also works).", envvar="GEOVA_USER_PASSWORD"
+)
+@pass_ctx
+def user_add(ctx: Context, username: str, role: str, quarter: str | None, password: str) -> None:
+    """Create an account; the password is stored hashed."""
+    from geova.store.users import add_user
+
+    importing.prepare_store(ctx.engine)
+    try:
+        with ctx.engine.begin() as conn:
+            account = add_user(conn, username, password, role, quarter)
+    except ValueError as exc:
+        raise click.UsageError(str(exc)) from exc
+    click.echo(f"user {account.username} ({account.role}) created")
+
+
 @cli.command()
 @pass_ctx
 def demo(ctx: Context) -> None:

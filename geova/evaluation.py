@@ -70,8 +70,11 @@ def evaluate(
     risk_hours: float = DEFAULT_RISK_HOURS,
     period_start: pd.Timestamp | None = None,
     period_end: pd.Timestamp | None = None,
+    where: store_records.RecordFilter | None = None,
+    with_location: bool = False,
 ) -> Evaluation:
-    """Evaluate the given norms (default: every active norm) at ``as_of`` (default: now)."""
+    """Evaluate the given norms (default: every active norm) at ``as_of`` (default: now), over the
+    requests ``where`` selects (default: all)."""
     territory = territory_of(engine)
     as_of = pd.Timestamp(as_of if as_of is not None else datetime.now(UTC))
     if as_of.tzinfo is None:
@@ -85,7 +88,7 @@ def evaluate(
         deadline_norms = [n for n in norms if n.kind is NormKind.DEADLINE]
         periodic_norms = [n for n in norms if n.kind is not NormKind.DEADLINE]
         categories = set().union(*(n.categories for n in deadline_norms)) if deadline_norms else set()
-        recs, zones = store_records.load_records(conn, categories)
+        recs, zones = store_records.load_records(conn, categories, where=where, with_location=with_location)
         display = store_records.names(conn)
         if periodic_norms:
             entries, entry_zones = store_records.load_activities(conn)

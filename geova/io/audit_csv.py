@@ -47,23 +47,26 @@ def read_audit_csv(path: Path) -> list[AuditEntry]:
             + ")",
         )
     cells = table.cells.rename(columns={c: k for c, k in columns.items() if k})
+    header = {k: c for c, k in columns.items() if k}  # errors name the column as the file does
     entries = []
     for line, (_, row) in zip(table.rows, cells.iterrows(), strict=True):
         get = {k: str(row[k]).strip() if k in row else "" for k in HEADERS}
         where = f"line {line}"
         for f in REQUIRED:
             if not get[f]:
-                raise ImportFailure(str(path), "empty", row=where, field=f)
+                raise ImportFailure(str(path), "empty", row=where, field=header[f])
         try:
             year = int(get["year"])
         except ValueError as exc:
-            raise ImportFailure(str(path), f"'{get['year']}' is not a year", row=where, field="year") from exc
+            raise ImportFailure(
+                str(path), f"'{get['year']}' is not a year", row=where, field=header["year"]
+            ) from exc
         answers = {}
         for f in ("commitment", "respected"):
             try:
                 answers[f] = parse_answer(get[f])
             except ValueError as exc:
-                raise ImportFailure(str(path), str(exc), row=where, field=f) from exc
+                raise ImportFailure(str(path), str(exc), row=where, field=header[f]) from exc
         entries.append(
             AuditEntry(
                 quarter=get["quarter"],

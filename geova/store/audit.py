@@ -24,6 +24,11 @@ FIELDS = (
 )
 
 
+def _text(value: object) -> str:
+    """A stored or imported answer as text; not answered (None, or NaN in a pandas frame) is ""."""
+    return "" if value is None or (isinstance(value, float) and pd.isna(value)) else str(value)
+
+
 def history(conn: Connection, quarter: str | None = None, year: int | None = None) -> pd.DataFrame:
     q = select(T).order_by(T.c.quarter_code, T.c.year, T.c.task_code, T.c.recorded_at, T.c.id)
     if quarter:
@@ -73,7 +78,7 @@ def record(conn: Connection, entries: list[AuditEntry], recorded_by: str | None 
     for e in entries:
         old = current.get(e.key())
         values = {f: (v.value if hasattr(v, "value") else v) for f, v in asdict(e).items() if f in FIELDS}
-        if old is not None and all((getattr(old, f) or "") == (values[f] or "") for f in FIELDS):
+        if old is not None and all(_text(getattr(old, f)) == _text(values[f]) for f in FIELDS):
             counts["unchanged"] += 1
             continue
         conn.execute(

@@ -8,6 +8,8 @@ import pandas as pd
 from sqlalchemy import Connection, select
 
 from geova.core.followups import STEP_CODES
+from geova.core.norms import Period
+from geova.core.periodic import period_starts
 from geova.store.records import _time_expr, _to_utc
 from geova.store.schema import FollowUp, Intervention, Norm, Quarter, ShareMeasure
 
@@ -60,10 +62,18 @@ def load_done(conn: Connection) -> pd.DataFrame:
 
 def record_share(
     conn: Connection, norm: str, quarter: str, period_start: date, value: float, note: str | None = None
-) -> None:
-    kind = conn.execute(select(Norm.__table__.c.kind).where(Norm.__table__.c.code == norm)).scalar()
+) -> date:
+    """Record the percentage of a share norm for a quarter and the period holding ``period_start``
+    (any date of the period: 30 June counts for the year); returns the period's first day."""
+    row = conn.execute(
+        select(Norm.__table__.c.kind, Norm.__table__.c.period).where(Norm.__table__.c.code == norm)
+    ).first()
+    kind = row.kind if row else None
     if kind != "share":
         raise LookupError(f"'{norm}' is not a share norm" if kind else f"unknown norm '{norm}'")
+    if row.period:
+        day = pd.Timestamp(period_start)
+        period_start = period_starts(Period(row.period), day, day)[0].date()
     if not conn.execute(select(Quarter.__table__.c.id).where(Quarter.__table__.c.code == quarter)).first():
         raise LookupError(f"unknown quarter code '{quarter}'")
     if not 0 <= value <= 100:
@@ -78,3 +88,4 @@ def record_share(
             recorded_at=datetime.now(UTC),
         )
     )
+    return period_start

@@ -7,10 +7,11 @@ through SQLAlchemy's per-row type processing would dominate the evaluation of a 
 from __future__ import annotations
 
 from collections.abc import Iterable
+from dataclasses import dataclass, replace
 
 import numpy as np
 import pandas as pd
-from sqlalchemy import Connection, Float, Select, cast, extract, select, type_coerce
+from sqlalchemy import Connection, Float, Select, cast, extract, func, select, type_coerce
 from sqlalchemy import Text as SAText
 
 from geova.core.periodic import Units
@@ -57,12 +58,71 @@ def fetch_raw(conn: Connection, query: Select) -> list[tuple]:
         cur.close()
 
 
+@dataclass(frozen=True)
+class RecordFilter:
+    """Which requests to read; every condition is pushed down into the SQL."""
+
+    categories: tuple[str, ...] | None = None
+    quarters: tuple[str, ...] | None = None  # quarter or sub-quarter codes
+    services: tuple[str, ...] | None = None
+    zones: tuple[str, ...] | None = None  # zone codes
+    reported_from: pd.Timestamp | None = None  # inclusive
+    reported_to: pd.Timestamp | None = None  # exclusive
+    bbox: tuple[float, float, float, float] | None = None  # lon/lat
+    ids: tuple[int, ...] | None = None
+
+
+def _time_value(conn: Connection, ts: pd.Timestamp) -> float | str:
+    """A bound comparable with _time_expr: epoch seconds (PostgreSQL) or the stored UTC text (SQLite)."""
+    utc = pd.Timestamp(ts).tz_convert("UTC")
+    if conn.dialect.name == "postgresql":
+        return utc.timestamp()
+    return utc.strftime("%Y-%m-%d %H:%M:%S.%f")
+
+
+def _filtered(conn: Connection, query: Select, f: RecordFilter, q1, q2) -> Select:  # type: ignore[no-untyped-def]
+    if f.categories is not None:
+        query = query.where(IV.c.category_code.in_(list(f.categories)))
+    if f.quarters is not None:
+        query = query.where(q1.c.code.in_(list(f.quarters)) | q2.c.code.in_(list(f.quarters)))
+    if f.services is not None:
+        query = query.where(IV.c.service.in_(list(f.services)))
+    if f.ids is not None:
+        query = query.where(IV.c.id.in_(list(f.ids)))
+    if f.zones is not None:
+        zt, iz = Zone.__table__, InterventionZone.__table__
+        inside = (
+            select(iz.c.intervention_id).join(zt, zt.c.id == iz.c.zone_id).where(zt.c.code.in_(list(f.zones)))
+        )
+        query = query.where(IV.c.id.in_(inside))
+    if f.reported_from is not None:
+        query = query.where(_time_expr(conn, IV.c.reported_at) >= _time_value(conn, f.reported_from))
+    if f.reported_to is not None:
+        query = query.where(_time_expr(conn, IV.c.reported_at) < _time_value(conn, f.reported_to))
+    if f.bbox is not None:
+        minx, miny, maxx, maxy = (float(v) for v in f.bbox)
+        x, y = func.ST_X(IV.c.geom), func.ST_Y(IV.c.geom)
+        query = query.where(x.between(minx, maxx) & y.between(miny, maxy))
+    return query
+
+
 def load_records(
-    conn: Connection, categories: Iterable[str] | None = None
+    conn: Connection,
+    categories: Iterable[str] | None = None,
+    where: RecordFilter | None = None,
+    with_location: bool = False,
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """(records, zones) frames as documented in geova.core.evaluate."""
+    """(records, zones) frames as documented in geova.core.evaluate; ``with_location`` adds the
+    lon/lat columns ``x`` and ``y``."""
+    where = where or RecordFilter()
+    if categories is not None:
+        cats = tuple(categories)
+        where = replace(
+            where, categories=cats if where.categories is None else tuple(set(cats) & set(where.categories))
+        )
     q1 = Quarter.__table__.alias("q1")
     q2 = Quarter.__table__.alias("q2")
+    location = [func.ST_X(IV.c.geom).label("x"), func.ST_Y(IV.c.geom).label("y")] if with_location else []
     query = (
         select(
             IV.c.id,
@@ -76,15 +136,14 @@ def load_records(
             q2.c.code.label("subquarter"),
             IV.c.service,
             IV.c.channel,
+            *location,
         )
         .select_from(IV)
         .outerjoin(q1, q1.c.id == IV.c.quarter_id)
         .outerjoin(q2, q2.c.id == IV.c.subquarter_id)
         .order_by(IV.c.id)
     )
-    cats = list(categories) if categories is not None else None
-    if cats is not None:
-        query = query.where(IV.c.category_code.in_(cats))
+    query = _filtered(conn, query, where, q1, q2)
     rows = fetch_raw(conn, query)
     names = [
         "id",
@@ -98,6 +157,7 @@ def load_records(
         "subquarter",
         "service",
         "channel",
+        *(["x", "y"] if with_location else []),
     ]
     records = pd.DataFrame.from_records(rows, columns=names, coerce_float=False)
     records["id"] = records["id"].astype(np.int64)
@@ -108,10 +168,18 @@ def load_records(
     zq = select(InterventionZone.__table__.c.intervention_id, zt.c.code, zt.c.kind).join(
         zt, zt.c.id == InterventionZone.__table__.c.zone_id
     )
-    if cats is not None:
-        zq = zq.join(IV, IV.c.id == InterventionZone.__table__.c.intervention_id).where(
-            IV.c.category_code.in_(cats)
+    if where != RecordFilter():
+        ids = _filtered(
+            conn,
+            select(IV.c.id)
+            .select_from(IV)
+            .outerjoin(q1, q1.c.id == IV.c.quarter_id)
+            .outerjoin(q2, q2.c.id == IV.c.subquarter_id),
+            where,
+            q1,
+            q2,
         )
+        zq = zq.where(InterventionZone.__table__.c.intervention_id.in_(ids))
     zones = pd.DataFrame.from_records(fetch_raw(conn, zq), columns=["id", "zone", "kind"])
     zones["id"] = zones["id"].astype(np.int64)
     return records, zones

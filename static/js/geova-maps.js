@@ -1,0 +1,152 @@
+/* geova map layers, called by the folium elements of geova/web/maps.py.
+ * Everything that comes from users reaches the page through textContent, never as HTML. */
+(function () {
+  'use strict';
+  var geova = window.geova = window.geova || {};
+
+  geova.text = function (value) {
+    var s = document.createElement('span');
+    s.textContent = value === null || value === undefined ? '' : String(value);
+    return s;
+  };
+
+  geova.table = function (rows) {
+    var t = document.createElement('table');
+    t.className = 'geova-popup';
+    rows.forEach(function (r) {
+      if (r[1] === null || r[1] === undefined || r[1] === '') { return; }
+      var tr = t.insertRow();
+      var th = document.createElement('th');
+      th.textContent = r[0];
+      tr.appendChild(th);
+      tr.insertCell().textContent = String(r[1]);
+    });
+    return t;
+  };
+
+  function announce(name, detail) {
+    document.dispatchEvent(new CustomEvent(name, {detail: detail}));
+  }
+
+  /* Polygons from a GeoJSON URL, styled by properties the server computed:
+   * fill (colour), label (tooltip text), url (opened on click). */
+  geova.remotePolygons = function (map, o) {
+    var layer = L.geoJSON(null, {
+      style: function (f) {
+        return {color: o.stroke, weight: o.weight, dashArray: o.dash, fillColor: f.properties.fill || o.fill,
+                fillOpacity: o.fillOpacity};
+      },
+      onEachFeature: function (f, l) {
+        if (f.properties.label) { l.bindTooltip(geova.text(f.properties.label), {sticky: true}); }
+        if (f.properties.url) { l.on('click', function () { window.location.href = f.properties.url; }); }
+      }
+    });
+    if (o.show) { layer.addTo(map); }
+    fetch(o.url, {credentials: 'same-origin'})
+      .then(function (r) { return r.json(); })
+      .then(function (data) {
+        layer.addData(data);
+        if (o.fit && layer.getLayers().length) { map.fitBounds(layer.getBounds(), {padding: [10, 10]}); }
+        announce('geova:layer-loaded', {name: o.name, features: layer.getLayers().length});
+      });
+    return layer;
+  };
+
+  /* Requests of the current view, reloaded when the view moves. The server sends points
+   * (properties i: id, s: state) or, when the view holds too many, grid clusters
+   * (properties n: count, o: overdue count). Popups are fetched on click and built as text. */
+  geova.remotePoints = function (map, o) {
+    var group = L.markerClusterGroup({chunkedLoading: true, showCoverageOnHover: false, maxClusterRadius: 45});
+    var grid = L.layerGroup();
+    var wrapper = L.layerGroup([group, grid]);
+    var pending = null;
+
+    function popup(marker, id) {
+      fetch(o.detailUrl.replace('{id}', id), {credentials: 'same-origin'})
+        .then(function (r) { return r.json(); })
+        .then(function (d) {
+          var rows = o.fields.map(function (f) {
+            return [f[1], f[0] === 'state' ? (o.labels[d.state] || d.state) : d[f[0]]];
+          });
+          marker.bindPopup(geova.table(rows)).openPopup();
+        });
+    }
+
+    function gridMarker(ll, p) {
+      var icon = L.divIcon({className: 'geova-grid' + (p.o ? ' has-overdue' : ''), iconSize: [36, 36]});
+      var m = L.marker(ll, {icon: icon, title: String(p.n)});
+      m.on('add', function () { var el = m.getElement(); if (el) { el.textContent = String(p.n); } });
+      m.on('click', function () { map.setView(ll, map.getZoom() + 2); });
+      return m;
+    }
+
+    function load() {
+      var b = map.getBounds();
+      var bbox = [b.getWest(), b.getSouth(), b.getEast(), b.getNorth()].map(function (v) { return v.toFixed(5); });
+      var url = o.url + (o.url.indexOf('?') < 0 ? '?' : '&') + 'bbox=' + bbox.join(',') + '&zoom=' + map.getZoom();
+      if (pending) { pending.abort(); }
+      pending = new AbortController();
+      fetch(url, {credentials: 'same-origin', signal: pending.signal})
+        .then(function (r) { return r.json(); })
+        .then(function (data) {
+          group.clearLayers();
+          grid.clearLayers();
+          var markers = [];
+          data.features.forEach(function (f) {
+            var ll = [f.geometry.coordinates[1], f.geometry.coordinates[0]], p = f.properties;
+            if (p.n !== undefined) {
+              grid.addLayer(gridMarker(ll, p));
+            } else {
+              var c = L.circleMarker(ll, {radius: 6, weight: 1, color: '#333', fillColor: o.colours[p.s] || '#888',
+                                          fillOpacity: 0.9});
+              c.on('click', function () { popup(c, p.i); });
+              markers.push(c);
+            }
+          });
+          group.addLayers(markers);
+          announce('geova:points-loaded', {points: markers.length, clusters: grid.getLayers().length,
+                                           total: data.total});
+        })
+        .catch(function (e) { if (e.name !== 'AbortError') { console.warn('geova: points not loaded', e); } });
+    }
+
+    map.on('moveend', load);
+    if (o.show) { wrapper.addTo(map); }
+    map.whenReady(load);
+    return wrapper;
+  };
+
+  /* A click on the map fills the report form's latitude and longitude fields. */
+  geova.pickLocation = function (map, o) {
+    var marker = null;
+    map.on('click', function (e) {
+      var lat = document.getElementById(o.lat), lon = document.getElementById(o.lon);
+      if (!lat || !lon) { return; }
+      lat.value = e.latlng.lat.toFixed(6);
+      lon.value = e.latlng.lng.toFixed(6);
+      if (marker) { marker.setLatLng(e.latlng); } else { marker = L.marker(e.latlng).addTo(map); }
+      announce('geova:location-picked', {lat: lat.value, lon: lon.value});
+    });
+  };
+
+  geova.legend = function (map, title, items) {
+    var legend = L.control({position: 'bottomright'});
+    legend.onAdd = function () {
+      var div = L.DomUtil.create('div', 'geova-legend');
+      var t = document.createElement('strong');
+      t.textContent = title;
+      div.appendChild(t);
+      items.forEach(function (it) {
+        var row = document.createElement('div');
+        var sw = document.createElement('i');
+        sw.style.background = it[0];
+        row.appendChild(sw);
+        row.appendChild(document.createTextNode(it[1]));
+        div.appendChild(row);
+      });
+      return div;
+    };
+    legend.addTo(map);
+    return legend;
+  };
+}());
