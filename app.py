@@ -19,6 +19,7 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     app = Flask(
         "geova",
         template_folder=str(HERE / "templates"),
+        static_folder=str(HERE / "static"),
         instance_path=str(HERE / "instance"),
         instance_relative_config=True,
     )

@@ -14,7 +14,7 @@ import click
 from sqlalchemy import Engine
 
 from geova import importing
-from geova.config import DEFAULT_TIMEZONE
+from geova.config import DEFAULT_TIMEZONE, instance_path
 from geova.io.errors import ImportFailure
 
 PROGRESS_FROM = 20_000  # rows; smaller files import faster than a progress bar can be read
@@ -630,6 +630,13 @@ def demo(ctx: Context) -> None:
         build_demo(ctx.engine, on_layer=print_layer_report, on_file=print_intervention_report)
     except ImportFailure as exc:
         _fail(exc)
+    from geova.demo import create_demo_accounts
+
+    accounts = create_demo_accounts(ctx.engine, instance_path())
+    if accounts:
+        click.echo("Demo accounts (also in instance/demo-accounts.txt):")
+        for username, role, password in accounts:
+            click.echo(f"  {username:<14} {role:<14} {password}")
     click.echo("Demo territory ready: `flask --app app run` serves it.")
 
 

@@ -51,6 +51,7 @@ def build_demo(
         set_setting(conn, "territory_name", "Boston (demo)")
         set_setting(conn, "timezone", "America/New_York")
         set_setting(conn, "holidays", "US-MA")
+        set_setting(conn, "headline_norm", "boston.target")
     load_extra_referential(engine, DATA / "boston" / "norms.toml")
     on_layer(
         import_layer(
@@ -73,3 +74,34 @@ def build_demo(
     )
     for f in DEMO_FILES:
         on_file(import_interventions(engine, DATA / f.data, DATA / f.mapping))
+
+
+DEMO_ACCOUNTS = [
+    ("correspondant", "correspondent", "6"),  # Dorchester's correspondent
+    ("agent", "service", None),
+    ("elu", "official", None),
+    ("admin", "admin", None),
+]
+
+
+def create_demo_accounts(engine: Engine, folder: Path) -> list[tuple[str, str, str]]:
+    """One account per role with a random password, written to ``folder/demo-accounts.txt``
+    (instance/, ignored by git): the demo must not ship a known password."""
+    import secrets
+
+    from geova.store.users import add_user, find
+
+    created = []
+    with engine.begin() as conn:
+        for username, role, quarter in DEMO_ACCOUNTS:
+            if find(conn, username):
+                continue
+            password = secrets.token_urlsafe(9)
+            add_user(conn, username, password, role, quarter)
+            created.append((username, role, password))
+    if created:
+        folder.mkdir(parents=True, exist_ok=True)
+        with (folder / "demo-accounts.txt").open("a", encoding="utf-8") as fh:
+            for username, role, password in created:
+                fh.write(f"{username}\t{role}\t{password}\n")
+    return created

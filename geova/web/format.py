@@ -7,7 +7,7 @@ from typing import Any
 
 import pandas as pd
 from flask import Flask, g
-from flask_babel import format_datetime, format_decimal, format_percent, get_locale
+from flask_babel import format_date, format_datetime, format_decimal, format_percent, get_locale
 
 from geova.config import DEFAULT_TIMEZONE
 
@@ -39,6 +39,13 @@ def dt(value: Any, fmt: str = "short") -> str:
     return format_datetime(local, fmt, rebase=False)
 
 
+def day(value: Any, fmt: str = "medium") -> str:
+    """A calendar date (periods are local dates already: no time-zone shift)."""
+    if _missing(value):
+        return ""
+    return format_date(pd.Timestamp(value).date(), fmt)
+
+
 def pct(value: Any) -> str:
     return "—" if _missing(value) else format_percent(value, format="#,##0.0 %")
 
@@ -53,6 +60,7 @@ def num(value: Any, digits: int = 0) -> str:
 def register_filters(app: Flask) -> None:
     app.add_template_filter(dt, "dt")
     app.add_template_filter(pct, "pct")
+    app.add_template_filter(day, "day")
     app.add_template_filter(num, "num")
 
     @app.context_processor

@@ -1,24 +1,152 @@
-"""Public pages: what the territory's store holds (the published results come with the norm engine)."""
+"""Public pages (no login): the city overview, the published monthly results, the guide."""
 
 from __future__ import annotations
 
-from flask import Blueprint, render_template
+from typing import Any
+
+import folium
+import pandas as pd
+from flask import Blueprint, current_app, render_template, url_for
+from flask_babel import get_locale
+from flask_babel import gettext as _
 
 from geova.store.migrate import current_revision
-from geova.store.status import store_status
 from geova.web import engine
+from geova.web.maps import GeovaMap, Legend, RemotePolygons, embed
+from geova.web.queries import (
+    categories,
+    current_view,
+    deadline_norms,
+    evaluate_view,
+    norm_label,
+    quarters,
+    rate_colour,
+    rate_legend,
+)
 
 bp = Blueprint("public", __name__)
 
 
+def city_map(view_args: dict[str, str], height: str = "100%") -> dict[str, str]:
+    cfg = current_app.config
+    m = GeovaMap(
+        cfg["GEOVA_TILES_URL"], cfg["GEOVA_TILES_ATTRIBUTION"], location=[0, 0], zoom_start=12, height=height
+    )
+    RemotePolygons(
+        url_for("geo.quarters_geojson", **view_args),
+        _("Quarters (on-time rate)"),
+        fit=True,
+        fill_opacity=0.65,
+    ).add_to(m)
+    RemotePolygons(
+        url_for("geo.zones_geojson"),
+        _("Priority zones"),
+        stroke="#6a1b9a",
+        fill="#6a1b9a",
+        fill_opacity=0.08,
+        weight=2,
+        dash="4 3",
+    ).add_to(m)
+    folium.LayerControl(collapsed=False).add_to(m)
+    Legend(_("Requests handled on time"), rate_legend()).add_to(m)
+    return embed(m)
+
+
+def _loaded() -> bool:
+    try:
+        return current_revision(engine()) is not None and not quarters().empty
+    except Exception:
+        return False
+
+
 @bp.get("/")
-def index() -> str:
-    eng = engine()
-    status = None
-    if current_revision(eng) is not None:
-        with eng.connect() as conn:
-            status = store_status(conn, last_imports=5)
-    return render_template("public/index.html", status=status)
+def index() -> Any:
+    if not _loaded() or not deadline_norms():
+        return render_template("public/empty.html")
+    view = current_view()
+    result = evaluate_view(view)
+    lang = str(get_locale() or "fr")
+    headline = result.aggregates.iloc[0].to_dict() if len(result.aggregates) else {}
+    by_quarter = result.group(["norm", "quarter"])
+    table = quarters().merge(
+        by_quarter[["quarter", "requests", "on_time_rate", "open_overdue", "backlog", "median_hours"]]
+        if len(by_quarter)
+        else pd.DataFrame(
+            columns=["quarter", "requests", "on_time_rate", "open_overdue", "backlog", "median_hours"]
+        ),
+        left_on="code",
+        right_on="quarter",
+        how="left",
+    )
+    table["colour"] = table["on_time_rate"].map(rate_colour)
+    outside = by_quarter[by_quarter["quarter"] == "(none)"] if len(by_quarter) else by_quarter
+    return render_template(
+        "public/index.html",
+        view=view,
+        headline=headline,
+        table=table.to_dict("records"),
+        outside=int(outside["requests"].sum()) if len(outside) else 0,
+        map=city_map(view.args()),
+        norms=deadline_norms(),
+        norm_label=lambda n: norm_label(n, lang),
+    )
+
+
+@bp.get("/results")
+def results() -> Any:
+    """The monthly results per quarter, as the OVA's "publication des résultats" asks."""
+    if not _loaded() or not deadline_norms():
+        return render_template("public/empty.html")
+    view = current_view()
+    lang = str(get_locale() or "fr")
+    result = evaluate_view(view)
+    monthly = result.group(["norm", "quarter", "month"])
+    city = result.group(["norm", "month"])
+    months = sorted(city["month"].unique()) if len(city) else []
+    names = quarters().set_index("code")["name"].to_dict()
+    grid: dict[str, dict[str, Any]] = {}
+    for row in monthly.itertuples():
+        grid.setdefault(row.quarter, {})[row.month] = row
+    rows = sorted(grid.items(), key=lambda kv: names.get(kv[0], "~" + kv[0]))
+    return render_template(
+        "public/results.html",
+        view=view,
+        months=months,
+        rows=rows,
+        names=names,
+        city={r.month: r for r in city.itertuples()},
+        norms=deadline_norms(),
+        norm_label=lambda n: norm_label(n, lang),
+        guide=_guide(result, lang),
+    )
+
+
+def _guide(result: Any, lang: str) -> list[dict[str, Any]]:
+    """Who to call for what: each category, the norms that apply, and the services that handle it."""
+    cats = categories()
+    recs = result.records
+    out = []
+    norms = deadline_norms()
+    for c in cats.itertuples():
+        applying = [n for n in norms if c.code in n.categories]
+        handled = recs.loc[recs["category"] == c.code, "service"].value_counts().head(3).index.tolist()
+        channels = recs.loc[recs["category"] == c.code, "channel"].value_counts().head(3).index.tolist()
+        if not applying and not handled:
+            continue
+        out.append(
+            {
+                "category": c.label_fr if lang == "fr" else c.label_en,
+                "norms": [norm_label(n, lang) for n in applying],
+                "services": handled,
+                "channels": channels,
+            }
+        )
+    return out
+
+
+@bp.get("/guide")
+def guide() -> Any:
+    return results()
 
 
 @bp.get("/health")

@@ -1,0 +1,220 @@
+"""GeoJSON feeds the maps load: quarters (with their on-time rate), zones, and requests.
+
+Requests come for a bounding box and a zoom: when the view holds more than ``MAX_POINTS`` they
+are gathered into grid cells server-side, so a page never ships thousands of markers.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import shapely
+from flask import Blueprint, abort, jsonify, request, url_for
+from flask_babel import get_locale
+from flask_babel import gettext as _
+from flask_login import login_required
+from sqlalchemy import func, select
+
+from geova.core.evaluate import State
+from geova.store.records import RecordFilter, load_records
+from geova.store.schema import Intervention, Quarter, Zone
+from geova.web import engine
+from geova.web.format import dt, num, pct
+from geova.web.queries import category_label, current_view, evaluate_view, rate_colour
+
+bp = Blueprint("geo", __name__, url_prefix="/geo")
+MAX_POINTS = 1500
+SIMPLIFY_DEGREES = 0.00005  # about 5 m: invisible on a city map, a tenth of the bytes
+
+
+@lru_cache(maxsize=8)
+def _shapes(database_url: str, table: str) -> list[dict[str, Any]]:
+    """Simplified geometries of quarters or zones, cached per database (layers change rarely; the
+    cache is cleared by clear_shapes after an import)."""
+    t = Quarter.__table__ if table == "quarter" else Zone.__table__
+    extra = [t.c.level] if table == "quarter" else [t.c.kind]
+    with engine().connect() as conn:
+        rows = conn.execute(select(t.c.code, t.c.name, *extra, func.ST_AsBinary(t.c.geom))).all()
+    out = []
+    for code, name, detail, wkb in rows:
+        geom = shapely.simplify(shapely.from_wkb(bytes(wkb)), SIMPLIFY_DEGREES, preserve_topology=True)
+        geom = shapely.set_precision(geom, 1e-5)
+        out.append({"code": code, "name": name, "detail": detail, "geometry": shapely.geometry.mapping(geom)})
+    return out
+
+
+def clear_shapes() -> None:
+    _shapes.cache_clear()
+
+
+def _db() -> str:
+    from flask import current_app
+
+    return str(current_app.config["GEOVA_DATABASE_URL"])
+
+
+@bp.get("/quarters.geojson")
+def quarters_geojson() -> Any:
+    """Top-level quarters coloured by the on-time rate of the view's norm and period."""
+    view = current_view()
+    grouped = evaluate_view(view).group(["norm", "quarter"])
+    rates = (
+        grouped.set_index("quarter") if len(grouped) else pd.DataFrame(columns=["on_time_rate", "requests"])
+    )
+    features = []
+    for shape in _shapes(_db(), "quarter"):
+        if shape["detail"] != 0:
+            continue
+        code = shape["code"]
+        row = rates.loc[code] if code in rates.index else None
+        rate = float(row["on_time_rate"]) if row is not None else None
+        requests = int(row["requests"]) if row is not None else 0
+        label = f"{shape['name']} — " + (
+            _("%(rate)s on time, %(n)s requests", rate=pct(rate), n=num(requests))
+            if requests
+            else _("no request")
+        )
+        features.append(
+            {
+                "type": "Feature",
+                "geometry": shape["geometry"],
+                "properties": {
+                    "code": code,
+                    "name": shape["name"],
+                    "rate": rate,
+                    "requests": requests,
+                    "fill": rate_colour(rate),
+                    "label": label,
+                    "url": url_for("correspondent.quarter", code=code, **view.args()),
+                },
+            }
+        )
+    return jsonify({"type": "FeatureCollection", "features": features})
+
+
+@bp.get("/zones.geojson")
+def zones_geojson() -> Any:
+    features = [
+        {
+            "type": "Feature",
+            "geometry": s["geometry"],
+            "properties": {
+                "code": s["code"],
+                "name": s["name"],
+                "kind": s["detail"],
+                "label": f"{s['name']} ({s['detail']})",
+            },
+        }
+        for s in _shapes(_db(), "zone")
+    ]
+    return jsonify({"type": "FeatureCollection", "features": features})
+
+
+def _bbox() -> tuple[float, float, float, float] | None:
+    raw = request.args.get("bbox")
+    if not raw:
+        return None
+    try:
+        minx, miny, maxx, maxy = (float(v) for v in raw.split(","))
+    except ValueError:
+        abort(400, "bbox must be minlon,minlat,maxlon,maxlat")
+    return (minx, miny, maxx, maxy)
+
+
+def view_points(bbox: tuple[float, float, float, float] | None = None) -> pd.DataFrame:
+    """The view's requests with their state under the view's norm and their location."""
+    view = current_view()
+    result = evaluate_view(view, with_location=True, bbox=bbox)
+    recs = result.records
+    states = result.per_intervention.set_index("id")["state"]
+    frame = recs[["id", "x", "y", "category", "service", "quarter"]].copy()
+    frame["state"] = frame["id"].map(states).fillna(State.NO_DEADLINE.value)
+    if view.states:
+        frame = frame[frame["state"].isin(view.states)]
+    return frame
+
+
+@bp.get("/interventions.geojson")
+@login_required
+def interventions_geojson() -> Any:
+    frame = view_points(_bbox())
+    try:
+        zoom = int(request.args.get("zoom", "13"))
+    except ValueError:
+        zoom = 13
+    total = len(frame)
+    if total <= MAX_POINTS:
+        features = [
+            {
+                "type": "Feature",
+                "geometry": {"type": "Point", "coordinates": [round(x, 5), round(y, 5)]},
+                "properties": {"i": int(i), "s": s},
+            }
+            for i, x, y, s in zip(frame["id"], frame["x"], frame["y"], frame["state"], strict=True)
+        ]
+    else:
+        features = _grid(frame, zoom)
+    return jsonify({"type": "FeatureCollection", "total": total, "features": features})
+
+
+def _grid(frame: pd.DataFrame, zoom: int) -> list[dict[str, Any]]:
+    """Requests gathered in cells of about 60 screen pixels at this zoom."""
+    cell = 360 / (2 ** max(zoom, 0)) * 60 / 256
+    keys = pd.DataFrame(
+        {
+            "gx": np.floor(frame["x"].to_numpy() / cell),
+            "gy": np.floor(frame["y"].to_numpy() / cell),
+            "x": frame["x"].to_numpy(),
+            "y": frame["y"].to_numpy(),
+            "overdue": (frame["state"] == State.OPEN_OVERDUE.value).to_numpy(),
+        }
+    )
+    cells = keys.groupby(["gx", "gy"]).agg(
+        x=("x", "mean"), y=("y", "mean"), n=("x", "size"), o=("overdue", "sum")
+    )
+    return [
+        {
+            "type": "Feature",
+            "geometry": {"type": "Point", "coordinates": [round(x, 5), round(y, 5)]},
+            "properties": {"n": int(n), "o": int(o)},
+        }
+        for x, y, n, o in zip(cells["x"], cells["y"], cells["n"], cells["o"], strict=True)
+    ]
+
+
+@bp.get("/interventions/<int:intervention_id>.json")
+@login_required
+def intervention_detail(intervention_id: int) -> Any:
+    """One request for a popup: plain values; the page inserts them as text."""
+    view = current_view()
+    iv = Intervention.__table__
+    with engine().connect() as conn:
+        row = conn.execute(select(iv).where(iv.c.id == intervention_id)).first()
+        if row is None:
+            abort(404)
+        recs, zones = load_records(conn, where=RecordFilter(ids=(intervention_id,)))
+    from geova.core.evaluate import evaluate_deadline
+    from geova.evaluation import territory_of
+
+    verdict = evaluate_deadline(view.norm, recs, zones, view.as_of, territory_of(engine()))
+    state = verdict["state"].iloc[0] if len(verdict) else State.NO_DEADLINE.value
+    due = verdict["due_at"].iloc[0] if len(verdict) else None
+    lang = str(get_locale() or "fr")
+    return jsonify(
+        {
+            "id": row.id,
+            "source_id": row.source_id,
+            "category": category_label(row.category_code, lang),
+            "reported": dt(row.reported_at),
+            "due": dt(due),
+            "resolved": dt(row.resolved_at),
+            "state": state,
+            "address": row.address,
+            "description": row.description,
+            "service": row.service,
+            "status": row.status,
+        }
+    )

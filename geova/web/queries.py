@@ -1,0 +1,225 @@
+"""What every page needs: the view asked for in the URL, and evaluations of it.
+
+A view is fully described by its query string (norm, period, filters), so any page can be
+bookmarked or sent by mail and shows the same thing to the next person.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime
+from typing import Any
+
+import pandas as pd
+from flask import g, request
+from flask_babel import lazy_gettext as _l
+from sqlalchemy import func, select
+
+from geova.core.evaluate import State
+from geova.core.norms import Norm, NormKind
+from geova.evaluation import Evaluation, evaluate
+from geova.store.records import RecordFilter
+from geova.store.referential import load_norms
+from geova.store.schema import Category, Intervention, Quarter, Zone
+from geova.store.status import settings
+from geova.web import engine
+from geova.web.format import territory_tz
+
+STATE_COLOURS = {
+    State.ON_TIME.value: "#1a9641",
+    State.LATE.value: "#f1a340",
+    State.OPEN_OVERDUE.value: "#d7191c",
+    State.OPEN_AT_RISK.value: "#fdd835",
+    State.OPEN_IN_TIME.value: "#2c7bb6",
+    State.NO_DEADLINE.value: "#9e9e9e",
+}
+STATE_LABELS = {
+    State.ON_TIME.value: _l("resolved on time"),
+    State.LATE.value: _l("resolved late"),
+    State.OPEN_OVERDUE.value: _l("open, overdue"),
+    State.OPEN_AT_RISK.value: _l("open, due soon"),
+    State.OPEN_IN_TIME.value: _l("open, in time"),
+    State.NO_DEADLINE.value: _l("no deadline"),
+}
+# On-time rate classes of the choropleth: (lower bound, colour)
+RATE_CLASSES = [(0.95, "#1a9641"), (0.85, "#a6d96a"), (0.70, "#ffffbf"), (0.50, "#fdae61"), (0.0, "#d7191c")]
+NO_DATA = "#d9d9d9"
+
+
+def rate_colour(rate: float | None) -> str:
+    if rate is None or rate != rate:
+        return NO_DATA
+    return next(colour for bound, colour in RATE_CLASSES if rate >= bound)
+
+
+def rate_legend() -> list[tuple[str, str]]:
+    return [
+        ("#1a9641", "≥ 95 %"),
+        ("#a6d96a", "85 – 95 %"),
+        ("#ffffbf", "70 – 85 %"),
+        ("#fdae61", "50 – 70 %"),
+        ("#d7191c", "< 50 %"),
+        (NO_DATA, str(_l("no request judged"))),
+    ]
+
+
+@dataclass(frozen=True)
+class View:
+    norm: Norm
+    start: pd.Timestamp  # local, inclusive
+    end: pd.Timestamp  # local, exclusive
+    as_of: pd.Timestamp
+    category: str | None = None
+    service: str | None = None
+    quarter: str | None = None
+    zone: str | None = None
+    states: tuple[str, ...] = field(default_factory=tuple)
+
+    @property
+    def last_day(self) -> pd.Timestamp:
+        return self.end - pd.Timedelta(days=1)
+
+    def args(self, **changes: Any) -> dict[str, str]:
+        """The query string of this view (with changes), for links and forms."""
+        view = replace(self, **{k: v for k, v in changes.items() if k != "norm"})
+        out = {
+            "norm": changes.get("norm", self.norm.code),
+            "from": view.start.strftime("%Y-%m-%d"),
+            "to": (view.end - pd.Timedelta(days=1)).strftime("%Y-%m-%d"),
+        }
+        for key in ("category", "service", "quarter", "zone"):
+            if getattr(view, key):
+                out[key] = getattr(view, key)
+        if view.states:
+            out["state"] = ",".join(view.states)
+        if "as_of" in request.args:
+            out["as_of"] = request.args["as_of"]
+        return out
+
+    def where(self, **extra: Any) -> RecordFilter:
+        tz = self.start.tz
+        return RecordFilter(
+            categories=(self.category,) if self.category else None,
+            services=(self.service,) if self.service else None,
+            quarters=(self.quarter,) if self.quarter else None,
+            zones=(self.zone,) if self.zone else None,
+            reported_from=self.start.tz_convert(tz),
+            reported_to=self.end.tz_convert(tz),
+            **extra,
+        )
+
+
+def deadline_norms() -> list[Norm]:
+    if "geova_norms" not in g:
+        with engine().connect() as conn:
+            g.geova_norms = [n for n in load_norms(conn, active_only=True) if n.kind is NormKind.DEADLINE]
+    return g.geova_norms
+
+
+def headline_norm_code() -> str | None:
+    with engine().connect() as conn:
+        return settings(conn).get("headline_norm")
+
+
+def last_report() -> pd.Timestamp | None:
+    with engine().connect() as conn:
+        value = conn.execute(select(func.max(Intervention.__table__.c.reported_at))).scalar()
+    return pd.Timestamp(value) if value is not None else None
+
+
+def _day(text: str | None, tz: str) -> pd.Timestamp | None:
+    if not text:
+        return None
+    try:
+        return pd.Timestamp(text).tz_localize(tz) if pd.Timestamp(text).tzinfo is None else pd.Timestamp(text)
+    except (ValueError, TypeError):
+        return None
+
+
+def current_view(months: int = 12) -> View:
+    """The view described by the request's query string, with sensible defaults: the headline norm,
+    and the ``months`` months up to the latest report (the data may be older than today)."""
+    tz = territory_tz()
+    norms = {n.code: n for n in deadline_norms()}
+    if not norms:
+        raise LookupError("no active deadline norm")
+    code = request.args.get("norm") or headline_norm_code()
+    norm = norms.get(code or "") or norms[sorted(norms)[0]]
+    as_of = _day(request.args.get("as_of"), tz) or pd.Timestamp(datetime.now(UTC)).tz_convert(tz)
+    latest = last_report()
+    anchor = min(as_of, latest.tz_convert(tz)) if latest is not None else as_of
+    default_end = (anchor.normalize() + pd.offsets.MonthBegin(1)).normalize()
+    end = _day(request.args.get("to"), tz)
+    end = end + pd.Timedelta(days=1) if end is not None else default_end
+    start = _day(request.args.get("from"), tz) or (end - pd.DateOffset(months=months))
+    if start >= end:
+        start = end - pd.DateOffset(months=months)
+    states = tuple(s for s in request.args.get("state", "").split(",") if s in STATE_COLOURS)
+    return View(
+        norm=norm,
+        start=start,
+        end=end,
+        as_of=as_of,
+        category=request.args.get("category") or None,
+        service=request.args.get("service") or None,
+        quarter=request.args.get("quarter") or None,
+        zone=request.args.get("zone") or None,
+        states=states,
+    )
+
+
+def evaluate_view(view: View, with_location: bool = False, **extra: Any) -> Evaluation:
+    return evaluate(
+        engine(),
+        as_of=view.as_of,
+        norm_codes=[view.norm.code],
+        by=["norm"],
+        where=view.where(**extra),
+        with_location=with_location,
+    )
+
+
+def quarters(level: int | None = 0) -> pd.DataFrame:
+    q = Quarter.__table__
+    query = select(q.c.code, q.c.name, q.c.level).order_by(q.c.name)
+    if level is not None:
+        query = query.where(q.c.level == level)
+    with engine().connect() as conn:
+        return pd.DataFrame(conn.execute(query).all(), columns=["code", "name", "level"])
+
+
+def zones() -> pd.DataFrame:
+    z = Zone.__table__
+    with engine().connect() as conn:
+        return pd.DataFrame(
+            conn.execute(select(z.c.code, z.c.name, z.c.kind).order_by(z.c.name)).all(),
+            columns=["code", "name", "kind"],
+        )
+
+
+def categories() -> pd.DataFrame:
+    c = Category.__table__
+    with engine().connect() as conn:
+        return pd.DataFrame(
+            conn.execute(select(c.c.code, c.c.label_fr, c.c.label_en, c.c.task_code)).all(),
+            columns=["code", "label_fr", "label_en", "task"],
+        )
+
+
+def category_label(code: str, lang: str) -> str:
+    cats = categories().set_index("code")
+    if code not in cats.index:
+        return code
+    return str(cats.at[code, "label_fr" if lang == "fr" else "label_en"])
+
+
+def services() -> list[str]:
+    iv = Intervention.__table__
+    with engine().connect() as conn:
+        return [
+            s for s in conn.execute(select(iv.c.service).distinct().order_by(iv.c.service)).scalars() if s
+        ]
+
+
+def norm_label(norm: Norm, lang: str) -> str:
+    return norm.label_fr if lang == "fr" else norm.label_en
