@@ -8,7 +8,7 @@ PYTHON ?= python3
 HOST ?= 127.0.0.1
 PORT ?= 5000
 
-.PHONY: install system-deps demo serve test lint bench clean
+.PHONY: install system-deps demo serve test lint bench clean translations translations-compile
 
 system-deps:
 	@bash scripts/install-system-deps.sh
@@ -19,7 +19,18 @@ $(BIN)/geova: pyproject.toml
 	$(BIN)/pip install -q -e '.[dev]'
 	@touch $@
 
-install: system-deps $(BIN)/geova
+install: system-deps $(BIN)/geova translations-compile
+
+translations-compile: $(BIN)/geova
+	@$(BIN)/python -m geova.web.translations
+
+# After changing user-facing strings: extract them, update the French catalogue, then translate
+# the new entries in geova/web/translations/fr/LC_MESSAGES/messages.po.
+translations: $(BIN)/geova
+	$(BIN)/pybabel extract -F babel.cfg -k _l -k lazy_gettext --no-location --sort-output \
+	    -o geova/web/translations/messages.pot .
+	$(BIN)/pybabel update -i geova/web/translations/messages.pot -d geova/web/translations --no-fuzzy-matching
+	$(BIN)/python -m geova.web.translations
 
 demo: install
 	$(BIN)/geova demo

@@ -34,6 +34,14 @@ def _skip_postgis() -> bool:
     return os.environ.get("GEOVA_SKIP_POSTGIS") == "1" and os.environ.get("GEOVA_REQUIRE_POSTGIS") != "1"
 
 
+@pytest.fixture(scope="session", autouse=True)
+def _catalogues() -> None:
+    """Compiled translations, as `make install` leaves them (pytest may be run directly)."""
+    from geova.web.translations import compile_catalogues
+
+    compile_catalogues()
+
+
 @pytest.fixture(scope="session")
 def spatialite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A SpatiaLite file migrated once; each test gets a copy (migrating takes longer than copying)."""

@@ -1,7 +1,8 @@
-"""The web app serves what the store holds (the audience pages come with the web-app issue)."""
+"""The public overview on both backends (the browser tests check the map itself)."""
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 from app import create_app
@@ -12,12 +13,12 @@ REPO = Path(__file__).resolve().parents[1]
 
 def test_front_page_says_when_nothing_is_loaded(db_url):
     client = create_app({"GEOVA_DATABASE_URL": db_url, "TESTING": True}).test_client()
-    page = client.get("/")
+    page = client.get("/?lang=en")
     assert page.status_code == 200
     assert "No territory loaded yet" in page.get_data(as_text=True)
 
 
-def test_front_page_counts_the_loaded_requests(db_url, engine):
+def test_overview_lists_quarters_with_their_rate_and_serves_the_choropleth(db_url, engine):
     import_layer(
         engine,
         REPO / "layers/boston_neighborhoods.geojson",
@@ -29,6 +30,13 @@ def test_front_page_counts_the_loaded_requests(db_url, engine):
         engine, REPO / "data/boston/trash-on-vacant-lot.csv", REPO / "data/mappings/trash-on-vacant-lot.toml"
     )
     client = create_app({"GEOVA_DATABASE_URL": db_url, "TESTING": True}).test_client()
-    html = client.get("/").get_data(as_text=True)
-    assert "381 requests" in html
-    assert "<td>friche</td>" in html
+    html = client.get("/?lang=en&norm=nantes.friches.72h").get_data(as_text=True)
+    assert ">Dorchester</a>" in html
+    rate = re.search(r'data-figure="on-time-rate">([^<]+)<', html).group(1)
+    assert rate.endswith("%")
+    # the map loads its data from the app, not from a CDN
+    assert "cdn." not in html and "/static/vendor/leaflet/leaflet.js" in html
+    feed = client.get("/geo/quarters.geojson?norm=nantes.friches.72h").get_json()
+    assert len(feed["features"]) == 26
+    dorchester = next(f for f in feed["features"] if f["properties"]["name"] == "Dorchester")
+    assert dorchester["properties"]["requests"] > 0 and dorchester["properties"]["fill"].startswith("#")

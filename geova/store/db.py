@@ -7,9 +7,19 @@ module; SpatiaLite itself comes from Debian's ``libsqlite3-mod-spatialite``.
 
 from __future__ import annotations
 
+import atexit
 import os
+import weakref
 from typing import Any
 
+# Load order matters. SQLite loads SpatiaLite with dlopen(RTLD_GLOBAL), which makes Debian's PROJ
+# and GEOS symbols global; the PROJ and GEOS bundled in the pyproj, pyogrio and shapely wheels, if
+# loaded afterwards, then bind their C++ globals to Debian's copies, and both libraries' destructors
+# free the same objects when the process exits (a "double free" abort after a successful run).
+# Importing the wheels first keeps each copy bound to itself.
+import pyogrio  # noqa: F401  (imported for its side effect on load order)
+import pyproj  # noqa: F401
+import shapely  # noqa: F401
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.engine import make_url
 
@@ -44,6 +54,17 @@ def _on_sqlite_connect(dbapi_conn: Any, _record: Any) -> None:
     cursor.close()
 
 
+# Engines still open at exit are disposed while SpatiaLite is loaded: left to the interpreter's
+# final garbage collection, SQLite connections with SpatiaLite can crash the process on the way out.
+_ENGINES: weakref.WeakSet[Engine] = weakref.WeakSet()
+
+
+@atexit.register
+def _dispose_engines() -> None:
+    for engine in list(_ENGINES):
+        engine.dispose()
+
+
 def make_engine(url: str | None = None, **kwargs: Any) -> Engine:
     """Create an engine for ``url`` (or the configured default) with spatial support loaded."""
     resolved = database_url(url)
@@ -54,8 +75,10 @@ def make_engine(url: str | None = None, **kwargs: Any) -> Engine:
         engine = create_engine(resolved, module=_sqlite_module(), **kwargs)
         event.listen(engine, "connect", _on_sqlite_connect)
         _take_over_transactions(engine)
-        return engine
-    return create_engine(resolved, **kwargs)
+    else:
+        engine = create_engine(resolved, **kwargs)
+    _ENGINES.add(engine)
+    return engine
 
 
 def _take_over_transactions(engine: Engine) -> None:

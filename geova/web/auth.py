@@ -9,6 +9,7 @@ from urllib.parse import urlparse
 
 from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
 from flask_login import UserMixin, current_user, login_required, login_user, logout_user
 from flask_wtf import FlaskForm
 from wtforms import PasswordField, StringField
@@ -18,6 +19,12 @@ from geova.store import users
 from geova.web import engine, login_manager
 
 bp = Blueprint("auth", __name__)
+ROLE_LABELS = {
+    "correspondent": _l("correspondent"),
+    "service": _l("service agent"),
+    "official": _l("elected official"),
+    "admin": _l("administrator"),
+}
 
 
 class WebUser(UserMixin):

@@ -65,6 +65,6 @@ def register_filters(app: Flask) -> None:
 
     @app.context_processor
     def _globals() -> dict[str, Any]:
-        from geova.web.auth import has_role
+        from geova.web.auth import ROLE_LABELS, has_role
 
-        return {"lang": str(get_locale() or "fr"), "has_role": has_role}
+        return {"lang": str(get_locale() or "fr"), "has_role": has_role, "role_labels": ROLE_LABELS}
