@@ -2,10 +2,11 @@
 # Debian packages geova needs on a fresh machine, and a running PostgreSQL with PostGIS available.
 #   libsqlite3-mod-spatialite  SpatiaLite, for the embedded default store
 #   postgresql-15-postgis-3    PostGIS, for the server store (the test suite runs on both)
+#   chromium                   the real browser the browser tests drive (through Playwright)
 # Idempotent: installs only what is missing, runs `apt-get update` at most once.
 set -euo pipefail
 
-PACKAGES=(libsqlite3-mod-spatialite postgresql-15-postgis-3)
+PACKAGES=(libsqlite3-mod-spatialite postgresql-15-postgis-3 chromium)
 missing=()
 for p in "${PACKAGES[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

@@ -1,17 +1,491 @@
-"""Neighbourhood correspondents: a quarter's map, requests, scorecard and audit grid; reporting."""
+"""Neighbourhood correspondents: a quarter's map, requests, scorecard and audit grid; reporting.
+
+Anyone logged in may look at a quarter; reporting a request needs the correspondent or service
+role (admin passes everything). The page is fully described by its query string (norm, period,
+category, state), so it can be bookmarked or sent by mail.
+"""
 
 from __future__ import annotations
 
-from flask import Blueprint
+from dataclasses import replace
+from datetime import UTC, datetime
+from typing import Any
+
+import folium
+import pandas as pd
+import shapely
+from flask import Blueprint, abort, current_app, flash, jsonify, redirect, render_template, request, url_for
+from flask_babel import get_locale
+from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
+from flask_login import current_user, login_required
+from flask_wtf import FlaskForm
+from sqlalchemy import func, select
+from wtforms import FloatField, SelectField, StringField, TextAreaField
+from wtforms.validators import DataRequired, InputRequired, Length, NumberRange, Optional
+
+from geova.core.evaluate import State
+from geova.core.norms import NormKind
+from geova.core.periodic import Units, evaluate_periodic, summarise
+from geova.evaluation import evaluate
+from geova.store import edits
+from geova.store import records as store_records
+from geova.store.audit import current_grid
+from geova.store.records import RecordFilter
+from geova.store.referential import load_norms
+from geova.store.schema import FieldOfAction, Intervention, Quarter, StandardTask, Zone
+from geova.web import engine
+from geova.web.auth import has_role, roles_required
+from geova.web.maps import GeovaMap, Legend, LocationPicker, RemotePoints, RemotePolygons, embed
+from geova.web.queries import (
+    STATE_COLOURS,
+    STATE_LABELS,
+    View,
+    categories,
+    current_view,
+    deadline_norms,
+    evaluate_view,
+    norm_label,
+    rate_colour,
+)
+from geova.web.queries import (
+    quarters as all_quarters,
+)
 
 bp = Blueprint("correspondent", __name__)
+RECENT = 50
+REPORTERS = ("correspondent", "service")
+OPEN_STATES = ",".join(s.value for s in (State.OPEN_OVERDUE, State.OPEN_AT_RISK, State.OPEN_IN_TIME))
+
+
+def _lang() -> str:
+    return str(get_locale() or "fr")
+
+
+def _empty() -> Any:
+    return render_template("public/empty.html")
+
+
+def _view() -> View | None:
+    """The view of the query string, or None when the store has no quarter or no deadline norm."""
+    try:
+        if all_quarters().empty:
+            return None
+        return current_view()
+    except LookupError:
+        return None
+    except Exception:  # a store not migrated yet has no tables
+        return None
+
+
+# -- the list of quarters ----------------------------------------------------------------------
 
 
 @bp.get("/quarters")
-def quarters() -> str:
-    return "todo"
+@login_required
+def quarters() -> Any:
+    view = _view()
+    if view is None:
+        return _empty()
+    view = replace(view, quarter=None)
+    grouped = evaluate_view(view).group(["norm", "quarter"])
+    columns = ["quarter", "requests", "on_time_rate", "open_overdue", "backlog"]
+    table = all_quarters().merge(
+        grouped[columns] if len(grouped) else pd.DataFrame(columns=columns),
+        left_on="code",
+        right_on="quarter",
+        how="left",
+    )
+    table["colour"] = table["on_time_rate"].map(rate_colour)
+    own = current_user.account.quarter_code if current_user.role == "correspondent" else None
+    table["own"] = table["code"] == own
+    table = table.sort_values(["own", "name"], ascending=[False, True], kind="stable")
+    return render_template(
+        "correspondent/quarters.html",
+        view=view,
+        table=table.to_dict("records"),
+        norms=deadline_norms(),
+        norm_label=lambda n: norm_label(n, _lang()),
+        hidden=_hidden(view),
+    )
+
+
+def _hidden(view: View) -> dict[str, str]:
+    """Query-string values the filter form does not show but must keep."""
+    return {k: v for k, v in request.args.items() if k == "as_of"}
+
+
+# -- one quarter -------------------------------------------------------------------------------
+
+
+class DecimalPointFloatField(FloatField):
+    """A float that may be typed with a decimal comma (42,28), as French users write it."""
+
+    def process_formdata(self, valuelist: list[Any]) -> None:
+        super().process_formdata([str(v).replace(",", ".").strip() for v in valuelist])
+
+
+class ReportForm(FlaskForm):
+    category = SelectField(_l("Category"), validators=[DataRequired()])
+    description = TextAreaField(
+        _l("What is the problem?"), validators=[DataRequired(), Length(max=edits.MAX_TEXT)]
+    )
+    address = StringField(_l("Address"), validators=[Optional(), Length(max=edits.MAX_SHORT_TEXT)])
+    latitude = DecimalPointFloatField(_l("Latitude"), validators=[InputRequired(), NumberRange(-90, 90)])
+    longitude = DecimalPointFloatField(_l("Longitude"), validators=[InputRequired(), NumberRange(-180, 180)])
+
+
+def report_categories(lang: str) -> list[tuple[str, str]]:
+    """Categories a request can be reported in: those a deadline norm covers, and those already
+    used by stored requests; by label."""
+    used = set().union(*(n.categories for n in deadline_norms())) if deadline_norms() else set()
+    iv = Intervention.__table__
+    with engine().connect() as conn:
+        used |= set(conn.execute(select(iv.c.category_code).distinct()).scalars())
+    cats = categories()
+    cats = cats[cats["code"].isin(used)]
+    labels = cats["label_fr" if lang == "fr" else "label_en"]
+    return sorted(zip(cats["code"], labels, strict=True), key=lambda c: c[1].casefold())
+
+
+def _quarter_or_404(code: str) -> Any:
+    q = Quarter.__table__
+    with engine().connect() as conn:
+        row = conn.execute(select(q.c.id, q.c.code, q.c.name, q.c.level).where(q.c.code == code)).first()
+    if row is None:
+        abort(404)
+    return row
+
+
+@bp.get("/quarters/<code>/outline.geojson")
+@login_required
+def outline(code: str) -> Any:
+    """The quarter's own polygon, for its map (fitted to it)."""
+    q = Quarter.__table__
+    with engine().connect() as conn:
+        row = conn.execute(
+            select(q.c.code, q.c.name, func.ST_AsBinary(q.c.geom).label("wkb")).where(q.c.code == code)
+        ).first()
+    if row is None:
+        abort(404)
+    geom = shapely.simplify(shapely.from_wkb(bytes(row.wkb)), 0.00005, preserve_topology=True)
+    feature = {
+        "type": "Feature",
+        "geometry": shapely.geometry.mapping(shapely.set_precision(geom, 1e-5)),
+        "properties": {"code": row.code, "name": row.name, "label": row.name},
+    }
+    return jsonify({"type": "FeatureCollection", "features": [feature]})
+
+
+def quarter_map(code: str, name: str, view: View, can_report: bool) -> dict[str, str]:
+    cfg = current_app.config
+    m = GeovaMap(
+        cfg["GEOVA_TILES_URL"], cfg["GEOVA_TILES_ATTRIBUTION"], location=[0, 0], zoom_start=13, height="100%"
+    )
+    RemotePolygons(url_for(".outline", code=code), name, fit=True, fill_opacity=0.04, weight=3).add_to(m)
+    RemotePolygons(
+        url_for("geo.zones_geojson"),
+        _("Priority zones"),
+        stroke="#6a1b9a",
+        fill="#6a1b9a",
+        fill_opacity=0.08,
+        weight=2,
+        dash="4 3",
+    ).add_to(m)
+    args = view.args()
+    detail = url_for("geo.intervention_detail", intervention_id=0, **args).replace("/0.json", "/{id}.json", 1)
+    RemotePoints(
+        url_for("geo.interventions_geojson", **{**args, "quarter": code}),
+        detail,
+        _("Requests"),
+        STATE_COLOURS,
+        {k: str(v) for k, v in STATE_LABELS.items()},
+        request_fields(),
+    ).add_to(m)
+    Legend(_("Requests"), [(STATE_COLOURS[s], str(STATE_LABELS[s])) for s in STATE_COLOURS]).add_to(m)
+    if can_report:
+        LocationPicker("latitude", "longitude").add_to(m)
+    folium.LayerControl(collapsed=False).add_to(m)
+    return embed(m)
+
+
+def request_fields() -> list[tuple[str, str]]:
+    """The detail feed's fields a popup shows, with their labels."""
+    return [
+        ("source_id", _("Request")),
+        ("category", _("Category")),
+        ("reported", _("Reported")),
+        ("due", _("Due")),
+        ("resolved", _("Resolved")),
+        ("address", _("Address")),
+        ("description", _("Description")),
+        ("service", _("Service")),
+        ("state", _("State")),
+    ]
+
+
+def recent_requests(view: View, code: str) -> tuple[int, list[dict[str, Any]]]:
+    """(how many requests the page's filters select, the most recent of them with their state)."""
+    result = evaluate_view(replace(view, quarter=code))
+    recs = result.records
+    if recs.empty:
+        return 0, []
+    per = result.per_intervention.set_index("id")
+    frame = recs[["id", "source_id", "category", "reported_at", "resolved_at", "status"]].copy()
+    frame["state"] = frame["id"].map(per["state"]).fillna(State.NO_DEADLINE.value)
+    frame["due_at"] = frame["id"].map(per["due_at"])
+    if view.states:
+        frame = frame[frame["state"].isin(view.states)]
+    total = len(frame)
+    frame = frame.sort_values(["reported_at", "id"], ascending=False).head(RECENT)
+    iv = Intervention.__table__
+    with engine().connect() as conn:
+        texts = {
+            r.id: r
+            for r in conn.execute(
+                select(iv.c.id, iv.c.description, iv.c.address, iv.c.service).where(
+                    iv.c.id.in_([int(i) for i in frame["id"]])
+                )
+            )
+        }
+    labels = _category_labels()
+    rows = []
+    for r in frame.itertuples():
+        extra = texts.get(r.id)
+        rows.append(
+            {
+                "id": r.id,
+                "source_id": r.source_id,
+                "category": labels.get(r.category, r.category),
+                "reported_at": r.reported_at,
+                "due_at": r.due_at,
+                "resolved_at": r.resolved_at,
+                "state": r.state,
+                "address": extra.address if extra else None,
+                "description": extra.description if extra else None,
+                "service": extra.service if extra else None,
+            }
+        )
+    return total, rows
+
+
+def _category_labels() -> dict[str, str]:
+    cats = categories()
+    return dict(zip(cats["code"], cats["label_fr" if _lang() == "fr" else "label_en"], strict=True))
+
+
+def scorecard(view: View, code: str) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """Every active norm for this quarter and the view's period (whatever the other filters):
+    deadline norms as rates and times, periodic norms as periods met or missed."""
+    lang = _lang()
+    norms = deadline_norms()
+    result = evaluate(
+        engine(),
+        as_of=view.as_of,
+        norm_codes=[n.code for n in norms],
+        by=["norm"],
+        where=RecordFilter(quarters=(code,), reported_from=view.start, reported_to=view.end),
+    )
+    agg = result.aggregates.set_index("norm") if len(result.aggregates) else pd.DataFrame()
+    deadline = []
+    for n in norms:
+        row = agg.loc[n.code].to_dict() if n.code in agg.index else {}
+        deadline.append(
+            {
+                "code": n.code,
+                "label": norm_label(n, lang),
+                "current": n.code == view.norm.code,
+                "requests": row.get("requests", 0),
+                "on_time_rate": row.get("on_time_rate"),
+                "on_time": row.get("on_time", 0),
+                "late": row.get("late", 0),
+                "open_overdue": row.get("open_overdue", 0),
+                "backlog": row.get("backlog", 0),
+                "excluded": row.get("excluded", 0),
+                "median_hours": row.get("median_hours"),
+                "p90_hours": row.get("p90_hours"),
+            }
+        )
+    return deadline, periodic_scorecard(view, code, result.territory.timezone)
+
+
+def periodic_scorecard(view: View, code: str, tz: str) -> list[dict[str, Any]]:
+    """Frequency, count and share norms measured on this quarter, its sub-quarters and the priority
+    zones overlapping it: how many periods met or missed the target. Only these units are
+    evaluated (the whole territory would take seconds). Nothing when the store holds no activity
+    and no share at all: a city that records no rounds or meetings has not missed them all."""
+    with engine().connect() as conn:
+        norms = [n for n in load_norms(conn, active_only=True) if n.kind is not NormKind.DEADLINE]
+        if not norms:
+            return []
+        entries, entry_zones = store_records.load_activities(conn)
+        shares = store_records.load_shares(conn)
+        if entries.empty and shares.empty:
+            return []
+        units = store_records.load_units(conn)
+    q = units.quarters
+    mine_q = q[(q["code"] == code) | (q["parent"] == code)]
+    mine_z = units.zones[units.zones["code"].isin(_zones_in(code))]
+    local = Units(quarters=mine_q.reset_index(drop=True), zones=mine_z.reset_index(drop=True))
+    frames = [
+        evaluate_periodic(
+            n,
+            entries,
+            entry_zones,
+            local,
+            view.start.tz_localize(None),
+            view.last_day.tz_localize(None),
+            view.as_of,
+            tz,
+            shares,
+        )
+        for n in norms
+    ]
+    frames = [f for f in frames if not f.empty]
+    if not frames:
+        return []
+    labels = {n.code: norm_label(n, _lang()) for n in norms}
+    return [
+        {**r, "label": labels.get(r["norm"], r["norm"])}
+        for r in summarise(pd.concat(frames)).to_dict("records")
+    ]
+
+
+def _zones_in(code: str) -> list[str]:
+    """Codes of the priority zones that overlap the quarter."""
+    q, z = Quarter.__table__, Zone.__table__
+    with engine().connect() as conn:
+        return list(
+            conn.execute(
+                select(z.c.code).join(q, func.ST_Intersects(z.c.geom, q.c.geom)).where(q.c.code == code)
+            ).scalars()
+        )
+
+
+def audit_grid(code: str) -> tuple[int | None, list[dict[str, Any]]]:
+    """The quarter's latest audit year: each task's answers, in the referential's order."""
+    lang = _lang()
+    t, f = StandardTask.__table__, FieldOfAction.__table__
+    with engine().connect() as conn:
+        grid = current_grid(conn, quarter=code)
+        tasks = conn.execute(
+            select(t.c.code, t.c.label_fr, t.c.label_en, t.c.position, f.c.position.label("field_position"))
+            .join(f, f.c.code == t.c.field_code)
+            .order_by(f.c.position, t.c.position, t.c.code)
+        ).all()
+    if grid.empty:
+        return None, []
+    year = int(grid["year"].max())
+    answers = {r["task"]: r for r in grid[grid["year"] == year].to_dict("records")}
+    rows = []
+    for task in tasks:
+        if task.code not in answers:
+            continue
+        a = answers.pop(task.code)
+        rows.append({**a, "task_label": task.label_fr if lang == "fr" else task.label_en})
+    rows.extend({**a, "task_label": a["task"]} for a in answers.values())  # tasks since removed
+    return year, rows
+
+
+def _render_quarter(code: str, form: ReportForm | None = None, status: int = 200) -> Any:
+    quarter = _quarter_or_404(code)
+    view = _view()
+    if view is None:
+        return _empty()
+    view = replace(view, quarter=None)
+    can_report = has_role(*REPORTERS)
+    lang = _lang()
+    if can_report and form is None:
+        form = ReportForm()
+        form.category.choices = report_categories(lang)
+    total, recent = recent_requests(view, code)
+    deadline, periodic = scorecard(view, code)
+    year, grid = audit_grid(code)
+    keep = request.args.to_dict()
+    keep.pop("lang", None)
+    html = render_template(
+        "correspondent/quarter.html",
+        quarter=quarter,
+        view=view,
+        map=quarter_map(code, quarter.name, view, can_report),
+        norms=deadline_norms(),
+        norm_label=lambda n: norm_label(n, lang),
+        categories=_category_labels(),
+        states=[(s, str(STATE_LABELS[s])) for s in STATE_COLOURS],
+        open_states=OPEN_STATES,
+        state_value=",".join(view.states),
+        state_labels=STATE_LABELS,
+        total=total,
+        recent=recent,
+        deadline=deadline,
+        periodic=periodic,
+        audit_year=year,
+        audit=grid,
+        form=form if can_report else None,
+        report_url=url_for(".report", code=code, **keep),
+        hidden=_hidden(view),
+    )
+    return html, status
 
 
 @bp.get("/quarters/<code>")
-def quarter(code: str) -> str:
-    return "todo"
+@login_required
+def quarter(code: str) -> Any:
+    return _render_quarter(code)
+
+
+@bp.post("/quarters/<code>/report")
+@roles_required(*REPORTERS)
+def report(code: str) -> Any:
+    quarter = _quarter_or_404(code)
+    form = ReportForm()
+    form.category.choices = report_categories(_lang())
+    back = request.args.to_dict()
+    back.pop("lang", None)
+    if not form.validate_on_submit():
+        for field, errors in form.errors.items():
+            label = getattr(form, field).label.text if hasattr(form, field) else field
+            for error in errors:
+                flash(f"{label}: {error}", "error")
+        return _render_quarter(code, form, 400)
+    try:
+        with engine().begin() as conn:
+            new_id = edits.report_intervention(
+                conn,
+                form.category.data or "",
+                form.description.data,
+                form.address.data,
+                form.longitude.data,
+                form.latitude.data,
+                current_user.username,
+                datetime.now(UTC),
+            )
+            placed = _placement(conn, new_id)
+    except ValueError as exc:
+        flash(_("The request was not recorded: %(reason)s", reason=str(exc)), "error")
+        return _render_quarter(code, form, 400)
+    flash(_("Request %(id)s recorded. Thank you.", id=placed["source_id"]), "success")
+    if code not in (placed["quarter"], placed["subquarter"]):
+        where = placed["quarter_name"] or _("no quarter of the territory")
+        flash(
+            _(
+                "The location is outside %(quarter)s: the request belongs to %(where)s.",
+                quarter=quarter.name,
+                where=where,
+            ),
+            "warning",
+        )
+    return redirect(url_for(".quarter", code=code, **back))
+
+
+def _placement(conn: Any, intervention_id: int) -> dict[str, Any]:
+    iv = Intervention.__table__
+    q1, q2 = Quarter.__table__.alias("q1"), Quarter.__table__.alias("q2")
+    row = conn.execute(
+        select(iv.c.source_id, q1.c.code, q1.c.name, q2.c.code)
+        .select_from(iv)
+        .outerjoin(q1, q1.c.id == iv.c.quarter_id)
+        .outerjoin(q2, q2.c.id == iv.c.subquarter_id)
+        .where(iv.c.id == intervention_id)
+    ).one()
+    return {"source_id": row[0], "quarter": row[1], "quarter_name": row[2], "subquarter": row[3]}

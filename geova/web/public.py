@@ -102,12 +102,16 @@ def results() -> Any:
     result = evaluate_view(view)
     monthly = result.group(["norm", "quarter", "month"])
     city = result.group(["norm", "month"])
-    months = sorted(city["month"].unique()) if len(city) else []
+    # every month of the period has its column, even a month without a request
+    first, last = view.start.tz_localize(None), view.last_day.tz_localize(None)
+    months = [str(p) for p in pd.period_range(first, last, freq="M")]
     names = quarters().set_index("code")["name"].to_dict()
-    grid: dict[str, dict[str, Any]] = {}
+    # every quarter has its row, even without a request; requests outside every quarter come last
+    grid: dict[str, dict[str, Any]] = {code: {} for code in names}
     for row in monthly.itertuples():
         grid.setdefault(row.quarter, {})[row.month] = row
-    rows = sorted(grid.items(), key=lambda kv: names.get(kv[0], "~" + kv[0]))
+    rows = sorted(grid.items(), key=lambda kv: names.get(kv[0], "~" + kv[0]).casefold())
+    by_quarter = result.group(["norm", "quarter"])
     return render_template(
         "public/results.html",
         view=view,
@@ -115,8 +119,12 @@ def results() -> Any:
         rows=rows,
         names=names,
         city={r.month: r for r in city.itertuples()},
+        totals={r.quarter: r for r in by_quarter.itertuples()},
+        overall=next(result.aggregates.itertuples(), None),
         norms=deadline_norms(),
         norm_label=lambda n: norm_label(n, lang),
+        rate_colour=rate_colour,
+        legend=rate_legend(),
         guide=_guide(result, lang),
     )
 

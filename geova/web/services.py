@@ -1,12 +1,459 @@
-"""Cleanliness services: the overdue worklist, resolve and reassign, exports."""
+"""Cleanliness services: the overdue worklist, resolve and reassign, exports.
+
+The worklist holds the open requests whose deadline under the chosen norm has passed or falls
+within the risk window (``risk_hours``, default 24), most overdue first, whatever their report date
+unless a period is asked. The page, its CSV and its GeoJSON read the same rows
+(``worklist_frame``), and the page's map loads the GeoJSON: what the table lists is what the map
+shows.
+"""
 
 from __future__ import annotations
 
-from flask import Blueprint
+from math import ceil
+from typing import Any
+
+import folium
+import numpy as np
+import pandas as pd
+from flask import (
+    Blueprint,
+    Response,
+    abort,
+    current_app,
+    flash,
+    jsonify,
+    redirect,
+    render_template,
+    request,
+    url_for,
+)
+from flask_babel import get_locale
+from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
+from flask_login import current_user
+from flask_wtf import FlaskForm
+from sqlalchemy import select
+from wtforms import DateTimeLocalField, StringField, TextAreaField
+from wtforms.validators import DataRequired, Length, Optional
+
+from geova.core.evaluate import DEFAULT_RISK_HOURS, State
+from geova.evaluation import evaluate
+from geova.io.exports import to_excel_csv
+from geova.store import edits
+from geova.store.records import RecordFilter
+from geova.store.schema import Intervention
+from geova.web import engine
+from geova.web.auth import roles_required
+from geova.web.correspondent import request_fields
+from geova.web.format import territory_tz
+from geova.web.maps import GeovaMap, Legend, RemotePoints, RemotePolygons, embed
+from geova.web.queries import (
+    STATE_COLOURS,
+    STATE_LABELS,
+    View,
+    categories,
+    current_view,
+    deadline_norms,
+    norm_label,
+    quarters,
+    services,
+    zones,
+)
 
 bp = Blueprint("services", __name__)
+ROLES = ("service",)
+WORKLIST_STATES = (State.OPEN_OVERDUE.value, State.OPEN_AT_RISK.value)
+PAGE_SIZE = 200
+MAX_RISK_HOURS = 24 * 90
+DATETIME_LOCAL = "%Y-%m-%dT%H:%M"
+COLUMNS = [
+    "id",
+    "source_id",
+    "category",
+    "category_label",
+    "quarter",
+    "quarter_name",
+    "address",
+    "reported_at",
+    "due_at",
+    "hours_overdue",
+    "hours_left",
+    "service",
+    "description",
+    "state",
+    "x",
+    "y",
+]
+
+
+def _lang() -> str:
+    return str(get_locale() or "fr")
+
+
+def risk_hours() -> float:
+    """The risk window asked for (``risk_hours``), within 0..90 days; 24 h by default."""
+    try:
+        value = float(request.args.get("risk_hours", DEFAULT_RISK_HOURS))
+    except ValueError:
+        return DEFAULT_RISK_HOURS
+    if value != value:
+        return DEFAULT_RISK_HOURS
+    return min(max(value, 0.0), MAX_RISK_HOURS)
+
+
+def worklist_view() -> View | None:
+    """The view of the query string; the period applies only when ``from`` or ``to`` is given."""
+    try:
+        return current_view()
+    except LookupError:
+        return None
+
+
+def _period(view: View) -> tuple[pd.Timestamp | None, pd.Timestamp | None]:
+    return (
+        view.start if request.args.get("from") else None,
+        view.end if request.args.get("to") else None,
+    )
+
+
+def _bbox() -> tuple[float, float, float, float] | None:
+    raw = request.args.get("bbox")
+    if not raw:
+        return None
+    try:
+        minx, miny, maxx, maxy = (float(v) for v in raw.split(","))
+    except ValueError:
+        abort(400, "bbox must be minlon,minlat,maxlon,maxlat")
+    return (minx, miny, maxx, maxy)
+
+
+def worklist_frame(
+    view: View, risk: float, bbox: tuple[float, float, float, float] | None = None
+) -> pd.DataFrame:
+    """Open requests overdue or due within ``risk`` hours under the view's norm, earliest due first."""
+    start, end = _period(view)
+    where = RecordFilter(
+        categories=(view.category,) if view.category else None,
+        services=(view.service,) if view.service else None,
+        quarters=(view.quarter,) if view.quarter else None,
+        zones=(view.zone,) if view.zone else None,
+        reported_from=start,
+        reported_to=end,
+        bbox=bbox,
+    )
+    result = evaluate(
+        engine(),
+        as_of=view.as_of,
+        norm_codes=[view.norm.code],
+        by=["norm"],
+        where=where,
+        with_location=True,
+        risk_hours=risk,
+    )
+    per = result.per_intervention
+    per = per[per["state"].isin(WORKLIST_STATES) & ~per["excluded"].astype(bool)]
+    if per.empty:
+        return pd.DataFrame({c: pd.Series(dtype=object) for c in COLUMNS})
+    recs = result.records[["id", "category", "quarter", "service", "x", "y"]]
+    frame = per[["id", "source_id", "reported_at", "due_at", "hours_overdue", "state"]].merge(
+        recs, on="id", how="left"
+    )
+    frame = frame.sort_values(["due_at", "id"], kind="stable").reset_index(drop=True)
+    as_of = pd.Timestamp(view.as_of).tz_convert("UTC")
+    left = (frame["due_at"] - as_of).dt.total_seconds() / 3600
+    frame["hours_left"] = left.where(frame["state"] == State.OPEN_AT_RISK.value)
+    frame["hours_overdue"] = frame["hours_overdue"].astype(float)
+    cats = categories()
+    labels = dict(zip(cats["code"], cats["label_fr" if _lang() == "fr" else "label_en"], strict=True))
+    frame["category_label"] = frame["category"].map(labels).fillna(frame["category"])
+    frame["quarter_name"] = frame["quarter"].map(result.display_names.get("quarter", {}))
+    texts = _texts([int(i) for i in frame["id"]])
+    frame["address"] = frame["id"].map(lambda i: texts.get(i, (None, None))[0])
+    frame["description"] = frame["id"].map(lambda i: texts.get(i, (None, None))[1])
+    return frame[COLUMNS]
+
+
+def _texts(ids: list[int]) -> dict[int, tuple[str | None, str | None]]:
+    iv = Intervention.__table__
+    out: dict[int, tuple[str | None, str | None]] = {}
+    with engine().connect() as conn:
+        for start in range(0, len(ids), 5000):
+            part = ids[start : start + 5000]
+            for r in conn.execute(select(iv.c.id, iv.c.address, iv.c.description).where(iv.c.id.in_(part))):
+                out[r.id] = (r.address, r.description)
+    return out
+
+
+def _keep() -> dict[str, Any]:
+    """The worklist's query string, to come back to the same list after an action."""
+    return {k: v for k, v in request.args.to_dict(flat=False).items() if k not in ("lang", "bbox", "zoom")}
+
+
+# -- the page -----------------------------------------------------------------------------------
+
+
+def worklist_map(args: dict[str, Any], view: View) -> dict[str, str]:
+    cfg = current_app.config
+    m = GeovaMap(
+        cfg["GEOVA_TILES_URL"], cfg["GEOVA_TILES_ATTRIBUTION"], location=[0, 0], zoom_start=12, height="100%"
+    )
+    RemotePolygons(
+        url_for("geo.quarters_geojson", **view.args()),
+        _("Quarters"),
+        fit=True,
+        fill_opacity=0.0,
+        fill="#ffffff",
+        weight=1,
+    ).add_to(m)
+    detail = url_for("geo.intervention_detail", intervention_id=0, **view.args())
+    RemotePoints(
+        url_for("services.worklist_geojson", **args),
+        detail.replace("/0.json", "/{id}.json", 1),
+        _("Open requests overdue or due soon"),
+        STATE_COLOURS,
+        {k: str(v) for k, v in STATE_LABELS.items()},
+        request_fields(),
+    ).add_to(m)
+    Legend(_("Requests"), [(STATE_COLOURS[s], str(STATE_LABELS[s])) for s in WORKLIST_STATES]).add_to(m)
+    folium.LayerControl(collapsed=False).add_to(m)
+    return embed(m)
+
+
+class ResolveForm(FlaskForm):
+    resolved_at = DateTimeLocalField(
+        _l("Resolved at"), format=[DATETIME_LOCAL, "%Y-%m-%dT%H:%M:%S"], validators=[DataRequired()]
+    )
+    note = TextAreaField(_l("Note"), validators=[Optional(), Length(max=edits.MAX_TEXT)])
+
+
+class ReassignForm(FlaskForm):
+    service = StringField(_l("Service"), validators=[DataRequired(), Length(max=edits.MAX_SHORT_TEXT)])
+    note = TextAreaField(_l("Note"), validators=[Optional(), Length(max=edits.MAX_TEXT)])
 
 
 @bp.get("/worklist")
-def worklist() -> str:
-    return "todo"
+@roles_required(*ROLES)
+def worklist() -> Any:
+    view = worklist_view()
+    if view is None:
+        return render_template("public/empty.html")
+    risk = risk_hours()
+    frame = worklist_frame(view, risk)
+    try:
+        page = max(int(request.args.get("page", "1")), 1)
+    except ValueError:
+        page = 1
+    pages = max(ceil(len(frame) / PAGE_SIZE), 1)
+    page = min(page, pages)
+    shown = frame.iloc[(page - 1) * PAGE_SIZE : page * PAGE_SIZE]
+    keep = _keep()
+    feed_args = {k: v for k, v in keep.items() if k != "page"}
+    lang = _lang()
+    cats = categories()
+    now_local = pd.Timestamp.now(tz=territory_tz()).strftime(DATETIME_LOCAL)
+    start, end = _period(view)
+    return render_template(
+        "services/worklist.html",
+        view=view,
+        risk=risk,
+        rows=shown.to_dict("records"),
+        total=len(frame),
+        overdue=int((frame["state"] == State.OPEN_OVERDUE.value).sum()),
+        at_risk=int((frame["state"] == State.OPEN_AT_RISK.value).sum()),
+        page=page,
+        pages=pages,
+        keep=keep,
+        feed_args=feed_args,
+        map=worklist_map(feed_args, view),
+        norms=deadline_norms(),
+        norm_label=lambda n: norm_label(n, lang),
+        services=services(),
+        categories=sorted(
+            zip(cats["code"], cats["label_fr" if lang == "fr" else "label_en"], strict=True),
+            key=lambda c: c[1].casefold(),
+        ),
+        quarters=quarters(level=None).to_dict("records"),
+        zones=zones().to_dict("records"),
+        state_labels=STATE_LABELS,
+        now_local=now_local,
+        period_from=request.args.get("from", "") if start is not None else "",
+        period_to=request.args.get("to", "") if end is not None else "",
+    )
+
+
+def _back() -> Any:
+    return redirect(url_for("services.worklist", **_keep()))
+
+
+def _source_id(intervention_id: int) -> str:
+    iv = Intervention.__table__
+    with engine().connect() as conn:
+        sid = conn.execute(select(iv.c.source_id).where(iv.c.id == intervention_id)).scalar()
+    if sid is None:
+        abort(404)
+    return str(sid)
+
+
+def _flash_form_errors(form: FlaskForm) -> None:
+    for name, errors in form.errors.items():
+        field = getattr(form, name, None)
+        label = field.label.text if field is not None else name
+        for error in errors:
+            flash(f"{label}: {error}", "error")
+
+
+@bp.post("/worklist/<int:intervention_id>/resolve")
+@roles_required(*ROLES)
+def resolve(intervention_id: int) -> Any:
+    sid = _source_id(intervention_id)
+    form = ResolveForm()
+    if not form.validate_on_submit():
+        _flash_form_errors(form)
+        return _back()
+    local = pd.Timestamp(form.resolved_at.data)
+    when = local.tz_localize(territory_tz(), ambiguous=True, nonexistent="shift_forward")
+    try:
+        with engine().begin() as conn:
+            edits.resolve(conn, intervention_id, when, form.note.data, current_user.username)
+    except ValueError as exc:
+        flash(_("Request %(id)s was not changed: %(reason)s", id=sid, reason=str(exc)), "error")
+    else:
+        flash(_("Request %(id)s marked resolved.", id=sid), "success")
+    return _back()
+
+
+@bp.post("/worklist/<int:intervention_id>/reassign")
+@roles_required(*ROLES)
+def reassign(intervention_id: int) -> Any:
+    sid = _source_id(intervention_id)
+    form = ReassignForm()
+    if not form.validate_on_submit():
+        _flash_form_errors(form)
+        return _back()
+    try:
+        with engine().begin() as conn:
+            edits.reassign(conn, intervention_id, form.service.data, form.note.data, current_user.username)
+    except ValueError as exc:
+        flash(_("Request %(id)s was not changed: %(reason)s", id=sid, reason=str(exc)), "error")
+    else:
+        flash(
+            _("Request %(id)s handed to %(service)s.", id=sid, service=form.service.data.strip()), "success"
+        )
+    return _back()
+
+
+# -- exports ------------------------------------------------------------------------------------
+
+
+def _headers() -> dict[str, str]:
+    return {
+        "source_id": _("Request"),
+        "category_label": _("Category"),
+        "quarter_name": _("Quarter"),
+        "address": _("Address"),
+        "reported_at": _("Reported"),
+        "due_at": _("Due"),
+        "hours_overdue": _("Hours overdue"),
+        "hours_left": _("Hours left"),
+        "service": _("Service"),
+        "description": _("Description"),
+        "state": _("State"),
+        "x": _("Longitude"),
+        "y": _("Latitude"),
+    }
+
+
+def _hours_text(value: Any) -> str:
+    """Hours with one decimal and a decimal comma, as French Excel reads a number."""
+    return "" if value is None or value != value else f"{value:.1f}".replace(".", ",")
+
+
+def _coord_text(value: Any) -> str:
+    return "" if value is None or value != value else f"{value:.6f}".replace(".", ",")
+
+
+@bp.get("/worklist.csv")
+@roles_required(*ROLES)
+def worklist_csv() -> Any:
+    view = worklist_view()
+    if view is None:
+        abort(404)
+    frame = worklist_frame(view, risk_hours())
+    out = frame.copy()
+    for col in ("hours_overdue", "hours_left"):
+        out[col] = out[col].map(_hours_text)
+    for col in ("x", "y"):
+        out[col] = out[col].map(_coord_text)
+    out["state"] = out["state"].map(lambda s: str(STATE_LABELS.get(s, s)))
+    for col in ("reported_at", "due_at"):
+        out[col] = pd.to_datetime(out[col], utc=True)
+    headers = _headers()
+    out = out[list(headers)].rename(columns=headers)
+    text = to_excel_csv(out, territory_tz())
+    stamp = pd.Timestamp(view.as_of).tz_convert(territory_tz()).strftime("%Y%m%d-%H%M")
+    return Response(
+        text.encode("utf-8"),
+        mimetype="text/csv",
+        headers={
+            "Content-Disposition": f'attachment; filename="geova-worklist-{stamp}.csv"',
+            "Content-Type": "text/csv; charset=utf-8",
+        },
+    )
+
+
+def _iso(value: Any, tz: str) -> str | None:
+    if value is None or value is pd.NaT or (isinstance(value, float) and value != value):
+        return None
+    return pd.Timestamp(value).tz_convert(tz).isoformat()
+
+
+def _number(value: Any, digits: int = 1) -> float | None:
+    if value is None or (isinstance(value, float | np.floating) and np.isnan(value)):
+        return None
+    return round(float(value), digits)
+
+
+@bp.get("/worklist.geojson")
+@roles_required(*ROLES)
+def worklist_geojson() -> Any:
+    """The worklist as GeoJSON points. ``i`` and ``s`` repeat ``id`` and ``state``: they are the
+    short keys the page's map layer reads (as in /geo/interventions.geojson)."""
+    view = worklist_view()
+    if view is None:
+        abort(404)
+    frame = worklist_frame(view, risk_hours(), _bbox())
+    tz = territory_tz()
+    features = [
+        {
+            "type": "Feature",
+            "geometry": {"type": "Point", "coordinates": [round(float(r["x"]), 6), round(float(r["y"]), 6)]},
+            "properties": {
+                "id": int(r["id"]),
+                "source_id": r["source_id"],
+                "category": r["category"],
+                "category_label": r["category_label"],
+                "quarter": r["quarter"],
+                "quarter_name": r["quarter_name"] if isinstance(r["quarter_name"], str) else None,
+                "address": r["address"],
+                "description": r["description"],
+                "service": r["service"],
+                "reported_at": _iso(r["reported_at"], tz),
+                "due_at": _iso(r["due_at"], tz),
+                "hours_overdue": _number(r["hours_overdue"]),
+                "hours_left": _number(r["hours_left"]),
+                "state": r["state"],
+                "i": int(r["id"]),
+                "s": r["state"],
+            },
+        }
+        for r in frame.to_dict("records")
+    ]
+    return jsonify(
+        {
+            "type": "FeatureCollection",
+            "total": len(features),
+            "norm": view.norm.code,
+            "as_of": pd.Timestamp(view.as_of).isoformat(),
+            "features": features,
+        }
+    )
