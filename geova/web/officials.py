@@ -25,6 +25,7 @@ from geova.web import engine
 from geova.web.auth import roles_required
 from geova.web.charts import Bar, Series, rate_bars, rate_lines, series_style
 from geova.web.format import num, pct, territory_tz
+from geova.web.public import _loaded
 from geova.web.queries import (
     View,
     current_view,
@@ -216,7 +217,7 @@ def _months(view: View) -> list[str]:
     return [str(p) for p in pd.period_range(first, last, freq="M")]
 
 
-def month_label(month: str, fmt: str = "MMM yy") -> str:
+def month_label(month: str, fmt: str = "MMM yyyy") -> str:
     return format_date(pd.Period(month, freq="M").start_time.date(), fmt)
 
 
@@ -229,7 +230,12 @@ def _monthly(frame: pd.DataFrame) -> dict[str, dict[str, Any]]:
 def trend(view: View, result: Any, selected: list[str], names: dict[str, str]) -> dict[str, Any]:
     """The monthly on-time rate of the city and of the selected quarters: the chart and its table."""
     months = _months(view)
-    labels = [month_label(m) for m in months]
+    # "Jul" on the axis, with the year under the first month and under each January
+    axis = [
+        month_label(m, "MMM") + (f"\n{m[:4]}" if i == 0 or m.endswith("-01") else "")
+        for i, m in enumerate(months)
+    ]
+    labels = [month_label(m, "MMM yyyy") for m in months]
     city = _monthly(result.group(["norm", "month"]))
     by_quarter = result.group(["norm", "quarter", "month"])
     lines: list[tuple[str, dict[str, dict[str, Any]]]] = [(_("City"), city)]
@@ -266,7 +272,7 @@ def trend(view: View, result: Any, selected: list[str], names: dict[str, str]) -
     )
     chart = rate_lines(
         months,
-        labels,
+        axis,
         series,
         chart_id="chart-trend",
         title=_("On-time rate per month"),
@@ -274,7 +280,13 @@ def trend(view: View, result: Any, selected: list[str], names: dict[str, str]) -
         axis_label=_("On time"),
         tick_label=_whole_pct,
     )
-    table = [{"label": label, "cells": [(data.get(m) or {}) for m in months]} for label, data in lines]
+    table = [
+        {
+            "label": label,
+            "cells": [{"on_time_rate": None, "requests": 0, **(data.get(m) or {})} for m in months],
+        }
+        for label, data in lines
+    ]
     return {"chart": chart, "months": months, "labels": labels, "table": table}
 
 
@@ -334,11 +346,14 @@ def audit_grid(year_arg: str | None, lang: str) -> dict[str, Any]:
             respected = _text(entry["respected"]) if entry else ""
             commitment = _text(entry["commitment"]) if entry else ""
             comment = _text(entry["comment"]) if entry else ""
-            tip = [
-                f"{name} · {task['number']} {task['label']}",
-                _("Respected: %(answer)s", answer=_answer_label(respected)),
-                _("Commitment: %(answer)s", answer=_answer_label(commitment)),
-            ]
+            tip = [f"{name} · {task['number']} {task['label']}"]
+            if entry:
+                tip += [
+                    _("Respected: %(answer)s", answer=_answer_label(respected)),
+                    _("Commitment: %(answer)s", answer=_answer_label(commitment)),
+                ]
+            else:
+                tip.append(_("not answered"))
             if comment:
                 tip.append(comment)
                 notes.append({"quarter": name, "number": task["number"], "comment": comment})
@@ -369,8 +384,6 @@ def _selected(names: dict[str, str]) -> list[str]:
 
 
 def _context() -> dict[str, Any] | None:
-    from geova.web.public import _loaded
-
     if not _loaded() or not deadline_norms():
         return None
     view = current_view()
