@@ -246,8 +246,11 @@ def status(ctx: Context, fmt: str) -> None:
 @cli.command()
 @click.option("--name", help="Territory name shown in the app.")
 @click.option("--timezone", help="IANA time zone in which dates are shown (e.g. Europe/Paris).")
+@click.option(
+    "--holidays", help="Public holidays of working-hours norms: country[-subdivision], e.g. FR, FR-57, US-MA."
+)
 @pass_ctx
-def territory(ctx: Context, name: str | None, timezone: str | None) -> None:
+def territory(ctx: Context, name: str | None, timezone: str | None, holidays: str | None) -> None:
     """Show or set the territory's name and display time zone."""
     from zoneinfo import ZoneInfo
 
@@ -264,6 +267,14 @@ def territory(ctx: Context, name: str | None, timezone: str | None) -> None:
             set_setting(conn, "territory_name", name)
         if timezone:
             set_setting(conn, "timezone", timezone)
+        if holidays:
+            from geova.core.workcal import public_holidays
+
+            try:
+                public_holidays(holidays, 2020, 2020)
+            except Exception as exc:
+                raise click.BadParameter(f"unknown holidays {holidays!r}", param_hint="--holidays") from exc
+            set_setting(conn, "holidays", holidays)
         for k, v in settings(conn).items():
             click.echo(f"{k}: {v}")
 
@@ -618,6 +629,59 @@ def user_add(ctx: Context, username: str, role: str, quarter: str | None, passwo
     except ValueError as exc:
         raise click.UsageError(str(exc)) from exc
     click.echo(f"user {account.username} ({account.role}) created")
+
+
+@cli.group()
+def apikey() -> None:
+    """Keys other systems call the JSON API (/api/v1) and Open311 (/open311/v2) with."""
+
+
+@apikey.command("add")
+@click.argument("name")
+@click.option("--role", type=click.Choice(["correspondent", "service", "official", "admin"]), required=True)
+@pass_ctx
+def apikey_add(ctx: Context, name: str, role: str) -> None:
+    """Create a key and print its token: the only time it is shown (only its SHA-256 is stored)."""
+    from geova.store.apikeys import add_key
+
+    importing.prepare_store(ctx.engine)
+    try:
+        with ctx.engine.begin() as conn:
+            key, token = add_key(conn, name, role)
+    except ValueError as exc:
+        raise click.UsageError(str(exc)) from exc
+    click.echo(f"key {key.name} ({key.role}) created; its token, shown only now:", err=True)
+    click.echo(token)
+
+
+@apikey.command("list")
+@pass_ctx
+def apikey_list(ctx: Context) -> None:
+    """The keys, without their tokens."""
+    from geova.store.apikeys import list_keys
+
+    importing.prepare_store(ctx.engine)
+    with ctx.engine.connect() as conn:
+        keys = list_keys(conn)
+    for k in keys:
+        state = "active" if k.active else "revoked"
+        click.echo(f"{k.name:<24} {k.role:<14} {state:<8} created {k.created_at:%Y-%m-%d %H:%M} UTC")
+
+
+@apikey.command("revoke")
+@click.argument("name")
+@pass_ctx
+def apikey_revoke(ctx: Context, name: str) -> None:
+    """Deactivate a key: calls with it are refused from now on."""
+    from geova.store.apikeys import revoke
+
+    importing.prepare_store(ctx.engine)
+    try:
+        with ctx.engine.begin() as conn:
+            revoke(conn, name)
+    except LookupError as exc:
+        raise click.UsageError(str(exc)) from exc
+    click.echo(f"key {name} revoked")
 
 
 @cli.command()

@@ -21,6 +21,12 @@ from geova.store import records as store_records
 from geova.store.referential import load_norms
 from geova.store.status import settings
 
+OUTSIDE = {
+    "quarter": "(outside every quarter)",
+    "subquarter": "(no sub-quarter)",
+    "zone": "(outside every zone)",
+}
+
 
 @dataclass
 class Evaluation:
@@ -42,7 +48,8 @@ class Evaluation:
         for dim in ("quarter", "subquarter", "zone"):
             if dim in out:
                 lookup = self.display_names.get("zone" if dim == "zone" else "quarter", {})
-                out.insert(out.columns.get_loc(dim) + 1, f"{dim}_name", out[dim].map(lookup))
+                names = out[dim].map(lookup).where(out[dim] != "(none)", OUTSIDE[dim])
+                out.insert(out.columns.get_loc(dim) + 1, f"{dim}_name", names)
         return out
 
 
@@ -136,7 +143,8 @@ def evaluate(
             evaluate_periodic(n, entries, entry_zones, units, start, end, as_of, territory.timezone, shares)
             for n in periodic_norms
         ]
-        periodic = pd.concat([f for f in frames if not f.empty], ignore_index=True) if frames else periodic
+        filled = [f for f in frames if not f.empty]
+        periodic = pd.concat(filled, ignore_index=True) if filled else periodic
     result = Evaluation(
         as_of, territory, norms, per_intervention, pd.DataFrame(), periodic, recs, zones, display
     )

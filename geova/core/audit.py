@@ -37,12 +37,27 @@ ANSWER_ALIASES = {
 
 def parse_answer(text: str) -> Answer | None:
     """OUI / NON / PARTIELLEMENT in French or English, any case; blank means not answered."""
-    t = text.strip().casefold()
+    answer, _ = split_answer(text)
+    return answer
+
+
+def split_answer(text: str) -> tuple[Answer | None, str]:
+    """An answer and the remark that may follow it, as the OVA report writes them:
+    "NON (marché en cours)" is NON with the remark "marché en cours"."""
+    t = text.strip()
     if not t:
-        return None
-    if t in ANSWER_ALIASES:
-        return ANSWER_ALIASES[t]
-    raise ValueError(f"'{text}' is not OUI, NON or PARTIELLEMENT")
+        return None, ""
+    head, _, rest = t.partition(" ")
+    if "(" in head:
+        head, _, more = head.partition("(")
+        rest = "(" + more + (" " + rest if rest else "")
+    answer = ANSWER_ALIASES.get(head.strip().casefold())
+    if answer is None:
+        raise ValueError(f"'{text}' is not OUI, NON or PARTIELLEMENT")
+    remark = rest.strip()
+    if remark.startswith("(") and remark.endswith(")"):
+        remark = remark[1:-1].strip()
+    return answer, remark
 
 
 @dataclass(frozen=True)
@@ -52,12 +67,13 @@ class AuditEntry:
     task: str  # standard task code
     commitment: Answer | None  # clear responsibilities and a public commitment?
     respected: Answer | None  # respected in this quarter?
-    comment: str = ""
-    services: str = ""
-    responsible: str = ""
-    resource_persons: str = ""  # information producers
-    obstacles: str = ""
-    remedies: str = ""
+    # None: the file had no such column, so the stored value is kept
+    comment: str | None = ""
+    services: str | None = ""
+    responsible: str | None = ""
+    resource_persons: str | None = ""  # information producers
+    obstacles: str | None = ""
+    remedies: str | None = ""
     extra: dict[str, str] = field(default_factory=dict)
 
     def key(self) -> tuple[str, int, str]:

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from geova.core.audit import AuditEntry, parse_answer
+from geova.core.audit import AuditEntry, split_answer
 from geova.io.errors import ImportFailure
 from geova.io.tables import read_csv
 
@@ -62,28 +62,27 @@ def read_audit_csv(path: Path) -> list[AuditEntry]:
                 str(path), f"'{get['year']}' is not a year", row=where, field=header["year"]
             ) from exc
         answers = {}
+        remarks = []
         for f in ("commitment", "respected"):
             try:
-                answers[f] = parse_answer(get[f])
+                answers[f], remark = split_answer(get[f])
             except ValueError as exc:
-                raise ImportFailure(str(path), str(exc), row=where, field=header[f]) from exc
+                raise ImportFailure(str(path), str(exc), row=where, field=header.get(f, f)) from exc
+            if remark:
+                remarks.append(remark)
+        texts = {
+            f: (get[f] if f in header else None)
+            for f in ("comment", "services", "responsible", "resource_persons", "obstacles", "remedies")
+        }
+        if remarks:  # "NON (marché en cours)": the remark goes with the comment
+            texts["comment"] = "; ".join([*remarks, *([texts["comment"]] if texts["comment"] else [])])
         entries.append(
             AuditEntry(
                 quarter=get["quarter"],
                 year=year,
                 task=get["task"],
                 **answers,
-                **{
-                    f: get[f]
-                    for f in (
-                        "comment",
-                        "services",
-                        "responsible",
-                        "resource_persons",
-                        "obstacles",
-                        "remedies",
-                    )
-                },
+                **texts,
             )
         )
     return entries

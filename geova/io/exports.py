@@ -29,7 +29,11 @@ def to_excel_csv(frame: pd.DataFrame, tz: str, bom: bool = True) -> str:
     for col in out.columns:
         if isinstance(out[col].dtype, pd.DatetimeTZDtype):
             out[col] = out[col].dt.strftime(DATE_FR).fillna("")
-    text = out.to_csv(sep=";", decimal=",", index=False, float_format="%.4g", lineterminator="\r\n")
+    # four decimals at most, never scientific notation: Excel must read 13765,25 hours as a number
+    for col in out.columns:
+        if out[col].dtype.kind == "f":
+            out[col] = out[col].round(4)
+    text = out.to_csv(sep=";", decimal=",", index=False, lineterminator="\r\n")
     return ("\ufeff" if bom else "") + text
 
 

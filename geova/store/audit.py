@@ -78,6 +78,9 @@ def record(conn: Connection, entries: list[AuditEntry], recorded_by: str | None 
     for e in entries:
         old = current.get(e.key())
         values = {f: (v.value if hasattr(v, "value") else v) for f, v in asdict(e).items() if f in FIELDS}
+        for f, v in values.items():  # a column the file did not have keeps its stored value
+            if v is None and f not in ("commitment", "respected"):
+                values[f] = _text(getattr(old, f)) if old is not None else ""
         if old is not None and all(_text(getattr(old, f)) == _text(values[f]) for f in FIELDS):
             counts["unchanged"] += 1
             continue

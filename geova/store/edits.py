@@ -1,0 +1,292 @@
+"""What people change in the web app: a request reported, resolved or handed to another service.
+
+Each write goes with an ``InterventionEvent`` naming who did what and when, so that a request's
+history in geova can be told apart from what its source system said. Bad input is refused with
+``ValueError`` (the page shows the message and nothing is stored); an unknown request id raises
+``LookupError``. The caller owns the transaction (``with engine.begin() as conn``).
+"""
+
+from __future__ import annotations
+
+import math
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import shapely
+from geoalchemy2.shape import from_shape
+from sqlalchemy import Connection, func, insert, select, update
+from sqlalchemy.exc import IntegrityError
+
+from geova.core.assign import assign_points
+from geova.core.checks import outside_extent
+from geova.core.model import Flag, Status
+from geova.io.records import HASHED, content_hashes
+from geova.store.areas import load_areas, territory_bounds
+from geova.store.schema import (
+    SRID,
+    Category,
+    Intervention,
+    InterventionEvent,
+    InterventionFlag,
+    InterventionZone,
+)
+
+WEB_SOURCE = "geova-web"
+WEB_CHANNEL = "geova"
+SOURCE_ID_PREFIX = "W-"
+MAX_TEXT = 2000  # description, note
+MAX_SHORT_TEXT = 300  # address, service
+# A resolution may be entered a little ahead of the server's clock, never in the future.
+CLOCK_SKEW = timedelta(minutes=5)
+
+IV = Intervention.__table__
+EV = InterventionEvent.__table__
+
+
+class EventKind:
+    REPORTED = "reported"
+    RESOLVED = "resolved"
+    REASSIGNED = "reassigned"
+
+
+def _instant(when: Any, what: str) -> datetime:
+    """An aware UTC datetime; a naive one is refused (it would silently shift by the offset)."""
+    if when is None:
+        raise ValueError(f"{what}: a date and time is needed")
+    try:
+        ts = pd.Timestamp(when)
+    except (TypeError, ValueError) as exc:
+        raise ValueError(f"{what}: '{when}' is not a date and time") from exc
+    if ts is pd.NaT:
+        raise ValueError(f"{what}: a date and time is needed")
+    if ts.tzinfo is None:
+        raise ValueError(f"{what}: a time zone is needed (got {when!r})")
+    return ts.tz_convert("UTC").to_pydatetime()
+
+
+def _text(value: str | None, what: str, limit: int, required: bool = False) -> str | None:
+    text = (value or "").strip()
+    if required and not text:
+        raise ValueError(f"{what} is required")
+    if len(text) > limit:
+        raise ValueError(f"{what} is longer than {limit} characters")
+    return text or None
+
+
+def _coordinates(lon: Any, lat: Any) -> tuple[float, float]:
+    try:
+        x, y = float(lon), float(lat)
+    except (TypeError, ValueError) as exc:
+        raise ValueError("longitude and latitude must be numbers") from exc
+    if not (math.isfinite(x) and -180 <= x <= 180):
+        raise ValueError(f"longitude {lon} is outside -180..180")
+    if not (math.isfinite(y) and -90 <= y <= 90):
+        raise ValueError(f"latitude {lat} is outside -90..90")
+    return x, y
+
+
+def _hash(values: dict[str, Any]) -> str:
+    """The same content digest imports compute (geova.io.records.content_hashes)."""
+    frame = pd.DataFrame({name: [values.get(name)] for name in HASHED})
+    for name in ("reported_at", "resolved_at", "due_at"):
+        frame[name] = pd.to_datetime(frame[name], utc=True)
+    frame["insulting"] = frame["insulting"].astype(bool)
+    frame["x"], frame["y"] = frame["x"].astype(float), frame["y"].astype(float)
+    return content_hashes(frame)[0]
+
+
+def _next_source_id(conn: Connection) -> str:
+    last = conn.execute(
+        select(IV.c.source_id)
+        .where(IV.c.source == WEB_SOURCE)
+        .order_by(func.length(IV.c.source_id).desc(), IV.c.source_id.desc())
+        .limit(1)
+    ).scalar()
+    try:
+        n = int(str(last).removeprefix(SOURCE_ID_PREFIX)) if last else 0
+    except ValueError:
+        n = conn.execute(select(func.count()).where(IV.c.source == WEB_SOURCE)).scalar_one()
+    return f"{SOURCE_ID_PREFIX}{n + 1:06d}"
+
+
+def _event(
+    conn: Connection,
+    intervention_id: int,
+    kind: str,
+    at: datetime,
+    username: str | None,
+    note: str | None,
+    detail: dict[str, Any],
+) -> None:
+    conn.execute(
+        insert(EV).values(
+            intervention_id=intervention_id, kind=kind, at=at, username=username, note=note, detail=detail
+        )
+    )
+
+
+def report_intervention(
+    conn: Connection,
+    category: str,
+    description: str | None,
+    address: str | None,
+    lon: float,
+    lat: float,
+    username: str | None,
+    when: datetime | pd.Timestamp,
+) -> int:
+    """Store a new open request reported in geova; returns its id.
+
+    It gets a source id of its own (``W-000001``...), the channel ``geova``, no service and no
+    source due date (deadlines come from the norms), and is assigned to its quarter, sub-quarter and
+    zones exactly as imports assign them.
+    """
+    known = conn.execute(select(Category.__table__.c.code).where(Category.__table__.c.code == category))
+    if not category or known.first() is None:
+        raise ValueError(f"unknown category '{category}'")
+    description = _text(description, "description", MAX_TEXT, required=True)
+    address = _text(address, "address", MAX_SHORT_TEXT)
+    x, y = _coordinates(lon, lat)
+    reported_at = _instant(when, "report time")
+    quarters, zones = load_areas(conn)
+    placed = assign_points(np.array([x]), np.array([y]), quarters, zones)
+    quarter_id = int(placed.quarter[0]) if placed.quarter[0] >= 0 else None
+    subquarter_id = int(placed.subquarter[0]) if placed.subquarter[0] >= 0 else None
+    values: dict[str, Any] = {
+        "category_code": category,
+        "source_category": None,
+        "reported_at": reported_at,
+        "resolved_at": None,
+        "due_at": None,
+        "status": Status.OPEN.value,
+        "channel": WEB_CHANNEL,
+        "insulting": False,
+        "severity": None,
+        "service": None,
+        "description": description,
+        "address": address,
+        "x": x,
+        "y": y,
+    }
+    row = {k: v for k, v in values.items() if k not in ("x", "y")}
+    row.update(
+        source=WEB_SOURCE,
+        quarter_id=quarter_id,
+        subquarter_id=subquarter_id,
+        content_hash=_hash(values),
+        import_id=None,
+        geom=from_shape(shapely.Point(x, y), srid=SRID),
+    )
+    for attempt in range(5):
+        try:
+            with conn.begin_nested():  # two people reporting at once may draw the same number
+                new_id = int(
+                    conn.execute(
+                        insert(IV).values(source_id=_next_source_id(conn), **row)
+                    ).inserted_primary_key[0]
+                )
+            break
+        except IntegrityError:
+            if attempt == 4:
+                raise
+    zone_ids = [z for _, z in placed.zone_pairs]
+    if zone_ids:
+        conn.execute(
+            insert(InterventionZone.__table__), [{"intervention_id": new_id, "zone_id": z} for z in zone_ids]
+        )
+    if outside_extent(np.array([x]), np.array([y]), territory_bounds(quarters))[0]:
+        conn.execute(
+            insert(InterventionFlag.__table__).values(intervention_id=new_id, code=Flag.OUTSIDE_EXTENT.value)
+        )
+    _event(
+        conn,
+        new_id,
+        EventKind.REPORTED,
+        reported_at,
+        username,
+        None,
+        {"category": category, "lon": x, "lat": y},
+    )
+    return new_id
+
+
+def _current(conn: Connection, intervention_id: int) -> dict[str, Any]:
+    row = conn.execute(
+        select(
+            *(IV.c[name] for name in HASHED if name not in ("x", "y")),
+            IV.c.id,
+            func.ST_X(IV.c.geom).label("x"),
+            func.ST_Y(IV.c.geom).label("y"),
+        ).where(IV.c.id == intervention_id)
+    ).first()
+    if row is None:
+        raise LookupError(f"no request with id {intervention_id}")
+    return dict(row._mapping)
+
+
+def resolve(
+    conn: Connection,
+    intervention_id: int,
+    when: datetime | pd.Timestamp,
+    note: str | None,
+    username: str | None,
+) -> None:
+    """Mark an open request resolved at ``when`` (closed, with an event)."""
+    current = _current(conn, intervention_id)
+    resolved_at = _instant(when, "resolution time")
+    note = _text(note, "note", MAX_TEXT)
+    if current["status"] != Status.OPEN.value or current["resolved_at"] is not None:
+        raise ValueError(f"request {intervention_id} is not open (status {current['status']})")
+    if resolved_at < current["reported_at"]:
+        raise ValueError("a request cannot be resolved before it was reported")
+    now = datetime.now(UTC)
+    if resolved_at > now + CLOCK_SKEW:
+        raise ValueError("a resolution time cannot be in the future")
+    current.update(resolved_at=resolved_at, status=Status.CLOSED.value)
+    conn.execute(
+        update(IV)
+        .where(IV.c.id == intervention_id)
+        .values(resolved_at=resolved_at, status=Status.CLOSED.value, content_hash=_hash(current))
+    )
+    _event(
+        conn,
+        intervention_id,
+        EventKind.RESOLVED,
+        now,
+        username,
+        note,
+        {"resolved_at": resolved_at.isoformat()},
+    )
+
+
+def reassign(
+    conn: Connection, intervention_id: int, service: str | None, note: str | None, username: str | None
+) -> None:
+    """Hand a request to another service (with an event saying from which)."""
+    current = _current(conn, intervention_id)
+    new = _text(service, "service", MAX_SHORT_TEXT, required=True)
+    note = _text(note, "note", MAX_TEXT)
+    old = current["service"]
+    if new == old:
+        raise ValueError(f"request {intervention_id} is already assigned to {new}")
+    current["service"] = new
+    conn.execute(
+        update(IV).where(IV.c.id == intervention_id).values(service=new, content_hash=_hash(current))
+    )
+    _event(
+        conn,
+        intervention_id,
+        EventKind.REASSIGNED,
+        datetime.now(UTC),
+        username,
+        note,
+        {"from": old, "to": new},
+    )
+
+
+def events(conn: Connection, intervention_id: int) -> list[dict[str, Any]]:
+    """A request's history in geova, oldest first."""
+    rows = conn.execute(select(EV).where(EV.c.intervention_id == intervention_id).order_by(EV.c.at, EV.c.id))
+    return [dict(r._mapping) for r in rows]
