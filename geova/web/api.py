@@ -591,6 +591,7 @@ def requests_json(
 def _page_links(total: int, limit: int, offset: int) -> dict[str, str | None]:
     def link(at: int) -> str:
         args = request.args.to_dict(flat=False)
+        args.pop("api_key", None)  # links may be logged: the key stays with the caller
         args.update(limit=[str(limit)], offset=[str(at)])
         return url_for(request.endpoint or "api.interventions", **(request.view_args or {}), **args)
 

@@ -117,6 +117,9 @@ def _text(key: str, **values: Any) -> str:
 # -- rendering -----------------------------------------------------------------------------------
 
 
+NOT_XML = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff]")  # characters XML 1.0 cannot carry
+
+
 def _xml_value(parent: ET.Element, tag: str, value: Any) -> None:
     element = ET.SubElement(parent, tag)
     if isinstance(value, dict):
@@ -128,7 +131,7 @@ def _xml_value(parent: ET.Element, tag: str, value: Any) -> None:
     elif isinstance(value, bool):
         element.text = "true" if value else "false"
     elif value is not None:
-        element.text = str(value)
+        element.text = NOT_XML.sub("", str(value))
 
 
 def render(fmt: str, data: Any, root: str, item: str | None = None, status: int = 200) -> Response:
