@@ -183,8 +183,21 @@ def import_interventions(
             )
         quarters, zones = areas.load_areas(conn)
         xs, ys = frame["x"].to_numpy(dtype=float), frame["y"].to_numpy(dtype=float)
-        placed = assign_points(xs, ys, quarters, zones)
-        frame["quarter_id"], frame["subquarter_id"] = placed.quarter, placed.subquarter
+        # Only new or changed rows are placed: an unchanged row keeps its stored assignment (layer
+        # changes re-place every row themselves), which makes a re-import cheap.
+        stored = interventions.stored_versions(conn, source)
+        todo = np.flatnonzero(interventions.changed_rows(frame, stored))
+        placed = assign_points(xs[todo], ys[todo], quarters, zones)
+        frame["quarter_id"] = np.full(len(frame), -1, dtype=np.int64)
+        frame["subquarter_id"] = np.full(len(frame), -1, dtype=np.int64)
+        frame.loc[todo, "quarter_id"] = placed.quarter
+        frame.loc[todo, "subquarter_id"] = placed.subquarter
+        zone_pairs = [(int(todo[p]), z) for p, z in placed.zone_pairs]
+        unchanged_outside = sum(
+            1
+            for sid in frame["source_id"].to_numpy()[np.setdiff1d(np.arange(len(frame)), todo)]
+            if stored[sid][1] is None
+        )
         defaults = {location_key(lon, lat) for lat, lon in mapping.checks.geocoder_defaults}
         flags = {
             Flag.OUTSIDE_EXTENT: outside_extent(xs, ys, areas.territory_bounds(quarters)),
@@ -199,10 +212,11 @@ def import_interventions(
             conn,
             source,
             frame,
-            placed.zone_pairs,
+            zone_pairs,
             flags,
             import_id,
             progress=(lambda done: progress(done, total)) if progress else None,
+            stored=stored,
         )
         interventions.flag_repeated_locations(conn, mapping.checks.repeated_location_threshold)
         report.inserted, report.updated, report.unchanged = (
@@ -210,7 +224,7 @@ def import_interventions(
             written.updated,
             written.unchanged,
         )
-        report.outside_territory = placed.outside
+        report.outside_territory = placed.outside + unchanged_outside
         report.flagged = interventions.flag_counts(conn, written.ids)
         conn.execute(
             update(ImportRun.__table__)

@@ -1,8 +1,8 @@
 """Spatial assignment of points to quarters and zones.
 
-Done in memory with shapely's STRtree rather than as a database spatial join: it is vectorised, runs
-before the rows are written (import -> assign -> store), and gives the same answer on SpatiaLite and
-PostGIS because the same GEOS predicate decides every case.
+Done in memory with shapely rather than as a database spatial join: it is vectorised, runs before
+the rows are written (import -> assign -> store), and gives the same answer on SpatiaLite and PostGIS
+because the same GEOS predicate decides every case.
 """
 
 from __future__ import annotations
@@ -39,14 +39,38 @@ class Assignment:
         return int((self.quarter < 0).sum())
 
 
-def _hits(points: NDArray[np.object_], areas: Sequence[Area]) -> tuple[NDArray[np.int64], NDArray[np.int64]]:
-    """(point index, area index) pairs where the area covers the point, sorted by point."""
-    if not len(areas) or not len(points):
+# Up to this many areas, testing every point against each prepared polygon (after a bounding-box
+# filter) is fastest (a city's quarters: 25 times faster than querying a tree); beyond, a tree
+# over the points is queried with the polygons.
+FEW_AREAS = 64
+
+
+def _hits(
+    xs: NDArray[np.float64], ys: NDArray[np.float64], areas: Sequence[Area]
+) -> tuple[NDArray[np.int64], NDArray[np.int64]]:
+    """(point index, area index) pairs where the area covers the point (a point on a boundary
+    belongs to both sides: ties are broken by the caller)."""
+    if not len(areas) or not len(xs):
         return np.empty(0, dtype=np.int64), np.empty(0, dtype=np.int64)
-    tree = shapely.STRtree([a.geom for a in areas])
-    # "covers" (not "contains") so that a point on a boundary still belongs somewhere.
-    pidx, aidx = tree.query(points, predicate="covered_by")
-    return pidx.astype(np.int64), aidx.astype(np.int64)
+    if len(areas) > FEW_AREAS:
+        valid = np.isfinite(xs) & np.isfinite(ys)
+        where = np.flatnonzero(valid)
+        tree = shapely.STRtree(shapely.points(xs[where], ys[where]))
+        aidx, pidx = tree.query([a.geom for a in areas], predicate="covers")
+        return where[pidx].astype(np.int64), aidx.astype(np.int64)
+    points, owners = [], []
+    for i, area in enumerate(areas):
+        minx, miny, maxx, maxy = area.geom.bounds
+        candidates = np.flatnonzero((xs >= minx) & (xs <= maxx) & (ys >= miny) & (ys <= maxy))
+        if not len(candidates):
+            continue
+        shapely.prepare(area.geom)
+        inside = candidates[shapely.intersects_xy(area.geom, xs[candidates], ys[candidates])]
+        points.append(inside)
+        owners.append(np.full(len(inside), i, dtype=np.int64))
+    if not points:
+        return np.empty(0, dtype=np.int64), np.empty(0, dtype=np.int64)
+    return np.concatenate(points).astype(np.int64), np.concatenate(owners)
 
 
 def _roots(quarters: Sequence[Area]) -> NDArray[np.int64]:
@@ -74,11 +98,11 @@ def assign_points(
     taken under the point's quarter when one covers the point (``Area.parent``): a point on the
     boundary of two quarters must not get the quarter of one and a sub-quarter of the other.
     """
+    xs, ys = np.asarray(xs, dtype=float), np.asarray(ys, dtype=float)
     n = len(xs)
-    points = shapely.points(np.asarray(xs, dtype=float), np.asarray(ys, dtype=float))
     quarter = np.full(n, -1, dtype=np.int64)
     subquarter = np.full(n, -1, dtype=np.int64)
-    pidx, aidx = _hits(points, quarters)
+    pidx, aidx = _hits(xs, ys, quarters)
     if len(pidx):
         levels = np.array([q.level for q in quarters])
         ids = np.array([q.id for q in quarters], dtype=np.int64)
@@ -98,7 +122,7 @@ def assign_points(
         deep = np.lexsort((-rank[aidx], hit_level, under))
         is_sub = hit_level[deep] > 0
         subquarter[pidx[deep][is_sub]] = ids[aidx[deep][is_sub]]
-    zpidx, zaidx = _hits(points, zones)
+    zpidx, zaidx = _hits(xs, ys, zones)
     zone_ids = [z.id for z in zones]
     pairs = sorted({(int(p), zone_ids[a]) for p, a in zip(zpidx, zaidx, strict=True)})
     return Assignment(quarter=quarter, subquarter=subquarter, zone_pairs=pairs)

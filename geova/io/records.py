@@ -89,7 +89,11 @@ def parse_datetimes(
     """
     blank = values.eq("")
     out = pd.Series(pd.NaT, index=values.index, dtype="datetime64[ns, UTC]")
-    has_offset = values.str.contains(_OFFSET, regex=True) & ~blank
+    if fmt and "%z" not in fmt and "%Z" not in fmt:
+        # a stated format without an offset: every value is local time (no need to look)
+        has_offset = pd.Series(False, index=values.index)
+    else:
+        has_offset = values.str.contains(_OFFSET, regex=True) & ~blank
     for mask, aware in ((has_offset, True), (~has_offset & ~blank, False)):
         if mask.any():
             out[mask] = _parse(values[mask], fmt, day_first, tz, aware)

@@ -77,6 +77,12 @@ def read_csv(path: Path, delimiter: str | None = None, encoding: str | None = No
         enc = "utf-8-sig"
     first_line = text.split("\n", 1)[0]
     delim = delimiter or detect_delimiter(first_line)
+    name = {",": "comma", ";": "semicolon", "\t": "tab"}.get(delim, repr(delim))
+    notes = [f"encoding {enc}", f"delimiter {name}"]
+    fast = _read_csv_fast(text, delim)
+    if fast is not None:
+        cells, lines = fast
+        return SourceTable(cells=cells, rows=lines, row_unit="line", notes=notes)
     reader = csv.reader(io.StringIO(text, newline=""), delimiter=delim, strict=True)
     try:
         header = next(reader)
@@ -118,13 +124,36 @@ def read_csv(path: Path, delimiter: str | None = None, encoding: str | None = No
         if records
         else pd.DataFrame(columns=_unique(header), dtype=object)
     )
-    name = {",": "comma", ";": "semicolon", "\t": "tab"}.get(delim, repr(delim))
-    return SourceTable(
-        cells=cells,
-        rows=np.asarray(lines, dtype=np.int64),
-        row_unit="line",
-        notes=[f"encoding {enc}", f"delimiter {name}"],
-    )
+    return SourceTable(cells=cells, rows=np.asarray(lines, dtype=np.int64), row_unit="line", notes=notes)
+
+
+def _read_csv_fast(text: str, delim: str) -> tuple[pd.DataFrame, np.ndarray] | None:
+    """pandas' C reader (four times faster than the ``csv`` module) for the common, well-formed
+    file. It gives up (None) whenever the exact line of each record cannot be vouched for — a
+    quoted line break, a short or long record, any parser complaint — and the careful reader
+    above takes over, so errors still name the right line."""
+    try:
+        raw = pd.read_csv(
+            io.StringIO(text),
+            sep=delim,
+            header=None,
+            dtype=str,
+            na_filter=False,
+            skip_blank_lines=True,
+            engine="c",
+        )
+    except (pd.errors.ParserError, pd.errors.EmptyDataError, ValueError):
+        return None
+    if raw.empty or raw.isna().to_numpy().any():  # NaN only comes from padding a short record
+        return None
+    physical = text.splitlines()
+    non_blank = np.flatnonzero([bool(line.strip()) for line in physical]) + 1
+    if len(non_blank) != len(raw):  # a quoted field spans lines: physical lines != records
+        return None
+    header = [str(h).strip() for h in raw.iloc[0]]
+    cells = raw.iloc[1:].reset_index(drop=True)
+    cells.columns = _unique(header)
+    return cells.astype(object), non_blank[1:].astype(np.int64)
 
 
 def _unique(header: list[str]) -> list[str]:

@@ -81,6 +81,25 @@ def _columns(
     return cols
 
 
+def stored_versions(conn: Connection, source: str) -> dict[str, tuple[str, int | None]]:
+    """source id -> (content hash, quarter id) of the rows a source already has in the store."""
+    rows = conn.execute(
+        select(IV.c.source_id, IV.c.content_hash, IV.c.quarter_id).where(IV.c.source == source)
+    )
+    return {sid: (h, q) for sid, h, q in rows}
+
+
+def changed_rows(frame: pd.DataFrame, stored: dict[str, tuple[str, int | None]]) -> np.ndarray:
+    """Rows of ``frame`` that are new or differ from their stored version."""
+    return np.array(
+        [
+            stored.get(s, ("",))[0] != h
+            for s, h in zip(frame["source_id"], frame["content_hash"], strict=True)
+        ],
+        dtype=bool,
+    )
+
+
 def upsert(
     conn: Connection,
     source: str,
@@ -89,12 +108,13 @@ def upsert(
     flags: dict[Flag, np.ndarray],
     import_id: int,
     progress: Callable[[int], None] | None = None,
+    stored: dict[str, tuple[str, int | None]] | None = None,
 ) -> UpsertCounts:
-    """Write records of one source. ``frame`` carries canonical columns plus quarter/subquarter ids;
-    ``zone_pairs`` are (frame position, zone id); ``flags`` are boolean masks over the frame."""
-    existing = dict(
-        conn.execute(select(IV.c.source_id, IV.c.content_hash).where(IV.c.source == source)).all()
-    )
+    """Write records of one source. ``frame`` carries canonical columns plus quarter/subquarter ids
+    (only read for new or changed rows); ``zone_pairs`` are (frame position, zone id); ``flags``
+    are boolean masks over the frame; ``stored`` is stored_versions() when the caller has it."""
+    stored = stored_versions(conn, source) if stored is None else stored
+    existing = {sid: h for sid, (h, _q) in stored.items()}
     sids = frame["source_id"].to_numpy(dtype=object)
     hashes = frame["content_hash"].to_numpy(dtype=object)
     state = (
@@ -157,15 +177,19 @@ def upsert(
 
 def flag_counts(conn: Connection, ids: Sequence[int] | None = None) -> dict[str, int]:
     """Flags per code, over the given interventions or the whole store."""
-    totals: dict[str, int] = {}
     if ids is None:
         q = select(F.c.code, func.count()).group_by(F.c.code)
         return dict(conn.execute(q).all())
-    for part in chunks(list(ids), 20_000):
-        q = select(F.c.code, func.count()).where(F.c.intervention_id.in_(part)).group_by(F.c.code)
-        for code, n in conn.execute(q):
-            totals[code] = totals.get(code, 0) + n
-    return totals
+    # Flags are few (a few percent of rows): read them all and count in memory, rather than send
+    # a million ids to the database in IN lists.
+    flagged = conn.execute(select(F.c.intervention_id, F.c.code)).all()
+    if not flagged:
+        return {}
+    fid = np.fromiter((r[0] for r in flagged), dtype=np.int64, count=len(flagged))
+    codes = np.array([r[1] for r in flagged], dtype=object)
+    mine = np.isin(fid, np.asarray(list(ids), dtype=np.int64))
+    found, counts = np.unique(codes[mine].astype(str), return_counts=True)
+    return {str(c): int(n) for c, n in zip(found, counts, strict=True)}
 
 
 def _rounded(column: Any) -> Any:
