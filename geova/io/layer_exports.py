@@ -469,11 +469,9 @@ def to_geojson(layer: str, frame: gpd.GeoDataFrame, extra: dict[str, Any] | None
 
 
 def to_geopackage(layer: str, frame: gpd.GeoDataFrame) -> bytes:
-    """A GeoPackage file holding the layer (written by GDAL through pyogrio)."""
-    out = frame.copy()
-    for name, kind in SCHEMAS[layer].items():
-        if kind == "date":
-            out[name] = pd.to_datetime(out[name]).dt.date
+    """A GeoPackage file holding the layer (written by GDAL through pyogrio). Instants are UTC date-time
+    fields; the days of a period stay ISO 8601 text (``2015-03-01``)."""
+    out = frame
     with tempfile.TemporaryDirectory(prefix="geova-export-") as folder:
         path = Path(folder) / f"{layer}.gpkg"
         pyogrio.write_dataframe(out, path, layer=layer, driver="GPKG")
@@ -494,9 +492,6 @@ def to_csv(layer: str, frame: gpd.GeoDataFrame, tz: str) -> str:
     for name, kind in SCHEMAS[layer].items():
         if kind == "date":
             out[name] = pd.to_datetime(out[name]).dt.strftime("%d/%m/%Y").fillna("")
-        elif kind == "number":
-            digits = 4 if name.endswith("rate") else 1
-            out[name] = out[name].map(lambda v, d=digits: _decimal(v, d))
         elif kind == "integer":
             out[name] = out[name].astype("Int64")
     points = frame.geometry.map(
@@ -511,6 +506,8 @@ def json_schema(layer: str, title: str | None = None) -> dict[str, Any]:
     """The JSON schema of a layer's features (what OGC's ``describedby`` link points to)."""
     props: dict[str, Any] = {}
     for name, kind in SCHEMAS[layer].items():
+        if name == "id":
+            continue  # the feature's own id: GDAL takes it from the features, twice if listed here
         if kind in ("date-time", "date"):
             props[name] = {"type": "string", "format": kind}
         else:

@@ -11,10 +11,14 @@ What any GIS (QGIS, ArcGIS, GDAL's OAPIF driver) reads without a plug-in:
 - ``/ogc/collections/{id}/items/{featureId}``; ``/ogc/collections/{id}/schema`` (JSON schema).
 
 Collections: ``quarters``, ``zones``, ``quarter_results`` (public) and ``interventions`` (a
-logged-in user, or an API key as ``Authorization: Bearer <key>`` or ``?api_key=`` when the store
-manages keys; it is listed only to those who may read it). ``datetime`` filters ``reported_at`` on
-interventions and the evaluated period on quarter_results; quarters and zones have no time and
-ignore it once it is checked. Errors are JSON ``{code, description}`` with the HTTP status.
+logged-in user, or an active API key of any role as ``Authorization: Bearer <key>`` or
+``?api_key=``; listed only to those who may read it; links never repeat the key). ``datetime``
+filters ``reported_at`` on interventions and the evaluated period on quarter_results; quarters and
+zones have no time and ignore it once it is checked. Errors are JSON ``{code, description}`` with
+the HTTP status; unknown query parameters are errors too (400), as the standard asks.
+
+Not implemented: HTML pages (``f=html``), an OpenAPI definition of /ogc itself (the landing page
+links the JSON API's when the app serves one), other CRSs (Part 2), CQL filters (Part 3).
 
 Downloads: ``/exports/{layer}.geojson``, ``.gpkg`` (GeoPackage) and ``.csv`` (French Excel) of
 the same four layers, with the same filters; ``/exports/quarter_results.*`` also takes
@@ -24,10 +28,8 @@ active deadline norm over any period.
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import re
-from collections.abc import Callable
 from datetime import UTC, date, datetime
 from typing import Any
 
@@ -37,6 +39,7 @@ from flask_login import current_user
 from werkzeug.exceptions import HTTPException
 
 from geova.io import layer_exports as lx
+from geova.store import apikeys
 from geova.web import engine
 from geova.web.format import territory_tz
 
@@ -60,7 +63,8 @@ DESCRIPTIONS = {
     "quarters": "The territory's quarters and sub-quarters (level 0, 1...), with their parent's code.",
     "zones": "Priority zones drawn over the quarters: commercial, sensitive, black spots, waste land.",
     "interventions": (
-        "Intervention requests with their due date and state under the headline norm, now. "
+        "Intervention requests with their due date and state under the headline norm, now "
+        "(null where the norm does not apply). "
         "Requires a logged-in user or an API key."
     ),
     "quarter_results": (
@@ -81,7 +85,13 @@ _DAY = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 
 
 @bp.errorhandler(HTTPException)
+@bp.errorhandler(400)
+@bp.errorhandler(401)
+@bp.errorhandler(404)
+@bp.errorhandler(405)
 def _error(exc: HTTPException) -> Response:
+    """JSON errors; registered per status too, as an app-wide handler of a status would win over this
+    blueprint's handler of every HTTP error."""
     status = exc.code or 500
     body = {"code": ERROR_CODES.get(status, "NoApplicableCode"), "description": exc.description}
     response = _json(body, status=status)
@@ -109,29 +119,17 @@ def _presented_key() -> str | None:
     return request.args.get("api_key") or None
 
 
-def _key_checker() -> Callable[[str], bool] | None:
-    """How to check an API key, when the store manages keys (geova.store.apikeys); else None."""
-    if importlib.util.find_spec("geova.store.apikeys") is None:
-        return None
-    from geova.store import apikeys  # type: ignore[attr-defined]
-
-    check = getattr(apikeys, "verify", None) or getattr(apikeys, "check", None)
-    if check is None:
-        return None
-
-    def checker(key: str) -> bool:
-        with engine().connect() as conn:
-            return bool(check(conn, key))
-
-    return checker
+def _key_is_valid(token: str) -> bool:
+    with engine().connect() as conn:
+        return apikeys.authenticate(conn, token) is not None
 
 
 def _authorised() -> bool:
+    """A logged-in user, or an active API key (any role: reading requests is what a key is for)."""
     if current_user.is_authenticated:
         return True
     key = _presented_key()
-    checker = _key_checker() if key else None
-    return bool(checker and checker(key))  # type: ignore[arg-type]
+    return bool(key and _key_is_valid(key))
 
 
 def _visible(cid: str) -> bool:
@@ -142,8 +140,7 @@ def _collection_or_abort(cid: str) -> None:
     if cid not in lx.LAYERS:
         abort(404, f"no collection {cid!r}; see /ogc/collections")
     if not _visible(cid):
-        how = "log in" + (" or send an API key" if _key_checker() else "")
-        abort(401, f"the {cid} collection is not public: {how}")
+        abort(401, f"the {cid} collection is not public: log in or send an API key")
 
 
 # -- parameters --------------------------------------------------------------------------------
@@ -244,12 +241,16 @@ def _link(href: str, rel: str, type_: str = JSON, title: str | None = None) -> d
     return link
 
 
-def _has_openapi() -> bool:
-    return any(rule.rule == OPENAPI_PATH for rule in current_app.url_map.iter_rules())
+def _openapi_url() -> str | None:
+    """The API definition of the JSON API, when the app serves one."""
+    for rule in current_app.url_map.iter_rules():
+        if rule.rule == OPENAPI_PATH:
+            return url_for(rule.endpoint, _external=True)
+    return None
 
 
-@bp.get("/ogc")
 @bp.get("/ogc/")
+@bp.get("/ogc")  # registered first: the landing page's own links say /ogc
 def landing() -> Response:
     _check_params(set())
     links = [
@@ -257,11 +258,12 @@ def landing() -> Response:
         _link(url_for("ogc.conformance", _external=True), "conformance", title="Conformance classes"),
         _link(url_for("ogc.collections", _external=True), "data", title="Collections"),
     ]
-    if _has_openapi():
+    openapi = _openapi_url()
+    if openapi:
         links.insert(
             1,
             _link(
-                request.host_url.rstrip("/") + OPENAPI_PATH,
+                openapi,
                 "service-desc",
                 "application/vnd.oai.openapi+json;version=3.0",
                 "The API definition",
@@ -275,6 +277,12 @@ def landing() -> Response:
             "links": links,
         }
     )
+
+
+@bp.get("/ogc/<path:rest>")
+def unknown(rest: str) -> Response:
+    """Any other path under /ogc: a JSON 404 (GDAL, for one, probes /ogc/api)."""
+    abort(404, f"nothing at /ogc/{rest}; start from /ogc")
 
 
 @bp.get("/ogc/conformance")
@@ -367,10 +375,17 @@ def schema(cid: str) -> Response:
     return _json(lx.json_schema(cid), mimetype="application/schema+json")
 
 
-def _page_link(cid: str, rel: str, offset: int, limit: int) -> dict[str, str]:
-    args = {k: v for k, v in request.args.items() if k not in ("offset", "limit")}
-    href = url_for("ogc.items", cid=cid, _external=True, **args, limit=limit, offset=offset)
-    return _link(href, rel, GEOJSON, {"next": "Next page", "prev": "Previous page"}.get(rel))
+def _here(**changes: Any) -> str:
+    """This request's URL with ``changes``, and never the API key: links may be logged or shared, the
+    key stays with the caller (GDAL repeats the query of the URL it was given on every request)."""
+    args = {k: v for k, v in request.args.items() if k != "api_key"}
+    args.update({k: str(v) for k, v in changes.items()})
+    return url_for(request.endpoint or "ogc.landing", _external=True, **(request.view_args or {}), **args)
+
+
+def _page_link(rel: str, offset: int, limit: int) -> dict[str, str]:
+    title = {"next": "Next page", "prev": "Previous page"}.get(rel)
+    return _link(_here(limit=limit, offset=offset), rel, GEOJSON, title)
 
 
 @bp.get("/ogc/collections/<cid>/items")
@@ -384,13 +399,13 @@ def items(cid: str) -> Response:
     page = lx.read_layer(engine(), cid, query, limit=limit, offset=offset, results=results)
     features = lx.to_features(cid, page.frame)
     links = [
-        _link(request.url, "self", GEOJSON, "This page"),
+        _link(_here(), "self", GEOJSON, "This page"),
         _link(url_for("ogc.collection", cid=cid, _external=True), "collection", JSON, "The collection"),
     ]
     if offset + len(features) < page.matched:
-        links.append(_page_link(cid, "next", offset + limit, limit))
+        links.append(_page_link("next", offset + limit, limit))
     if offset > 0:
-        links.append(_page_link(cid, "prev", max(0, offset - limit), limit))
+        links.append(_page_link("prev", max(0, offset - limit), limit))
     doc = {
         "type": "FeatureCollection",
         "features": features,
@@ -412,7 +427,7 @@ def item(cid: str, fid: str) -> Response:
         abort(404, f"no feature {fid!r} in {cid}")
     feature = lx.to_features(cid, page.frame)[0]
     feature["links"] = [
-        _link(request.url, "self", GEOJSON, "This feature"),
+        _link(_here(), "self", GEOJSON, "This feature"),
         _link(url_for("ogc.collection", cid=cid, _external=True), "collection", JSON, "The collection"),
     ]
     return _json(feature, mimetype=GEOJSON)
