@@ -26,8 +26,3 @@ def compile_catalogues() -> list[Path]:
             write_mo(fh, catalogue)
         written.append(mo)
     return written
-
-
-if __name__ == "__main__":
-    for path in compile_catalogues():
-        print(f"compiled {path}")
