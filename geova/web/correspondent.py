@@ -21,6 +21,7 @@ from flask_babel import lazy_gettext as _l
 from flask_login import current_user, login_required
 from flask_wtf import FlaskForm
 from sqlalchemy import func, select
+from sqlalchemy.exc import DBAPIError
 from wtforms import FloatField, SelectField, StringField, TextAreaField
 from wtforms.validators import DataRequired, InputRequired, Length, NumberRange, Optional
 
@@ -74,7 +75,7 @@ def _view() -> View | None:
         return current_view()
     except LookupError:
         return None
-    except Exception:  # a store not migrated yet has no tables
+    except DBAPIError:  # a store not migrated yet has no tables
         return None
 
 
@@ -108,6 +109,16 @@ def quarters() -> Any:
         norm_label=lambda n: norm_label(n, _lang()),
         hidden=_hidden(view),
     )
+
+
+VIEW_KEYS = ("norm", "from", "to", "category", "service", "quarter", "zone", "state", "as_of")
+
+
+def view_query(*extra: str) -> dict[str, str]:
+    """The page's own query-string values, to send the user back to the same view. Only the keys
+    a view reads: anything else (``code``, or url_for's ``_scheme``/``_external``) must not reach
+    url_for from a crafted link."""
+    return {k: v for k, v in request.args.items() if k in VIEW_KEYS or k in extra}
 
 
 def _hidden(view: View) -> dict[str, str]:
@@ -395,14 +406,14 @@ def _render_quarter(code: str, form: ReportForm | None = None, status: int = 200
     view = replace(view, quarter=None)
     can_report = has_role(*REPORTERS)
     lang = _lang()
+    choices = report_categories(lang)
     if can_report and form is None:
-        form = ReportForm()
-        form.category.choices = report_categories(lang)
+        form = ReportForm(category=view.category or "")
+        form.category.choices = [("", _("Choose a category")), *choices]
     total, recent = recent_requests(view, code)
     deadline, periodic = scorecard(view, code)
     year, grid = audit_grid(code)
-    keep = request.args.to_dict()
-    keep.pop("lang", None)
+    keep = view_query()
     html = render_template(
         "correspondent/quarter.html",
         quarter=quarter,
@@ -410,7 +421,7 @@ def _render_quarter(code: str, form: ReportForm | None = None, status: int = 200
         map=quarter_map(code, quarter.name, view, can_report),
         norms=deadline_norms(),
         norm_label=lambda n: norm_label(n, lang),
-        categories=_category_labels(),
+        categories=dict(choices),
         states=[(s, str(STATE_LABELS[s])) for s in STATE_COLOURS],
         open_states=OPEN_STATES,
         state_value=",".join(view.states),
@@ -439,9 +450,8 @@ def quarter(code: str) -> Any:
 def report(code: str) -> Any:
     quarter = _quarter_or_404(code)
     form = ReportForm()
-    form.category.choices = report_categories(_lang())
-    back = request.args.to_dict()
-    back.pop("lang", None)
+    form.category.choices = [("", _("Choose a category")), *report_categories(_lang())]
+    back = view_query()
     if not form.validate_on_submit():
         for field, errors in form.errors.items():
             label = getattr(form, field).label.text if hasattr(form, field) else field

@@ -71,6 +71,7 @@ def quarters_geojson() -> Any:
         code = shape["code"]
         row = rates.loc[code] if code in rates.index else None
         rate = float(row["on_time_rate"]) if row is not None else None
+        rate = None if rate != rate else rate  # NaN (requests, none judged yet) is not valid JSON
         requests = int(row["requests"]) if row is not None else 0
         label = f"{shape['name']} — " + (
             _("%(rate)s on time, %(n)s requests", rate=pct(rate), n=num(requests))

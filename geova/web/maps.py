@@ -30,6 +30,8 @@ class GeovaMap(folium.Map):
     """A folium Map with the app's own Leaflet and a configurable tile layer."""
 
     def __init__(self, tiles_url: str | None, attribution: str, **kwargs: Any):
+        # Leaflet takes maxZoom from a tile layer; without tiles the marker-cluster layer needs it
+        kwargs.setdefault("maxZoom", 19)
         super().__init__(tiles=None, control_scale=True, **kwargs)
         self.default_js = [
             ("leaflet", _static("vendor/leaflet/leaflet.js")),

@@ -44,7 +44,7 @@ from geova.store.records import RecordFilter
 from geova.store.schema import Intervention
 from geova.web import engine
 from geova.web.auth import roles_required
-from geova.web.correspondent import request_fields
+from geova.web.correspondent import request_fields, view_query
 from geova.web.format import territory_tz
 from geova.web.maps import GeovaMap, Legend, RemotePoints, RemotePolygons, embed
 from geova.web.queries import (
@@ -170,7 +170,11 @@ def worklist_frame(
     texts = _texts([int(i) for i in frame["id"]])
     frame["address"] = frame["id"].map(lambda i: texts.get(i, (None, None))[0])
     frame["description"] = frame["id"].map(lambda i: texts.get(i, (None, None))[1])
-    return frame[COLUMNS]
+    frame = frame[COLUMNS]
+    texts_columns = ("source_id", "category", "category_label", "quarter", "quarter_name", "address")
+    for col in (*texts_columns, "service", "description"):
+        frame[col] = frame[col].astype(object).where(frame[col].notna(), None)  # None, never NaN
+    return frame
 
 
 def _texts(ids: list[int]) -> dict[int, tuple[str | None, str | None]]:
@@ -185,22 +189,28 @@ def _texts(ids: list[int]) -> dict[int, tuple[str | None, str | None]]:
 
 
 def _keep() -> dict[str, Any]:
-    """The worklist's query string, to come back to the same list after an action."""
-    return {k: v for k, v in request.args.to_dict(flat=False).items() if k not in ("lang", "bbox", "zoom")}
+    """The worklist's query string, to come back to the same list after an action (its own keys
+    only: nothing from a crafted link reaches url_for's ``_scheme`` or ``_external``)."""
+    return view_query("risk_hours", "page")
 
 
 # -- the page -----------------------------------------------------------------------------------
 
 
-def worklist_map(args: dict[str, Any], view: View) -> dict[str, str]:
+def worklist_map(args: dict[str, Any], view: View, frame: pd.DataFrame) -> dict[str, str]:
+    """The worklist's requests on a map, fitted to them (to the quarters when there are none)."""
     cfg = current_app.config
     m = GeovaMap(
         cfg["GEOVA_TILES_URL"], cfg["GEOVA_TILES_ATTRIBUTION"], location=[0, 0], zoom_start=12, height="100%"
     )
+    located = frame.dropna(subset=["x", "y"])
+    if len(located):
+        xs, ys = located["x"].astype(float), located["y"].astype(float)
+        m.fit_bounds([[ys.min(), xs.min()], [ys.max(), xs.max()]], padding=(20, 20), max_zoom=16)
     RemotePolygons(
         url_for("geo.quarters_geojson", **view.args()),
         _("Quarters"),
-        fit=True,
+        fit=not len(located),
         fill_opacity=0.0,
         fill="#ffffff",
         weight=1,
@@ -264,7 +274,7 @@ def worklist() -> Any:
         pages=pages,
         keep=keep,
         feed_args=feed_args,
-        map=worklist_map(feed_args, view),
+        map=worklist_map(feed_args, view, frame),
         norms=deadline_norms(),
         norm_label=lambda n: norm_label(n, lang),
         services=services(),
@@ -433,7 +443,7 @@ def worklist_geojson() -> Any:
                 "category": r["category"],
                 "category_label": r["category_label"],
                 "quarter": r["quarter"],
-                "quarter_name": r["quarter_name"] if isinstance(r["quarter_name"], str) else None,
+                "quarter_name": r["quarter_name"],
                 "address": r["address"],
                 "description": r["description"],
                 "service": r["service"],
