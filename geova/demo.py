@@ -52,6 +52,8 @@ def build_demo(
         set_setting(conn, "timezone", "America/New_York")
         set_setting(conn, "holidays", "US-MA")
         set_setting(conn, "headline_norm", "boston.target")
+        # the demo data is the year 2015: pages open on it even after someone reports a request today
+        set_setting(conn, "default_period_end", "2015-12-31")
     load_extra_referential(engine, DATA / "boston" / "norms.toml")
     on_layer(
         import_layer(

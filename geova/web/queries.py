@@ -138,7 +138,8 @@ def _day(text: str | None, tz: str) -> pd.Timestamp | None:
 
 def current_view(months: int = 12) -> View:
     """The view described by the request's query string, with sensible defaults: the headline norm,
-    and the ``months`` months up to the latest report (the data may be older than today)."""
+    and the ``months`` months up to the latest report (the data may be older than today), or up to
+    the territory's ``default_period_end`` setting when it has one."""
     tz = territory_tz()
     norms = {n.code: n for n in deadline_norms()}
     if not norms:
@@ -146,7 +147,9 @@ def current_view(months: int = 12) -> View:
     code = request.args.get("norm") or headline_norm_code()
     norm = norms.get(code or "") or norms[sorted(norms)[0]]
     as_of = _day(request.args.get("as_of"), tz) or pd.Timestamp(datetime.now(UTC)).tz_convert(tz)
-    latest = last_report()
+    with engine().connect() as conn:
+        fixed_end = settings(conn).get("default_period_end")  # e.g. a demo on a closed year of data
+    latest = _day(fixed_end, tz) if fixed_end else last_report()
     anchor = min(as_of, latest.tz_convert(tz)) if latest is not None else as_of
     default_end = (anchor.normalize() + pd.offsets.MonthBegin(1)).normalize()
     end = _day(request.args.get("to"), tz)
