@@ -84,7 +84,17 @@ def _filtered(conn: Connection, query: Select, f: RecordFilter, q1, q2) -> Selec
     if f.categories is not None:
         query = query.where(IV.c.category_code.in_(list(f.categories)))
     if f.quarters is not None:
-        query = query.where(q1.c.code.in_(list(f.quarters)) | q2.c.code.in_(list(f.quarters)))
+        # through the quarter ids, so that the indexes on intervention.quarter_id can serve
+        qt = Quarter.__table__
+        found = conn.execute(select(qt.c.id, qt.c.level).where(qt.c.code.in_(list(f.quarters)))).all()
+        tops = [i for i, level in found if level == 0]
+        subs = [i for i, level in found if level > 0]
+        if tops and not subs:
+            query = query.where(IV.c.quarter_id.in_(tops))
+        elif subs and not tops:
+            query = query.where(IV.c.subquarter_id.in_(subs))
+        else:
+            query = query.where(IV.c.quarter_id.in_(tops) | IV.c.subquarter_id.in_(subs))
     if f.services is not None:
         query = query.where(IV.c.service.in_(list(f.services)))
     if f.ids is not None:

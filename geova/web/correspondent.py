@@ -28,7 +28,7 @@ from wtforms.validators import DataRequired, InputRequired, Length, NumberRange,
 from geova.core.evaluate import State
 from geova.core.norms import NormKind
 from geova.core.periodic import Units, evaluate_periodic, summarise
-from geova.evaluation import evaluate
+from geova.evaluation import Evaluation, evaluate
 from geova.store import edits
 from geova.store import records as store_records
 from geova.store.audit import current_grid
@@ -235,13 +235,22 @@ def request_fields() -> list[tuple[str, str]]:
     ]
 
 
-def recent_requests(view: View, code: str) -> tuple[int, list[dict[str, Any]]]:
-    """(how many requests the page's filters select, the most recent of them with their state)."""
-    result = evaluate_view(replace(view, quarter=code))
+def recent_requests(
+    view: View, code: str, result: Evaluation | None = None
+) -> tuple[int, list[dict[str, Any]]]:
+    """(how many requests the page's filters select, the most recent of them with their state).
+
+    ``result``: the scorecard's evaluation of every active norm over the quarter and period, when
+    the page has it; the view's category filter is then applied here rather than read again."""
+    if result is None or view.norm.code not in set(result.per_intervention["norm"]):
+        result = evaluate_view(replace(view, quarter=code))
     recs = result.records
+    if view.category:
+        recs = recs[recs["category"] == view.category]
     if recs.empty:
         return 0, []
-    per = result.per_intervention.set_index("id")
+    verdicts = result.per_intervention
+    per = verdicts[verdicts["norm"] == view.norm.code].set_index("id")
     frame = recs[["id", "source_id", "category", "reported_at", "resolved_at", "status"]].copy()
     frame["state"] = frame["id"].map(per["state"]).fillna(State.NO_DEADLINE.value)
     frame["due_at"] = frame["id"].map(per["due_at"])
@@ -285,7 +294,7 @@ def _category_labels() -> dict[str, str]:
     return dict(zip(cats["code"], cats["label_fr" if _lang() == "fr" else "label_en"], strict=True))
 
 
-def scorecard(view: View, code: str) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+def scorecard(view: View, code: str) -> tuple[list[dict[str, Any]], list[dict[str, Any]], Evaluation]:
     """Every active norm for this quarter and the view's period (whatever the other filters):
     deadline norms as rates and times, periodic norms as periods met or missed."""
     lang = _lang()
@@ -317,7 +326,7 @@ def scorecard(view: View, code: str) -> tuple[list[dict[str, Any]], list[dict[st
                 "p90_hours": row.get("p90_hours"),
             }
         )
-    return deadline, periodic_scorecard(view, code, result.territory.timezone)
+    return deadline, periodic_scorecard(view, code, result.territory.timezone), result
 
 
 def periodic_scorecard(view: View, code: str, tz: str) -> list[dict[str, Any]]:
@@ -410,8 +419,8 @@ def _render_quarter(code: str, form: ReportForm | None = None, status: int = 200
     if can_report and form is None:
         form = ReportForm(category=view.category or "")
         form.category.choices = [("", _("Choose a category")), *choices]
-    total, recent = recent_requests(view, code)
-    deadline, periodic = scorecard(view, code)
+    deadline, periodic, evaluated = scorecard(view, code)
+    total, recent = recent_requests(view, code, evaluated)
     year, grid = audit_grid(code)
     keep = view_query()
     html = render_template(
