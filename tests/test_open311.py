@@ -2,9 +2,9 @@
 requests (GET and POST), tokens, in JSON and XML, the spec's error format and codes, and no change
 to the store on a refused POST.
 
-A published Open311 client, ``georeport`` (PyPI), reads a live server; it has no method to post, so
-the request is posted with ``requests`` as the spec describes and then read back with ``georeport``,
-and it shows up on the services' worklist once overdue.
+Two published Open311 clients from PyPI drive a live server: ``georeport`` lists services and
+requests (it has no method to post), and ``civicbot`` validates and posts a request, which is read
+back and shows up on the services' worklist once overdue.
 """
 
 from __future__ import annotations
@@ -20,7 +20,9 @@ from typing import Any
 
 import pandas as pd
 import pytest
-import requests
+from civicbot.http import HttpTransport, RateLimiter
+from civicbot.open311 import CONFIRM_TOKEN, Open311Client
+from civicbot.registry import Endpoint
 from georeport import GeoReport
 from sqlalchemy import Engine, select
 
@@ -395,21 +397,26 @@ def test_a_published_client_lists_and_a_posted_request_reaches_the_worklist(live
         assert found and {r["status"] for r in found} == {"open"}
         one = georeport.get_service_request(found[0]["service_request_id"])
         assert one["service_request_id"] == found[0]["service_request_id"]
-    # posted as the spec says (georeport 0.3.1 has no method for it): a form with api_key
-    answer = requests.post(
-        f"{live}/requests.json",
-        data={
-            "api_key": tokens["correspondent"],
-            "service_code": "friche",
-            "lat": LAT,
-            "long": LON,
-            "description": "Sacs sur le terrain vague",
-            "email": "resident@example.org",
-        },
-        timeout=30,
+    # posted by another published client, civicbot (georeport 0.3.1 has no method to post); it
+    # validates the form against the live service list and definition before sending it
+    endpoint = Endpoint(id="geova-test", name="geova", base_url=live, write=True)
+    civic = Open311Client(endpoint, transport=HttpTransport(rate_limiter=RateLimiter(min_interval=0)))
+    assert {s["service_code"] for s in civic.list_services()} == REQUESTABLE
+    sent = civic.create_request(
+        "friche",
+        dry_run=False,
+        confirm=CONFIRM_TOKEN,
+        api_key=tokens["correspondent"],
+        validate_remote=True,
+        lat=LAT,
+        lng=LON,
+        description="Sacs sur le terrain vague",
+        email="resident@example.org",
     )
-    assert answer.status_code == 201 and answer.headers["Content-Type"] == "application/json; charset=utf-8"
-    new_id = answer.json()[0]["service_request_id"]
+    new_id = sent.response[0]["service_request_id"]
+    assert civic.get_request(new_id)["service_code"] == "friche"
+    token = sent.response[0]["token"]
+    assert str(civic.get_token(token)[0]["service_request_id"]) == str(new_id)
     mine = GeoReport(live).get_service_request(new_id)
     assert mine["status"] == "open" and mine["service_code"] == "friche"
     due = pd.Timestamp(mine["expected_datetime"])  # 72 h later under nantes.friches.72h
