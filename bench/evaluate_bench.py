@@ -53,29 +53,27 @@ PRIORITY = "('commercial', 'sensitive', 'black_spot', 'waste_land')"
 SQL = f"""
 WITH pts AS (
   SELECT i.id, i.category_code, i.reported_at, i.resolved_at, i.due_at, i.status, i.insulting,
-         q.code AS quarter
+         q.code AS quarter,
+         EXISTS (SELECT 1 FROM zone z
+                 WHERE z.kind IN {PRIORITY} AND ST_Covers(z.geom, i.geom)) AS in_priority,
+         EXISTS (SELECT 1 FROM zone z
+                 WHERE z.kind = 'sensitive' AND ST_Covers(z.geom, i.geom)) AS in_sensitive
   FROM intervention i
   LEFT JOIN LATERAL (
     SELECT code FROM quarter q WHERE q.level = 0 AND ST_Covers(q.geom, i.geom) ORDER BY code LIMIT 1
   ) q ON true
   WHERE i.reported_at <= :as_of
 ),
-prio AS (
-  SELECT DISTINCT i.id FROM intervention i JOIN zone z ON ST_Covers(z.geom, i.geom) WHERE z.kind IN {PRIORITY}
-),
-sensitive AS (
-  SELECT DISTINCT i.id FROM intervention i JOIN zone z ON ST_Covers(z.geom, i.geom) WHERE z.kind = 'sensitive'
-),
 scoped AS (
   SELECT 'nantes.graffiti.48h' AS norm, p.*, p.reported_at + interval '48 hours' AS due FROM pts p
-   WHERE p.category_code = 'graffiti' AND (p.insulting OR p.id IN (SELECT id FROM prio))
+   WHERE p.category_code = 'graffiti' AND (p.insulting OR p.in_priority)
   UNION ALL
   SELECT 'nantes.friches.72h', p.*, p.reported_at + interval '72 hours' FROM pts p
    WHERE p.category_code = 'friche'
   UNION ALL
   SELECT 'nantes.voirie.48h.sensibles', p.*, p.reported_at + interval '48 hours' FROM pts p
    WHERE p.category_code IN ('nettoiement', 'mobilier', 'corbeille', 'seringue')
-     AND p.id IN (SELECT id FROM sensitive)
+     AND p.in_sensitive
   UNION ALL
   SELECT 'boston.target', p.*, p.due_at FROM pts p
    WHERE p.category_code IN ('graffiti', 'corbeille', 'seringue', 'friche')
