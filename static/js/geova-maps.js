@@ -56,7 +56,17 @@
    * (properties i: id, s: state) or, when the view holds too many, grid clusters
    * (properties n: count, o: overdue count). Popups are fetched on click and built as text. */
   geova.remotePoints = function (map, o) {
-    var group = L.markerClusterGroup({chunkedLoading: true, showCoverageOnHover: false, maxClusterRadius: 45});
+    /* Clusters are neutral (blue) and red when they hold an overdue request: the default colours by
+     * size would read as request states next to the legend. */
+    var group = L.markerClusterGroup({
+      chunkedLoading: true, showCoverageOnHover: false, maxClusterRadius: 45,
+      iconCreateFunction: function (cluster) {
+        var overdue = cluster.getAllChildMarkers().some(function (m) { return m.options.geovaState === 'open_overdue'; });
+        var icon = L.divIcon({className: 'geova-grid' + (overdue ? ' has-overdue' : ''), iconSize: [36, 36],
+                              html: String(cluster.getChildCount())});
+        return icon;
+      }
+    });
     var grid = L.layerGroup();
     var wrapper = L.layerGroup([group, grid]);
     var pending = null;
@@ -98,7 +108,7 @@
               grid.addLayer(gridMarker(ll, p));
             } else {
               var c = L.circleMarker(ll, {radius: 6, weight: 1, color: '#333', fillColor: o.colours[p.s] || '#888',
-                                          fillOpacity: 0.9});
+                                          fillOpacity: 0.9, geovaState: p.s});
               c.on('click', function () { popup(c, p.i); });
               markers.push(c);
             }
