@@ -346,6 +346,7 @@ def evaluate(
     """Evaluate quality norms: per request, per group, and per period for periodic norms."""
     import pandas as pd
 
+    from geova.core.evaluate import PER_REQUEST_COLUMNS
     from geova.core.norms import Basis
     from geova.evaluation import evaluate as run
     from geova.evaluation import parse_as_of, territory_of
@@ -366,18 +367,7 @@ def evaluate(
     except (LookupError, ValueError) as exc:
         raise click.UsageError(str(exc)) from exc
     if per_intervention:
-        cols = [
-            "norm",
-            "source_id",
-            "applied",
-            "reported_at",
-            "due_at",
-            "resolved_at",
-            "state",
-            "excluded",
-            "hours_taken",
-            "hours_overdue",
-        ]
+        cols = [c for c in PER_REQUEST_COLUMNS if c not in ("id", "target_hours")]
         _emit(result.per_intervention[cols], fmt, tz)
         return
     if fmt == "table":

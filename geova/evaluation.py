@@ -14,7 +14,13 @@ import pandas as pd
 from sqlalchemy import Engine
 
 from geova.config import DEFAULT_TIMEZONE
-from geova.core.evaluate import DEFAULT_RISK_HOURS, Territory, aggregate, evaluate_deadline
+from geova.core.evaluate import (
+    DEFAULT_RISK_HOURS,
+    PER_REQUEST_COLUMNS,
+    Territory,
+    aggregate,
+    evaluate_deadline,
+)
 from geova.core.norms import Basis, Norm, NormKind
 from geova.core.periodic import evaluate_periodic
 from geova.store import records as store_records
@@ -106,24 +112,7 @@ def evaluate(
         for n in deadline_norms
     ]
     per_intervention = (
-        pd.concat(per, ignore_index=True)
-        if per
-        else pd.DataFrame(
-            columns=[
-                "norm",
-                "id",
-                "source_id",
-                "applied",
-                "target_hours",
-                "reported_at",
-                "due_at",
-                "resolved_at",
-                "state",
-                "excluded",
-                "hours_taken",
-                "hours_overdue",
-            ]
-        )
+        pd.concat(per, ignore_index=True) if per else pd.DataFrame(columns=list(PER_REQUEST_COLUMNS))
     )
     aggregates = (
         aggregate(per_intervention, recs, zones, by=by, tz=territory.timezone) if per else pd.DataFrame()

@@ -13,6 +13,18 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from enum import StrEnum
 
+# The answer and its context, in the order a grid shows them
+AUDIT_FIELDS = (
+    "commitment",
+    "respected",
+    "comment",
+    "services",
+    "responsible",
+    "resource_persons",
+    "obstacles",
+    "remedies",
+)
+
 
 class Answer(StrEnum):
     OUI = "OUI"
@@ -78,16 +90,3 @@ class AuditEntry:
 
     def key(self) -> tuple[str, int, str]:
         return (self.quarter, self.year, self.task)
-
-    def same_answers(self, other: AuditEntry) -> bool:
-        fields = (
-            "commitment",
-            "respected",
-            "comment",
-            "services",
-            "responsible",
-            "resource_persons",
-            "obstacles",
-            "remedies",
-        )
-        return all(getattr(self, f) == getattr(other, f) for f in fields)

@@ -37,6 +37,21 @@ class State(StrEnum):
     NO_DEADLINE = "no_deadline"  # judged on the source's due date, and the source gave none
 
 
+# The columns of evaluate_deadline's per-request table, in order
+PER_REQUEST_COLUMNS = (
+    "norm",
+    "id",
+    "source_id",
+    "applied",
+    "target_hours",
+    "reported_at",
+    "due_at",
+    "resolved_at",
+    "state",
+    "excluded",
+    "hours_taken",
+    "hours_overdue",
+)
 OPEN_STATES = (State.OPEN_OVERDUE, State.OPEN_AT_RISK, State.OPEN_IN_TIME)
 RATED_STATES = (State.ON_TIME, State.LATE, *OPEN_STATES)
 

@@ -8,20 +8,11 @@ from datetime import UTC, datetime
 import pandas as pd
 from sqlalchemy import Connection, select
 
-from geova.core.audit import AuditEntry
+from geova.core.audit import AUDIT_FIELDS, AuditEntry
 from geova.store.schema import AuditEntryRow, Quarter, StandardTask
 
 T = AuditEntryRow.__table__
-FIELDS = (
-    "commitment",
-    "respected",
-    "comment",
-    "services",
-    "responsible",
-    "resource_persons",
-    "obstacles",
-    "remedies",
-)
+FIELDS = AUDIT_FIELDS
 
 
 def _text(value: object) -> str:

@@ -23,7 +23,7 @@ from geova.store.records import RecordFilter, load_records
 from geova.store.schema import Intervention, Quarter, Zone
 from geova.web import engine
 from geova.web.format import dt, num, pct
-from geova.web.queries import category_label, current_view, evaluate_view, rate_colour
+from geova.web.queries import bbox_arg, category_label, current_view, evaluate_view, rate_colour
 
 bp = Blueprint("geo", __name__, url_prefix="/geo")
 MAX_POINTS = 1500
@@ -114,17 +114,6 @@ def zones_geojson() -> Any:
     return jsonify({"type": "FeatureCollection", "features": features})
 
 
-def _bbox() -> tuple[float, float, float, float] | None:
-    raw = request.args.get("bbox")
-    if not raw:
-        return None
-    try:
-        minx, miny, maxx, maxy = (float(v) for v in raw.split(","))
-    except ValueError:
-        abort(400, "bbox must be minlon,minlat,maxlon,maxlat")
-    return (minx, miny, maxx, maxy)
-
-
 def view_points(bbox: tuple[float, float, float, float] | None = None) -> pd.DataFrame:
     """The view's requests with their state under the view's norm and their location."""
     view = current_view()
@@ -141,7 +130,7 @@ def view_points(bbox: tuple[float, float, float, float] | None = None) -> pd.Dat
 @bp.get("/interventions.geojson")
 @login_required
 def interventions_geojson() -> Any:
-    frame = view_points(_bbox())
+    frame = view_points(bbox_arg())
     try:
         zoom = int(request.args.get("zoom", "13"))
     except ValueError:

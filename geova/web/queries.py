@@ -11,7 +11,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 import pandas as pd
-from flask import g, request
+from flask import abort, g, request
 from flask_babel import lazy_gettext as _l
 from sqlalchemy import func, select
 
@@ -107,6 +107,18 @@ class View:
             reported_to=self.end.tz_convert(tz),
             **extra,
         )
+
+
+def bbox_arg() -> tuple[float, float, float, float] | None:
+    """The ``bbox`` query parameter (minlon,minlat,maxlon,maxlat) of a map feed; 400 when malformed."""
+    raw = request.args.get("bbox")
+    if not raw:
+        return None
+    try:
+        minx, miny, maxx, maxy = (float(v) for v in raw.split(","))
+    except ValueError:
+        abort(400, "bbox must be minlon,minlat,maxlon,maxlat")
+    return (minx, miny, maxx, maxy)
 
 
 def deadline_norms() -> list[Norm]:

@@ -51,6 +51,7 @@ from geova.web.queries import (
     STATE_COLOURS,
     STATE_LABELS,
     View,
+    bbox_arg,
     categories,
     current_view,
     deadline_norms,
@@ -114,17 +115,6 @@ def _period(view: View) -> tuple[pd.Timestamp | None, pd.Timestamp | None]:
         view.start if request.args.get("from") else None,
         view.end if request.args.get("to") else None,
     )
-
-
-def _bbox() -> tuple[float, float, float, float] | None:
-    raw = request.args.get("bbox")
-    if not raw:
-        return None
-    try:
-        minx, miny, maxx, maxy = (float(v) for v in raw.split(","))
-    except ValueError:
-        abort(400, "bbox must be minlon,minlat,maxlon,maxlat")
-    return (minx, miny, maxx, maxy)
 
 
 def worklist_frame(
@@ -431,7 +421,7 @@ def worklist_geojson() -> Any:
     view = worklist_view()
     if view is None:
         abort(404)
-    frame = worklist_frame(view, risk_hours(), _bbox())
+    frame = worklist_frame(view, risk_hours(), bbox_arg())
     tz = territory_tz()
     features = [
         {
