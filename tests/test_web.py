@@ -40,3 +40,14 @@ def test_overview_lists_quarters_with_their_rate_and_serves_the_choropleth(db_ur
     assert len(feed["features"]) == 26
     dorchester = next(f for f in feed["features"] if f["properties"]["name"] == "Dorchester")
     assert dorchester["properties"]["requests"] > 0 and dorchester["properties"]["fill"].startswith("#")
+
+
+def test_error_pages_are_translated_pages_of_the_site_but_apis_keep_their_formats(db_url):
+    client = create_app({"GEOVA_DATABASE_URL": db_url, "TESTING": True}).test_client()
+    page = client.get("/no-such-page?lang=fr")
+    assert page.status_code == 404
+    html = page.get_data(as_text=True)
+    assert "Page introuvable" in html and 'href="/"' in html  # the site's layout, with its navigation
+    assert client.get("/no-such-page?lang=en").get_data(as_text=True).count("Page not found") >= 1
+    api = client.get("/api/v1/no-such-thing")
+    assert api.status_code == 404 and api.is_json

@@ -83,3 +83,6 @@ def init_app(app: Flask) -> None:
     for bp in (api.bp, open311.bp):
         app.register_blueprint(bp)
     register_filters(app)
+    from geova.web.errors import register as register_errors
+
+    register_errors(app)

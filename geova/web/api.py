@@ -117,7 +117,9 @@ def _routing_error(exc: HTTPException) -> Any:
         from geova.web.open311 import routing_error
 
         return routing_error(exc)
-    return exc
+    from geova.web.errors import page_error
+
+    return page_error(exc)
 
 
 def bad(name: str, message: str) -> ApiError:
