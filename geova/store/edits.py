@@ -136,13 +136,22 @@ def report_intervention(
     lat: float,
     username: str | None,
     when: datetime | pd.Timestamp,
+    *,
+    insulting: bool = False,
+    severity: str | None = None,
+    channel: str | None = None,
+    source: str | None = None,
+    source_id: str | None = None,
 ) -> int:
     """Store a new open request reported in geova; returns its id.
 
     It gets a source id of its own (``W-000001``...), the channel ``geova``, no service and no
     source due date (deadlines come from the norms), and is assigned to its quarter, sub-quarter and
-    zones exactly as imports assign them.
+    zones exactly as imports assign them. The APIs may pass what a form does not: whether it is
+    insulting, its severity, its channel, and a source with its own id (Open311 tokens).
     """
+    if (source is None) != (source_id is None):
+        raise ValueError("give both source and source_id, or neither")
     known = conn.execute(select(Category.__table__.c.code).where(Category.__table__.c.code == category))
     if not category or known.first() is None:
         raise ValueError(f"unknown category '{category}'")
@@ -161,9 +170,9 @@ def report_intervention(
         "resolved_at": None,
         "due_at": None,
         "status": Status.OPEN.value,
-        "channel": WEB_CHANNEL,
-        "insulting": False,
-        "severity": None,
+        "channel": channel or WEB_CHANNEL,
+        "insulting": bool(insulting),
+        "severity": severity,
         "service": None,
         "description": description,
         "address": address,
@@ -172,7 +181,7 @@ def report_intervention(
     }
     row = {k: v for k, v in values.items() if k not in ("x", "y")}
     row.update(
-        source=WEB_SOURCE,
+        source=source or WEB_SOURCE,
         quarter_id=quarter_id,
         subquarter_id=subquarter_id,
         content_hash=_hash(values),
@@ -184,7 +193,7 @@ def report_intervention(
             with conn.begin_nested():  # two people reporting at once may draw the same number
                 new_id = int(
                     conn.execute(
-                        insert(IV).values(source_id=_next_source_id(conn), **row)
+                        insert(IV).values(source_id=source_id or _next_source_id(conn), **row)
                     ).inserted_primary_key[0]
                 )
             break

@@ -28,7 +28,7 @@ from typing import Any
 import pandas as pd
 from flask import Blueprint, Response, g, jsonify, request, url_for
 from flask_login import current_user
-from sqlalchemy import Connection, func, select, update
+from sqlalchemy import Connection, func, select
 from werkzeug.exceptions import HTTPException
 
 from geova.core.evaluate import DEFAULT_RISK_HOURS, DIMENSIONS, State
@@ -623,24 +623,23 @@ def create_request(
     source: str | None = None,
     source_id: str | None = None,
 ) -> int:
-    """A request reported through an API, placed and stored like one reported in the web app
-    (geova.store.edits.report_intervention), then given the fields only an API passes: whether it
-    is insulting, its severity, its channel, and its own source and source id (Open311)."""
-    new_id = edits.report_intervention(conn, category, description, address, lon, lat, username, when)
-    changes: dict[str, Any] = {}
-    if insulting:
-        changes["insulting"] = True
-    if severity:
-        changes["severity"] = severity
-    if channel:
-        changes["channel"] = channel
-    if changes or source:
-        current = edits._current(conn, new_id)
-        current.update(changes)
-        if source:
-            changes.update(source=source, source_id=source_id)
-        conn.execute(update(IV).where(IV.c.id == new_id).values(**changes, content_hash=edits._hash(current)))
-    return new_id
+    """A request reported through an API: geova.store.edits.report_intervention with the fields
+    only an API passes (insulting, severity, channel, and Open311's own source and source id)."""
+    return edits.report_intervention(
+        conn,
+        category,
+        description,
+        address,
+        lon,
+        lat,
+        username,
+        when,
+        insulting=insulting,
+        severity=severity,
+        channel=channel,
+        source=source,
+        source_id=source_id,
+    )
 
 
 def clean_text(value: Any, name: str, limit: int, required: bool = False) -> str | None:
