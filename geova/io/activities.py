@@ -18,7 +18,7 @@ from pyproj import CRS, Transformer
 
 from geova.io.errors import ImportFailure, Reject
 from geova.io.mapping import SourceSection
-from geova.io.records import _numbers, _text, _Verdicts, content_hashes, parse_datetimes
+from geova.io.records import _numbers, _text, _Verdicts, content_hashes, map_categories, parse_datetimes
 from geova.io.tables import SourceTable
 
 
@@ -103,17 +103,9 @@ def to_activities(table: SourceTable, mapping: ActivityMapping, file: Path) -> A
     if src.category:
         out["category_code"] = src.category
     else:
-        raw = _text(cells, cols.category)
-        mapped = raw.map(mapping.categories)
-        if "*" in mapping.categories:
-            mapped = mapped.fillna(mapping.categories["*"])
-        v.reject(
-            mapped.isna().to_numpy(),
-            cols.category or "category",
-            raw,
-            "category not in the mapping's [categories] table",
+        out["category_code"] = map_categories(
+            _text(cells, cols.category), mapping.categories, cols.category, v
         )
-        out["category_code"] = mapped
     at_raw = _text(cells, cols.at)
     at, bad = parse_datetimes(at_raw, src.date_format, src.day_first, src.timezone)
     v.reject(bad | at.isna().to_numpy(), cols.at, at_raw, "missing or not a date")

@@ -172,6 +172,21 @@ def _to_utc(parsed: pd.Series, tz: str) -> pd.Series:
     return pd.Series([one(v) for v in parsed], index=parsed.index, dtype="datetime64[ns, UTC]")
 
 
+def map_categories(raw: pd.Series, table: dict[str, str], column: str | None, v: _Verdicts) -> pd.Series:
+    """Source category labels mapped onto referential codes (``"*"``: the default); unmapped
+    labels reject their row."""
+    mapped = raw.map(table)
+    if "*" in table:
+        mapped = mapped.fillna(table["*"])
+    v.reject(
+        mapped.isna().to_numpy(),
+        column or "category",
+        raw,
+        "category not in the mapping's [categories] table",
+    )
+    return mapped
+
+
 def _matches(text: pd.Series, pattern: str, flags: int = 0) -> pd.Series:
     """Regex test of a column; users' patterns may hold groups, which pandas would warn about."""
     with warnings.catch_warnings():
@@ -227,16 +242,7 @@ def to_records(table: SourceTable, mapping: Mapping, file: Path) -> Records:
         out["source_category"] = _text(cells, cols.category) if cols.category else src.category
     else:
         raw = _text(cells, cols.category)
-        mapped = raw.map(mapping.categories)
-        if "*" in mapping.categories:
-            mapped = mapped.fillna(mapping.categories["*"])
-        v.reject(
-            mapped.isna().to_numpy(),
-            cols.category or "category",
-            raw,
-            "category not in the mapping's [categories] table",
-        )
-        out["category_code"] = mapped
+        out["category_code"] = map_categories(raw, mapping.categories, cols.category, v)
         out["source_category"] = raw
 
     # dates
