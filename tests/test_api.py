@@ -21,7 +21,7 @@ from app import create_app
 from geova.core.audit import Answer, AuditEntry
 from geova.core.norms import Basis
 from geova.evaluation import evaluate
-from geova.importing import import_interventions, import_layer, load_extra_referential
+from geova.importing import import_interventions, load_extra_referential
 from geova.store import apikeys, audit
 from geova.store.schema import (
     ApiKey,
@@ -33,6 +33,7 @@ from geova.store.schema import (
 )
 from geova.store.status import set_setting
 from geova.store.users import add_user
+from tests.boston import load_quarters
 from tests.test_web_correspondent import PASSWORD, csrf, fast_passwords
 
 REPO = Path(__file__).resolve().parents[1]
@@ -47,13 +48,7 @@ READS = ["/api/v1/interventions", "/api/v1/interventions/1", "/api/v1/evaluation
 
 def build_store(engine: Engine, rejects: Path) -> dict[str, str]:
     """The store of this module; returns one API key token per role."""
-    import_layer(
-        engine,
-        REPO / "layers/boston_neighborhoods.geojson",
-        as_="quarters",
-        code_field="Neighborhood_ID",
-        name_field="Name",
-    )
+    load_quarters(engine)
     import_interventions(
         engine,
         REPO / "data/boston/trash-on-vacant-lot.csv",

@@ -25,6 +25,7 @@ from geova.core.norms import Basis
 from geova.evaluation import evaluate
 from geova.store.followups import record_share
 from geova.store.status import set_setting
+from tests.boston import load_quarters, load_zones
 
 REPO = Path(__file__).resolve().parents[1]
 FIX = Path(__file__).parent / "fixtures" / "norms"
@@ -68,21 +69,8 @@ BY_QUARTER = {  # quarter -> (name, counts..., on-time rate, median hours)
 
 
 def build_territory(engine: Engine) -> None:
-    importing.import_layer(
-        engine,
-        REPO / "layers" / "boston_neighborhoods.geojson",
-        as_="quarters",
-        code_field="Neighborhood_ID",
-        name_field="Name",
-    )
-    importing.import_layer(
-        engine,
-        REPO / "layers" / "boston_priority_zones.geojson",
-        as_="zones",
-        code_field="code",
-        name_field="name",
-        kind_field="kind",
-    )
+    load_quarters(engine)
+    load_zones(engine)
     importing.load_extra_referential(engine, FIX / "norms.toml")
     with engine.begin() as conn:
         set_setting(conn, "timezone", BOSTON)

@@ -29,12 +29,13 @@ from sqlalchemy import Engine, func, select
 
 from app import create_app
 from geova.evaluation import evaluate
-from geova.importing import import_interventions, import_layer
+from geova.importing import import_interventions
 from geova.store import apikeys
 from geova.store.records import RecordFilter, load_records
 from geova.store.schema import Intervention, Quarter, Setting, Zone
 from geova.store.status import set_setting
 from geova.store.users import add_user
+from tests.boston import load_quarters, load_zones
 
 REPO = Path(__file__).resolve().parents[1]
 PASSWORD = "ogc-test-password"
@@ -47,21 +48,8 @@ OGC_CONF = "http://www.opengis.net/spec/ogcapi-features-1/1.0/conf/"
 def build_store(engine: Engine) -> str:
     """The Boston quarters and zones and one real request file; an account and an API key. Returns
     the key's token."""
-    import_layer(
-        engine,
-        REPO / "layers/boston_neighborhoods.geojson",
-        as_="quarters",
-        code_field="Neighborhood_ID",
-        name_field="Name",
-    )
-    import_layer(
-        engine,
-        REPO / "layers/boston_priority_zones.geojson",
-        as_="zones",
-        code_field="code",
-        name_field="name",
-        kind_field="kind",
-    )
+    load_quarters(engine)
+    load_zones(engine)
     import_interventions(
         engine, REPO / "data/boston/trash-on-vacant-lot.csv", REPO / "data/mappings/trash-on-vacant-lot.toml"
     )

@@ -6,7 +6,8 @@ import re
 from pathlib import Path
 
 from app import create_app
-from geova.importing import import_interventions, import_layer
+from geova.importing import import_interventions
+from tests.boston import load_quarters
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -19,13 +20,7 @@ def test_front_page_says_when_nothing_is_loaded(db_url):
 
 
 def test_overview_lists_quarters_with_their_rate_and_serves_the_choropleth(db_url, engine):
-    import_layer(
-        engine,
-        REPO / "layers/boston_neighborhoods.geojson",
-        as_="quarters",
-        code_field="Neighborhood_ID",
-        name_field="Name",
-    )
+    load_quarters(engine)
     import_interventions(
         engine, REPO / "data/boston/trash-on-vacant-lot.csv", REPO / "data/mappings/trash-on-vacant-lot.toml"
     )

@@ -20,12 +20,13 @@ from werkzeug.security import generate_password_hash
 
 from app import create_app
 from geova.core.audit import Answer, AuditEntry
-from geova.importing import import_activities, import_interventions, import_layer, load_extra_referential
+from geova.importing import import_activities, import_interventions, load_extra_referential
 from geova.store import audit, edits, users
 from geova.store.areas import load_areas
 from geova.store.schema import Intervention, InterventionEvent, InterventionZone, Quarter
 from geova.store.status import set_setting
 from geova.store.users import add_user
+from tests.boston import load_quarters, load_zones
 
 REPO = Path(__file__).resolve().parents[1]
 PASSWORD = "correct-horse-battery"
@@ -39,21 +40,8 @@ EV = InterventionEvent.__table__
 
 def build_store(engine: Engine, rejects: Path) -> None:
     load_extra_referential(engine, REPO / "data/boston/norms.toml")
-    import_layer(
-        engine,
-        REPO / "layers/boston_neighborhoods.geojson",
-        as_="quarters",
-        code_field="Neighborhood_ID",
-        name_field="Name",
-    )
-    import_layer(
-        engine,
-        REPO / "layers/boston_priority_zones.geojson",
-        as_="zones",
-        code_field="code",
-        name_field="name",
-        kind_field="kind",
-    )
+    load_quarters(engine)
+    load_zones(engine)
     import_interventions(
         engine,
         REPO / "data/boston/trash-on-vacant-lot.csv",

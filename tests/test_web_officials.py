@@ -13,13 +13,14 @@ from sqlalchemy import select, update
 from app import create_app
 from geova.core.audit import Answer, AuditEntry
 from geova.evaluation import evaluate, territory_of
-from geova.importing import import_interventions, import_layer, load_extra_referential
+from geova.importing import import_interventions, load_extra_referential
 from geova.store import audit, users
 from geova.store.records import RecordFilter
 from geova.store.schema import Quarter
 from geova.web.charts import Bar, Series, rate_bars, rate_lines
 from geova.web.format import num, pct
 from geova.web.queries import rate_colour
+from tests.boston import load_quarters
 
 REPO = Path(__file__).resolve().parents[1]
 PASSWORD = "a-long-password"
@@ -30,13 +31,7 @@ PERIOD = {"norm": NORM, "from": "2015-07-01", "to": "2015-12-31", "as_of": "2016
 
 @pytest.fixture
 def store(engine):
-    import_layer(
-        engine,
-        REPO / "layers/boston_neighborhoods.geojson",
-        as_="quarters",
-        code_field="Neighborhood_ID",
-        name_field="Name",
-    )
+    load_quarters(engine)
     import_interventions(
         engine, REPO / "data/boston/graffiti-removal.csv", REPO / "data/mappings/graffiti-removal.toml"
     )

@@ -10,10 +10,11 @@ import pytest
 
 from app import create_app
 from geova.evaluation import evaluate, territory_of
-from geova.importing import import_interventions, import_layer, load_extra_referential
+from geova.importing import import_interventions, load_extra_referential
 from geova.store.records import RecordFilter
 from geova.web.format import num, pct
 from geova.web.queries import rate_colour
+from tests.boston import load_quarters
 
 REPO = Path(__file__).resolve().parents[1]
 QUERY = "norm=boston.target&from=2015-01-01&to=2015-12-31&as_of=2016-04-01&lang=en"
@@ -21,13 +22,7 @@ QUERY = "norm=boston.target&from=2015-01-01&to=2015-12-31&as_of=2016-04-01&lang=
 
 @pytest.fixture
 def store(engine):
-    import_layer(
-        engine,
-        REPO / "layers/boston_neighborhoods.geojson",
-        as_="quarters",
-        code_field="Neighborhood_ID",
-        name_field="Name",
-    )
+    load_quarters(engine)
     import_interventions(
         engine, REPO / "data/boston/graffiti-removal.csv", REPO / "data/mappings/graffiti-removal.toml"
     )

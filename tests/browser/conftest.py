@@ -17,6 +17,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.boston import load_quarters, load_zones
+
 REPO = Path(__file__).resolve().parents[2]
 ARTIFACTS = REPO / "tests" / "artifacts"
 CHROMIUM = os.environ.get("GEOVA_CHROMIUM", "/usr/bin/chromium")
@@ -32,7 +34,7 @@ def _free_port() -> int:
 
 @pytest.fixture(scope="session")
 def browser_store(tmp_path_factory: pytest.TempPathFactory) -> str:
-    from geova.importing import import_interventions, import_layer, load_extra_referential
+    from geova.importing import import_interventions, load_extra_referential
     from geova.store.db import make_engine
     from geova.store.status import set_setting
     from geova.store.users import add_user
@@ -41,21 +43,8 @@ def browser_store(tmp_path_factory: pytest.TempPathFactory) -> str:
     os.environ["GEOVA_INSTANCE_PATH"] = str(folder / "instance")
     url = f"sqlite:///{folder / 'geova.sqlite'}"
     engine = make_engine(url)
-    import_layer(
-        engine,
-        REPO / "layers/boston_neighborhoods.geojson",
-        as_="quarters",
-        code_field="Neighborhood_ID",
-        name_field="Name",
-    )
-    import_layer(
-        engine,
-        REPO / "layers/boston_priority_zones.geojson",
-        as_="zones",
-        code_field="code",
-        name_field="name",
-        kind_field="kind",
-    )
+    load_quarters(engine)
+    load_zones(engine)
     load_extra_referential(engine, REPO / "data/boston/norms.toml")
     for name in ("graffiti-removal", "trash-on-vacant-lot"):
         import_interventions(engine, REPO / f"data/boston/{name}.csv", REPO / f"data/mappings/{name}.toml")
