@@ -26,6 +26,11 @@ from sqlalchemy.engine import make_url
 from geova.config import database_url
 
 
+class StoreBusy(RuntimeError):
+    """The store could not take the write lock in time (SQLite's busy timeout, or PostgreSQL's lock
+    timeout): nothing was written, and the same call may succeed a moment later."""
+
+
 def is_sqlite(engine: Engine) -> bool:
     return engine.dialect.name == "sqlite"
 

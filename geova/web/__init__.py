@@ -83,6 +83,7 @@ def init_app(app: Flask) -> None:
     for bp in (api.bp, open311.bp):
         app.register_blueprint(bp)
     register_filters(app)
-    from geova.web.errors import register as register_errors
+    from geova.web import access, errors
 
-    register_errors(app)
+    access.init_app(app)
+    errors.register(app)

@@ -117,9 +117,9 @@ def _routing_error(exc: HTTPException) -> Any:
         from geova.web.open311 import routing_error
 
         return routing_error(exc)
-    from geova.web.errors import page_error
+    from geova.web.errors import from_http
 
-    return page_error(exc)
+    return from_http(exc)
 
 
 def bad(name: str, message: str) -> ApiError:
