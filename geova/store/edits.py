@@ -45,6 +45,10 @@ IV = Intervention.__table__
 EV = InterventionEvent.__table__
 
 
+class OutsideTerritory(ValueError):
+    """A new request placed outside every quarter of the territory."""
+
+
 class EventKind:
     REPORTED = "reported"
     RESOLVED = "resolved"
@@ -163,6 +167,10 @@ def report_intervention(
     placed = assign_points(np.array([x]), np.array([y]), quarters, zones)
     quarter_id = int(placed.quarter[0]) if placed.quarter[0] >= 0 else None
     subquarter_id = int(placed.subquarter[0]) if placed.subquarter[0] >= 0 else None
+    if quarter_id is None and len(quarters):
+        # Imports keep such rows (flagged) because the source system is authoritative; a new report
+        # made here is a mistake of the person or the client (swapped or foreign coordinates).
+        raise OutsideTerritory(f"the point lon={x:g}, lat={y:g} is outside the territory's quarters")
     values: dict[str, Any] = {
         "category_code": category,
         "source_category": None,
