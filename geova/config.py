@@ -7,20 +7,21 @@ web app served by `make demo` always talk to the same store: an explicit URL, th
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
+
+from geova.settings import load
 
 DEFAULT_TIMEZONE = "Europe/Paris"
 
 
 def instance_path() -> Path:
     """The folder holding runtime state; ``GEOVA_INSTANCE_PATH`` or ``./instance``."""
-    return Path(os.environ.get("GEOVA_INSTANCE_PATH", "instance")).resolve()
+    return load().instance
 
 
 def database_url(explicit: str | None = None) -> str:
     """The database URL to use, normalised to the drivers geova ships with."""
-    url = explicit or os.environ.get("GEOVA_DATABASE_URL")
+    url = explicit or load().database_url
     if not url:
         folder = instance_path()
         folder.mkdir(parents=True, exist_ok=True)

@@ -5,6 +5,7 @@ All files are bundled in the repository (``layers/``, ``data/``) so that the dem
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -103,7 +104,11 @@ def create_demo_accounts(engine: Engine, folder: Path) -> list[tuple[str, str, s
             created.append((username, role, password))
     if created:
         folder.mkdir(parents=True, exist_ok=True)
-        with (folder / "demo-accounts.txt").open("a", encoding="utf-8") as fh:
+        path = folder / "demo-accounts.txt"
+        # Readable by its owner only: it holds passwords (os.open sets the mode at creation).
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+        os.chmod(path, 0o600)  # a file left by an older version may have been world-readable
+        with os.fdopen(fd, "a", encoding="utf-8") as fh:
             for username, role, password in created:
                 fh.write(f"{username}\t{role}\t{password}\n")
     return created

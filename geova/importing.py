@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import csv
 import hashlib
-import os
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -23,13 +22,14 @@ from geova.config import instance_path
 from geova.core.assign import Area, assign_points
 from geova.core.checks import location_key, outside_extent, resolved_before_report
 from geova.core.model import Flag
-from geova.core.referential import DEFAULT_REFERENTIAL, load_referential
+from geova.core.referential import load_referential
 from geova.io.activities import load_activity_mapping, to_activities
 from geova.io.errors import ImportFailure, Reject
 from geova.io.layers import read_layer
 from geova.io.mapping import load_mapping
 from geova.io.records import to_records
 from geova.io.tables import read_table
+from geova.settings import load as load_settings
 from geova.store import areas, interventions
 from geova.store.activities import upsert_activities
 from geova.store.migrate import ensure_schema
@@ -96,7 +96,7 @@ def prepare_store(engine: Engine, referential: Path | None = None) -> list[str]:
 
 
 def referential_path() -> Path:
-    return Path(os.environ.get("GEOVA_REFERENTIAL", DEFAULT_REFERENTIAL))
+    return load_settings().referential
 
 
 def load_extra_referential(engine: Engine, path: Path) -> dict[str, int]:

@@ -13,6 +13,7 @@ from __future__ import annotations
 import os
 import secrets
 from pathlib import Path
+from typing import Any
 
 from flask import Flask, current_app, request, session
 from flask_babel import Babel
@@ -20,8 +21,12 @@ from flask_login import LoginManager
 from flask_wtf import CSRFProtect
 from sqlalchemy import Engine
 
+from geova.config import database_url
+from geova.settings import Settings
+from geova.settings import load as load_settings
 from geova.store.db import make_engine
 
+ROOT = Path(__file__).resolve().parents[2]  # templates/ and static/ sit beside the package
 LANGUAGES = ("fr", "en")
 csrf = CSRFProtect()
 babel = Babel()
@@ -48,25 +53,46 @@ def select_locale() -> str:
     return request.accept_languages.best_match(LANGUAGES) or "fr"
 
 
-def _secret_key(app: Flask) -> str:
-    """GEOVA_SECRET_KEY, else a random key kept in instance/ (never in the repository)."""
+def _secret_key(app: Flask, settings: Settings) -> str:
+    """GEOVA_SECRET_KEY, else a random key kept in the instance folder (never in the repository)."""
     if app.config.get("SECRET_KEY"):
-        return app.config["SECRET_KEY"]
+        return str(app.config["SECRET_KEY"])
+    if settings.secret_key is not None:
+        return settings.secret_key.get_secret_value()
     path = Path(app.instance_path) / "secret_key"
     if not path.exists():
         path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(secrets.token_hex(32))
-        os.chmod(path, 0o600)
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w") as fh:
+            fh.write(secrets.token_hex(32))
     return path.read_text().strip()
 
 
-def init_app(app: Flask) -> None:
-    app.config.setdefault("GEOVA_TILES_URL", "https://tile.openstreetmap.org/{z}/{x}/{y}.png")
-    app.config.setdefault(
-        "GEOVA_TILES_ATTRIBUTION",
-        '&copy; <a href="https://www.openstreetmap.org/copyright">OpenStreetMap</a>',
+def create_app(config: dict[str, Any] | None = None) -> Flask:
+    """The app factory (Flask's tutorial pattern), so that tests build an app per database.
+
+    Settings come from the environment (``geova.settings``); ``config`` overrides them under the
+    same ``GEOVA_*`` names and may set Flask's own keys (``TESTING``, ``SECRET_KEY``...)."""
+    config = dict(config or {})
+    settings = load_settings(config)
+    app = Flask(
+        "geova",
+        template_folder=str(ROOT / "templates"),
+        static_folder=str(ROOT / "static"),
+        instance_path=str(settings.instance),
     )
-    app.config["SECRET_KEY"] = _secret_key(app)
+    app.config.update({k: v for k, v in config.items() if not k.startswith("GEOVA_")})
+    app.config["GEOVA_SETTINGS"] = settings
+    app.config["GEOVA_DATABASE_URL"] = database_url(settings.database_url)
+    app.config["GEOVA_TILES_URL"] = settings.tiles
+    app.config["GEOVA_TILES_ATTRIBUTION"] = settings.tiles_attribution
+    init_app(app)
+    return app
+
+
+def init_app(app: Flask) -> None:
+    settings: Settings = app.config.get("GEOVA_SETTINGS") or load_settings()
+    app.config["SECRET_KEY"] = _secret_key(app, settings)
     app.config.setdefault("BABEL_TRANSLATION_DIRECTORIES", str(Path(__file__).parent / "translations"))
     csrf.init_app(app)
     babel.init_app(app, locale_selector=select_locale)

@@ -1,0 +1,55 @@
+"""Every setting of geova, in one object read from ``GEOVA_*`` environment variables.
+
+The CLI, the web app and gunicorn workers all build their configuration from :class:`Settings`, so
+a setting documented in the README's configuration table works the same everywhere (a test sets each
+one and observes its effect, and another fails when a field here is not documented there). The web
+app also accepts overrides in ``create_app({...})`` under the same names (``GEOVA_TILES_URL``...).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from pydantic import Field, SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from geova.core.referential import DEFAULT_REFERENTIAL
+
+OSM_TILES = "https://tile.openstreetmap.org/{z}/{x}/{y}.png"
+OSM_ATTRIBUTION = '&copy; <a href="https://www.openstreetmap.org/copyright">OpenStreetMap</a>'
+PREFIX = "GEOVA_"
+
+
+class Settings(BaseSettings):
+    """geova's settings; each field is the environment variable ``GEOVA_<NAME>``."""
+
+    model_config = SettingsConfigDict(env_prefix=PREFIX, extra="ignore", frozen=True)
+
+    database_url: str | None = Field(None, description="the store (SpatiaLite file or PostGIS URL)")
+    instance_path: Path = Field(Path("instance"), description="runtime state: database, secret key, rejects")
+    secret_key: SecretStr | None = Field(None, description="Flask secret key (else kept in instance/)")
+    tiles_url: str = Field(OSM_TILES, description="tile server URL template, or 'none'")
+    tiles_attribution: str = Field(OSM_ATTRIBUTION, description="attribution shown under the maps")
+    referential: Path = Field(DEFAULT_REFERENTIAL, description="the city's referential file")
+
+    @property
+    def instance(self) -> Path:
+        """The instance folder as an absolute path (relative paths are read from the working folder)."""
+        return self.instance_path.resolve()
+
+    @property
+    def tiles(self) -> str | None:
+        """The tile URL, or None when maps have no base layer (intranets without a tile server)."""
+        url = self.tiles_url.strip()
+        return None if not url or url.lower() == "none" else url
+
+
+def load(overrides: dict[str, Any] | None = None) -> Settings:
+    """The environment's settings with ``overrides`` (``GEOVA_NAME`` or ``name`` keys) applied."""
+    values: dict[str, Any] = {}
+    for key, value in (overrides or {}).items():
+        name = key.removeprefix(PREFIX).lower()
+        if name in Settings.model_fields and value is not None:
+            values[name] = value
+    return Settings(**values)
