@@ -12,7 +12,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import shapely
-from flask import Blueprint, abort, jsonify, request, url_for
+from flask import Blueprint, abort, jsonify, url_for
 from flask_babel import get_locale
 from flask_babel import gettext as _
 from flask_login import login_required
@@ -23,7 +23,8 @@ from geova.store.records import RecordFilter, load_records
 from geova.store.schema import Intervention, Quarter, Zone
 from geova.web import engine
 from geova.web.format import dt, num, pct
-from geova.web.queries import bbox_arg, category_label, current_view, evaluate_view, rate_colour
+from geova.web.params import MapFeedParams
+from geova.web.queries import category_label, current_view, evaluate_view, rate_colour, view_params
 
 bp = Blueprint("geo", __name__, url_prefix="/geo")
 MAX_POINTS = 1500
@@ -130,11 +131,9 @@ def view_points(bbox: tuple[float, float, float, float] | None = None) -> pd.Dat
 @bp.get("/interventions.geojson")
 @login_required
 def interventions_geojson() -> Any:
-    frame = view_points(bbox_arg())
-    try:
-        zoom = int(request.args.get("zoom", "13"))
-    except ValueError:
-        zoom = 13
+    params = view_params(MapFeedParams)
+    frame = view_points(params.bbox)
+    zoom = params.zoom
     total = len(frame)
     if total <= MAX_POINTS:
         features = [
@@ -152,7 +151,7 @@ def interventions_geojson() -> Any:
 
 def _grid(frame: pd.DataFrame, zoom: int) -> list[dict[str, Any]]:
     """Requests gathered in cells of about 60 screen pixels at this zoom."""
-    cell = 360 / (2 ** max(zoom, 0)) * 60 / 256
+    cell = 360 / (2**zoom) * 60 / 256  # zoom is bounded by MapFeedParams (0..22)
     keys = pd.DataFrame(
         {
             "gx": np.floor(frame["x"].to_numpy() / cell),

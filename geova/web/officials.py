@@ -10,12 +10,13 @@ from __future__ import annotations
 
 from dataclasses import replace
 from datetime import UTC, datetime
-from typing import Any
+from typing import Annotated, Any, Literal
 
 import pandas as pd
-from flask import Blueprint, render_template, request, url_for
+from flask import Blueprint, render_template, url_for
 from flask_babel import format_date, format_percent, get_locale
 from flask_babel import gettext as _
+from pydantic import Field
 from sqlalchemy import select
 
 from geova.core.audit import Answer
@@ -25,7 +26,8 @@ from geova.web import engine
 from geova.web.auth import roles_required
 from geova.web.charts import Bar, Series, rate_bars, rate_lines, series_style
 from geova.web.format import num, pct, territory_tz
-from geova.web.public import _loaded
+from geova.web.params import FIRST_DAY, LAST_DAY, Code, Codes, ViewParams
+from geova.web.public import store_loaded
 from geova.web.queries import (
     View,
     current_view,
@@ -34,6 +36,7 @@ from geova.web.queries import (
     norm_label,
     quarters,
     rate_colour,
+    view_params,
 )
 
 bp = Blueprint("officials", __name__)
@@ -308,17 +311,13 @@ def _text(value: Any) -> str:
     return "" if _missing(value) else str(value)
 
 
-def audit_grid(year_arg: str | None, lang: str) -> dict[str, Any]:
+def audit_grid(asked: int | None, lang: str) -> dict[str, Any]:
     """The audit grid of every quarter for one year: rows quarters, columns the standard tasks
     grouped by field of action; each cell the latest answer to "is it respected?"."""
     a, f, t = AuditEntryRow.__table__, FieldOfAction.__table__, StandardTask.__table__
     label = "label_fr" if lang == "fr" else "label_en"
     with engine().connect() as conn:
         years = sorted(conn.execute(select(a.c.year).distinct()).scalars(), reverse=True)
-        try:
-            asked = int(year_arg) if year_arg else None
-        except ValueError:
-            asked = None
         year = asked if asked in years else (years[0] if years else None)
         grid = current_grid(conn, year=year) if year is not None else pd.DataFrame()
         field_rows = conn.execute(select(f.c.code, f.c[label]).order_by(f.c.position, f.c.code)).all()
@@ -373,9 +372,18 @@ def audit_grid(year_arg: str | None, lang: str) -> dict[str, Any]:
 # --- pages ---------------------------------------------------------------------------------------
 
 
+class ComparisonParams(ViewParams):
+    """The comparison's query string: the view, quarters on the trend chart, sorting, audit year."""
+
+    quarters: Codes = ()
+    sort: Code | None = None
+    dir: Literal["asc", "desc"] | None = None
+    year: Annotated[int, Field(ge=FIRST_DAY.year, le=LAST_DAY.year)] | None = None
+
+
 def _selected(names: dict[str, str]) -> list[str]:
     """The quarters asked for the trend chart: ?quarters=a,b (or repeated), known codes only."""
-    asked = [c.strip() for v in request.args.getlist("quarters") for c in v.split(",")]
+    asked = view_params(ComparisonParams).quarters
     out: list[str] = []
     for code in asked:
         if code in names and code not in out:
@@ -384,7 +392,7 @@ def _selected(names: dict[str, str]) -> list[str]:
 
 
 def _context() -> dict[str, Any] | None:
-    if not _loaded() or not deadline_norms():
+    if not store_loaded() or not deadline_norms():
         return None
     view = current_view()
     if view.quarter:  # every quarter, side by side
@@ -392,19 +400,18 @@ def _context() -> dict[str, Any] | None:
     lang = str(get_locale() or "fr")
     names = quarters().set_index("code")["name"].to_dict()
     selected = _selected(names)
-    sort = request.args.get("sort", "name")
-    sort = sort if sort in COLUMNS else "name"
-    direction = request.args.get("dir", "asc" if sort == "name" else "desc")
-    direction = direction if direction in ("asc", "desc") else "asc"
+    params = view_params(ComparisonParams)
+    sort = params.sort if params.sort in COLUMNS else "name"
+    direction = params.dir or ("asc" if sort == "name" else "desc")
     data = comparison(view)
-    audit = audit_grid(request.args.get("year"), lang)
+    audit = audit_grid(params.year, lang)
 
     page: dict[str, str] = {}
     if selected:
         page["quarters"] = ",".join(selected)
-    if audit["year"] is not None and request.args.get("year"):
+    if audit["year"] is not None and params.year:
         page["year"] = str(audit["year"])
-    if request.args.get("sort"):
+    if params.sort:
         page["sort"], page["dir"] = sort, direction
 
     def link(endpoint: str = "officials.compare", **changes: Any) -> str:

@@ -52,7 +52,7 @@ def city_map(view_args: dict[str, str], height: str = "100%") -> dict[str, str]:
     return embed(m)
 
 
-def _loaded() -> bool:
+def store_loaded() -> bool:
     try:
         return current_revision(engine()) is not None and not quarters().empty
     except Exception:
@@ -61,7 +61,7 @@ def _loaded() -> bool:
 
 @bp.get("/")
 def index() -> Any:
-    if not _loaded() or not deadline_norms():
+    if not store_loaded() or not deadline_norms():
         return render_template("public/empty.html")
     view = current_view()
     result = evaluate_view(view)
@@ -95,7 +95,7 @@ def index() -> Any:
 @bp.get("/results")
 def results() -> Any:
     """The monthly results per quarter, as the OVA's "publication des résultats" asks."""
-    if not _loaded() or not deadline_norms():
+    if not store_loaded() or not deadline_norms():
         return render_template("public/empty.html")
     view = current_view()
     lang = str(get_locale() or "fr")

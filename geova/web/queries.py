@@ -8,10 +8,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, TypeVar
 
 import pandas as pd
-from flask import abort, g, request
+from flask import g, request
 from flask_babel import lazy_gettext as _l
 from sqlalchemy import func, select
 
@@ -23,7 +23,11 @@ from geova.store.referential import load_norms
 from geova.store.schema import Category, Intervention, Quarter, Zone
 from geova.store.status import settings
 from geova.web import engine
+from geova.web.errors import ParamError
 from geova.web.format import territory_tz
+from geova.web.params import MAX_PERIOD_YEARS, ViewParams, local, parse
+
+P = TypeVar("P", bound=ViewParams)
 
 STATE_COLOURS = {
     State.ON_TIME.value: "#1a9641",
@@ -109,18 +113,6 @@ class View:
         )
 
 
-def bbox_arg() -> tuple[float, float, float, float] | None:
-    """The ``bbox`` query parameter (minlon,minlat,maxlon,maxlat) of a map feed; 400 when malformed."""
-    raw = request.args.get("bbox")
-    if not raw:
-        return None
-    try:
-        minx, miny, maxx, maxy = (float(v) for v in raw.split(","))
-    except ValueError:
-        abort(400, "bbox must be minlon,minlat,maxlon,maxlat")
-    return (minx, miny, maxx, maxy)
-
-
 def deadline_norms() -> list[Norm]:
     if "geova_norms" not in g:
         with engine().connect() as conn:
@@ -139,46 +131,48 @@ def last_report() -> pd.Timestamp | None:
     return pd.Timestamp(value) if value is not None else None
 
 
-def _day(text: str | None, tz: str) -> pd.Timestamp | None:
-    if not text:
-        return None
-    try:
-        return pd.Timestamp(text).tz_localize(tz) if pd.Timestamp(text).tzinfo is None else pd.Timestamp(text)
-    except (ValueError, TypeError):
-        return None
+def view_params(model: type[P] = ViewParams) -> P:  # type: ignore[assignment]
+    """The page's query string through its parameter model (400 naming a bad parameter)."""
+    if "geova_view_params" not in g or not isinstance(g.geova_view_params, model):
+        g.geova_view_params = parse(model)
+    params: P = g.geova_view_params
+    return params
 
 
 def current_view(months: int = 12) -> View:
     """The view described by the request's query string, with sensible defaults: the headline norm,
     and the ``months`` months up to the latest report (the data may be older than today), or up to
-    the territory's ``default_period_end`` setting when it has one."""
+    the territory's ``default_period_end`` setting when it has one. A period longer than
+    ``MAX_PERIOD_YEARS`` is refused, whichever of its ends was given."""
     tz = territory_tz()
     norms = {n.code: n for n in deadline_norms()}
     if not norms:
         raise LookupError("no active deadline norm")
-    code = request.args.get("norm") or headline_norm_code()
+    params = view_params()
+    code = params.norm or headline_norm_code()
     norm = norms.get(code or "") or norms[sorted(norms)[0]]
-    as_of = _day(request.args.get("as_of"), tz) or pd.Timestamp(datetime.now(UTC)).tz_convert(tz)
+    as_of = local(params.as_of, tz) or pd.Timestamp(datetime.now(UTC)).tz_convert(tz)
     with engine().connect() as conn:
         fixed_end = settings(conn).get("default_period_end")  # e.g. a demo on a closed year of data
-    latest = _day(fixed_end, tz) if fixed_end else last_report()
+    latest = local(pd.Timestamp(fixed_end).to_pydatetime(), tz) if fixed_end else last_report()
     anchor = min(as_of, latest.tz_convert(tz)) if latest is not None else as_of
     default_end = (anchor.normalize() + pd.offsets.MonthBegin(1)).normalize()
-    end = _day(request.args.get("to"), tz)
-    end = end + pd.Timedelta(days=1) if end is not None else default_end
-    start = _day(request.args.get("from"), tz) or (end - pd.DateOffset(months=months))
+    end = local(params.end, tz, end_of_day=True) or default_end
+    start = local(params.start, tz) or (end - pd.DateOffset(months=months))
     if start >= end:
         start = end - pd.DateOffset(months=months)
-    states = tuple(s for s in request.args.get("state", "").split(",") if s in STATE_COLOURS)
+    if end - start > pd.Timedelta(days=366 * MAX_PERIOD_YEARS):
+        raise ParamError("from", f"a period covers {MAX_PERIOD_YEARS} years at most")
+    states = tuple(s for s in params.state if s in STATE_COLOURS)
     return View(
         norm=norm,
         start=start,
         end=end,
         as_of=as_of,
-        category=request.args.get("category") or None,
-        service=request.args.get("service") or None,
-        quarter=request.args.get("quarter") or None,
-        zone=request.args.get("zone") or None,
+        category=params.category,
+        service=params.service,
+        quarter=params.quarter,
+        zone=params.zone,
         states=states,
     )
 

@@ -10,7 +10,7 @@ shows.
 from __future__ import annotations
 
 from math import ceil
-from typing import Any
+from typing import Annotated, Any
 
 import folium
 import numpy as np
@@ -32,6 +32,7 @@ from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_login import current_user
 from flask_wtf import FlaskForm
+from pydantic import Field
 from sqlalchemy import select
 from wtforms import DateTimeLocalField, StringField, TextAreaField
 from wtforms.validators import DataRequired, Length, Optional
@@ -47,17 +48,18 @@ from geova.web.auth import roles_required
 from geova.web.correspondent import request_fields, view_query
 from geova.web.format import territory_tz
 from geova.web.maps import GeovaMap, Legend, RemotePoints, RemotePolygons, embed
+from geova.web.params import Hours, MapFeedParams
 from geova.web.queries import (
     STATE_COLOURS,
     STATE_LABELS,
     View,
-    bbox_arg,
     categories,
     current_view,
     deadline_norms,
     norm_label,
     quarters,
     services,
+    view_params,
     zones,
 )
 
@@ -91,15 +93,15 @@ def _lang() -> str:
     return str(get_locale() or "fr")
 
 
+class WorklistParams(MapFeedParams):
+    """The worklist's query string: the view, the risk window (hours, 0..90 days) and a map box."""
+
+    risk_hours: Hours = DEFAULT_RISK_HOURS
+    page: Annotated[int, Field(ge=1, le=10**6)] = 1
+
+
 def risk_hours() -> float:
-    """The risk window asked for (``risk_hours``), within 0..90 days; 24 h by default."""
-    try:
-        value = float(request.args.get("risk_hours", DEFAULT_RISK_HOURS))
-    except ValueError:
-        return DEFAULT_RISK_HOURS
-    if value != value:
-        return DEFAULT_RISK_HOURS
-    return min(max(value, 0.0), MAX_RISK_HOURS)
+    return view_params(WorklistParams).risk_hours
 
 
 def worklist_view() -> View | None:
@@ -239,10 +241,7 @@ def worklist() -> Any:
         return render_template("public/empty.html")
     risk = risk_hours()
     frame = worklist_frame(view, risk)
-    try:
-        page = max(int(request.args.get("page", "1")), 1)
-    except ValueError:
-        page = 1
+    page = view_params(WorklistParams).page
     pages = max(ceil(len(frame) / PAGE_SIZE), 1)
     page = min(page, pages)
     shown = frame.iloc[(page - 1) * PAGE_SIZE : page * PAGE_SIZE]
@@ -421,7 +420,7 @@ def worklist_geojson() -> Any:
     view = worklist_view()
     if view is None:
         abort(404)
-    frame = worklist_frame(view, risk_hours(), bbox_arg())
+    frame = worklist_frame(view, risk_hours(), view_params(WorklistParams).bbox)
     tz = territory_tz()
     features = [
         {
