@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import uuid
 from dataclasses import dataclass
 
 import shapely
@@ -11,6 +12,9 @@ from sqlalchemy import Connection, delete, func, insert, select, update
 from geova.core.assign import Area
 from geova.io.layers import LayerFeature
 from geova.store.schema import SRID, Quarter, Zone
+from geova.store.status import set_setting, settings
+
+LAYERS_VERSION = "layers_version"
 
 
 @dataclass
@@ -59,8 +63,19 @@ def _upsert(
     if gone:
         conn.execute(delete(t).where(t.c.id.in_(gone)))
         counts.deleted = len(gone)
+    if counts.inserted or counts.updated or counts.deleted:
+        bump_layers_version(conn)
     ids = {r.code: r.id for r in conn.execute(select(t.c.code, t.c.id))}
     return counts, ids
+
+
+def bump_layers_version(conn: Connection) -> None:
+    """Mark the layers as changed: caches of shapes (the map feeds') are keyed on this version."""
+    set_setting(conn, LAYERS_VERSION, uuid.uuid4().hex)
+
+
+def layers_version(conn: Connection) -> str:
+    return settings(conn).get(LAYERS_VERSION, "")
 
 
 def upsert_quarters(
@@ -179,3 +194,11 @@ def parent_codes(conn: Connection) -> dict[str, str]:
         if top.code != r.code:
             out[r.code] = top.code
     return out
+
+
+def area_shapes(conn: Connection, table: str) -> list[tuple[str, str, object, bytes]]:
+    """(code, name, level or kind, WKB) of every quarter (``table="quarter"``) or zone."""
+    t = Quarter.__table__ if table == "quarter" else Zone.__table__
+    detail = t.c.level if table == "quarter" else t.c.kind
+    rows = conn.execute(select(t.c.code, t.c.name, detail, func.ST_AsBinary(t.c.geom)))
+    return [(code, name, d, bytes(wkb)) for code, name, d, wkb in rows]

@@ -12,15 +12,16 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import shapely
-from flask import Blueprint, abort, jsonify, url_for
+from flask import Blueprint, abort, current_app, jsonify, url_for
 from flask_babel import get_locale
 from flask_babel import gettext as _
 from flask_login import login_required
-from sqlalchemy import func, select
+from sqlalchemy import select
 
 from geova.core.evaluate import State
+from geova.store.areas import area_shapes, layers_version
 from geova.store.records import RecordFilter, load_records
-from geova.store.schema import Intervention, Quarter, Zone
+from geova.store.schema import Intervention
 from geova.web import engine
 from geova.web.format import dt, num, pct
 from geova.web.params import MapFeedParams
@@ -32,13 +33,11 @@ SIMPLIFY_DEGREES = 0.00005  # about 5 m: invisible on a city map, a tenth of the
 
 
 @lru_cache(maxsize=8)
-def _shapes(database_url: str, table: str) -> list[dict[str, Any]]:
-    """Simplified geometries of quarters or zones, cached per database (layers change rarely; the
-    cache is cleared by clear_shapes after an import)."""
-    t = Quarter.__table__ if table == "quarter" else Zone.__table__
-    extra = [t.c.level] if table == "quarter" else [t.c.kind]
+def _shapes(database_url: str, table: str, version: str) -> list[dict[str, Any]]:
+    """Simplified geometries of quarters or zones, cached per database and layers version (every
+    layer import that changes a feature bumps the version, so a re-imported layer is served at once)."""
     with engine().connect() as conn:
-        rows = conn.execute(select(t.c.code, t.c.name, *extra, func.ST_AsBinary(t.c.geom))).all()
+        rows = area_shapes(conn, table)
     out = []
     for code, name, detail, wkb in rows:
         geom = shapely.simplify(shapely.from_wkb(bytes(wkb)), SIMPLIFY_DEGREES, preserve_topology=True)
@@ -47,14 +46,10 @@ def _shapes(database_url: str, table: str) -> list[dict[str, Any]]:
     return out
 
 
-def clear_shapes() -> None:
-    _shapes.cache_clear()
-
-
-def _db() -> str:
-    from flask import current_app
-
-    return str(current_app.config["GEOVA_DATABASE_URL"])
+def shapes(table: str) -> list[dict[str, Any]]:
+    with engine().connect() as conn:
+        version = layers_version(conn)
+    return _shapes(str(current_app.config["GEOVA_DATABASE_URL"]), table, version)
 
 
 @bp.get("/quarters.geojson")
@@ -66,7 +61,7 @@ def quarters_geojson() -> Any:
         grouped.set_index("quarter") if len(grouped) else pd.DataFrame(columns=["on_time_rate", "requests"])
     )
     features = []
-    for shape in _shapes(_db(), "quarter"):
+    for shape in shapes("quarter"):
         if shape["detail"] != 0:
             continue
         code = shape["code"]
@@ -110,7 +105,7 @@ def zones_geojson() -> Any:
                 "label": f"{s['name']} ({s['detail']})",
             },
         }
-        for s in _shapes(_db(), "zone")
+        for s in shapes("zone")
     ]
     return jsonify({"type": "FeatureCollection", "features": features})
 
