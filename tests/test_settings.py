@@ -102,3 +102,13 @@ def test_referential_file_is_the_one_loaded(tmp_path, db_url, monkeypatch):
         codes = set(conn.execute(select(Category.__table__.c.code)).scalars())
     engine.dispose()
     assert "tag_mobilier" in codes
+
+
+def test_demo_accounts_file_is_readable_by_its_owner_only(engine, tmp_path):
+    from geova.demo import create_demo_accounts
+
+    load_quarters(engine)
+    created = create_demo_accounts(engine, tmp_path / "inst")
+    path = tmp_path / "inst" / "demo-accounts.txt"
+    assert created and path.stat().st_mode & 0o077 == 0
+    assert all(password in path.read_text() for _user, _role, password in created)

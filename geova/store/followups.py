@@ -10,7 +10,7 @@ from sqlalchemy import Connection, select
 from geova.core.followups import STEP_CODES
 from geova.core.norms import Period
 from geova.core.periodic import period_starts
-from geova.store.records import _time_expr, _to_utc
+from geova.store.records import time_expr, to_utc
 from geova.store.schema import FollowUp, Intervention, Norm, Quarter, ShareMeasure
 
 F = FollowUp.__table__
@@ -49,13 +49,13 @@ def record_followup(
 
 
 def load_done(conn: Connection) -> pd.DataFrame:
-    rows = conn.execute(select(F.c.intervention_id, F.c.step, _time_expr(conn, F.c.done_at))).all()
+    rows = conn.execute(select(F.c.intervention_id, F.c.step, time_expr(conn, F.c.done_at))).all()
     cols = list(zip(*rows, strict=True)) if rows else [[], [], []]
     return pd.DataFrame(
         {
             "id": pd.Series(cols[0], dtype="int64"),
             "step": pd.Series(cols[1], dtype=object),
-            "done_at": _to_utc(conn, list(cols[2])),
+            "done_at": to_utc(conn, list(cols[2])),
         }
     )
 

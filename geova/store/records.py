@@ -29,13 +29,13 @@ IV = Intervention.__table__
 TIME_COLUMNS = ("reported_at", "resolved_at", "due_at")
 
 
-def _time_expr(conn: Connection, column):  # type: ignore[no-untyped-def]
+def time_expr(conn: Connection, column):  # type: ignore[no-untyped-def]
     if conn.dialect.name == "postgresql":
         return cast(extract("epoch", column), Float)
     return type_coerce(column, SAText)  # SQLite keeps "YYYY-MM-DD HH:MM:SS.ffffff" in UTC
 
 
-def _to_utc(conn: Connection, values: list) -> pd.Series:
+def to_utc(conn: Connection, values: list) -> pd.Series:
     if conn.dialect.name == "postgresql":
         return pd.to_datetime(pd.Series(values, dtype="float64"), unit="s", utc=True).dt.round("us")
     return pd.to_datetime(pd.Series(values, dtype=object), format="%Y-%m-%d %H:%M:%S.%f", utc=True)
@@ -72,15 +72,15 @@ class RecordFilter:
     ids: tuple[int, ...] | None = None
 
 
-def _time_value(conn: Connection, ts: pd.Timestamp) -> float | str:
-    """A bound comparable with _time_expr: epoch seconds (PostgreSQL) or the stored UTC text (SQLite)."""
+def time_value(conn: Connection, ts: pd.Timestamp) -> float | str:
+    """A bound comparable with time_expr: epoch seconds (PostgreSQL) or the stored UTC text (SQLite)."""
     utc = pd.Timestamp(ts).tz_convert("UTC")
     if conn.dialect.name == "postgresql":
         return utc.timestamp()
     return utc.strftime("%Y-%m-%d %H:%M:%S.%f")
 
 
-def _filtered(conn: Connection, query: Select, f: RecordFilter, q1, q2) -> Select:  # type: ignore[no-untyped-def]
+def filtered(conn: Connection, query: Select, f: RecordFilter, q1, q2) -> Select:  # type: ignore[no-untyped-def]
     if f.categories is not None:
         query = query.where(IV.c.category_code.in_(list(f.categories)))
     if f.quarters is not None:
@@ -106,9 +106,9 @@ def _filtered(conn: Connection, query: Select, f: RecordFilter, q1, q2) -> Selec
         )
         query = query.where(IV.c.id.in_(inside))
     if f.reported_from is not None:
-        query = query.where(_time_expr(conn, IV.c.reported_at) >= _time_value(conn, f.reported_from))
+        query = query.where(time_expr(conn, IV.c.reported_at) >= time_value(conn, f.reported_from))
     if f.reported_to is not None:
-        query = query.where(_time_expr(conn, IV.c.reported_at) < _time_value(conn, f.reported_to))
+        query = query.where(time_expr(conn, IV.c.reported_at) < time_value(conn, f.reported_to))
     if f.bbox is not None:
         minx, miny, maxx, maxy = (float(v) for v in f.bbox)
         x, y = func.ST_X(IV.c.geom), func.ST_Y(IV.c.geom)
@@ -138,7 +138,7 @@ def load_records(
             IV.c.id,
             IV.c.source_id,
             IV.c.category_code,
-            *(_time_expr(conn, IV.c[name]).label(name) for name in TIME_COLUMNS),
+            *(time_expr(conn, IV.c[name]).label(name) for name in TIME_COLUMNS),
             IV.c.status,
             IV.c.insulting,
             IV.c.severity,
@@ -153,7 +153,7 @@ def load_records(
         .outerjoin(q2, q2.c.id == IV.c.subquarter_id)
         .order_by(IV.c.id)
     )
-    query = _filtered(conn, query, where, q1, q2)
+    query = filtered(conn, query, where, q1, q2)
     rows = fetch_raw(conn, query)
     names = [
         "id",
@@ -173,13 +173,13 @@ def load_records(
     records["id"] = records["id"].astype(np.int64)
     records["insulting"] = records["insulting"].astype(bool)
     for name in TIME_COLUMNS:
-        records[name] = _to_utc(conn, records[name].tolist())
+        records[name] = to_utc(conn, records[name].tolist())
     zt = Zone.__table__
     zq = select(InterventionZone.__table__.c.intervention_id, zt.c.code, zt.c.kind).join(
         zt, zt.c.id == InterventionZone.__table__.c.zone_id
     )
     if where != RecordFilter():
-        ids = _filtered(
+        ids = filtered(
             conn,
             select(IV.c.id)
             .select_from(IV)
@@ -201,7 +201,7 @@ def load_activities(conn: Connection) -> tuple[pd.DataFrame, pd.DataFrame]:
     q1 = Quarter.__table__.alias("q1")
     q2 = Quarter.__table__.alias("q2")
     rows = conn.execute(
-        select(a.c.id, a.c.category_code, _time_expr(conn, a.c.at).label("at"), q1.c.code, q2.c.code)
+        select(a.c.id, a.c.category_code, time_expr(conn, a.c.at).label("at"), q1.c.code, q2.c.code)
         .select_from(a)
         .outerjoin(q1, q1.c.id == a.c.quarter_id)
         .outerjoin(q2, q2.c.id == a.c.subquarter_id)
@@ -210,7 +210,7 @@ def load_activities(conn: Connection) -> tuple[pd.DataFrame, pd.DataFrame]:
     cols = list(zip(*rows, strict=True)) if rows else [[] for _ in names]
     entries = pd.DataFrame({k: pd.Series(v, dtype=object) for k, v in zip(names, cols, strict=True)})
     entries["id"] = entries["id"].astype(np.int64)
-    entries["at"] = _to_utc(conn, list(cols[2]))
+    entries["at"] = to_utc(conn, list(cols[2]))
     zt, az = Zone.__table__, ActivityZone.__table__
     zrows = conn.execute(
         select(az.c.activity_id, zt.c.code, zt.c.kind).join(zt, zt.c.id == az.c.zone_id)
@@ -252,3 +252,7 @@ def names(conn: Connection) -> dict[str, dict[str, str]]:
         "quarter": dict(conn.execute(select(q.c.code, q.c.name)).all()),
         "zone": dict(conn.execute(select(z.c.code, z.c.name)).all()),
     }
+
+
+# Former private names, kept until the API modules being rewritten stop importing them.
+_filtered, _time_expr, _time_value = filtered, time_expr, time_value
