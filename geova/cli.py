@@ -249,8 +249,16 @@ def status(ctx: Context, fmt: str) -> None:
 @click.option(
     "--holidays", help="Public holidays of working-hours norms: country[-subdivision], e.g. FR, FR-57, US-MA."
 )
+@click.option(
+    "--publish-requests",
+    type=click.Choice(["yes", "no"]),
+    help="Show individual requests to the public (without description, address or requester); "
+    "default no: the public sees aggregates only.",
+)
 @pass_ctx
-def territory(ctx: Context, name: str | None, timezone: str | None, holidays: str | None) -> None:
+def territory(
+    ctx: Context, name: str | None, timezone: str | None, holidays: str | None, publish_requests: str | None
+) -> None:
     """Show or set the territory's name and display time zone."""
     from zoneinfo import ZoneInfo
 
@@ -275,6 +283,8 @@ def territory(ctx: Context, name: str | None, timezone: str | None, holidays: st
             except Exception as exc:
                 raise click.BadParameter(f"unknown holidays {holidays!r}", param_hint="--holidays") from exc
             set_setting(conn, "holidays", holidays)
+        if publish_requests:
+            set_setting(conn, "publish_requests", "true" if publish_requests == "yes" else "false")
         for k, v in settings(conn).items():
             click.echo(f"{k}: {v}")
 
