@@ -624,6 +624,41 @@ def test_hostile_get_parameters_answer_quickly_and_never_5xx(
         assert_error(response, response.status_code, fmt)
 
 
+POST_FIELDS = (
+    "service_code",
+    "lat",
+    "long",
+    "address_string",
+    "description",
+    "attribute[insulting]",
+    "attribute[severity]",
+    "email",
+    "media_url",
+    "jurisdiction_id",
+)
+
+
+@settings(
+    max_examples=40,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
+@given(
+    field=st.sampled_from(POST_FIELDS),
+    value=st.sampled_from(HOSTILE) | st.text(max_size=40),
+    fmt=st.sampled_from(("json", "xml")),
+)
+def test_hostile_post_fields_never_5xx(client, tokens, field, value, fmt):
+    service = "epave" if field == "attribute[severity]" else "graffiti"
+    started = time.perf_counter()
+    fields = {"service_code": service, field: value}
+    response = post(client, fmt, api_key=tokens["correspondent"], **fields)
+    assert time.perf_counter() - started < 2.0, (field, value)
+    assert response.status_code in (201, 400), (field, value, response.get_data(as_text=True)[:300])
+    if response.status_code == 400:
+        assert_error(response, 400, fmt)
+
+
 # -- a published client against a live server ---------------------------------------------------
 
 

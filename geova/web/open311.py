@@ -46,6 +46,7 @@ from flask import Blueprint, Response, abort, request
 from flask_babel import get_locale
 from flask_babel import gettext as _
 from pydantic import Field, field_validator, model_validator
+from sqlalchemy import Connection
 from werkzeug.exceptions import HTTPException
 
 from geova.core.norms import Norm, NormKind
@@ -265,7 +266,7 @@ def window(query: RequestsQuery, tz: str, now: datetime) -> tuple[datetime, date
 # -- services ------------------------------------------------------------------------------------
 
 
-def deadline_norms(conn: Any) -> list[Norm]:
+def deadline_norms(conn: Connection) -> list[Norm]:
     return [n for n in load_norms(conn, active_only=True) if n.kind is NormKind.DEADLINE]
 
 
@@ -314,7 +315,7 @@ def attribute_list(category: str, attrs: dict[str, dict[str, Any]]) -> list[dict
     return out
 
 
-def catalogue(conn: Any) -> tuple[list[dict[str, Any]], dict[str, Any]]:
+def catalogue(conn: Connection) -> tuple[list[dict[str, Any]], dict[str, Any]]:
     """(services, attributes by category) of the categories that take requests."""
     norms = deadline_norms(conn)
     used = set().union(*(n.categories for n in norms)) if norms else set()
