@@ -36,7 +36,8 @@ from geova.store.schema import (
 WEB_SOURCE = "geova-web"
 WEB_CHANNEL = "geova"
 SOURCE_ID_PREFIX = "W-"
-MAX_TEXT = 2000  # description, note
+MAX_TEXT = 2000  # description (forms, /api/v1), note
+MAX_DESCRIPTION = 4000  # the longest description any write path takes (Open311 GeoReport v2 allows 4,000)
 MAX_SHORT_TEXT = 300  # address, service
 # A resolution may be entered a little ahead of the server's clock, never in the future.
 CLOCK_SKEW = timedelta(minutes=5)
@@ -159,7 +160,7 @@ def report_intervention(
     known = conn.execute(select(Category.__table__.c.code).where(Category.__table__.c.code == category))
     if not category or known.first() is None:
         raise ValueError(f"unknown category '{category}'")
-    description = _text(description, "description", MAX_TEXT, required=True)
+    description = _text(description, "description", MAX_DESCRIPTION, required=True)
     address = _text(address, "address", MAX_SHORT_TEXT)
     x, y = _coordinates(lon, lat)
     reported_at = _instant(when, "report time")

@@ -1,8 +1,10 @@
 """Open311 GeoReport v2 (https://wiki.open311.org/GeoReport_v2), under /open311/v2.
 
 Every resource answers in XML (``.xml``, the spec's required format) and JSON (``.json``), UTF-8,
-dates in ISO 8601 with the territory's offset. Errors use the spec's format (``[{"code": 400,
-"description": ...}]`` / ``<errors><error>...``) with the HTTP codes 400, 403 and 404.
+dates in ISO 8601 with the territory's offset. Errors, whatever raised them (a parameter model, the
+access rule, routing, the store being busy), are the spec's list (``[{"code": 400, "description":
+...}]`` / ``<errors><error>...``) in the format of the path: this module registers that format for
+``/open311`` with the app's error policy (geova.web.errors).
 
 - discovery: the service discovery document;
 - services: one service per category that takes requests (a category an active deadline norm covers
@@ -12,15 +14,20 @@ dates in ISO 8601 with the territory's offset. Errors use the spec's format (``[
 - requests (GET): by ``service_request_id`` (comma list, overrides the rest) or by ``service_code``,
   ``start_date``/``end_date`` (90 days at most; the last 90 days by default) and ``status``
   (open, closed), most recent first, paged by the common extension parameters ``page`` and
-  ``page_size``. ``expected_datetime`` is the earliest deadline the active deadline norms set;
+  ``page_size``. ``expected_datetime`` is the earliest deadline the active deadline norms set.
+  Who reads what follows geova's one access rule (geova.web.access): anonymous callers only when
+  the territory publishes its requests, and then without description and address; correspondents
+  their quarter's requests; API keys and the other roles every request;
 - requests (POST): needs ``api_key`` (a geova API key of role correspondent, service or admin; 403
-  otherwise), ``service_code``, ``lat`` and ``long`` (geova has no geocoder: an ``address_string``
-  alone is refused, with it the address is kept), ``description`` (the service name when absent)
-  and ``attribute[...]``; ``email``, ``first_name``, ``last_name``, ``phone``, ``device_id``,
-  ``account_id`` and ``media_url`` are accepted and not stored. The request is stored with source
-  ``open311``, its token as source id and the key's name (the app) as channel, assigned to its
-  quarter, sub-quarter and zones and judged by the norms like any other;
-- requests/{id}: one request; tokens/{token}: the request id of a token a POST returned.
+  otherwise, as the spec says), ``service_code``, ``lat`` and ``long`` inside the territory (geova
+  has no geocoder: an ``address_string`` alone is refused, with it the address is kept),
+  ``description`` (4,000 characters at most; the service name when absent) and ``attribute[...]``;
+  ``email``, ``first_name``, ``last_name``, ``phone``, ``device_id``, ``account_id`` and
+  ``media_url`` are accepted and not stored. The request is stored with source ``open311``, its
+  token as source id and the key's name (the app) as channel, assigned to its quarter, sub-quarter
+  and zones and judged by the norms like any other;
+- requests/{id}: one request (the same rule); tokens/{token}: the request id of a token a POST
+  returned (public: it tells nothing but an id).
 
 ``jurisdiction_id`` is accepted and ignored (geova serves one territory).
 """
@@ -29,173 +36,128 @@ from __future__ import annotations
 
 import json
 import re
-import secrets
-import xml.etree.ElementTree as ET
+from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Annotated, Any
 
 import pandas as pd
-from flask import Blueprint, Response, request
+import xmltodict
+from flask import Blueprint, Response, abort, request
 from flask_babel import get_locale
-from sqlalchemy import Connection, func, select
+from flask_babel import gettext as _
+from pydantic import Field, field_validator, model_validator
+from sqlalchemy import Connection
 from werkzeug.exceptions import HTTPException
 
-from geova.core.norms import Norm
+from geova.core.norms import Norm, NormKind
+from geova.evaluation import evaluate
 from geova.store import edits
-from geova.store.records import RecordFilter, _filtered
-from geova.store.schema import ImportRun, Intervention, InterventionEvent, Quarter
+from geova.store import open311 as store
+from geova.store.records import RecordFilter
+from geova.store.referential import load_norms
 from geova.store.status import settings
-from geova.web import api, csrf, engine
+from geova.web import csrf, engine
+from geova.web.access import key_user, request_access
+from geova.web.errors import Failure, ParamError, from_http, register_format
+from geova.web.format import territory_tz
+from geova.web.params import MAX_ID, Code, Codes, Instant, Params, Text, local, parse
 
-bp = Blueprint("open311", __name__, url_prefix="/open311/v2")
-csrf.exempt(bp)  # Open311 clients authenticate by api_key
+PREFIX = "/open311"
+bp = Blueprint("open311", __name__, url_prefix=f"{PREFIX}/v2")
+csrf.exempt(bp)  # Open311 clients authenticate by api_key; a session cookie never posts (see post_request)
 
-IV = Intervention.__table__
 SPEC = "http://wiki.open311.org/GeoReport_v2"
 FMT = "<any(json, xml):fmt>"
-SOURCE = "open311"
-TOKEN_PREFIX = "O311-"
-TOKEN_ALPHABET = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"  # Crockford's base 32: no I, L, O, U
 MAX_SPAN = timedelta(days=90)
 DEFAULT_PAGE_SIZE = 1000
 MAX_PAGE_SIZE = 1000
-MAX_DESCRIPTION = edits.MAX_TEXT
-REPORTERS = api.REPORTERS
-IGNORED = ("email", "device_id", "account_id", "first_name", "last_name", "phone", "media_url")
+MAX_PAGE = 10**6
+MAX_DESCRIPTION = edits.MAX_DESCRIPTION  # the spec: "free form text limited to 4,000 characters"
+MAX_FIELD = 2000  # any other form field (an e-mail, a media URL...): accepted, bounded
+REPORTERS = ("correspondent", "service", "admin")
+STATUSES = ("open", "closed")
+REQUEST_ID = re.compile(r"^[0-9]{1,19}$")
+TOKEN = re.compile(rf"^{store.TOKEN_PREFIX}[0-9A-Z]{{1,40}}$")
 PLURALS = {"endpoints": "endpoint", "formats": "format", "attributes": "attribute", "values": "value"}
-TEXTS = {
-    "en": {
-        "yes": "Yes",
-        "no": "No",
-        "insulting": "Is it insulting?",
-        "insulting_help": "Insulting reports are handled under stricter deadlines.",
-        "severity": "Severity",
-        "severity_help": "The severity class the deadline depends on.",
-        "commitments": "Commitments",
-        "expected": "Expected by {due} ({norm}).",
-        "no_deadline": "No deadline applies to this request.",
-        "cancelled": "Cancelled.",
-        "duplicate": "Closed as a duplicate.",
-        "contact": "The services of {name}",
-        "key_service": "API keys are issued by the administrators of geova "
-        "(geova apikey add NAME --role ...).",
-    },
-    "fr": {
-        "yes": "Oui",
-        "no": "Non",
-        "insulting": "Est-il injurieux ?",
-        "insulting_help": "Les signalements injurieux sont traités dans des délais plus courts.",
-        "severity": "Gravité",
-        "severity_help": "La classe de gravité dont dépend le délai.",
-        "commitments": "Engagements",
-        "expected": "Prévu au plus tard le {due} ({norm}).",
-        "no_deadline": "Aucun délai ne s'applique à cette demande.",
-        "cancelled": "Annulée.",
-        "duplicate": "Close comme doublon.",
-        "contact": "Les services de {name}",
-        "key_service": "Les clés d'API sont délivrées par les administrateurs de geova "
-        "(geova apikey add NOM --role ...).",
-    },
-}
-
-
-class Open311Error(Exception):
-    def __init__(self, status: int, description: str):
-        super().__init__(description)
-        self.status, self.description = status, description
+NOT_XML = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff]")  # not XML 1.0 characters
 
 
 def _lang() -> str:
-    lang = str(get_locale() or "fr")
-    return lang if lang in TEXTS else "en"
-
-
-def _text(key: str, **values: Any) -> str:
-    return TEXTS[_lang()][key].format(**values)
+    return "fr" if str(get_locale() or "fr") == "fr" else "en"
 
 
 # -- rendering -----------------------------------------------------------------------------------
 
 
-NOT_XML = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff]")  # characters XML 1.0 cannot carry
-
-
-def _xml_value(parent: ET.Element, tag: str, value: Any) -> None:
-    element = ET.SubElement(parent, tag)
+def _xml_ready(value: Any, tag: str) -> Any:
+    """``value`` as xmltodict writes it: a list becomes the spec's repeated child elements (an
+    ``attributes`` list holds ``attribute`` elements), booleans are ``true``/``false``, and the
+    characters XML 1.0 cannot carry (a control character from an imported file) are left out, since
+    no escaping can represent them and a client's parser would refuse the whole document."""
     if isinstance(value, dict):
-        for key, inner in value.items():
-            _xml_value(element, key, inner)
-    elif isinstance(value, list):
-        for inner in value:
-            _xml_value(element, PLURALS.get(tag, "item"), inner)
-    elif isinstance(value, bool):
-        element.text = "true" if value else "false"
-    elif value is not None:
-        element.text = NOT_XML.sub("", str(value))
+        return {key: _xml_ready(inner, key) for key, inner in value.items()}
+    if isinstance(value, list):
+        child = PLURALS.get(tag, "item")
+        return {child: [_xml_ready(inner, child) for inner in value]} if value else None
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if value is None:
+        return None
+    return NOT_XML.sub("", str(value))
 
 
-def render(fmt: str, data: Any, root: str, item: str | None = None, status: int = 200) -> Response:
-    """``data`` (a list of objects under ``root``/``item``, or one object named ``root``) as JSON or
-    as XML with its UTF-8 declaration."""
+def render(
+    fmt: str,
+    data: Any,
+    root: str,
+    item: str | None = None,
+    status: int = 200,
+    headers: dict[str, str] | None = None,
+) -> Response:
+    """``data`` (a list of objects under ``root``/``item``, or one object named ``root``) as JSON,
+    or as XML with its UTF-8 declaration.
+
+    The XML is written by xmltodict (a maintained library, and the one the published GeoReport
+    clients read it back with, so both sides agree on how lists and empty values map to elements);
+    it escapes markup through the standard library's XMLGenerator."""
     if fmt == "json":
-        body = json.dumps(data, ensure_ascii=False)
-        return Response(body.encode("utf-8"), status=status, content_type="application/json; charset=utf-8")
-    top = ET.Element(root)
-    if isinstance(data, list):
-        for entry in data:
-            _xml_value(top, item or "item", entry)
+        body = json.dumps(data, ensure_ascii=False).encode("utf-8")
+        mimetype = "application/json"
     else:
-        for key, value in data.items():
-            _xml_value(top, key, value)
-    text = ET.tostring(top, encoding="unicode")
-    body = '<?xml version="1.0" encoding="UTF-8"?>\n' + text
-    return Response(body.encode("utf-8"), status=status, content_type="text/xml; charset=utf-8")
+        if isinstance(data, list):
+            tag = item or "item"
+            content = {tag: [_xml_ready(entry, tag) for entry in data]} if data else None
+        else:
+            content = _xml_ready(data, root)
+        body = xmltodict.unparse({root: content}, encoding="UTF-8").encode("utf-8")
+        mimetype = "text/xml"
+    response = Response(body, status=status, headers=headers, content_type=f"{mimetype}; charset=utf-8")
+    return response
 
 
-def _format_of_path() -> str:
-    fmt = (request.view_args or {}).get("fmt")
-    if fmt in ("json", "xml"):
-        return fmt
+def path_format() -> str:
+    """The format the path asks for; the spec's own (XML) for a path that names none."""
     return "json" if request.path.endswith(".json") else "xml"
 
 
-def error(status: int, description: str) -> Response:
-    return render(
-        _format_of_path(), [{"code": status, "description": description}], "errors", "error", status
-    )
+def spec_errors(failure: Failure) -> Response:
+    """Any failure under /open311 as the spec's error list. A POST whose api_key is missing,
+    unknown or revoked is a 403, as the spec says (the shared authentication answers 401)."""
+    status, headers = failure.status, dict(failure.headers)
+    if status == 401 and request.method == "POST":
+        status = 403
+        headers.pop("WWW-Authenticate", None)
+    errors = [{"code": status, "description": failure.message}]
+    return render(path_format(), errors, "errors", "error", status, headers)
 
 
-@bp.errorhandler(Open311Error)
-def _open311_error(exc: Open311Error) -> Response:
-    return error(exc.status, exc.description)
-
-
-@bp.errorhandler(api.ApiError)
-def _api_error(exc: api.ApiError) -> Response:
-    return error(exc.status if exc.status in (400, 403, 404) else 400, exc.message)
-
-
-@bp.errorhandler(HTTPException)
-def _http_error(exc: HTTPException) -> Response:
-    return error(exc.code or 400, exc.description or exc.name)
+register_format(PREFIX, spec_errors)
 
 
 def routing_error(exc: HTTPException) -> Response:
-    """An unknown path, format or method under /open311 (called by the app's 404/405 handler)."""
-    if exc.code == 405:
-        return error(405, "method not allowed for this resource")
-    return error(404, "no such resource (formats: .json and .xml)")
-
-
-@bp.before_request
-def _refuse_nul() -> None:
-    values = request.values if request.method == "POST" else request.args
-    for key, items in values.lists():
-        if "\x00" in key or any("\x00" in v for v in items):
-            raise Open311Error(400, "NUL characters are not allowed")
-
-
-# -- values --------------------------------------------------------------------------------------
+    """An unknown path, format or method under /open311: geova.web.api's routing handler still calls
+    this; the app's error policy answers it in the spec's format like any other failure."""
+    return from_http(exc)
 
 
 def w3(value: Any, tz: str) -> str | None:
@@ -208,38 +170,116 @@ def w3(value: Any, tz: str) -> str | None:
     return ts.tz_convert(tz).floor("s").isoformat()
 
 
-def _parse_date(text: str, name: str, tz: str) -> pd.Timestamp:
-    try:
-        return api.parse_instant(text, name, tz)
-    except api.ApiError as exc:
-        raise Open311Error(400, exc.message) from exc
+# -- parameters ----------------------------------------------------------------------------------
 
 
-def _int(text: str | None, name: str, default: int, low: int, high: int) -> int:
-    if text is None or text == "":
-        return default
-    if not api.INTEGER.match(text.strip()) or not low <= int(text.strip()) <= high:
-        raise Open311Error(400, f"{name} must be a whole number between {low} and {high}")
-    return int(text.strip())
+class RequestsQuery(Params):
+    """GET requests: ``service_request_id`` overrides the rest; dates in the territory's time
+    zone unless they carry an offset."""
+
+    service_request_id: Codes = ()
+    service_code: Codes = ()
+    start_date: Instant | None = None
+    end_date: Instant | None = None
+    status: Codes = ()
+    page: Annotated[int, Field(ge=1, le=MAX_PAGE)] = 1
+    page_size: Annotated[int, Field(ge=1, le=MAX_PAGE_SIZE)] = DEFAULT_PAGE_SIZE
+    jurisdiction_id: Text | None = None
+
+    @field_validator("service_request_id")
+    @classmethod
+    def _ids(cls, values: tuple[str, ...]) -> tuple[str, ...]:
+        for value in values:
+            if not REQUEST_ID.match(value) or not 1 <= int(value) <= MAX_ID:
+                raise ValueError(f"'{value[:40]}' is not a request id (1 to {MAX_ID}, separated by commas)")
+        return values
+
+    @field_validator("status")
+    @classmethod
+    def _statuses(cls, values: tuple[str, ...]) -> tuple[str, ...]:
+        if any(v not in STATUSES for v in values):
+            raise ValueError("must be open or closed (comma-separated)")
+        return values
+
+    @property
+    def ids(self) -> list[int]:
+        return [int(v) for v in self.service_request_id]
+
+    @property
+    def offset(self) -> int:
+        return (self.page - 1) * self.page_size
 
 
-def _list(text: str | None) -> list[str]:
-    return list(dict.fromkeys(v.strip() for v in (text or "").split(",") if v.strip()))
+Latitude = Annotated[float, Field(ge=-90, le=90, allow_inf_nan=False)]
+Longitude = Annotated[float, Field(ge=-180, le=180, allow_inf_nan=False)]
+Other = Annotated[str, Field(max_length=MAX_FIELD)]
+
+
+class NewRequest(Params):
+    """POST requests' form (or query) fields; ``api_key`` is read by the shared authentication."""
+
+    service_code: Code
+    lat: Latitude | None = None
+    long: Longitude | None = None
+    address_string: Annotated[str, Field(max_length=edits.MAX_SHORT_TEXT)] | None = None
+    address_id: Other | None = None
+    description: Annotated[str, Field(max_length=MAX_DESCRIPTION)] | None = None
+    insulting: bool | None = Field(None, alias="attribute[insulting]")
+    severity: Code | None = Field(None, alias="attribute[severity]")
+    jurisdiction_id: Text | None = None
+    email: Other | None = None
+    device_id: Other | None = None
+    account_id: Other | None = None
+    first_name: Other | None = None
+    last_name: Other | None = None
+    phone: Other | None = None
+    media_url: Other | None = None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _no_nul(cls, data: Any) -> Any:
+        """NUL cannot be stored (PostgreSQL text refuses it) and is no part of any real field."""
+        for key, value in dict(data).items():
+            if isinstance(value, str) and "\x00" in value:
+                raise ValueError(f"{key}: NUL characters are not allowed")
+        return data
+
+
+def window(query: RequestsQuery, tz: str, now: datetime) -> tuple[datetime, datetime]:
+    """[start, end] of a search: the last 90 days by default, 90 days from a lone start or up to a
+    lone end, never more than 90 days."""
+    start, end = local(query.start_date, tz), local(query.end_date, tz)
+    if start is None and end is None:
+        end = pd.Timestamp(now)
+    if start is None:
+        assert end is not None
+        start = end - MAX_SPAN
+    if end is None:
+        end = start + MAX_SPAN
+    if start > end:
+        raise ParamError("end_date", "is before start_date")
+    if end - start > MAX_SPAN:
+        raise ParamError("end_date", "start_date and end_date may not span more than 90 days")
+    return start.to_pydatetime(), end.to_pydatetime()
 
 
 # -- services ------------------------------------------------------------------------------------
 
 
-def _attributes(norms: list[Norm]) -> dict[str, dict[str, set[str] | bool]]:
+def deadline_norms(conn: Connection) -> list[Norm]:
+    return [n for n in load_norms(conn, active_only=True) if n.kind is NormKind.DEADLINE]
+
+
+def _attributes(norms: list[Norm]) -> dict[str, dict[str, Any]]:
     """Per category, what its norms' scopes depend on: insulting, severities."""
-    out: dict[str, dict[str, set[str] | bool]] = {}
+    out: dict[str, dict[str, Any]] = {}
     for norm in norms:
         for scope in norm.scopes:
             for category in scope.categories:
                 entry = out.setdefault(category, {"insulting": False, "severities": set()})
                 if scope.insulting is not None:
                     entry["insulting"] = True
-                entry["severities"] |= set(scope.severities)  # type: ignore[operator]
+                entry["severities"] |= set(scope.severities)
     return out
 
 
@@ -253,10 +293,10 @@ def attribute_list(category: str, attrs: dict[str, dict[str, Any]]) -> list[dict
                 "code": "insulting",
                 "datatype": "singlevaluelist",
                 "required": False,
-                "datatype_description": _text("insulting_help"),
+                "datatype_description": _("Insulting reports are handled under stricter deadlines."),
                 "order": len(out) + 1,
-                "description": _text("insulting"),
-                "values": [{"key": "true", "name": _text("yes")}, {"key": "false", "name": _text("no")}],
+                "description": _("Is it insulting?"),
+                "values": [{"key": "true", "name": _("Yes")}, {"key": "false", "name": _("No")}],
             }
         )
     if entry.get("severities"):
@@ -266,9 +306,9 @@ def attribute_list(category: str, attrs: dict[str, dict[str, Any]]) -> list[dict
                 "code": "severity",
                 "datatype": "singlevaluelist",
                 "required": False,
-                "datatype_description": _text("severity_help"),
+                "datatype_description": _("The severity class the deadline depends on."),
                 "order": len(out) + 1,
-                "description": _text("severity"),
+                "description": _("Severity"),
                 "values": [{"key": s, "name": s} for s in sorted(entry["severities"])],
             }
         )
@@ -277,13 +317,13 @@ def attribute_list(category: str, attrs: dict[str, dict[str, Any]]) -> list[dict
 
 def catalogue(conn: Connection) -> tuple[list[dict[str, Any]], dict[str, Any]]:
     """(services, attributes by category) of the categories that take requests."""
-    norms = api.deadline_norms(conn)
+    norms = deadline_norms(conn)
     used = set().union(*(n.categories for n in norms)) if norms else set()
-    used |= set(conn.execute(select(IV.c.category_code).distinct()).scalars())
+    used |= store.used_categories(conn)
     attrs = _attributes(norms)
     lang = _lang()
     services = []
-    for row in api.category_rows(conn):
+    for row in store.category_rows(conn):
         if row["code"] not in used:
             continue
         label = row[f"label_{lang}"] or row["code"]
@@ -291,14 +331,10 @@ def catalogue(conn: Connection) -> tuple[list[dict[str, Any]], dict[str, Any]]:
         commitments = [
             n.label_fr if lang == "fr" else n.label_en for n in norms if row["code"] in n.categories
         ]
-        description = " ".join(
-            p
-            for p in (
-                f"{task}." if task else "",
-                f"{_text('commitments')}: {'; '.join(commitments)}." if commitments else "",
-            )
-            if p
-        )
+        parts = [f"{task}." if task else ""]
+        if commitments:
+            parts.append(_("Commitments: %(list)s.", list="; ".join(commitments)))
+        description = " ".join(p for p in parts if p)
         services.append(
             {
                 "service_code": row["code"],
@@ -317,14 +353,15 @@ def catalogue(conn: Connection) -> tuple[list[dict[str, Any]], dict[str, Any]]:
 def discovery(fmt: str) -> Response:
     with engine().connect() as conn:
         name = settings(conn).get("territory_name") or "geova"
-        # services change with the referential and the categories imports bring
-        changed = conn.execute(select(func.max(ImportRun.__table__.c.finished_at))).scalar()
-    tz = api.territory_tz()
-    changeset = w3(changed, tz) if changed else w3(datetime(2008, 1, 1, tzinfo=UTC), tz)
+        changed = store.last_import(conn)  # services change with the referential and imports
+    tz = territory_tz()
+    changeset = w3(changed or datetime(2008, 1, 1, tzinfo=UTC), tz)
     data = {
         "changeset": changeset,
-        "contact": _text("contact", name=name),
-        "key_service": _text("key_service"),
+        "contact": _("The services of %(name)s", name=name),
+        "key_service": _(
+            "API keys are issued by the administrators of geova (geova apikey add NAME --role ...)."
+        ),
         "endpoints": [
             {
                 "specification": SPEC,
@@ -341,7 +378,7 @@ def discovery(fmt: str) -> Response:
 @bp.get(f"/services.{FMT}")
 def services(fmt: str) -> Response:
     with engine().connect() as conn:
-        found, _ = catalogue(conn)
+        found, _attrs = catalogue(conn)
     return render(fmt, found, "services", "service")
 
 
@@ -350,7 +387,7 @@ def service_definition(code: str, fmt: str) -> Response:
     with engine().connect() as conn:
         found, attrs = catalogue(conn)
     if code not in {s["service_code"] for s in found}:
-        raise Open311Error(404, f"no service with service_code '{code}'")
+        abort(404, f"no service with service_code '{code[:100]}'")
     return render(
         fmt, {"service_code": code, "attributes": attribute_list(code, attrs)}, "service_definition"
     )
@@ -359,54 +396,57 @@ def service_definition(code: str, fmt: str) -> Response:
 # -- requests ------------------------------------------------------------------------------------
 
 
-def _labels(conn: Connection) -> dict[str, str]:
-    lang = _lang()
-    return {r["code"]: r[f"label_{lang}"] or r["code"] for r in api.category_rows(conn)}
+def due_dates(ids: Sequence[int], norms: Sequence[Norm]) -> pd.DataFrame:
+    """The active deadline norms' verdicts on these requests, earliest due date first."""
+    if not ids or not norms:
+        return pd.DataFrame(columns=["norm", "id", "due_at"])
+    result = evaluate(
+        engine(),
+        as_of=pd.Timestamp(datetime.now(UTC)),
+        norm_codes=[n.code for n in norms],
+        where=RecordFilter(ids=tuple(ids)),
+    )
+    judged = result.per_intervention
+    if not len(judged):
+        return pd.DataFrame(columns=["norm", "id", "due_at"])
+    return judged.dropna(subset=["due_at"]).sort_values("due_at")[["norm", "id", "due_at"]]
 
 
-def requests_data(ids: list[int]) -> list[dict[str, Any]]:
-    """The spec's request objects for these ids, in this order."""
+def requests_data(ids: list[int], personal: bool) -> list[dict[str, Any]]:
+    """The spec's request objects for these ids, in this order; without description and address
+    unless the caller may read ``personal`` fields."""
     if not ids:
         return []
-    tz = api.territory_tz()
+    tz = territory_tz()
+    lang = _lang()
     with engine().connect() as conn:
-        rows = api.request_rows(conn, ids)
-        labels = _labels(conn)
-        ev = InterventionEvent.__table__
-        last_event = dict(
-            conn.execute(
-                select(ev.c.intervention_id, func.max(ev.c.at))
-                .where(ev.c.intervention_id.in_(ids))
-                .group_by(ev.c.intervention_id)
-            ).all()
-        )
-        norms = api.deadline_norms(conn)
-    judged = api.verdicts(ids, norms, pd.Timestamp(datetime.now(UTC)))
-    due = judged.dropna(subset=["due_at"]).groupby("id")["due_at"].min() if len(judged) else pd.Series()
+        rows = store.request_rows(conn, ids)
+        labels = {r["code"]: r[f"label_{lang}"] or r["code"] for r in store.category_rows(conn)}
+        norms = deadline_norms(conn)
+    due = due_dates(ids, norms).groupby("id")["due_at"].min()
+    notes = {"cancelled": _("Cancelled."), "duplicate": _("Closed as a duplicate.")}
     out = []
     for i in ids:
         row = rows.get(i)
         if row is None:
             continue
-        stamps = [pd.Timestamp(t) for t in (row["reported_at"], row["resolved_at"]) if t is not None]
-        if last_event.get(i) is not None:
-            stamps.append(pd.Timestamp(last_event[i]).tz_convert("UTC"))
+        times = (row["reported_at"], row["resolved_at"], row["last_event"])
+        stamps = [pd.Timestamp(t) for t in times if t is not None]
         open_ = row["status"] == "open" and row["resolved_at"] is None
-        notes = _text(row["status"]) if row["status"] in ("cancelled", "duplicate") else None
         out.append(
             {
                 "service_request_id": str(i),
                 "status": "open" if open_ else "closed",
-                "status_notes": notes,
+                "status_notes": notes.get(row["status"]),
                 "service_name": labels.get(row["category_code"], row["category_code"]),
                 "service_code": row["category_code"],
-                "description": row["description"],
+                "description": row["description"] if personal else None,
                 "agency_responsible": row["service"],
                 "service_notice": None,
                 "requested_datetime": w3(row["reported_at"], tz),
                 "updated_datetime": w3(max(t.tz_convert("UTC") for t in stamps), tz),
                 "expected_datetime": w3(due.get(i), tz) if i in due.index else None,
-                "address": row["address"],
+                "address": row["address"] if personal else None,
                 "address_id": None,
                 "zipcode": None,
                 "lat": float(row["lat"]),
@@ -417,205 +457,131 @@ def requests_data(ids: list[int]) -> list[dict[str, Any]]:
     return out
 
 
-def _ids_arg(text: str) -> list[int]:
-    ids = _list(text)
-    if not ids or not all(api.INTEGER.match(i) and int(i) <= api.MAX_ID for i in ids):
-        raise Open311Error(400, "service_request_id must be request ids separated by commas")
-    if len(ids) > MAX_PAGE_SIZE:
-        raise Open311Error(400, f"at most {MAX_PAGE_SIZE} service_request_id at once")
-    return [int(i) for i in ids]
-
-
-def _search(args: Any) -> list[int]:
-    """Ids matching GET requests' parameters, most recent first."""
-    tz = api.territory_tz()
-    page = _int(args.get("page"), "page", 1, 1, 10**6)
-    size = _int(args.get("page_size"), "page_size", DEFAULT_PAGE_SIZE, 1, MAX_PAGE_SIZE)
-    if args.get("service_request_id"):
-        ids = _ids_arg(args["service_request_id"])
-        with engine().connect() as conn:
-            found = set(conn.execute(select(IV.c.id).where(IV.c.id.in_(ids))).scalars())
-        return [i for i in ids if i in found][(page - 1) * size : page * size]
-    codes = _list(args.get("service_code"))
-    with engine().connect() as conn:
-        known = set(api._known(conn, IV.c.category_code)) | {r["code"] for r in api.category_rows(conn)}
-    unknown = [c for c in codes if c not in known]
-    if unknown:
-        raise Open311Error(400, f"unknown service_code {', '.join(unknown)}")
-    statuses = _list(args.get("status"))
-    if any(s not in ("open", "closed") for s in statuses):
-        raise Open311Error(400, "status must be open or closed (comma-separated)")
-    start = _parse_date(args["start_date"], "start_date", tz) if args.get("start_date") else None
-    end = _parse_date(args["end_date"], "end_date", tz) if args.get("end_date") else None
-    if start is None and end is None:
-        end = pd.Timestamp(datetime.now(UTC))
-    if start is None:
-        start = end - MAX_SPAN
-    if end is None:
-        end = start + MAX_SPAN
-    if start > end:
-        raise Open311Error(400, "end_date is before start_date")
-    if end - start > MAX_SPAN:
-        raise Open311Error(400, "start_date and end_date may not span more than 90 days")
-    where = RecordFilter(categories=tuple(codes) or None, reported_from=start)
-    q1 = Quarter.__table__.alias("q1")
-    q2 = Quarter.__table__.alias("q2")
-    with engine().connect() as conn:
-        query = _filtered(conn, select(IV.c.id).select_from(IV), where, q1, q2)
-        query = _upto(conn, query, end)  # end_date is inclusive
-        if statuses == ["open"]:
-            query = query.where((IV.c.status == "open") & IV.c.resolved_at.is_(None))
-        elif statuses == ["closed"]:
-            query = query.where((IV.c.status != "open") | IV.c.resolved_at.isnot(None))
-        query = query.order_by(IV.c.reported_at.desc(), IV.c.id.desc()).limit(size).offset((page - 1) * size)
-        return [int(i) for i in conn.execute(query).scalars()]
-
-
-def _upto(conn: Connection, query: Any, end: pd.Timestamp) -> Any:
-    from geova.store.records import _time_expr, _time_value
-
-    return query.where(_time_expr(conn, IV.c.reported_at) <= _time_value(conn, end))
+def _readable() -> tuple[tuple[str, ...] | None, bool]:
+    """(quarters, personal) the caller may read requests of; 401 when none at all."""
+    access = request_access()
+    if not access.allowed:
+        abort(401, "the territory does not publish its requests: an api_key or a logged-in session is needed")
+    return access.quarters, access.personal
 
 
 @bp.get(f"/requests.{FMT}")
 def get_requests(fmt: str) -> Response:
-    return render(fmt, requests_data(_search(request.args)), "service_requests", "request")
+    quarters, personal = _readable()
+    query = parse(RequestsQuery)
+    if query.ids:
+        with engine().connect() as conn:
+            found = store.existing(conn, query.ids, quarters)
+        ids = [i for i in query.ids if i in found][query.offset : query.offset + query.page_size]
+    else:
+        start, end = window(query, territory_tz(), datetime.now(UTC))
+        with engine().connect() as conn:
+            known = {r["code"] for r in store.category_rows(conn)}
+            unknown = [c for c in query.service_code if c not in known]
+            if unknown:
+                raise ParamError("service_code", f"unknown service_code {', '.join(unknown)[:200]}")
+            search = store.Search(
+                start=start,
+                end=end,
+                categories=query.service_code,
+                status=query.status[0] if len(query.status) == 1 else None,
+                quarters=quarters,
+                limit=query.page_size,
+                offset=query.offset,
+            )
+            ids = store.search(conn, search)
+    return render(fmt, requests_data(ids, personal), "service_requests", "request")
 
 
 @bp.get(f"/requests/<request_id>.{FMT}")
 def get_request(request_id: str, fmt: str) -> Response:
-    if not api.INTEGER.match(request_id) or int(request_id) > api.MAX_ID:
-        raise Open311Error(404, f"no service request '{request_id}'")
-    found = requests_data([int(request_id)])
-    if not found:
-        raise Open311Error(404, f"no service request '{request_id}'")
-    return render(fmt, found, "service_requests", "request")
+    quarters, personal = _readable()
+    wanted = int(request_id) if REQUEST_ID.match(request_id) and int(request_id) <= MAX_ID else None
+    if wanted is not None:
+        with engine().connect() as conn:
+            found = store.existing(conn, [wanted], quarters)
+        if found:
+            return render(fmt, requests_data([wanted], personal), "service_requests", "request")
+    abort(404, f"no service request '{request_id[:40]}'")
 
 
 @bp.get(f"/tokens/<token>.{FMT}")
 def get_token(token: str, fmt: str) -> Response:
-    with engine().connect() as conn:
-        found = conn.execute(
-            select(IV.c.id).where((IV.c.source == SOURCE) & (IV.c.source_id == token))
-        ).scalar()
+    found = None
+    if TOKEN.match(token):
+        with engine().connect() as conn:
+            found = store.token_request(conn, token)
     if found is None:
-        raise Open311Error(404, f"no token '{token}'")
+        abort(404, f"no token '{token[:60]}'")
     return render(fmt, [{"service_request_id": str(found), "token": token}], "service_requests", "request")
-
-
-def _new_token(conn: Connection) -> str:
-    while True:
-        token = TOKEN_PREFIX + "".join(secrets.choice(TOKEN_ALPHABET) for _ in range(10))
-        taken = conn.execute(select(IV.c.id).where((IV.c.source == SOURCE) & (IV.c.source_id == token)))
-        if taken.first() is None:
-            return token
-
-
-def _reporter() -> api.Principal:
-    """The key of a POST: api_key (form or query) or a Bearer header; 403 in the spec's format."""
-    try:
-        token = api.presented_key()
-    except api.ApiError as exc:
-        raise Open311Error(403, exc.message) from exc
-    if token is None and "api_key" in request.form:
-        token = request.form["api_key"]
-    if not token:
-        raise Open311Error(403, "api_key is required")
-    key = api.key_principal(token)
-    if key is None:
-        raise Open311Error(403, "invalid api_key")
-    if not key.allowed(*REPORTERS):
-        raise Open311Error(403, f"this api_key (role {key.role}) may not post requests")
-    return key
-
-
-ATTRIBUTE = re.compile(r"^attribute\[([^\]]+)\](\[\])?$")
-TRUE, FALSE = ("true", "1", "yes"), ("false", "0", "no")
-
-
-def _attribute_values(values: Any, category: str, attrs: dict[str, Any]) -> tuple[bool, str | None]:
-    """(insulting, severity) from ``attribute[...]``; attributes a service does not define are ignored."""
-    defined = {a["code"]: a for a in attribute_list(category, attrs)}
-    insulting, severity = False, None
-    for key in values:
-        match = ATTRIBUTE.match(key)
-        if not match or match.group(1) not in defined:
-            continue
-        code, value = match.group(1), (values.get(key) or "").strip()
-        if code == "insulting":
-            if value.lower() not in TRUE + FALSE:
-                raise Open311Error(400, "attribute[insulting] must be true or false")
-            insulting = value.lower() in TRUE
-        elif code == "severity" and value:
-            allowed = [v["key"] for v in defined["severity"]["values"]]
-            if value not in allowed:
-                raise Open311Error(400, f"attribute[severity] must be one of {', '.join(allowed)}")
-            severity = value
-    return insulting, severity
-
-
-def _coordinate(values: Any, name: str) -> float:
-    try:
-        value = float(values.get(name, ""))
-    except ValueError as exc:
-        raise Open311Error(400, f"{name} must be a number") from exc
-    return value
 
 
 def _notice(new_id: int, tz: str) -> str:
     with engine().connect() as conn:
-        norms = api.deadline_norms(conn)
-    judged = api.verdicts([new_id], norms, pd.Timestamp(datetime.now(UTC)))
-    judged = judged.dropna(subset=["due_at"]).sort_values("due_at") if len(judged) else judged
+        norms = deadline_norms(conn)
+    judged = due_dates([new_id], norms)
     if not len(judged):
-        return _text("no_deadline")
+        return _("No deadline applies to this request.")
     first = judged.iloc[0]
     norm = next(n for n in norms if n.code == first["norm"])
     label = norm.label_fr if _lang() == "fr" else norm.label_en
-    return _text("expected", due=w3(first["due_at"], tz), norm=label)
+    return _("Expected by %(due)s (%(norm)s).", due=w3(first["due_at"], tz), norm=label)
+
+
+def _reporter() -> str:
+    """The name of the key a POST is made with. Only a key posts: a session cookie alone could be
+    sent by another site's form, and this blueprint has no CSRF token (the spec has none)."""
+    key = key_user()  # an unknown or revoked key is refused there (401, a 403 on a POST here)
+    if key is None:
+        abort(403, "api_key is required")
+    if key.role not in REPORTERS:
+        abort(403, f"this api_key (role {key.role}) may not post requests")
+    return key.username.removeprefix("key:")
 
 
 @bp.post(f"/requests.{FMT}")
 def post_request(fmt: str) -> Response:
-    key = _reporter()
-    values = request.values
-    code = (values.get("service_code") or "").strip()
-    if not code:
-        raise Open311Error(400, "service_code is required")
+    app_name = _reporter()
+    form = parse(NewRequest, request.values)
     with engine().connect() as conn:
         found, attrs = catalogue(conn)
-    service = next((s for s in found if s["service_code"] == code), None)
+    service = next((s for s in found if s["service_code"] == form.service_code), None)
     if service is None:
-        raise Open311Error(400, f"service_code '{code}' not found")
-    address = values.get("address_string") or None
-    if not values.get("lat") or not values.get("long"):
-        if address or values.get("address_id"):
-            raise Open311Error(400, "lat and long are required: this server cannot locate an address")
-        raise Open311Error(400, "lat and long are required")
-    lat, lon = _coordinate(values, "lat"), _coordinate(values, "long")
-    insulting, severity = _attribute_values(values, code, attrs)
-    description = values.get("description") or service["service_name"]
-    tz = api.territory_tz()
-    try:
-        with engine().begin() as conn:
-            token = _new_token(conn)
-            new_id = api.create_request(
+        raise ParamError("service_code", f"'{form.service_code}' is not a service (see services.{fmt})")
+    if form.lat is None or form.long is None:
+        if form.address_string or form.address_id:
+            raise ParamError("lat", "lat and long are required: this server cannot locate an address")
+        raise ParamError("lat", "lat and long are required")
+    defined = {a["code"]: a for a in attribute_list(form.service_code, attrs)}  # others are ignored
+    insulting = bool(form.insulting) if "insulting" in defined else False
+    severity = form.severity if "severity" in defined else None
+    if severity is not None:
+        allowed = [v["key"] for v in defined["severity"]["values"]]
+        if severity not in allowed:
+            raise ParamError("attribute[severity]", f"must be one of {', '.join(allowed)}")
+    tz = territory_tz()
+    with engine().begin() as conn:
+        token = store.new_token(conn)
+        try:
+            new_id = edits.report_intervention(
                 conn,
-                category=code,
-                description=description,
-                address=address,
-                lon=lon,
-                lat=lat,
-                username=f"key:{key.name}",
-                when=datetime.now(UTC),
+                form.service_code,
+                form.description or service["service_name"],
+                form.address_string,
+                form.long,
+                form.lat,
+                f"key:{app_name}",
+                datetime.now(UTC),
                 insulting=insulting,
                 severity=severity,
-                channel=key.name,
-                source=SOURCE,
+                channel=app_name,
+                source=store.SOURCE,
                 source_id=token,
             )
-    except ValueError as exc:
-        raise Open311Error(400, str(exc)) from exc
+        except edits.OutsideTerritory as exc:
+            raise ParamError("lat/long", str(exc)) from None
+        except ValueError as exc:
+            abort(400, str(exc))
     data = [
         {
             "service_request_id": str(new_id),
