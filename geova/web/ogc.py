@@ -42,11 +42,12 @@ from geova.web.access import request_access
 from geova.web.errors import Failure, ParamError, register_format
 from geova.web.format import territory_tz
 from geova.web.ogc_openapi import OPENAPI_TYPE, openapi_document
-from geova.web.params import Id
+from geova.web.params import Code, Id
 from geova.web.params_ogc import EXPORTS, ITEMS, Filters, OgcParams, parse
 
 bp = Blueprint("ogc", __name__)
 ID: TypeAdapter[int] = TypeAdapter(Id)
+CODE: TypeAdapter[str] = TypeAdapter(Code)
 
 GEOJSON = "application/geo+json"
 JSON = "application/json"
@@ -312,10 +313,10 @@ def items(cid: str) -> Response:
 
 def _feature_id(cid: str, fid: str) -> str | int:
     """The feature id of the path: a code, or a request's 64-bit id (anything else is not there)."""
-    if ft.SCHEMAS[cid][ft.ID_PROPERTY[cid]] != "integer":
-        return fid
     try:
-        return int(ID.validate_strings(fid))
+        if ft.SCHEMAS[cid][ft.ID_PROPERTY[cid]] != "integer":
+            return CODE.validate_python(fid)
+        return ID.validate_strings(fid)
     except ValidationError:
         abort(404, f"no feature {fid[:40]!r} in {cid}")
 
