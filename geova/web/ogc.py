@@ -282,16 +282,11 @@ def items(cid: str) -> Response:
     params = parse(ITEMS[cid])
     query = _query(cid, params, territory_tz())
     results = _results() if cid == "quarter_results" else None
+    visibility = _visibility()
     page = ft.read_layer(
-        engine(),
-        cid,
-        query,
-        limit=params.limit,
-        offset=params.offset,
-        results=results,
-        visibility=_visibility(),
+        engine(), cid, query, limit=params.limit, offset=params.offset, results=results, visibility=visibility
     )
-    features = feature_formats.to_features(page.frame, ft.properties(cid, _visibility()), ft.ID_PROPERTY[cid])
+    features = feature_formats.to_features(page.frame, ft.properties(cid, visibility), ft.ID_PROPERTY[cid])
     links = [
         _link(_here(), "self", GEOJSON, "This page"),
         _link(url_for("ogc.collection", cid=cid, _external=True), "collection", JSON, "The collection"),
@@ -327,12 +322,12 @@ def item(cid: str, fid: str) -> Response:
     parse(OgcParams)
     results = _results() if cid == "quarter_results" else None
     query = ft.Query(feature_id=_feature_id(cid, fid))
-    page = ft.read_layer(engine(), cid, query, limit=1, results=results, visibility=_visibility())
+    visibility = _visibility()
+    page = ft.read_layer(engine(), cid, query, limit=1, results=results, visibility=visibility)
     if page.matched == 0:
         abort(404, f"no feature {fid[:40]!r} in {cid}")
-    feature = feature_formats.to_features(page.frame, ft.properties(cid, _visibility()), ft.ID_PROPERTY[cid])[
-        0
-    ]
+    schema = ft.properties(cid, visibility)
+    feature = feature_formats.to_features(page.frame, schema, ft.ID_PROPERTY[cid])[0]
     feature["links"] = [
         _link(_here(), "self", GEOJSON, "This feature"),
         _link(url_for("ogc.collection", cid=cid, _external=True), "collection", JSON, "The collection"),
