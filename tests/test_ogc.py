@@ -135,14 +135,13 @@ def test_landing_page_conformance_and_collections(client: Any) -> None:
     rels = {link["rel"]: link for link in landing.get_json()["links"]}
     assert {"self", "conformance", "data"} <= set(rels)
     assert rels["data"]["href"].endswith("/ogc/collections")
-    if "service-desc" in rels:  # only when the JSON API publishes its definition
-        assert rels["service-desc"]["href"].endswith("/api/v1/openapi.json")
-        assert client.get("/api/v1/openapi.json").status_code == 200
+    assert rels["service-desc"]["href"].endswith("/ogc/api")
+    assert rels["service-desc"]["type"] == "application/vnd.oai.openapi+json;version=3.0"
     assert client.get("/ogc?f=json").status_code == 200
 
     conf = client.get("/ogc/conformance").get_json()["conformsTo"]
     assert OGC_CONF + "core" in conf and OGC_CONF + "geojson" in conf
-    assert not any(c.endswith("oas30") or c.endswith("html") for c in conf)
+    assert OGC_CONF + "oas30" in conf and not any(c.endswith("html") for c in conf)
 
     listing = client.get("/ogc/collections")
     assert listing.mimetype == "application/json"
@@ -552,3 +551,112 @@ def test_an_empty_store_answers_with_empty_collections(db_url: str) -> None:
         assert (page["numberMatched"], page["features"]) == (0, [])
         for fmt in ("csv", "geojson", "gpkg"):
             assert client.get(f"/exports/{cid}.{fmt}").status_code == 200, (cid, fmt)
+
+
+# -- the OpenAPI document ------------------------------------------------------------------------
+
+
+def test_the_openapi_document_describes_every_path_and_validates(client: Any) -> None:
+    from openapi_spec_validator import validate
+
+    landing = client.get("/ogc").get_json()
+    desc = next(link for link in landing["links"] if link["rel"] == "service-desc")
+    answer = client.get(desc["href"].replace("http://localhost", ""))
+    assert answer.status_code == 200 and answer.mimetype == "application/vnd.oai.openapi+json"
+    doc = json.loads(answer.get_data(as_text=True))
+    validate(doc)  # raises on any departure from OpenAPI 3.0
+    assert doc["openapi"].startswith("3.0.")
+    expected = {"/ogc", "/ogc/api", "/ogc/conformance", "/ogc/collections"}
+    for cid in ("quarters", "zones", "interventions", "quarter_results"):
+        base = f"/ogc/collections/{cid}"
+        expected |= {base, f"{base}/items", f"{base}/items/{{featureId}}", f"{base}/schema"}
+        expected.add(f"/exports/{cid}.{{format}}")
+    assert set(doc["paths"]) == expected
+
+    def params(path: str) -> dict[str, dict[str, Any]]:
+        return {p["name"]: p for p in doc["paths"][path]["get"]["parameters"]}
+
+    items = params("/ogc/collections/interventions/items")
+    # the bounds the server enforces, as a client (GDAL sizes its pages with limit's maximum) reads them
+    assert items["limit"]["schema"] == {"type": "integer", "minimum": 1, "maximum": 10000, "default": 100}
+    assert items["offset"]["schema"]["maximum"] == 10**9
+    assert items["bbox"]["style"] == "form" and items["bbox"]["explode"] is False
+    assert {"bbox", "datetime", "limit", "offset", "f", "source", "source_id", "category", "status"} <= set(
+        items
+    )
+    assert {"code", "level", "parent"} <= set(params("/ogc/collections/quarters/items"))
+    assert {"norm", "from", "to"} <= set(params("/exports/quarter_results.{format}"))
+    assert "limit" not in params("/exports/quarters.{format}")
+    feature_id = params("/ogc/collections/interventions/items/{featureId}")["featureId"]["schema"]
+    assert (feature_id["minimum"], feature_id["maximum"]) == (1, 2**63 - 1)
+    secured = doc["paths"]["/ogc/collections/interventions/items"]["get"]
+    assert "401" in secured["responses"] and "security" in secured
+    assert "security" not in doc["paths"]["/ogc/collections/quarters/items"]["get"]
+
+    # what the document says is what the server does
+    assert client.get("/ogc/collections/quarters/items?limit=10000").status_code == 200
+    assert client.get("/ogc/collections/quarters/items?limit=10001").status_code == 400
+
+
+# -- who reads the requests ------------------------------------------------------------------------
+
+
+def quarter_requests(engine: Engine, code: str) -> list[int]:
+    with engine.connect() as conn:
+        recs, _zones = load_records(conn)
+    return sorted(int(i) for i in recs.loc[(recs["quarter"] == code) | (recs["subquarter"] == code), "id"])
+
+
+def test_published_requests_are_public_without_their_personal_fields(
+    db_url: str, engine: Engine, store: str
+) -> None:
+    with engine.begin() as conn:
+        set_setting(conn, "publish_requests", "true")
+    client = make_app(db_url).test_client()
+    listing = client.get("/ogc/collections").get_json()
+    assert "interventions" in [c["id"] for c in listing["collections"]]
+    page = client.get("/ogc/collections/interventions/items?limit=10000")
+    assert page.status_code == 200
+    doc = page.get_json(force=True)
+    assert doc["numberMatched"] == 381
+    for f in doc["features"]:
+        assert "description" not in f["properties"] and "address" not in f["properties"]
+        assert f["properties"]["source_id"] and f["geometry"]["type"] == "Point"
+    one = client.get("/ogc/collections/interventions/items/1").get_json(force=True)
+    assert "description" not in one["properties"]
+    schema = client.get("/ogc/collections/interventions/schema").get_json(force=True)
+    assert "description" not in schema["properties"]["properties"]["properties"]
+    text = client.get("/exports/interventions.csv").get_data(as_text=True)
+    header = text.splitlines()[0].lstrip("\ufeff").split(";")
+    assert "source_id" in header and "description" not in header and "address" not in header
+
+    # the same store with an API key: everything
+    full = client.get("/ogc/collections/interventions/items/1", headers={"Authorization": f"Bearer {store}"})
+    assert "description" in full.get_json(force=True)["properties"]
+
+
+def test_a_correspondent_reads_the_requests_of_their_quarter_only(
+    db_url: str, engine: Engine, store: str
+) -> None:
+    with engine.begin() as conn:
+        add_user(conn, "south-end", PASSWORD, "correspondent", "6")
+        add_user(conn, "mayor", PASSWORD, "official", None)
+    mine = quarter_requests(engine, "6")
+    assert 0 < len(mine) < 381
+    client = make_app(db_url).test_client()
+    assert client.post("/login", data={"username": "south-end", "password": PASSWORD}).status_code == 302
+    got = sorted(f["id"] for f in all_pages(client, "/ogc/collections/interventions/items?limit=40"))
+    assert got == mine
+    other = next(i for i in range(1, 400) if i not in mine)
+    assert client.get(f"/ogc/collections/interventions/items/{other}").status_code == 404
+    detail = client.get(f"/ogc/collections/interventions/items/{mine[0]}").get_json(force=True)
+    assert "description" in detail["properties"]  # their own quarter: in detail
+    doc = json.loads(client.get("/exports/interventions.geojson").get_data(as_text=True))
+    assert sorted(f["id"] for f in doc["features"]) == mine and doc["numberMatched"] == len(mine)
+    # the rest of the city: in aggregate, as everybody
+    results = client.get("/ogc/collections/quarter_results/items?limit=100").get_json(force=True)
+    assert results["numberMatched"] == 26
+
+    official = make_app(db_url).test_client()
+    assert official.post("/login", data={"username": "mayor", "password": PASSWORD}).status_code == 302
+    assert official.get("/ogc/collections/interventions/items").get_json(force=True)["numberMatched"] == 381
