@@ -86,3 +86,6 @@ def init_app(app: Flask) -> None:
     from geova.web.errors import register as register_errors
 
     register_errors(app)
+    from geova.logs import init_web
+
+    init_web(app)

@@ -8,6 +8,8 @@ from flask import Flask, render_template
 from flask_babel import lazy_gettext as _l
 from werkzeug.exceptions import HTTPException, InternalServerError
 
+from geova.logs import request_id
+
 MESSAGES = {
     400: (_l("This request could not be understood"), _l("A value in the address or the form is not valid.")),
     403: (_l("This page is not for your role"), _l("Ask an administrator if you need access to it.")),
@@ -20,7 +22,8 @@ MESSAGES = {
 def page_error(exc: HTTPException) -> Any:
     code = exc.code or 500
     title, advice = MESSAGES.get(code, MESSAGES[500])
-    return render_template("error.html", code=code, title=title, advice=advice), code
+    reference = request_id() if code >= 500 else None  # the id the logged traceback carries
+    return render_template("error.html", code=code, title=title, advice=advice, reference=reference), code
 
 
 def register(app: Flask) -> None:
