@@ -31,8 +31,11 @@ FORMATS = ("text", "json")
 HANDLER_NAME = "geova"
 # The access loggers of the servers the README mentions (werkzeug: flask run; gunicorn: production).
 ACCESS_LOGGERS = ("werkzeug", "gunicorn.access")
+# name=value where the name (at the start of a query string, of a word, or after ? & ;) ends in key,
+# token, password or secret: api_key=, apikey=, token=, session_token=, password=, client_secret= ...
 SECRET_PARAM = re.compile(
-    r"(?P<name>[?&;][^=&\s#\"']*?(?:key|token|password|passwd|secret)[^=&\s#\"']*=)(?P<value>[^&\s#\"']*)",
+    r"(?<![^?&;\s\"'(\[])(?P<name>[\w.%\[\]-]*?(?:key|token|password|passwd|secret)s?(?:\[\])?=)"
+    r"(?P<value>[^&\s#\"']*)",
     re.IGNORECASE,
 )
 REQUEST_ID = re.compile(r"[A-Za-z0-9._-]{1,64}")
