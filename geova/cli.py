@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import sys
 from collections.abc import Callable
 from datetime import datetime
@@ -13,7 +14,7 @@ from zoneinfo import ZoneInfo
 import click
 from sqlalchemy import Engine
 
-from geova import importing
+from geova import importing, logs
 from geova.config import DEFAULT_TIMEZONE, instance_path
 from geova.io.errors import ImportFailure
 
@@ -49,6 +50,10 @@ pass_ctx = click.make_pass_decorator(Context)
 @click.pass_context
 def cli(ctx: click.Context, db: str | None) -> None:
     """geova: quality monitoring of proximity urban services (the OVA method)."""
+    try:  # the command prints its own reports: geova's INFO lines only when GEOVA_LOG_LEVEL asks
+        logs.configure(level=None if os.environ.get("GEOVA_LOG_LEVEL") else "WARNING")
+    except ValueError as exc:
+        raise click.UsageError(str(exc)) from exc
     ctx.obj = Context(db)
 
 
@@ -629,6 +634,25 @@ def user_add(ctx: Context, username: str, role: str, quarter: str | None, passwo
     except ValueError as exc:
         raise click.UsageError(str(exc)) from exc
     click.echo(f"user {account.username} ({account.role}) created")
+
+
+@user.command("passwd")
+@click.argument("username")
+@click.password_option(
+    help="Asked for when not given (GEOVA_USER_PASSWORD also works).", envvar="GEOVA_USER_PASSWORD"
+)
+@pass_ctx
+def user_passwd(ctx: Context, username: str, password: str) -> None:
+    """Change an account's password; every session of the account ends."""
+    from geova.store.users import set_password
+
+    importing.prepare_store(ctx.engine)
+    try:
+        with ctx.engine.begin() as conn:
+            set_password(conn, username, password)
+    except (ValueError, LookupError) as exc:
+        raise click.UsageError(str(exc)) from exc
+    click.echo(f"password of {username} changed; its sessions have ended")
 
 
 @cli.group()

@@ -6,6 +6,8 @@ geova.core.periodic) and returns tables, so that every audience sees the same fi
 
 from __future__ import annotations
 
+import logging
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -27,6 +29,7 @@ from geova.store import records as store_records
 from geova.store.referential import load_norms
 from geova.store.status import settings
 
+log = logging.getLogger(__name__)
 OUTSIDE = {
     "quarter": "(outside every quarter)",
     "subquarter": "(no sub-quarter)",
@@ -88,6 +91,7 @@ def evaluate(
 ) -> Evaluation:
     """Evaluate the given norms (default: every active norm) at ``as_of`` (default: now), over the
     requests ``where`` selects (default: all)."""
+    began = time.perf_counter()
     territory = territory_of(engine)
     as_of = pd.Timestamp(as_of if as_of is not None else datetime.now(UTC))
     if as_of.tzinfo is None:
@@ -138,4 +142,12 @@ def evaluate(
         as_of, territory, norms, per_intervention, pd.DataFrame(), periodic, recs, zones, display
     )
     result.aggregates = result.group(by)
+    ms = round((time.perf_counter() - began) * 1000)
+    log.info(
+        "evaluated %d norms over %d requests in %d ms",
+        len(norms),
+        len(recs),
+        ms,
+        extra={"norms": len(norms), "rows": len(recs), "duration_ms": ms, "as_of": as_of.isoformat()},
+    )
     return result

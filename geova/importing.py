@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import csv
 import hashlib
+import logging
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -38,6 +40,20 @@ from geova.store.schema import ImportRun
 from geova.store.status import set_setting, settings
 
 Progress = Callable[[int, int], None]  # (done, total)
+log = logging.getLogger(__name__)
+
+
+def _log_import(kind: str, path: Path, counts: dict, began: float) -> None:
+    """One line per import: what, which file, the counts, how long (geova.logs formats it)."""
+    ms = round((time.perf_counter() - began) * 1000)
+    log.info(
+        "imported %s from %s in %d ms: %s",
+        kind,
+        path.name,
+        ms,
+        counts,
+        extra={"kind": kind, "file": str(path), "counts": counts, "duration_ms": ms},
+    )
 
 
 @dataclass
@@ -154,6 +170,7 @@ def import_interventions(
     max_rejects: int | None = None,
     progress: Progress | None = None,
 ) -> InterventionReport:
+    began = time.perf_counter()
     mapping = load_mapping(mapping_path)
     source = mapping.source.name or path.stem
     report = InterventionReport(file=str(path), source=source)
@@ -231,6 +248,7 @@ def import_interventions(
             .where(ImportRun.__table__.c.id == import_id)
             .values(finished_at=datetime.now(UTC), counts={**report.counts(), "flagged": report.flagged})
         )
+    _log_import("interventions", path, report.counts(), began)
     return report
 
 
@@ -252,6 +270,7 @@ def import_layer(
 ) -> LayerReport:
     if as_ not in ("quarters", "zones"):
         raise ImportFailure(str(path), f"--as must be 'quarters' or 'zones', not '{as_}'")
+    began = time.perf_counter()
     name = layer_name or path.stem
     data = read_layer(
         path,
@@ -300,6 +319,9 @@ def import_layer(
                 )
             },
         )
+    _log_import(
+        as_, path, {k: getattr(report, k) for k in ("features", "inserted", "updated", "deleted")}, began
+    )
     return report
 
 
@@ -310,6 +332,7 @@ def import_activities(
 
     Passages with coordinates are assigned to quarters and zones; events name their quarter.
     """
+    began = time.perf_counter()
     mapping = load_activity_mapping(mapping_path)
     source = mapping.source.name or path.stem
     report = InterventionReport(file=str(path), source=source)
@@ -352,6 +375,7 @@ def import_activities(
     report.read, report.rejected, report.rejects_file = acts.read, len(rejects), str(rejects_file)
     report.inserted, report.updated, report.unchanged = written.inserted, written.updated, written.unchanged
     report.outside_territory = int((frame["quarter_id"] < 0).sum())
+    _log_import("activities", path, report.counts(), began)
     return report
 
 

@@ -269,6 +269,9 @@ class User(Base):
     quarter_code: Mapped[str | None] = mapped_column(String(64))  # a correspondent's own quarter
     active: Mapped[bool] = mapped_column(Boolean, default=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    # Bumped at logout and password change; a session cookie carries the version it was issued
+    # under, so every older copy of the cookie stops working (migration 0005).
+    session_version: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
 
 
 class InterventionEvent(Base):

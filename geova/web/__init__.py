@@ -113,3 +113,6 @@ def init_app(app: Flask) -> None:
 
     access.init_app(app)
     errors.register(app)
+    from geova.logs import init_web
+
+    init_web(app)

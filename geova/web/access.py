@@ -24,6 +24,7 @@ from dataclasses import dataclass
 from flask import Flask, abort, g, redirect, request, url_for
 from flask_login import current_user
 
+from geova.logs import note_user
 from geova.store import apikeys
 from geova.store.status import settings
 from geova.store.users import Account
@@ -64,6 +65,7 @@ def key_user() -> WebUser | None:
             if key is None:
                 abort(401, "unknown or revoked API key")
             user = WebUser(Account(0, f"key:{key.name}", key.role, None, True))
+            note_user(user.username)  # the request's log line names the key, never the key itself
         g.geova_key_user = user
     user: WebUser | None = g.geova_key_user
     return user

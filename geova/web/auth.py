@@ -1,7 +1,14 @@
-"""Login, logout and the role checks every write goes through."""
+"""Login, logout and the role checks every write goes through.
+
+A session names the account *and* the session version it was issued under (Flask-Login's
+"alternative token"): logout and a password change bump the version, so every saved copy of the
+cookie stops working, on every device. Failed logins are counted per account and per client address
+(``login_limits``) and lock both out for a while.
+"""
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 from functools import wraps
 from typing import Any
@@ -10,14 +17,18 @@ from urllib.parse import urlparse
 from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
+from flask_babel import ngettext
 from flask_login import UserMixin, current_user, login_required, login_user, logout_user
 from flask_wtf import FlaskForm
 from wtforms import PasswordField, StringField
 from wtforms.validators import DataRequired
 
+from geova import logs
 from geova.store import users
 from geova.web import engine, login_manager
+from geova.web.login_limits import Lockout, login_limits
 
+log = logging.getLogger(__name__)
 bp = Blueprint("auth", __name__)
 ROLE_LABELS = {
     "correspondent": _l("correspondent"),
@@ -30,7 +41,7 @@ ROLE_LABELS = {
 class WebUser(UserMixin):
     def __init__(self, account: users.Account):
         self.account = account
-        self.id = str(account.id)
+        self.id = f"{account.id}:{account.session_version}"
 
     @property
     def role(self) -> str:
@@ -42,10 +53,17 @@ class WebUser(UserMixin):
 
 
 @login_manager.user_loader
-def load_user(user_id: str) -> WebUser | None:
+def load_user(session_id: str) -> WebUser | None:
+    """The account of a session "id:version", if the version is still the account's current one."""
+    user_id, _sep, version = session_id.partition(":")
+    if not (user_id.isdigit() and version.isdigit()):
+        return None  # a session from before session versions: log in again
     with engine().connect() as conn:
         account = users.by_id(conn, int(user_id))
-    return WebUser(account) if account and account.active else None
+    if account is None or not account.active or account.session_version != int(version):
+        return None
+    logs.note_user(account.username)
+    return WebUser(account)
 
 
 def roles_required(*roles: str) -> Callable:
@@ -83,21 +101,51 @@ def _safe_next(target: str | None) -> str | None:
     return target if not parts.scheme and not parts.netloc and target.startswith("/") else None
 
 
+def lockout_message(lockout: Lockout) -> str:
+    if lockout.scope == "account":
+        return ngettext(
+            "Too many attempts for this account; try again in %(num)d minute.",
+            "Too many attempts for this account; try again in %(num)d minutes.",
+            lockout.minutes,
+        )
+    return ngettext(
+        "Too many attempts from your address; try again in %(num)d minute.",
+        "Too many attempts from your address; try again in %(num)d minutes.",
+        lockout.minutes,
+    )
+
+
 @bp.route("/login", methods=["GET", "POST"])
 def login() -> Any:
     form = LoginForm()
     if form.validate_on_submit():
+        username, address = form.username.data or "", request.remote_addr or "-"
+        limits = login_limits()
+        lockout = limits.lockout(username, address)
+        if lockout is not None:  # checked before the password: the right one does not get in either
+            log.warning("login refused: too many failed attempts (%s)", lockout.scope)
+            flash(lockout_message(lockout), "error")
+            return render_template("auth/login.html", form=form), 429
         with engine().connect() as conn:
-            account = users.authenticate(conn, form.username.data or "", form.password.data or "")
+            account = users.authenticate(conn, username, form.password.data or "")
         if account is None:
+            limits.failed(username, address)
+            log.info("login failed")  # not the name typed: people type their password there too
             flash(_("Unknown user or wrong password."), "error")
         else:
+            limits.succeeded(username)
             login_user(WebUser(account))
+            logs.note_user(account.username)
+            log.info("login of %s", account.username)
             return redirect(_safe_next(request.args.get("next")) or url_for("public.index"))
     return render_template("auth/login.html", form=form)
 
 
 @bp.post("/logout")
 def logout() -> Any:
+    """Ends this session and every other copy of it (other devices, a saved cookie)."""
+    if current_user.is_authenticated:
+        with engine().begin() as conn:
+            users.end_sessions(conn, current_user.account.id)
     logout_user()
     return redirect(url_for("public.index"))

@@ -24,6 +24,7 @@ from flask import Flask, Response, render_template, request
 from flask_babel import lazy_gettext as _l
 from werkzeug.exceptions import BadRequest, HTTPException, InternalServerError
 
+from geova.logs import log_exception, request_id
 from geova.store.db import StoreBusy
 
 log = logging.getLogger("geova.web")
@@ -95,7 +96,10 @@ def page(failure: Failure) -> Response:
     """The translated HTML page for people."""
     title, advice = MESSAGES.get(failure.status, MESSAGES[500 if failure.status >= 500 else 400])
     detail = failure.message if failure.status == 400 and failure.param else None
-    html = render_template("error.html", code=failure.status, title=title, advice=advice, detail=detail)
+    reference = request_id() if failure.status >= 500 else None  # the id the logged traceback carries
+    html = render_template(
+        "error.html", code=failure.status, title=title, advice=advice, detail=detail, reference=reference
+    )
     return Response(html, status=failure.status, headers=failure.headers, mimetype="text/html")
 
 
@@ -146,5 +150,5 @@ def register(app: Flask) -> None:
     def _unexpected(exc: Exception) -> Any:
         if isinstance(exc, HTTPException):
             return from_http(exc)
-        log.exception("unhandled error on %s %s", request.method, request.path)
+        log_exception(exc)
         return from_http(InternalServerError())
