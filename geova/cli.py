@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 import sys
 from collections.abc import Callable
 from datetime import datetime
@@ -17,6 +16,7 @@ from sqlalchemy import Engine
 from geova import importing, logs
 from geova.config import DEFAULT_TIMEZONE, instance_path
 from geova.io.errors import ImportFailure
+from geova.settings import load as load_settings
 
 PROGRESS_FROM = 20_000  # rows; smaller files import faster than a progress bar can be read
 
@@ -51,7 +51,8 @@ pass_ctx = click.make_pass_decorator(Context)
 def cli(ctx: click.Context, db: str | None) -> None:
     """geova: quality monitoring of proximity urban services (the OVA method)."""
     try:  # the command prints its own reports: geova's INFO lines only when GEOVA_LOG_LEVEL asks
-        logs.configure(level=None if os.environ.get("GEOVA_LOG_LEVEL") else "WARNING")
+        asked = "log_level" in load_settings().model_fields_set
+        logs.configure(level=None if asked else "WARNING")
     except ValueError as exc:
         raise click.UsageError(str(exc)) from exc
     ctx.obj = Context(db)

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 import re
 import sys
 import time
@@ -25,6 +24,8 @@ from typing import Any
 
 from flask import Flask, Response, g, has_request_context, request
 from sqlalchemy.engine import make_url
+
+from geova.settings import load as load_settings
 
 LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
 FORMATS = ("text", "json")
@@ -143,8 +144,9 @@ def configure(level: str | None = None, fmt: str | None = None) -> None:
     the root logger so that werkzeug's and Flask's lines share the format; only geova's loggers get
     ``level`` (other libraries keep Python's default, warnings and above).
     """
-    level = (level or os.environ.get("GEOVA_LOG_LEVEL") or "INFO").upper()
-    fmt = (fmt or os.environ.get("GEOVA_LOG_FORMAT") or "text").lower()
+    settings = load_settings() if level is None or fmt is None else None
+    level = (level or (settings.log_level if settings else "INFO")).upper()
+    fmt = (fmt or (settings.log_format if settings else "text")).lower()
     if level not in LEVELS:
         raise ValueError(f"GEOVA_LOG_LEVEL must be one of {', '.join(LEVELS)}, not '{level}'")
     if fmt not in FORMATS:

@@ -9,9 +9,9 @@ app also accepts overrides in ``create_app({...})`` under the same names (``GEOV
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
-from pydantic import Field, SecretStr
+from pydantic import Field, SecretStr, ValidationInfo, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from geova.core.referential import DEFAULT_REFERENTIAL
@@ -32,6 +32,22 @@ class Settings(BaseSettings):
     tiles_url: str = Field(OSM_TILES, description="tile server URL template, or 'none'")
     tiles_attribution: str = Field(OSM_ATTRIBUTION, description="attribution shown under the maps")
     referential: Path = Field(DEFAULT_REFERENTIAL, description="the city's referential file")
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"] = Field(
+        "INFO", description="level of geova's own loggers"
+    )
+    log_format: Literal["text", "json"] = Field("text", description="one text or JSON line per record")
+    ratelimit_storage_uri: str = Field(
+        "memory://", description="where failed logins are counted (redis://... with several workers)"
+    )
+    login_limit_account: str = Field("5 per 15 minutes", description="failed logins allowed per account")
+    login_limit_address: str = Field("30 per 15 minutes", description="failed logins allowed per address")
+
+    @field_validator("log_level", "log_format", mode="before")
+    @classmethod
+    def _case(cls, value: object, info: ValidationInfo) -> object:
+        if not isinstance(value, str):
+            return value
+        return value.upper() if info.field_name == "log_level" else value.lower()
 
     @property
     def instance(self) -> Path:
@@ -43,6 +59,15 @@ class Settings(BaseSettings):
         """The tile URL, or None when maps have no base layer (intranets without a tile server)."""
         url = self.tiles_url.strip()
         return None if not url or url.lower() == "none" else url
+
+
+def as_config(settings: Settings) -> dict[str, Any]:
+    """The settings as Flask config keys (``GEOVA_NAME``), the secret key left out."""
+    return {
+        f"{PREFIX}{name.upper()}": getattr(settings, name)
+        for name in Settings.model_fields
+        if name != "secret_key"
+    }
 
 
 def load(overrides: dict[str, Any] | None = None) -> Settings:

@@ -22,7 +22,7 @@ from flask_wtf import CSRFProtect
 from sqlalchemy import Engine
 
 from geova.config import database_url
-from geova.settings import Settings
+from geova.settings import Settings, as_config
 from geova.settings import load as load_settings
 from geova.store.db import make_engine
 
@@ -83,6 +83,7 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     )
     app.config.update({k: v for k, v in config.items() if not k.startswith("GEOVA_")})
     app.config["GEOVA_SETTINGS"] = settings
+    app.config.update(as_config(settings))
     app.config["GEOVA_DATABASE_URL"] = database_url(settings.database_url)
     app.config["GEOVA_TILES_URL"] = settings.tiles
     app.config["GEOVA_TILES_ATTRIBUTION"] = settings.tiles_attribution
