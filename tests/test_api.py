@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import re
 from datetime import UTC, datetime, timedelta
+from http import HTTPStatus
 from pathlib import Path
 from typing import Any
 
@@ -43,7 +44,12 @@ LON, LAT = -71.0778, 42.2816  # 31 Selden St, Dorchester
 ROLES = ("correspondent", "service", "official", "admin")
 IV = Intervention.__table__
 EV = InterventionEvent.__table__
-READS = ["/api/v1/interventions", "/api/v1/interventions/1", "/api/v1/evaluations", "/api/v1/audit"]
+READS = [
+    "/api/v1/interventions",
+    "/api/v1/interventions/1",
+    "/api/v1/evaluations?per_intervention=true",
+    "/api/v1/audit",
+]
 
 
 def build_store(engine: Engine, rejects: Path) -> dict[str, str]:
@@ -115,13 +121,16 @@ def snapshot(engine: Engine) -> tuple:
 
 
 def assert_error(response: Any, status: int, code: str | None = None) -> dict[str, Any]:
+    """An RFC 9457 problem: ``type``, ``title`` (the status phrase), ``status``, ``detail``, ``code``."""
     assert response.status_code == status, (response.status_code, response.get_data(as_text=True)[:300])
-    assert response.mimetype == "application/json"
-    error = response.get_json()["error"]
-    assert set(error) == {"code", "message"} and error["message"]
+    assert response.mimetype == "application/problem+json"
+    problem = response.get_json()
+    assert {"type", "title", "status", "detail", "code"} <= set(problem) <= {*problem, "param", "errors"}
+    assert problem["status"] == status and problem["type"] == "about:blank" and problem["detail"]
+    assert problem["title"] == HTTPStatus(status).phrase
     if code:
-        assert error["code"] == code, error
-    return error
+        assert problem["code"] == code, problem
+    return problem
 
 
 def db_count(engine: Engine, *conditions: Any) -> int:
@@ -167,6 +176,7 @@ def test_referential_and_documents_are_public(client, engine):
     doc = client.get("/api/v1/openapi.json").get_json()
     assert doc["openapi"].startswith("3.")
     assert {
+        "/api/v1/",
         "/api/v1/quarters",
         "/api/v1/zones",
         "/api/v1/categories",
@@ -190,17 +200,18 @@ def test_reads_need_a_key_or_a_session(client, app, engine, tokens):
         response = client.get(path)
         assert_error(response, 401, "unauthorized")
         assert response.headers["WWW-Authenticate"].startswith("Bearer")
-        assert_error(client.get(path, headers=bearer("geova_not-a-key")), 401, "invalid_key")
+        assert_error(client.get(path, headers=bearer("geova_not-a-key")), 401, "unauthorized")
         assert_error(client.get(path, headers={"Authorization": "Basic dXNlcjpwdw=="}), 401)
-        assert_error(client.get(path, query_string={"api_key": ""}), 401, "invalid_key")
+        with_key = path + ("&" if "?" in path else "?") + "api_key="
+        assert_error(client.get(with_key), 401, "unauthorized")
         for token in tokens.values():  # any role reads
             assert client.get(path, headers=bearer(token)).status_code == 200, path
-        via_param = client.get(path, query_string={"api_key": tokens["official"]})
+        via_param = client.get(with_key + tokens["official"])
         assert via_param.status_code == 200
         assert tokens["official"] not in via_param.get_data(as_text=True)  # not even in the links
     with engine.begin() as conn:
         apikeys.revoke(conn, "official-app")
-    assert_error(client.get(READS[0], headers=bearer(tokens["official"])), 401, "invalid_key")
+    assert_error(client.get(READS[0], headers=bearer(tokens["official"])), 401, "unauthorized")
     # a logged-in session works too
     with engine.begin() as conn:
         add_user(conn, "elu", PASSWORD, "official")
@@ -208,7 +219,7 @@ def test_reads_need_a_key_or_a_session(client, app, engine, tokens):
     session.post("/login", data={"username": "elu", "password": PASSWORD, "csrf_token": csrf(session)})
     assert session.get(READS[0]).status_code == 200
     # a presented key wins over the session: a wrong one is refused
-    assert_error(session.get(READS[0], headers=bearer("wrong")), 401, "invalid_key")
+    assert_error(session.get(READS[0], headers=bearer("wrong")), 401, "unauthorized")
     with engine.connect() as conn:
         stored = conn.execute(select(ApiKey.__table__.c.key_hash)).scalars().all()
     assert all(re.fullmatch(r"[0-9a-f]{64}", h) for h in stored)
@@ -511,7 +522,7 @@ def test_refused_writes_change_nothing(client, engine, tokens):
     before = snapshot(engine)
     c, s = tokens["correspondent"], tokens["service"]
     assert_error(report(client, None), 401, "unauthorized")
-    assert_error(report(client, "geova_forged"), 401, "invalid_key")
+    assert_error(report(client, "geova_forged"), 401, "unauthorized")
     assert_error(report(client, tokens["official"]), 403, "forbidden")
     post = client.post
     assert_error(post("/api/v1/interventions/4/resolve", json={}, headers=bearer(c)), 403, "forbidden")
