@@ -598,3 +598,130 @@ def test_cli_manages_keys(db_url, engine, tokens):
     with engine.connect() as conn:
         assert apikeys.authenticate(conn, token) is None
     assert runner.invoke(cli, ["--db", db_url, "apikey", "revoke", "nobody"]).exit_code != 0
+
+
+# -- problem details, the territory, ids ---------------------------------------------------------
+
+
+def test_problems_name_the_parameter_or_the_member(client, tokens):
+    h = bearer(tokens["admin"])
+    limit = assert_error(client.get("/api/v1/interventions?limit=1001", headers=h), 400, "invalid_parameter")
+    assert limit["param"] == "limit" and limit["detail"].startswith("limit: ")
+    assert limit["errors"] == [{"parameter": "limit", "detail": limit["detail"].removeprefix("limit: ")}]
+    unknown = assert_error(client.get("/api/v1/interventions?zone=Z1", headers=h), 400, "unknown_code")
+    assert unknown["param"] == "zone" and "Z1" in unknown["detail"]
+    lat = assert_error(report(client, tokens["admin"], lat=91), 422, "invalid_field")
+    assert lat["param"] == "lat" and [e["pointer"] for e in lat["errors"]] == ["#/lat"]
+    denied = assert_error(report(client, tokens["official"]), 403, "forbidden")
+    assert "param" not in denied and "errors" not in denied
+
+
+def test_a_point_outside_the_territory_is_refused(client, engine, tokens):
+    before = snapshot(engine)
+    paris = assert_error(report(client, tokens["admin"], lat=48.85, lon=2.35), 422, "invalid_field")
+    assert paris["param"] == "lon,lat"
+    assert [e["pointer"] for e in paris["errors"]] == ["#/lon", "#/lat"]
+    assert "outside" in paris["detail"]
+    assert snapshot(engine) == before
+
+
+def test_ids_beyond_the_store_are_not_found(client, engine, tokens):
+    before = snapshot(engine)
+    h, s = bearer(tokens["official"]), bearer(tokens["service"])
+    for big in (2**31, 2**63 - 1, 2**63, 10**30):
+        assert_error(client.get(f"/api/v1/interventions/{big}", headers=h), 404, "not_found")
+        assert_error(
+            client.post(f"/api/v1/interventions/{big}/resolve", json={}, headers=s), 404, "not_found"
+        )
+    assert_error(client.get("/api/v1/norms/%00", headers=h), 404, "not_found")
+    assert snapshot(engine) == before
+
+
+# -- who reads what ------------------------------------------------------------------------------
+
+
+def dorchester_ids(engine: Engine) -> set[int]:
+    q = Quarter.__table__
+    with engine.connect() as conn:
+        return set(
+            conn.execute(select(IV.c.id).join(q, q.c.id == IV.c.quarter_id).where(q.c.code == DORCHESTER))
+            .scalars()
+            .all()
+        )
+
+
+def every_item(client: Any, url: str, headers: dict[str, str] | None = None) -> list[dict[str, Any]]:
+    items: list[dict[str, Any]] = []
+    while url:
+        page = client.get(url, headers=headers or {}).get_json()
+        items += page["items"]
+        url = page["links"]["next"]
+    return items
+
+
+def test_anonymous_callers_read_requests_only_when_published(app, client, engine, tokens):
+    as_of = "2015-12-31T23:00:00-05:00"
+    for url in READS[:3]:
+        assert_error(client.get(url), 401, "unauthorized")
+    aggregates = f"/api/v1/evaluations?as_of={as_of}&by=quarter"
+    public = client.get(aggregates)
+    assert public.status_code == 200  # aggregates are for everybody
+    assert public.get_json() == client.get(aggregates, headers=bearer(tokens["official"])).get_json()
+    # a request with a history, then the city publishes its requests
+    created = report(client, tokens["correspondent"], address="31 Selden St").get_json()
+    client.post(
+        f"/api/v1/interventions/{created['id']}/resolve",
+        json={"note": "Mr X called"},
+        headers=bearer(tokens["service"]),
+    )
+    with engine.begin() as conn:
+        set_setting(conn, "publish_requests", "true")
+    anonymous = app.test_client()
+    listed = every_item(anonymous, "/api/v1/interventions?limit=1000")
+    assert len(listed) == db_count(engine)
+    assert all(i["description"] is None and i["address"] is None for i in listed)
+    one = anonymous.get(f"/api/v1/interventions/{created['id']}").get_json()
+    assert (one["description"], one["address"]) == (None, None)
+    assert [(e["kind"], e["username"], e["note"]) for e in one["events"]] == [
+        ("reported", None, None),
+        ("resolved", None, None),
+    ]
+    with_key = client.get(
+        f"/api/v1/interventions/{created['id']}", headers=bearer(tokens["official"])
+    ).get_json()
+    assert with_key["description"] == "Sacs de déchets" and with_key["address"] == "31 Selden St"
+    assert with_key["events"][1]["note"] == "Mr X called"
+    per = anonymous.get(f"/api/v1/evaluations?as_of={as_of}&norm={NORM}&per_intervention=true").get_json()
+    assert per["per_intervention"]["total"] > 0
+
+
+def test_a_correspondent_reads_the_requests_of_their_quarter(app, client, engine, tokens):
+    with engine.begin() as conn:
+        add_user(conn, "corr", PASSWORD, "correspondent", DORCHESTER)
+    corr = logged_in(app, "corr")
+    mine = dorchester_ids(engine)
+    assert 0 < len(mine) < db_count(engine)
+    listed = every_item(corr, "/api/v1/interventions?limit=1000")
+    assert {i["id"] for i in listed} == mine and all(i["quarter"] == DORCHESTER for i in listed)
+    assert all(i["description"] for i in listed)  # their quarter in detail
+    other = corr.get("/api/v1/interventions?quarter=7").get_json()
+    assert other["total"] == 0 and other["items"] == []
+    with engine.connect() as conn:
+        elsewhere = (
+            conn.execute(select(IV.c.id).where(IV.c.id.not_in(mine)).order_by(IV.c.id)).scalars().first()
+        )
+    assert_error(corr.get(f"/api/v1/interventions/{elsewhere}"), 403, "forbidden")
+    assert corr.get(f"/api/v1/interventions/{min(mine)}").status_code == 200
+    # aggregates stay city-wide; the verdicts per request are their quarter's
+    as_of = "2015-12-31T23:00:00-05:00"
+    url = f"/api/v1/evaluations?as_of={as_of}&norm={NORM}&by=quarter&per_intervention=true&limit=1000"
+    theirs = corr.get(url).get_json()
+    everything = client.get(url, headers=bearer(tokens["official"])).get_json()
+    assert theirs["aggregates"] == everything["aggregates"] and len(theirs["aggregates"]) > 1
+    expected = {i["id"] for i in everything["per_intervention"]["items"]} & mine
+    assert {i["id"] for i in theirs["per_intervention"]["items"]} == expected
+    assert theirs["per_intervention"]["total"] == len(expected) > 0
+    # keys, whatever their role, read every request
+    assert client.get("/api/v1/interventions", headers=bearer(tokens["correspondent"])).get_json()[
+        "total"
+    ] == db_count(engine)

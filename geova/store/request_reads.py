@@ -25,7 +25,14 @@ from geova.store.schema import (
 )
 
 IV = Intervention.__table__
-MAX_ID = 2**63 - 1  # the largest id a request may name (64 bits); larger ones are never bound
+# intervention.id is an INTEGER column: 32 bits on PostgreSQL, which refuses a larger bound value
+# with an error. An id beyond it names no request (404), so it is never sent to the database.
+MAX_STORED_ID = 2**31 - 1
+
+
+def storable_id(intervention_id: int) -> bool:
+    """Whether a request could have this id (the APIs accept 64-bit ids and answer 404 beyond)."""
+    return 1 <= intervention_id <= MAX_STORED_ID
 
 
 def _base(conn: Connection, columns: Sequence[Any], where: RecordFilter) -> Select:
@@ -53,7 +60,7 @@ def request_ids(conn: Connection, where: RecordFilter, limit: int, offset: int) 
 def request_rows(conn: Connection, ids: Sequence[int]) -> dict[int, dict[str, Any]]:
     """Stored fields, quarter codes, zones, flags and location of these requests, by id (ids the
     store cannot hold are simply absent)."""
-    ids = [int(i) for i in ids if 1 <= int(i) <= MAX_ID]
+    ids = [int(i) for i in ids if storable_id(int(i))]
     if not ids:
         return {}
     q1 = Quarter.__table__.alias("q1")

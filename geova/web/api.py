@@ -42,11 +42,13 @@ from geova.store.audit import current_grid
 from geova.store.records import RecordFilter
 from geova.store.referential import load_norms
 from geova.store.request_reads import (
+    MAX_STORED_ID,
     category_rows,
     count_requests,
     quarter_rows,
     request_ids,
     request_rows,
+    storable_id,
     unknown_codes,
     zone_rows,
 )
@@ -80,7 +82,7 @@ from geova.web.api_values import event_json, frame_records, iso, norm_json, requ
 from geova.web.auth import roles_required
 from geova.web.errors import ParamError
 from geova.web.format import territory_tz
-from geova.web.params import MAX_ID, MAX_TEXT, local, parse
+from geova.web.params import MAX_TEXT, local, parse
 
 bp = Blueprint("api", __name__, url_prefix="/api/v1")
 csrf.exempt(bp)  # keys, not cookies, authenticate writes; session writes need a JSON body (see above)
@@ -452,7 +454,7 @@ def written(intervention_id: int, status: int = 200) -> Response:
 )
 @roles_required(*RESOLVERS)
 def resolve(intervention_id: int) -> Any:
-    if intervention_id > MAX_ID:
+    if not storable_id(intervention_id):
         abort(404, f"no request with id {intervention_id}")
     body: ResolveBody = json_body(ResolveBody)
     try:
@@ -565,6 +567,7 @@ def audit() -> Any:
 # -- names open311.py still uses; delete once its rewrite on the shared layer no longer does ------
 
 INTEGER = re.compile(r"^[0-9]{1,10}$")
+MAX_ID = MAX_STORED_ID
 FIRST_YEAR, LAST_YEAR = 1970, 2100
 
 
