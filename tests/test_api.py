@@ -531,6 +531,8 @@ def test_refused_writes_change_nothing(client, engine, tokens):
     bad_json = post("/api/v1/interventions", data="{", content_type="application/json", headers=bearer(c))
     assert_error(bad_json, 400, "invalid_body")
     assert_error(post("/api/v1/interventions", json=[1, 2], headers=bearer(c)), 400, "invalid_body")
+    huge = {"category": "friche", "description": "x", "lat": LAT, "lon": LON, "padding": "p" * 70_000}
+    assert_error(post("/api/v1/interventions", json=huge, headers=bearer(c)), 413)
     for changes in (
         {"category": None},
         {"category": "potholes"},

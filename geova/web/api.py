@@ -401,7 +401,7 @@ def intervention(intervention_id: int) -> Any:
     status=201,
     body=ReportBody,
     auth=True,
-    errors=(400, 403, 422, 503),
+    errors=(400, 403, 413, 422, 503),
     description="A point outside every quarter of the territory is refused (422 naming lon and lat).",
 )
 @roles_required(*REPORTERS)
@@ -450,7 +450,7 @@ def written(intervention_id: int, status: int = 200) -> Response:
     InterventionDetail,
     body=ResolveBody,
     auth=True,
-    errors=(400, 403, 422, 503),
+    errors=(400, 403, 413, 422, 503),
 )
 @roles_required(*RESOLVERS)
 def resolve(intervention_id: int) -> Any:

@@ -37,6 +37,7 @@ STATUS_TEXT = {
     401: "no, an unknown or a revoked API key, and no session",
     403: "the caller's role may not do this",
     404: "no such resource",
+    413: "a body larger than 64 KiB",
     422: "a well-formed body the store refuses (nothing is changed)",
     503: "the store is busy; retry after Retry-After seconds",
 }
