@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import re
 from datetime import UTC, datetime, timedelta
+from http import HTTPStatus
 from pathlib import Path
 from typing import Any
 
@@ -43,7 +44,12 @@ LON, LAT = -71.0778, 42.2816  # 31 Selden St, Dorchester
 ROLES = ("correspondent", "service", "official", "admin")
 IV = Intervention.__table__
 EV = InterventionEvent.__table__
-READS = ["/api/v1/interventions", "/api/v1/interventions/1", "/api/v1/evaluations", "/api/v1/audit"]
+READS = [
+    "/api/v1/interventions",
+    "/api/v1/interventions/1",
+    "/api/v1/evaluations?per_intervention=true",
+    "/api/v1/audit",
+]
 
 
 def build_store(engine: Engine, rejects: Path) -> dict[str, str]:
@@ -115,13 +121,16 @@ def snapshot(engine: Engine) -> tuple:
 
 
 def assert_error(response: Any, status: int, code: str | None = None) -> dict[str, Any]:
+    """An RFC 9457 problem: ``type``, ``title`` (the status phrase), ``status``, ``detail``, ``code``."""
     assert response.status_code == status, (response.status_code, response.get_data(as_text=True)[:300])
-    assert response.mimetype == "application/json"
-    error = response.get_json()["error"]
-    assert set(error) == {"code", "message"} and error["message"]
+    assert response.mimetype == "application/problem+json"
+    problem = response.get_json()
+    assert {"type", "title", "status", "detail", "code"} <= set(problem) <= {*problem, "param", "errors"}
+    assert problem["status"] == status and problem["type"] == "about:blank" and problem["detail"]
+    assert problem["title"] == HTTPStatus(status).phrase
     if code:
-        assert error["code"] == code, error
-    return error
+        assert problem["code"] == code, problem
+    return problem
 
 
 def db_count(engine: Engine, *conditions: Any) -> int:
@@ -167,6 +176,7 @@ def test_referential_and_documents_are_public(client, engine):
     doc = client.get("/api/v1/openapi.json").get_json()
     assert doc["openapi"].startswith("3.")
     assert {
+        "/api/v1/",
         "/api/v1/quarters",
         "/api/v1/zones",
         "/api/v1/categories",
@@ -190,17 +200,18 @@ def test_reads_need_a_key_or_a_session(client, app, engine, tokens):
         response = client.get(path)
         assert_error(response, 401, "unauthorized")
         assert response.headers["WWW-Authenticate"].startswith("Bearer")
-        assert_error(client.get(path, headers=bearer("geova_not-a-key")), 401, "invalid_key")
+        assert_error(client.get(path, headers=bearer("geova_not-a-key")), 401, "unauthorized")
         assert_error(client.get(path, headers={"Authorization": "Basic dXNlcjpwdw=="}), 401)
-        assert_error(client.get(path, query_string={"api_key": ""}), 401, "invalid_key")
+        with_key = path + ("&" if "?" in path else "?") + "api_key="
+        assert_error(client.get(with_key), 401, "unauthorized")
         for token in tokens.values():  # any role reads
             assert client.get(path, headers=bearer(token)).status_code == 200, path
-        via_param = client.get(path, query_string={"api_key": tokens["official"]})
+        via_param = client.get(with_key + tokens["official"])
         assert via_param.status_code == 200
         assert tokens["official"] not in via_param.get_data(as_text=True)  # not even in the links
     with engine.begin() as conn:
         apikeys.revoke(conn, "official-app")
-    assert_error(client.get(READS[0], headers=bearer(tokens["official"])), 401, "invalid_key")
+    assert_error(client.get(READS[0], headers=bearer(tokens["official"])), 401, "unauthorized")
     # a logged-in session works too
     with engine.begin() as conn:
         add_user(conn, "elu", PASSWORD, "official")
@@ -208,7 +219,7 @@ def test_reads_need_a_key_or_a_session(client, app, engine, tokens):
     session.post("/login", data={"username": "elu", "password": PASSWORD, "csrf_token": csrf(session)})
     assert session.get(READS[0]).status_code == 200
     # a presented key wins over the session: a wrong one is refused
-    assert_error(session.get(READS[0], headers=bearer("wrong")), 401, "invalid_key")
+    assert_error(session.get(READS[0], headers=bearer("wrong")), 401, "unauthorized")
     with engine.connect() as conn:
         stored = conn.execute(select(ApiKey.__table__.c.key_hash)).scalars().all()
     assert all(re.fullmatch(r"[0-9a-f]{64}", h) for h in stored)
@@ -511,7 +522,7 @@ def test_refused_writes_change_nothing(client, engine, tokens):
     before = snapshot(engine)
     c, s = tokens["correspondent"], tokens["service"]
     assert_error(report(client, None), 401, "unauthorized")
-    assert_error(report(client, "geova_forged"), 401, "invalid_key")
+    assert_error(report(client, "geova_forged"), 401, "unauthorized")
     assert_error(report(client, tokens["official"]), 403, "forbidden")
     post = client.post
     assert_error(post("/api/v1/interventions/4/resolve", json={}, headers=bearer(c)), 403, "forbidden")
@@ -520,6 +531,8 @@ def test_refused_writes_change_nothing(client, engine, tokens):
     bad_json = post("/api/v1/interventions", data="{", content_type="application/json", headers=bearer(c))
     assert_error(bad_json, 400, "invalid_body")
     assert_error(post("/api/v1/interventions", json=[1, 2], headers=bearer(c)), 400, "invalid_body")
+    huge = {"category": "friche", "description": "x", "lat": LAT, "lon": LON, "padding": "p" * 70_000}
+    assert_error(post("/api/v1/interventions", json=huge, headers=bearer(c)), 413)
     for changes in (
         {"category": None},
         {"category": "potholes"},
@@ -587,3 +600,130 @@ def test_cli_manages_keys(db_url, engine, tokens):
     with engine.connect() as conn:
         assert apikeys.authenticate(conn, token) is None
     assert runner.invoke(cli, ["--db", db_url, "apikey", "revoke", "nobody"]).exit_code != 0
+
+
+# -- problem details, the territory, ids ---------------------------------------------------------
+
+
+def test_problems_name_the_parameter_or_the_member(client, tokens):
+    h = bearer(tokens["admin"])
+    limit = assert_error(client.get("/api/v1/interventions?limit=1001", headers=h), 400, "invalid_parameter")
+    assert limit["param"] == "limit" and limit["detail"].startswith("limit: ")
+    assert limit["errors"] == [{"parameter": "limit", "detail": limit["detail"].removeprefix("limit: ")}]
+    unknown = assert_error(client.get("/api/v1/interventions?zone=Z1", headers=h), 400, "unknown_code")
+    assert unknown["param"] == "zone" and "Z1" in unknown["detail"]
+    lat = assert_error(report(client, tokens["admin"], lat=91), 422, "invalid_field")
+    assert lat["param"] == "lat" and [e["pointer"] for e in lat["errors"]] == ["#/lat"]
+    denied = assert_error(report(client, tokens["official"]), 403, "forbidden")
+    assert "param" not in denied and "errors" not in denied
+
+
+def test_a_point_outside_the_territory_is_refused(client, engine, tokens):
+    before = snapshot(engine)
+    paris = assert_error(report(client, tokens["admin"], lat=48.85, lon=2.35), 422, "invalid_field")
+    assert paris["param"] == "lon,lat"
+    assert [e["pointer"] for e in paris["errors"]] == ["#/lon", "#/lat"]
+    assert "outside" in paris["detail"]
+    assert snapshot(engine) == before
+
+
+def test_ids_beyond_the_store_are_not_found(client, engine, tokens):
+    before = snapshot(engine)
+    h, s = bearer(tokens["official"]), bearer(tokens["service"])
+    for big in (2**31, 2**63 - 1, 2**63, 10**30):
+        assert_error(client.get(f"/api/v1/interventions/{big}", headers=h), 404, "not_found")
+        assert_error(
+            client.post(f"/api/v1/interventions/{big}/resolve", json={}, headers=s), 404, "not_found"
+        )
+    assert_error(client.get("/api/v1/norms/%00", headers=h), 404, "not_found")
+    assert snapshot(engine) == before
+
+
+# -- who reads what ------------------------------------------------------------------------------
+
+
+def dorchester_ids(engine: Engine) -> set[int]:
+    q = Quarter.__table__
+    with engine.connect() as conn:
+        return set(
+            conn.execute(select(IV.c.id).join(q, q.c.id == IV.c.quarter_id).where(q.c.code == DORCHESTER))
+            .scalars()
+            .all()
+        )
+
+
+def every_item(client: Any, url: str, headers: dict[str, str] | None = None) -> list[dict[str, Any]]:
+    items: list[dict[str, Any]] = []
+    while url:
+        page = client.get(url, headers=headers or {}).get_json()
+        items += page["items"]
+        url = page["links"]["next"]
+    return items
+
+
+def test_anonymous_callers_read_requests_only_when_published(app, client, engine, tokens):
+    as_of = "2015-12-31T23:00:00-05:00"
+    for url in READS[:3]:
+        assert_error(client.get(url), 401, "unauthorized")
+    aggregates = f"/api/v1/evaluations?as_of={as_of}&by=quarter"
+    public = client.get(aggregates)
+    assert public.status_code == 200  # aggregates are for everybody
+    assert public.get_json() == client.get(aggregates, headers=bearer(tokens["official"])).get_json()
+    # a request with a history, then the city publishes its requests
+    created = report(client, tokens["correspondent"], address="31 Selden St").get_json()
+    client.post(
+        f"/api/v1/interventions/{created['id']}/resolve",
+        json={"note": "Mr X called"},
+        headers=bearer(tokens["service"]),
+    )
+    with engine.begin() as conn:
+        set_setting(conn, "publish_requests", "true")
+    anonymous = app.test_client()
+    listed = every_item(anonymous, "/api/v1/interventions?limit=1000")
+    assert len(listed) == db_count(engine)
+    assert all(i["description"] is None and i["address"] is None for i in listed)
+    one = anonymous.get(f"/api/v1/interventions/{created['id']}").get_json()
+    assert (one["description"], one["address"]) == (None, None)
+    assert [(e["kind"], e["username"], e["note"]) for e in one["events"]] == [
+        ("reported", None, None),
+        ("resolved", None, None),
+    ]
+    with_key = client.get(
+        f"/api/v1/interventions/{created['id']}", headers=bearer(tokens["official"])
+    ).get_json()
+    assert with_key["description"] == "Sacs de déchets" and with_key["address"] == "31 Selden St"
+    assert with_key["events"][1]["note"] == "Mr X called"
+    per = anonymous.get(f"/api/v1/evaluations?as_of={as_of}&norm={NORM}&per_intervention=true").get_json()
+    assert per["per_intervention"]["total"] > 0
+
+
+def test_a_correspondent_reads_the_requests_of_their_quarter(app, client, engine, tokens):
+    with engine.begin() as conn:
+        add_user(conn, "corr", PASSWORD, "correspondent", DORCHESTER)
+    corr = logged_in(app, "corr")
+    mine = dorchester_ids(engine)
+    assert 0 < len(mine) < db_count(engine)
+    listed = every_item(corr, "/api/v1/interventions?limit=1000")
+    assert {i["id"] for i in listed} == mine and all(i["quarter"] == DORCHESTER for i in listed)
+    assert all(i["description"] for i in listed)  # their quarter in detail
+    other = corr.get("/api/v1/interventions?quarter=7").get_json()
+    assert other["total"] == 0 and other["items"] == []
+    with engine.connect() as conn:
+        elsewhere = (
+            conn.execute(select(IV.c.id).where(IV.c.id.not_in(mine)).order_by(IV.c.id)).scalars().first()
+        )
+    assert_error(corr.get(f"/api/v1/interventions/{elsewhere}"), 403, "forbidden")
+    assert corr.get(f"/api/v1/interventions/{min(mine)}").status_code == 200
+    # aggregates stay city-wide; the verdicts per request are their quarter's
+    as_of = "2015-12-31T23:00:00-05:00"
+    url = f"/api/v1/evaluations?as_of={as_of}&norm={NORM}&by=quarter&per_intervention=true&limit=1000"
+    theirs = corr.get(url).get_json()
+    everything = client.get(url, headers=bearer(tokens["official"])).get_json()
+    assert theirs["aggregates"] == everything["aggregates"] and len(theirs["aggregates"]) > 1
+    expected = {i["id"] for i in everything["per_intervention"]["items"]} & mine
+    assert {i["id"] for i in theirs["per_intervention"]["items"]} == expected
+    assert theirs["per_intervention"]["total"] == len(expected) > 0
+    # keys, whatever their role, read every request
+    assert client.get("/api/v1/interventions", headers=bearer(tokens["correspondent"])).get_json()[
+        "total"
+    ] == db_count(engine)

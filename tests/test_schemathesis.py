@@ -1,5 +1,8 @@
-"""Schemathesis drives the JSON API from its own OpenAPI document (/api/v1/openapi.json) through the
-WSGI app, no network: whatever it generates, geova never answers with a server error.
+"""Schemathesis drives the JSON API from its own OpenAPI document (/api/v1/openapi.json, generated
+from the pydantic models) through the WSGI app, no network: whatever it generates, geova never
+answers with a server error, no answer costs more than MAX_SECONDS of processor time on the Boston
+store (processor rather than wall-clock time: the test machine is shared), and its status, content
+type and body are those the document declares.
 
 One store per backend for the whole module (the generated writes only add requests to it), an
 admin key for every call so that writes are reached too.
@@ -7,13 +10,19 @@ admin key for every call so that writes are reached too.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 from typing import Any
 
 import pytest
 import schemathesis
 from hypothesis import HealthCheck, given, settings
-from schemathesis.checks import not_a_server_error
+from schemathesis.checks import (
+    content_type_conformance,
+    not_a_server_error,
+    response_schema_conformance,
+    status_code_conformance,
+)
 
 from app import create_app
 from geova.store.db import make_engine
@@ -21,6 +30,8 @@ from tests.conftest import BACKENDS, _truncate_postgis
 from tests.test_api import build_store
 
 MAX_EXAMPLES = 12
+MAX_SECONDS = 2.0
+CHECKS = [not_a_server_error, status_code_conformance, content_type_conformance, response_schema_conformance]
 
 
 @pytest.fixture(scope="module", params=BACKENDS)
@@ -52,12 +63,15 @@ def operations(app: Any) -> list[Any]:
 
 
 def test_the_api_never_fails_with_a_server_error(api_app: tuple) -> None:
-    """Each operation, with up to MAX_EXAMPLES generated cases: no 5xx. (Schemathesis's own pytest
-    plugin, ``from_fixture``, does not run under pytest 9 yet; its strategies are used directly.)"""
+    """Each operation, with up to MAX_EXAMPLES generated cases: no 5xx, no slow answer, and what the
+    document says. (Schemathesis's own pytest plugin, ``from_fixture``, does not run under pytest 9
+    yet; its strategies are used directly.)"""
     app, token = api_app
     found = operations(app)
-    assert len(found) == 11, [f"{o.method} {o.path}" for o in found]
+    assert len(found) == 12, [f"{o.method} {o.path}" for o in found]
     headers = {"Authorization": f"Bearer {token}"}
+    app.test_client().get("/api/v1/evaluations")  # the first evaluation warms the caches up
+    slow: list[tuple[str, float]] = []
     for operation in found:
 
         @given(case=operation.as_strategy())
@@ -68,6 +82,11 @@ def test_the_api_never_fails_with_a_server_error(api_app: tuple) -> None:
             database=None,
         )
         def check(case: Any) -> None:
-            case.call_and_validate(headers=headers, checks=[not_a_server_error])
+            started = time.process_time()  # the work the call costs, whatever else the machine runs
+            case.call_and_validate(headers=headers, checks=CHECKS)
+            took = time.process_time() - started
+            if took > MAX_SECONDS:
+                slow.append((f"{case.method} {case.formatted_path} {case.query}", took))
 
         check()
+    assert slow == [], slow

@@ -80,7 +80,9 @@ def time_value(conn: Connection, ts: pd.Timestamp) -> float | str:
     return utc.strftime("%Y-%m-%d %H:%M:%S.%f")
 
 
-def filtered(conn: Connection, query: Select, f: RecordFilter, q1, q2) -> Select:  # type: ignore[no-untyped-def]
+def filter_query(conn: Connection, query: Select, f: RecordFilter, q1, q2) -> Select:  # type: ignore[no-untyped-def]
+    """``query`` (over interventions, outer-joined to quarters ``q1`` and sub-quarters ``q2``) restricted
+    to what ``f`` selects, with bound parameters only."""
     if f.categories is not None:
         query = query.where(IV.c.category_code.in_(list(f.categories)))
     if f.quarters is not None:
@@ -153,7 +155,7 @@ def load_records(
         .outerjoin(q2, q2.c.id == IV.c.subquarter_id)
         .order_by(IV.c.id)
     )
-    query = filtered(conn, query, where, q1, q2)
+    query = filter_query(conn, query, where, q1, q2)
     rows = fetch_raw(conn, query)
     names = [
         "id",
@@ -179,7 +181,7 @@ def load_records(
         zt, zt.c.id == InterventionZone.__table__.c.zone_id
     )
     if where != RecordFilter():
-        ids = filtered(
+        ids = filter_query(
             conn,
             select(IV.c.id)
             .select_from(IV)
@@ -252,7 +254,3 @@ def names(conn: Connection) -> dict[str, dict[str, str]]:
         "quarter": dict(conn.execute(select(q.c.code, q.c.name)).all()),
         "zone": dict(conn.execute(select(z.c.code, z.c.name)).all()),
     }
-
-
-# Former private names, kept until the API modules being rewritten stop importing them.
-_filtered, _time_expr, _time_value = filtered, time_expr, time_value

@@ -1,361 +1,166 @@
 """The JSON API, /api/v1: the territory, the referential, requests, evaluations and the audit grid
-for other systems, described by an OpenAPI 3 document at /api/v1/openapi.json.
+for other systems, described by the OpenAPI document generated at /api/v1/openapi.json.
 
-Who may do what:
+It runs on the shared HTTP layer: query strings are parsed by the models of geova.web.api_models
+(built from geova.web.params' bounded types), JSON bodies by body models, failures are RFC 9457
+problem details (geova.web.api_problems, registered with geova.web.errors), and callers are
+authenticated once by geova.web.access (session, else ``Authorization: Bearer KEY``).
 
-- the referential (quarters, zones, categories, norms) and the documents are public;
-- requests, evaluations and the audit grid need an API key (``Authorization: Bearer <key>`` or the
-  ``api_key`` parameter) or a logged-in session, whatever the role;
+Who may do what (the access rule of geova.web.access):
+
+- the referential (quarters, zones, categories, norms), the documents and aggregated evaluations
+  are public;
+- requests one by one (the list, one request, the verdicts per request of an evaluation) need a key
+  or a session, unless the territory publishes them (then without description, address or the
+  names in their history); a correspondent reads the requests of their quarter only;
+- the audit grid needs a key or a session (it names the people responsible);
 - reporting a request needs the role correspondent, service or admin; resolving one, service or
   admin. Writes take a JSON body (``Content-Type: application/json``), which a page of another site
   cannot send with a visitor's session cookie: the API needs no CSRF token.
-
-Every error is ``{"error": {"code": ..., "message": ...}}`` with 400 (malformed parameter or body),
-401 (no or unknown key), 403 (role), 404 (no such resource) or 422 (a well-formed body the store
-refuses); a refused write changes nothing.
 """
 
 from __future__ import annotations
 
-import math
-import re
-from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass
-from datetime import UTC, date, datetime, timedelta
-from functools import wraps
+from collections.abc import Sequence
+from dataclasses import replace
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pandas as pd
-from flask import Blueprint, Response, g, jsonify, request, url_for
-from flask_login import current_user
-from sqlalchemy import Connection, func, select
-from werkzeug.exceptions import HTTPException
+from flask import Blueprint, Response, abort, jsonify, request, url_for
+from flask_login import current_user, login_required
+from pydantic import BaseModel, ValidationError
+from sqlalchemy import Connection
+from werkzeug.exceptions import BadRequest
 
-from geova.core.evaluate import DEFAULT_RISK_HOURS, DIMENSIONS, State
+from geova.core.evaluate import DEFAULT_RISK_HOURS
 from geova.core.norms import Basis, Norm, NormKind
 from geova.evaluation import evaluate
-from geova.store import apikeys, edits
+from geova.store import edits
 from geova.store.audit import current_grid
-from geova.store.records import RecordFilter, _filtered
+from geova.store.records import RecordFilter
 from geova.store.referential import load_norms
-from geova.store.schema import (
-    Category,
-    FieldOfAction,
-    Intervention,
-    InterventionFlag,
-    InterventionZone,
-    Quarter,
-    StandardTask,
-    Zone,
+from geova.store.request_reads import (
+    category_rows,
+    count_requests,
+    quarter_rows,
+    request_ids,
+    request_rows,
+    storable_id,
+    unknown_codes,
+    zone_rows,
 )
 from geova.store.status import settings
 from geova.web import csrf, engine
+from geova.web.access import RequestAccess, request_access
+from geova.web.api_models import (
+    MAX_PERIOD_DAYS,
+    AuditOut,
+    AuditQuery,
+    CategoryList,
+    EvaluationOut,
+    EvaluationsQuery,
+    Filters,
+    Index,
+    InterventionDetail,
+    InterventionPage,
+    InterventionQuery,
+    InterventionsQuery,
+    NormList,
+    NormOut,
+    NormsQuery,
+    QuarterList,
+    ReportBody,
+    ResolveBody,
+    ZoneList,
+)
+from geova.web.api_openapi import document, documented
+from geova.web.api_problems import InvalidBody, InvalidField, Refused, UnknownCode
+from geova.web.api_values import event_json, frame_records, iso, norm_json, request_json, verdict_json
+from geova.web.auth import roles_required
+from geova.web.errors import ParamError
+from geova.web.format import territory_tz
+from geova.web.params import MAX_TEXT, local, parse
 
 bp = Blueprint("api", __name__, url_prefix="/api/v1")
 csrf.exempt(bp)  # keys, not cookies, authenticate writes; session writes need a JSON body (see above)
 
-IV = Intervention.__table__
 REPORTERS = ("correspondent", "service")  # admin always passes
 RESOLVERS = ("service",)
-DEFAULT_LIMIT = 100
-MAX_LIMIT = 1000
-MAX_OFFSET = 10**9
-MAX_ID = 2**31 - 1  # ids are 32-bit integers in the store
-MAX_RISK_HOURS = 24 * 90
-MAX_PERIODIC_DAYS = 366 * 10
-FIRST_YEAR, LAST_YEAR = 1970, 2100  # instants outside are refused (and out of pandas' range anyway)
-STATES = tuple(s.value for s in State)
-DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
-INTEGER = re.compile(r"^[0-9]{1,10}$")
-TRUE, FALSE = ("true", "1", "yes"), ("false", "0", "no")
-MAX_CHANNEL = 100
-MAX_SEVERITY = 32
+MAX_BODY = 64 * 1024  # the longest valid report is a few kilobytes
 
 
-# -- errors --------------------------------------------------------------------------------------
+# -- reading the request -------------------------------------------------------------------------
 
 
-class ApiError(Exception):
-    def __init__(self, status: int, code: str, message: str):
-        super().__init__(message)
-        self.status, self.code, self.message = status, code, message
+def readable() -> RequestAccess:
+    """The caller's access to requests one by one; 401 when they may read none."""
+    access = request_access()
+    if not access.allowed:
+        abort(401, "an API key or a logged-in session is needed (this city does not publish its requests)")
+    return access
 
 
-def error_response(status: int, code: str, message: str) -> Response:
-    response = jsonify({"error": {"code": code, "message": message}})
-    response.status_code = status
-    if status == 401:
-        response.headers["WWW-Authenticate"] = 'Bearer realm="geova"'
-    return response
-
-
-@bp.errorhandler(ApiError)
-def _api_error(exc: ApiError) -> Response:
-    return error_response(exc.status, exc.code, exc.message)
-
-
-def _http_code(exc: HTTPException) -> str:
-    return re.sub(r"[^a-z]+", "_", (exc.name or "error").lower()).strip("_")
-
-
-@bp.errorhandler(HTTPException)
-def _http_error(exc: HTTPException) -> Response:
-    return error_response(exc.code or 500, _http_code(exc), exc.description or exc.name)
-
-
-@bp.app_errorhandler(404)
-@bp.app_errorhandler(405)
-def _routing_error(exc: HTTPException) -> Any:
-    """Unknown paths and methods under /api/v1 and /open311 answer in their API's error format;
-    elsewhere, the app's usual page."""
-    if request.path == bp.url_prefix or request.path.startswith(f"{bp.url_prefix}/"):
-        response = error_response(exc.code or 404, _http_code(exc), exc.description or exc.name)
-        if exc.code == 405 and isinstance(exc.valid_methods, Iterable):  # type: ignore[attr-defined]
-            response.headers["Allow"] = ", ".join(exc.valid_methods)  # type: ignore[attr-defined]
-        return response
-    if request.path.startswith("/open311/"):
-        from geova.web.open311 import routing_error
-
-        return routing_error(exc)
-    from geova.web.errors import from_http
-
-    return from_http(exc)
-
-
-def bad(name: str, message: str) -> ApiError:
-    return ApiError(400, "invalid_parameter", f"{name}: {message}")
-
-
-@bp.before_request
-def _refuse_nul() -> None:
-    """NUL characters cannot be stored or compared in PostgreSQL text: refused for every API."""
-    for key, values in request.args.lists():
-        if "\x00" in key or any("\x00" in v for v in values):
-            raise bad(key.replace("\x00", ""), "NUL characters are not allowed")
-
-
-# -- who is calling ------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class Principal:
-    name: str
-    role: str
-    kind: str  # "key" or "user"
-
-    @property
-    def username(self) -> str:
-        """The name written in a request's history: the account, or ``key:NAME``."""
-        return self.name if self.kind == "user" else f"key:{self.name}"
-
-    def allowed(self, *roles: str) -> bool:
-        return self.role == "admin" or self.role in roles
-
-
-def presented_key() -> str | None:
-    """The key in the Authorization header (Bearer) or the ``api_key`` parameter (query or form)."""
-    header = request.headers.get("Authorization")
-    if header is not None:
-        scheme, _, value = header.strip().partition(" ")
-        if scheme.lower() != "bearer" or not value.strip():
-            raise ApiError(401, "unauthorized", "the Authorization header must be 'Bearer <API key>'")
-        return value.strip()
-    if "api_key" in request.args:
-        return request.args["api_key"]
-    form = request.mimetype in ("application/x-www-form-urlencoded", "multipart/form-data")
-    if form and "api_key" in request.form:
-        return request.form["api_key"]
-    return None
-
-
-def key_principal(token: str | None) -> Principal | None:
-    with engine().connect() as conn:
-        key = apikeys.authenticate(conn, token)
-    return Principal(key.name, key.role, "key") if key else None
-
-
-def principal() -> Principal | None:
-    """The caller: a key when one is presented (an unknown one is an error), else the session's user."""
-    if "geova_principal" not in g:
-        token = presented_key()
-        if token is not None:
-            found = key_principal(token)
-            if found is None:
-                raise ApiError(401, "invalid_key", "unknown or revoked API key")
-            g.geova_principal = found
-        elif current_user.is_authenticated:
-            g.geova_principal = Principal(current_user.username, current_user.role, "user")
-        else:
-            g.geova_principal = None
-    return g.geova_principal
-
-
-def requires(*roles: str) -> Callable:
-    """An authenticated caller (key or session); with ``roles``, one of them (admin always passes)."""
-
-    def decorator(view: Callable) -> Callable:
-        @wraps(view)
-        def wrapped(*args: Any, **kwargs: Any) -> Any:
-            who = principal()
-            if who is None:
-                raise ApiError(401, "unauthorized", "an API key or a logged-in session is needed")
-            if roles and not who.allowed(*roles):
-                needs = " or ".join((*roles, "admin"))
-                raise ApiError(403, "forbidden", f"the role '{who.role}' may not do this (needs {needs})")
-            return view(*args, **kwargs)
-
-        return wrapped
-
-    return decorator
-
-
-# -- parameters ----------------------------------------------------------------------------------
-
-
-def territory_tz() -> str:
-    from geova.web.format import territory_tz as tz
-
-    return tz()
-
-
-def _in_range(ts: pd.Timestamp, name: str, text: str) -> pd.Timestamp:
-    if not FIRST_YEAR <= ts.year <= LAST_YEAR:
-        raise bad(name, f"'{text}' is outside {FIRST_YEAR}..{LAST_YEAR}")
-    return ts.tz_convert("UTC")
-
-
-def parse_instant(text: str, name: str, tz: str, end_of_day: bool = False) -> pd.Timestamp:
-    """An ISO 8601 date (the local day: its start, or its end with ``end_of_day``) or date-time (a
-    time without offset is read in the territory's time zone), as a UTC timestamp."""
-    text = text.strip()
+def json_body(model: type[BaseModel]) -> Any:
+    """The JSON object sent, validated by ``model``; an empty body is an empty object. Other content
+    types are refused (a form of another site could otherwise post with a visitor's session)."""
+    if request.mimetype != "application/json":
+        raise InvalidBody("send a JSON object with Content-Type: application/json")
+    request.max_content_length = MAX_BODY
+    data = request.get_data() or b"{}"
     try:
-        if DATE.match(text):
-            day = pd.Timestamp(date.fromisoformat(text))
-            if end_of_day:
-                day += pd.Timedelta(days=1)
-            ts = day.tz_localize(tz, ambiguous=True, nonexistent="shift_forward")
-        else:
-            ts = pd.Timestamp(datetime.fromisoformat(text))
-            if ts.tzinfo is None:
-                ts = ts.tz_localize(tz, ambiguous=True, nonexistent="shift_forward")
-    except (ValueError, OverflowError, TypeError) as exc:
-        raise bad(name, f"'{text}' is not an ISO 8601 date or date-time") from exc
-    return _in_range(ts, name, text)
+        return model.model_validate_json(data, strict=True)
+    except ValidationError as exc:
+        first = exc.errors(include_url=False)[0]
+        loc = [str(p) for p in first["loc"] if not isinstance(p, int)]
+        if first["type"] == "json_invalid":
+            raise InvalidBody("the body is not valid JSON") from None
+        if not loc:
+            raise InvalidBody("the body is not a JSON object") from None
+        raise InvalidField(loc[0], str(first["msg"]).removeprefix("Value error, ")) from None
 
 
-def as_of_arg(tz: str) -> pd.Timestamp:
-    text = request.args.get("as_of")
-    if not text:
-        return pd.Timestamp(datetime.now(UTC))
-    return parse_instant(text, "as_of", tz)
+def as_of_of(value: datetime | None, tz: str) -> pd.Timestamp:
+    found = local(value, tz)
+    return found if found is not None else pd.Timestamp(datetime.now(UTC))
 
 
-def integer_arg(name: str, default: int, low: int, high: int) -> int:
-    text = request.args.get(name)
-    if text is None or text == "":
-        return default
-    if not INTEGER.match(text.strip()):
-        raise bad(name, f"'{text}' is not a whole number")
-    value = int(text.strip())
-    if not low <= value <= high:
-        raise bad(name, f"must be between {low} and {high}")
-    return value
+def check_codes(conn: Connection, query: Filters) -> None:
+    for kind in ("quarter", "zone", "category"):
+        unknown = unknown_codes(conn, kind, getattr(query, kind))
+        if unknown:
+            raise UnknownCode(kind, f"unknown code(s) {', '.join(unknown)}")
 
 
-def paging() -> tuple[int, int]:
-    return (
-        integer_arg("limit", DEFAULT_LIMIT, 1, MAX_LIMIT),
-        integer_arg("offset", 0, 0, MAX_OFFSET),
-    )
-
-
-def bool_arg(name: str, default: bool = False) -> bool:
-    text = request.args.get(name)
-    if text is None or text == "":
-        return default
-    if text.lower() in TRUE:
-        return True
-    if text.lower() in FALSE:
-        return False
-    raise bad(name, f"'{text}' is not true or false")
-
-
-def float_arg(name: str, default: float, low: float, high: float) -> float:
-    text = request.args.get(name)
-    if text is None or text == "":
-        return default
-    try:
-        value = float(text)
-    except ValueError as exc:
-        raise bad(name, f"'{text}' is not a number") from exc
-    if not math.isfinite(value) or not low <= value <= high:
-        raise bad(name, f"must be a number between {low:g} and {high:g}")
-    return value
-
-
-def list_arg(name: str) -> list[str]:
-    """A repeatable, comma-separated parameter."""
-    out: list[str] = []
-    for value in request.args.getlist(name):
-        out.extend(v.strip() for v in value.split(",") if v.strip())
-    return list(dict.fromkeys(out))
-
-
-def codes_arg(name: str, known: set[str]) -> tuple[str, ...] | None:
-    values = list_arg(name)
-    if not values:
-        return None
-    unknown = [v for v in values if v not in known]
-    if unknown:
-        raise ApiError(400, "unknown_code", f"{name}: unknown code(s) {', '.join(unknown)}")
-    return tuple(values)
-
-
-def bbox_arg() -> tuple[float, float, float, float] | None:
-    text = request.args.get("bbox")
-    if not text:
-        return None
-    try:
-        values = [float(v) for v in text.split(",")]
-    except ValueError as exc:
-        raise bad("bbox", "must be minlon,minlat,maxlon,maxlat") from exc
-    if len(values) != 4 or not all(math.isfinite(v) for v in values):
-        raise bad("bbox", "must be four numbers minlon,minlat,maxlon,maxlat")
-    minx, miny, maxx, maxy = values
-    if not (-180 <= minx <= maxx <= 180 and -90 <= miny <= maxy <= 90):
-        raise bad("bbox", "needs -180 <= minlon <= maxlon <= 180 and -90 <= minlat <= maxlat <= 90")
-    return (minx, miny, maxx, maxy)
-
-
-def _known(conn: Connection, column: Any) -> set[str]:
-    return set(conn.execute(select(column)).scalars())
-
-
-def record_filter(tz: str, with_period: bool = True) -> RecordFilter:
-    """The request filters: quarter, zone, category, service (codes, repeatable or comma-separated),
-    bbox and, ``with_period``, the report period from/to."""
-    q, z, c = Quarter.__table__, Zone.__table__, Category.__table__
-    with engine().connect() as conn:
-        quarters = codes_arg("quarter", _known(conn, q.c.code))
-        zones = codes_arg("zone", _known(conn, z.c.code))
-        categories = codes_arg("category", _known(conn, c.c.code))
-    services = tuple(list_arg("service")) or None
+def record_filter(conn: Connection, query: Filters, tz: str, period: Any = None) -> RecordFilter:
+    """The request filters of ``query`` (codes checked against the store); ``period`` is the
+    report period, a model with ``start`` and ``end`` (a day ``to`` includes that day)."""
+    check_codes(conn, query)
     start = end = None
-    if with_period and request.args.get("from"):
-        start = parse_instant(request.args["from"], "from", tz)
-    if with_period and request.args.get("to"):
-        end = parse_instant(request.args["to"], "to", tz, end_of_day=True)
-    if start is not None and end is not None and start >= end:
-        raise bad("to", "the period ends before it starts")
+    if period is not None:
+        start, end = local(period.start, tz), local(period.end, tz, end_of_day=True)
+        if start is not None and end is not None and start >= end:
+            raise ParamError("to", "the period ends before it starts")
     return RecordFilter(
-        categories=categories,
-        quarters=quarters,
-        services=services,
-        zones=zones,
+        categories=query.category or None,
+        quarters=query.quarter or None,
+        services=query.service or None,
+        zones=query.zone or None,
         reported_from=start,
         reported_to=end,
-        bbox=bbox_arg(),
+        bbox=query.bbox,
     )
+
+
+def restricted(conn: Connection, where: RecordFilter, access: RequestAccess) -> RecordFilter | None:
+    """``where`` within the quarters the caller may read; None when that leaves nothing."""
+    if access.quarters is None:
+        return where
+    if where.quarters is None:
+        return replace(where, quarters=access.quarters)
+    parents = {r["code"]: r["parent"] for r in quarter_rows(conn)}
+    kept = tuple(c for c in where.quarters if c in access.quarters or parents.get(c) in access.quarters)
+    return replace(where, quarters=kept) if kept else None
 
 
 def deadline_norms(conn: Connection, active_only: bool = True) -> list[Norm]:
@@ -371,108 +176,14 @@ def headline_norm(conn: Connection) -> Norm | None:
     return norms.get(code or "") or norms[sorted(norms)[0]]
 
 
-def norm_arg(conn: Connection) -> Norm | None:
-    """The deadline norm of ``?norm=`` (any, active or not), else the headline norm."""
-    code = request.args.get("norm")
+def norm_of(conn: Connection, code: str | None) -> Norm | None:
+    """The deadline norm ``code`` (active or not), else the headline norm."""
     if not code:
         return headline_norm(conn)
     norms = {n.code: n for n in deadline_norms(conn, active_only=False)}
     if code not in norms:
-        raise ApiError(400, "unknown_code", f"norm: '{code}' is not a deadline norm")
+        raise UnknownCode("norm", f"'{code}' is not a deadline norm")
     return norms[code]
-
-
-# -- values --------------------------------------------------------------------------------------
-
-
-def iso(value: Any, tz: str) -> str | None:
-    if value is None or value is pd.NaT or (isinstance(value, float) and math.isnan(value)):
-        return None
-    ts = pd.Timestamp(value)
-    if ts.tzinfo is None:
-        ts = ts.tz_localize("UTC")
-    return ts.tz_convert(tz).isoformat()
-
-
-def plain(value: Any, tz: str) -> Any:
-    """A value of a pandas frame as JSON: ISO 8601 instants in the territory's zone, None for NaN."""
-    if value is None or value is pd.NaT:
-        return None
-    if isinstance(value, pd.Timestamp | datetime):
-        return iso(value, tz)
-    if isinstance(value, date):
-        return value.isoformat()
-    if isinstance(value, pd.Period):
-        return str(value)
-    if hasattr(value, "item"):  # numpy scalars
-        value = value.item()
-    if isinstance(value, float) and not math.isfinite(value):
-        return None
-    return value
-
-
-def frame_records(frame: pd.DataFrame, tz: str) -> list[dict[str, Any]]:
-    if frame is None or frame.empty:
-        return []
-    return [{str(k): plain(v, tz) for k, v in row.items()} for row in frame.to_dict(orient="records")]
-
-
-def norm_json(norm: Norm) -> dict[str, Any]:
-    return {
-        "code": norm.code,
-        "kind": norm.kind.value,
-        "task": norm.task or None,
-        "set": norm.norm_set,
-        "label_fr": norm.label_fr,
-        "label_en": norm.label_en,
-        "active": norm.active,
-        "calendar": norm.calendar.value,
-        "deadline": norm.basis.value if norm.kind is NormKind.DEADLINE else None,
-        "period": norm.period.value if norm.period else None,
-        "scopes": [
-            {
-                "categories": sorted(s.categories),
-                "insulting": s.insulting,
-                "severities": sorted(s.severities),
-                "zone_kinds": sorted(s.zone_kinds),
-                "exclude_zone_kinds": sorted(s.exclude_zone_kinds),
-                "zones": sorted(s.zones),
-                "quarters": sorted(s.quarters),
-            }
-            for s in norm.scopes
-        ],
-        "targets": [
-            {"from": t.valid_from.isoformat(), "value": t.value, "quarter": t.quarter, "zone": t.zone}
-            for t in norm.targets
-        ],
-        "unit": {"deadline": "hours", "frequency": "passages", "count": "events", "share": "percent"}[
-            norm.kind.value
-        ],
-    }
-
-
-# -- requests ------------------------------------------------------------------------------------
-
-
-def _base(columns: Sequence[Any], where: RecordFilter, conn: Connection) -> Any:
-    q1 = Quarter.__table__.alias("q1")
-    q2 = Quarter.__table__.alias("q2")
-    query = (
-        select(*columns)
-        .select_from(IV)
-        .outerjoin(q1, q1.c.id == IV.c.quarter_id)
-        .outerjoin(q2, q2.c.id == IV.c.subquarter_id)
-    )
-    return _filtered(conn, query, where, q1, q2)
-
-
-def count_requests(conn: Connection, where: RecordFilter) -> int:
-    return int(conn.execute(_base([func.count()], where, conn)).scalar_one())
-
-
-def request_ids(conn: Connection, where: RecordFilter, limit: int, offset: int) -> list[int]:
-    query = _base([IV.c.id], where, conn).order_by(IV.c.id).limit(limit).offset(offset)
-    return [int(i) for i in conn.execute(query).scalars()]
 
 
 def verdicts(
@@ -491,217 +202,11 @@ def verdicts(
     return result.per_intervention
 
 
-def verdict_json(row: Any, tz: str) -> dict[str, Any]:
-    return {
-        "norm": row["norm"],
-        "state": row["state"],
-        "excluded": bool(row["excluded"]),
-        "applied": row["applied"] or None,
-        "target_hours": plain(row["target_hours"], tz),
-        "due_at": iso(row["due_at"], tz),
-        "hours_taken": plain(row["hours_taken"], tz),
-        "hours_overdue": plain(row["hours_overdue"], tz),
-    }
-
-
-def request_rows(conn: Connection, ids: Sequence[int]) -> dict[int, dict[str, Any]]:
-    """Stored fields, quarter codes, zones, flags and location of these requests, by id."""
-    if not ids:
-        return {}
-    q1 = Quarter.__table__.alias("q1")
-    q2 = Quarter.__table__.alias("q2")
-    rows = conn.execute(
-        select(
-            IV.c.id,
-            IV.c.source,
-            IV.c.source_id,
-            IV.c.category_code,
-            IV.c.status,
-            IV.c.reported_at,
-            IV.c.resolved_at,
-            IV.c.due_at,
-            IV.c.service,
-            IV.c.channel,
-            IV.c.address,
-            IV.c.description,
-            IV.c.insulting,
-            IV.c.severity,
-            q1.c.code.label("quarter"),
-            q2.c.code.label("subquarter"),
-            func.ST_X(IV.c.geom).label("lon"),
-            func.ST_Y(IV.c.geom).label("lat"),
-        )
-        .select_from(IV)
-        .outerjoin(q1, q1.c.id == IV.c.quarter_id)
-        .outerjoin(q2, q2.c.id == IV.c.subquarter_id)
-        .where(IV.c.id.in_(list(ids)))
-    )
-    out = {int(r.id): {**r._mapping, "zones": [], "flags": []} for r in rows}
-    zt, iz = Zone.__table__, InterventionZone.__table__
-    for rid, code in conn.execute(
-        select(iz.c.intervention_id, zt.c.code)
-        .join(zt, zt.c.id == iz.c.zone_id)
-        .where(iz.c.intervention_id.in_(list(ids)))
-        .order_by(zt.c.code)
-    ):
-        out[int(rid)]["zones"].append(code)
-    fl = InterventionFlag.__table__
-    for rid, code in conn.execute(
-        select(fl.c.intervention_id, fl.c.code).where(fl.c.intervention_id.in_(list(ids))).order_by(fl.c.code)
-    ):
-        out[int(rid)]["flags"].append(code)
-    return out
-
-
-def request_json(row: dict[str, Any], verdict: dict[str, Any] | None, tz: str) -> dict[str, Any]:
-    return {
-        "id": int(row["id"]),
-        "source": row["source"],
-        "source_id": row["source_id"],
-        "category": row["category_code"],
-        "status": row["status"],
-        "reported_at": iso(row["reported_at"], tz),
-        "resolved_at": iso(row["resolved_at"], tz),
-        "source_due_at": iso(row["due_at"], tz),
-        "quarter": row["quarter"],
-        "subquarter": row["subquarter"],
-        "zones": row["zones"],
-        "service": row["service"],
-        "channel": row["channel"],
-        "address": row["address"],
-        "description": row["description"],
-        "insulting": bool(row["insulting"]),
-        "severity": row["severity"],
-        "lon": float(row["lon"]),
-        "lat": float(row["lat"]),
-        "flags": row["flags"],
-        "verdict": verdict,
-        "links": {"self": url_for("api.intervention", intervention_id=int(row["id"]))},
-    }
-
-
-def requests_json(
-    ids: Sequence[int], norm: Norm | None, as_of: pd.Timestamp, tz: str
-) -> list[dict[str, Any]]:
-    with engine().connect() as conn:
-        rows = request_rows(conn, ids)
-    judged = verdicts(ids, [norm] if norm else [], as_of)
-    by_id = {int(r["id"]): verdict_json(r, tz) for _, r in judged.iterrows()}
-    return [request_json(rows[i], by_id.get(i), tz) for i in ids if i in rows]
-
-
-def _page_links(total: int, limit: int, offset: int) -> dict[str, str | None]:
-    def link(at: int) -> str:
-        args = request.args.to_dict(flat=False)
-        args.pop("api_key", None)  # links may be logged: the key stays with the caller
-        args.update(limit=[str(limit)], offset=[str(at)])
-        return url_for(request.endpoint or "api.interventions", **(request.view_args or {}), **args)
-
-    return {
-        "self": link(offset),
-        "next": link(offset + limit) if offset + limit < total else None,
-        "prev": link(max(offset - limit, 0)) if offset > 0 else None,
-    }
-
-
-# -- creating requests (the JSON API and Open311) -------------------------------------------------
-
-
-def create_request(
-    conn: Connection,
-    *,
-    category: str,
-    description: str | None,
-    address: str | None,
-    lon: Any,
-    lat: Any,
-    username: str,
-    when: datetime | pd.Timestamp,
-    insulting: bool = False,
-    severity: str | None = None,
-    channel: str | None = None,
-    source: str | None = None,
-    source_id: str | None = None,
-) -> int:
-    """A request reported through an API: geova.store.edits.report_intervention with the fields
-    only an API passes (insulting, severity, channel, and Open311's own source and source id)."""
-    return edits.report_intervention(
-        conn,
-        category,
-        description,
-        address,
-        lon,
-        lat,
-        username,
-        when,
-        insulting=insulting,
-        severity=severity,
-        channel=channel,
-        source=source,
-        source_id=source_id,
-    )
-
-
-def clean_text(value: Any, name: str, limit: int, required: bool = False) -> str | None:
-    """A text field of a body: a string without NUL, within ``limit`` characters."""
-    if value is None or value == "":
-        if required:
-            raise ApiError(422, "invalid_field", f"{name} is required")
-        return None
-    if not isinstance(value, str):
-        raise ApiError(422, "invalid_field", f"{name} must be a string")
-    if "\x00" in value:
-        raise ApiError(422, "invalid_field", f"{name}: NUL characters are not allowed")
-    try:
-        value.encode("utf-8")
-    except UnicodeEncodeError as exc:
-        raise ApiError(422, "invalid_field", f"{name} is not valid Unicode text") from exc
-    if len(value) > limit:
-        raise ApiError(422, "invalid_field", f"{name} is longer than {limit} characters")
-    if required and not value.strip():
-        raise ApiError(422, "invalid_field", f"{name} is required")
-    return value
-
-
-def _number(value: Any, name: str) -> float:
-    if isinstance(value, bool) or not isinstance(value, int | float):
-        raise ApiError(422, "invalid_field", f"{name} must be a number")
-    try:
-        number = float(value)
-    except OverflowError as exc:
-        raise ApiError(422, "invalid_field", f"{name} is out of range") from exc
-    if not math.isfinite(number):
-        raise ApiError(422, "invalid_field", f"{name} must be a finite number")
-    return number
-
-
-def json_body() -> dict[str, Any]:
-    """The JSON object sent; an empty body is an empty object. Other content types are refused (a
-    form of another site could otherwise post with a visitor's session)."""
-    if request.mimetype != "application/json":
-        raise ApiError(400, "invalid_body", "send a JSON object with Content-Type: application/json")
-    if not request.get_data():
-        return {}
-    data = request.get_json(silent=True)
-    if not isinstance(data, dict):
-        raise ApiError(400, "invalid_body", "the body is not a JSON object")
-    return data
-
-
-def body_instant(value: Any, name: str) -> datetime:
-    text = clean_text(value, name, 64, required=True)
-    assert text is not None
-    try:
-        ts = pd.Timestamp(datetime.fromisoformat(text.strip()))
-    except (ValueError, OverflowError, TypeError) as exc:
-        raise ApiError(422, "invalid_field", f"{name}: '{text}' is not an ISO 8601 date-time") from exc
-    if ts.tzinfo is None:
-        raise ApiError(422, "invalid_field", f"{name}: a time zone offset is needed (e.g. +01:00 or Z)")
-    if not FIRST_YEAR <= ts.year <= LAST_YEAR:
-        raise ApiError(422, "invalid_field", f"{name}: '{text}' is outside {FIRST_YEAR}..{LAST_YEAR}")
-    if ts.tz_convert("UTC").to_pydatetime() > datetime.now(UTC) + edits.CLOCK_SKEW:
-        raise ApiError(422, "invalid_field", f"{name} cannot be in the future")
-    return ts.tz_convert("UTC").to_pydatetime()
+def reply(model: type[BaseModel], data: dict[str, Any], status: int = 200) -> Response:
+    """``data`` serialised through its response model: what the document says is what is sent."""
+    response = jsonify(model.model_validate(data).model_dump(mode="json", by_alias=True))
+    response.status_code = status
+    return response
 
 
 # -- routes: documents and referential -----------------------------------------------------------
@@ -709,8 +214,10 @@ def body_instant(value: Any, name: str) -> datetime:
 
 @bp.get("")
 @bp.get("/")
+@documented("Links to every resource", Index)
 def index() -> Any:
-    return jsonify(
+    return reply(
+        Index,
         {
             "name": "geova JSON API",
             "version": "v1",
@@ -725,136 +232,136 @@ def index() -> Any:
                 "audit": url_for("api.audit"),
                 "open311": "/open311/v2/discovery.json",
             },
-        }
+        },
     )
 
 
 @bp.get("/openapi.json")
 def openapi() -> Any:
-    from geova.web.openapi import document
-
     return jsonify(document())
 
 
 @bp.get("/quarters")
+@documented("Quarters and sub-quarters", QuarterList, errors=(503,))
 def quarters() -> Any:
-    q = Quarter.__table__
-    parent = Quarter.__table__.alias("parent")
     with engine().connect() as conn:
-        rows = conn.execute(
-            select(q.c.code, q.c.name, q.c.level, parent.c.code.label("parent"))
-            .outerjoin(parent, parent.c.id == q.c.parent_id)
-            .order_by(q.c.level, q.c.code)
-        ).all()
-    return jsonify({"items": [dict(r._mapping) for r in rows]})
+        return reply(QuarterList, {"items": quarter_rows(conn)})
 
 
 @bp.get("/zones")
+@documented("Zones", ZoneList, errors=(503,))
 def zones() -> Any:
-    z = Zone.__table__
     with engine().connect() as conn:
-        rows = conn.execute(select(z.c.code, z.c.name, z.c.kind).order_by(z.c.code)).all()
-    return jsonify({"items": [dict(r._mapping) for r in rows]})
-
-
-def category_rows(conn: Connection) -> list[dict[str, Any]]:
-    c, t, f = Category.__table__, StandardTask.__table__, FieldOfAction.__table__
-    rows = conn.execute(
-        select(
-            c.c.code,
-            c.c.label_fr,
-            c.c.label_en,
-            c.c.task_code.label("task"),
-            t.c.label_fr.label("task_label_fr"),
-            t.c.label_en.label("task_label_en"),
-            f.c.code.label("field"),
-            f.c.label_fr.label("field_label_fr"),
-            f.c.label_en.label("field_label_en"),
-        )
-        .outerjoin(t, t.c.code == c.c.task_code)
-        .outerjoin(f, f.c.code == t.c.field_code)
-        .order_by(c.c.code)
-    ).all()
-    return [dict(r._mapping) for r in rows]
+        return reply(ZoneList, {"items": zone_rows(conn)})
 
 
 @bp.get("/categories")
+@documented("Request categories with their standard task and field", CategoryList, errors=(503,))
 def categories() -> Any:
     with engine().connect() as conn:
         rows = category_rows(conn)
-    keep = ("code", "label_fr", "label_en", "task", "field")
-    return jsonify({"items": [{k: r[k] for k in keep} for r in rows]})
+    return reply(CategoryList, {"items": rows})
 
 
 @bp.get("/norms")
+@documented("Active norms (all=true: every norm) with their targets", NormList, query=NormsQuery)
 def norms() -> Any:
-    """Active norms with their figures; ``all=true`` adds inactive ones (proposals, old sets)."""
-    show_all = bool_arg("all")
+    query = parse(NormsQuery)
     with engine().connect() as conn:
-        found = load_norms(conn, active_only=not show_all)
-    return jsonify({"items": [norm_json(n) for n in found]})
+        found = load_norms(conn, active_only=not query.all)
+    return reply(NormList, {"items": [norm_json(n) for n in found]})
 
 
 @bp.get("/norms/<code>")
+@documented("One norm", NormOut, errors=(503,))
 def norm(code: str) -> Any:
+    if len(code) > MAX_TEXT or "\x00" in code:
+        abort(404, "no such norm")
     with engine().connect() as conn:
         found = load_norms(conn, codes=[code])
     if not found:
-        raise ApiError(404, "not_found", f"no norm '{code}'")
-    return jsonify(norm_json(found[0]))
+        abort(404, f"no norm '{code}'")
+    return reply(NormOut, norm_json(found[0]))
 
 
 # -- routes: requests ----------------------------------------------------------------------------
 
 
 @bp.get("/interventions")
-@requires()
+@documented(
+    "Requests, filtered and paged, with their verdict under a deadline norm",
+    InterventionPage,
+    query=InterventionsQuery,
+    optional_auth=True,
+    description="Anonymous callers are answered only if the city publishes its requests (then without "
+    "description or address); a correspondent sees the requests of their quarter.",
+)
 def interventions() -> Any:
+    access = readable()
+    query = parse(InterventionsQuery)
     tz = territory_tz()
-    where = record_filter(tz)
-    as_of = as_of_arg(tz)
-    limit, offset = paging()
-    states = list_arg("state")
-    wrong = [s for s in states if s not in STATES]
-    if wrong:
-        raise bad("state", f"unknown state(s) {', '.join(wrong)}; one of {', '.join(STATES)}")
+    as_of = as_of_of(query.as_of, tz)
     with engine().connect() as conn:
-        norm = norm_arg(conn)
-        if not states:
-            total = count_requests(conn, where)
-            ids = request_ids(conn, where, limit, offset)
-    if states:
+        where = restricted(conn, record_filter(conn, query, tz, period=query), access)
+        norm = norm_of(conn, query.norm)
+        if not query.state:
+            total = count_requests(conn, where) if where else 0
+            ids = request_ids(conn, where, query.limit, query.offset) if where else []
+    if query.state:
         if norm is None:
-            raise bad("state", "there is no deadline norm to judge requests by")
-        result = evaluate(engine(), as_of=as_of, norm_codes=[norm.code], where=where)
-        per = result.per_intervention
-        chosen = sorted(int(i) for i in per.loc[per["state"].isin(states), "id"])
-        total = len(chosen)
-        ids = chosen[offset : offset + limit]
-    return jsonify(
+            raise ParamError("state", "there is no deadline norm to judge requests by")
+        chosen: list[int] = []
+        if where is not None:
+            per = evaluate(engine(), as_of=as_of, norm_codes=[norm.code], where=where).per_intervention
+            chosen = sorted(int(i) for i in per.loc[per["state"].isin(query.state), "id"])
+        total, ids = len(chosen), chosen[query.offset : query.offset + query.limit]
+    return reply(
+        InterventionPage,
         {
             "total": total,
-            "limit": limit,
-            "offset": offset,
+            "limit": query.limit,
+            "offset": query.offset,
             "norm": norm.code if norm else None,
             "as_of": iso(as_of, tz),
-            "items": requests_json(ids, norm, as_of, tz),
-            "links": _page_links(total, limit, offset),
-        }
+            "items": requests_json(ids, norm, as_of, tz, access.personal),
+            "links": page_links(total, query.limit, query.offset),
+        },
     )
 
 
-def _not_found(intervention_id: int) -> ApiError:
-    return ApiError(404, "not_found", f"no request with id {intervention_id}")
+def requests_json(
+    ids: Sequence[int], norm: Norm | None, as_of: pd.Timestamp, tz: str, personal: bool
+) -> list[dict[str, Any]]:
+    with engine().connect() as conn:
+        rows = request_rows(conn, ids)
+    judged = verdicts(ids, [norm] if norm else [], as_of)
+    by_id = {int(r["id"]): verdict_json(r, tz) for _, r in judged.iterrows()}
+    return [request_json(rows[i], by_id.get(i), tz, personal) for i in ids if i in rows]
 
 
-def _one(intervention_id: int, as_of: pd.Timestamp, norm: Norm | None, tz: str) -> dict[str, Any]:
-    if intervention_id > MAX_ID:
-        raise _not_found(intervention_id)
+def page_links(total: int, limit: int, offset: int) -> dict[str, str | None]:
+    def link(at: int) -> str:
+        args = request.args.to_dict(flat=False)
+        args.pop("api_key", None)  # links may be logged: the key stays with the caller
+        args.update(limit=[str(limit)], offset=[str(at)])
+        return url_for(request.endpoint or "api.interventions", **(request.view_args or {}), **args)
+
+    return {
+        "self": link(offset),
+        "next": link(offset + limit) if offset + limit < total else None,
+        "prev": link(max(offset - limit, 0)) if offset > 0 else None,
+    }
+
+
+def one(intervention_id: int, as_of: pd.Timestamp, norm: Norm | None, tz: str, access: RequestAccess) -> Any:
+    """One request with its verdict under every active deadline norm and its history."""
     with engine().connect() as conn:
         rows = request_rows(conn, [intervention_id])
         if intervention_id not in rows:
-            raise _not_found(intervention_id)
+            abort(404, f"no request with id {intervention_id}")
+        row = rows[intervention_id]
+        if not (access.quarter_allowed(row["quarter"]) or access.quarter_allowed(row["subquarter"])):
+            abort(403, "this request is outside the quarters you may read")
         history = edits.events(conn, intervention_id)
         every = deadline_norms(conn)
     if norm is not None and norm.code not in {n.code for n in every}:
@@ -862,192 +369,194 @@ def _one(intervention_id: int, as_of: pd.Timestamp, norm: Norm | None, tz: str) 
     judged = verdicts([intervention_id], every, as_of)
     all_verdicts = [verdict_json(r, tz) for _, r in judged.iterrows()]
     main = next((v for v in all_verdicts if norm and v["norm"] == norm.code), None)
-    out = request_json(rows[intervention_id], main, tz)
+    out = request_json(row, main, tz, access.personal)
     out["verdicts"] = all_verdicts
-    out["events"] = [
-        {
-            "kind": e["kind"],
-            "at": iso(e["at"], tz),
-            "username": e["username"],
-            "note": e["note"],
-            "detail": e["detail"],
-        }
-        for e in history
-    ]
+    out["events"] = [event_json(e, tz, access.personal) for e in history]
     return out
 
 
 @bp.get("/interventions/<int:intervention_id>")
-@requires()
+@documented(
+    "One request, its verdict under every deadline norm and its history",
+    InterventionDetail,
+    query=InterventionQuery,
+    optional_auth=True,
+    errors=(400, 403, 503),
+)
 def intervention(intervention_id: int) -> Any:
+    access = readable()
+    query = parse(InterventionQuery)
     tz = territory_tz()
-    as_of = as_of_arg(tz)
     with engine().connect() as conn:
-        norm = norm_arg(conn)
-    return jsonify(_one(intervention_id, as_of, norm, tz))
+        norm = norm_of(conn, query.norm)
+    return reply(InterventionDetail, one(intervention_id, as_of_of(query.as_of, tz), norm, tz, access))
 
 
 @bp.post("/interventions")
-@requires(*REPORTERS)
+@documented(
+    "Report a request (roles correspondent, service, admin)",
+    InterventionDetail,
+    status=201,
+    body=ReportBody,
+    auth=True,
+    errors=(400, 403, 413, 422, 503),
+    description="A point outside every quarter of the territory is refused (422 naming lon and lat).",
+)
+@roles_required(*REPORTERS)
 def report() -> Any:
-    body = json_body()
-    who = principal()
-    assert who is not None
-    category = clean_text(body.get("category"), "category", 64, required=True)
-    description = clean_text(body.get("description"), "description", edits.MAX_TEXT, required=True)
-    address = clean_text(body.get("address"), "address", edits.MAX_SHORT_TEXT)
-    lon_value = body.get("lon", body.get("long"))
-    if lon_value is None or body.get("lat") is None:
-        raise ApiError(422, "invalid_field", "lat and lon (or long) are required")
-    lon, lat = _number(lon_value, "lon"), _number(body.get("lat"), "lat")
-    insulting = body.get("insulting", False)
-    if not isinstance(insulting, bool):
-        raise ApiError(422, "invalid_field", "insulting must be true or false")
-    severity = clean_text(body.get("severity"), "severity", MAX_SEVERITY)
-    channel = clean_text(body.get("channel"), "channel", MAX_CHANNEL)
-    when = body_instant(body["reported_at"], "reported_at") if "reported_at" in body else datetime.now(UTC)
-    try:
-        with engine().begin() as conn:
-            new_id = create_request(
+    body: ReportBody = json_body(ReportBody)
+    with engine().begin() as conn:
+        if unknown_codes(conn, "category", [body.category]):
+            raise InvalidField("category", f"unknown category '{body.category}'")
+        try:
+            new_id = edits.report_intervention(
                 conn,
-                category=category or "",
-                description=description,
-                address=address,
-                lon=lon,
-                lat=lat,
-                username=who.username,
-                when=when,
-                insulting=insulting,
-                severity=severity,
-                channel=channel,
+                body.category,
+                body.description,
+                body.address,
+                body.lon,
+                body.lat,
+                current_user.username,
+                body.reported_at or datetime.now(UTC),
+                insulting=body.insulting,
+                severity=body.severity,
+                channel=body.channel,
             )
-    except ValueError as exc:
-        raise ApiError(422, "invalid_field", str(exc)) from exc
-    tz = territory_tz()
-    with engine().connect() as conn:
-        norm = headline_norm(conn)
-    response = jsonify(_one(new_id, pd.Timestamp(datetime.now(UTC)), norm, tz))
-    response.status_code = 201
+        except edits.OutsideTerritory as exc:
+            raise InvalidField("lon,lat", str(exc)) from None
+        except ValueError as exc:
+            raise Refused(str(exc)) from None
+    response = written(new_id, 201)
     response.headers["Location"] = url_for("api.intervention", intervention_id=new_id)
     return response
 
 
-@bp.post("/interventions/<int:intervention_id>/resolve")
-@requires(*RESOLVERS)
-def resolve(intervention_id: int) -> Any:
-    body = json_body()
-    who = principal()
-    assert who is not None
-    if intervention_id > MAX_ID:
-        raise _not_found(intervention_id)
-    note = clean_text(body.get("note"), "note", edits.MAX_TEXT)
-    when = body_instant(body["resolved_at"], "resolved_at") if "resolved_at" in body else datetime.now(UTC)
-    try:
-        with engine().begin() as conn:
-            edits.resolve(conn, intervention_id, when, note, who.username)
-    except LookupError as exc:
-        raise _not_found(intervention_id) from exc
-    except ValueError as exc:
-        raise ApiError(422, "invalid_field", str(exc)) from exc
+def written(intervention_id: int, status: int = 200) -> Response:
+    """The request a write just changed, in full (the writer reads what they wrote), judged now."""
     tz = territory_tz()
     with engine().connect() as conn:
         norm = headline_norm(conn)
-    return jsonify(_one(intervention_id, pd.Timestamp(datetime.now(UTC)), norm, tz))
+    now = pd.Timestamp(datetime.now(UTC))
+    return reply(
+        InterventionDetail, one(intervention_id, now, norm, tz, RequestAccess(True, None, True)), status
+    )
+
+
+@bp.post("/interventions/<int:intervention_id>/resolve")
+@documented(
+    "Resolve an open request (roles service, admin)",
+    InterventionDetail,
+    body=ResolveBody,
+    auth=True,
+    errors=(400, 403, 413, 422, 503),
+)
+@roles_required(*RESOLVERS)
+def resolve(intervention_id: int) -> Any:
+    if not storable_id(intervention_id):
+        abort(404, f"no request with id {intervention_id}")
+    body: ResolveBody = json_body(ResolveBody)
+    try:
+        with engine().begin() as conn:
+            edits.resolve(
+                conn, intervention_id, body.resolved_at or datetime.now(UTC), body.note, current_user.username
+            )
+    except LookupError:
+        abort(404, f"no request with id {intervention_id}")
+    except ValueError as exc:
+        raise Refused(str(exc)) from None
+    return written(intervention_id)
 
 
 # -- routes: evaluations and audit ---------------------------------------------------------------
 
 
-def _periodic_bound(name: str) -> pd.Timestamp | None:
-    text = request.args.get(name)
-    if not text:
-        return None
-    if not DATE.match(text.strip()):
-        raise bad(name, f"'{text}' is not a date (YYYY-MM-DD)")
-    try:
-        day = pd.Timestamp(date.fromisoformat(text.strip()))
-    except ValueError as exc:
-        raise bad(name, f"'{text}' is not a date (YYYY-MM-DD)") from exc
-    if not FIRST_YEAR <= day.year <= LAST_YEAR:
-        raise bad(name, f"'{text}' is outside {FIRST_YEAR}..{LAST_YEAR}")
-    return day
+def periodic_span(query: EvaluationsQuery, as_of: pd.Timestamp, tz: str) -> None:
+    """Periodic norms cost one row per unit and period: at most ``MAX_PERIOD_YEARS`` years, counted
+    from the defaults (1 January of ``as_of``'s year, ``as_of``) when a bound is missing."""
+    local_as_of = as_of.tz_convert(tz).tz_localize(None)
+    start = pd.Timestamp(query.start) if query.start else pd.Timestamp(year=local_as_of.year, month=1, day=1)
+    end = pd.Timestamp(query.end) if query.end else local_as_of
+    if end - start > timedelta(days=MAX_PERIOD_DAYS):
+        raise ParamError("from", f"periodic norms are evaluated over {MAX_PERIOD_DAYS // 366} years at most")
 
 
 @bp.get("/evaluations")
-@requires()
+@documented(
+    "What `geova evaluate` says: aggregates, periodic norms and, optionally, the verdict per request",
+    EvaluationOut,
+    query=EvaluationsQuery,
+    optional_auth=True,
+    description="Aggregates are public. per_intervention=true needs the right to read requests one by "
+    "one (a correspondent gets the verdicts of their quarter's requests).",
+)
 def evaluations() -> Any:
-    """What ``geova evaluate`` says: aggregates of the deadline norms grouped ``by``, periodic norms
-    per unit and period, and optionally the verdict on each request (paged)."""
+    query = parse(EvaluationsQuery)
+    access = readable() if query.per_intervention else None
     tz = territory_tz()
-    as_of = as_of_arg(tz)
-    codes = list_arg("norm")
-    by = list_arg("by") or ["norm"]
-    wrong = [d for d in by if d not in DIMENSIONS]
-    if wrong:
-        raise bad("by", f"cannot group by {', '.join(wrong)}; choose among {', '.join(DIMENSIONS)}")
-    deadline = request.args.get("deadline")
-    if deadline and deadline not in (b.value for b in Basis):
-        raise bad("deadline", "must be rule or source")
-    risk = float_arg("risk_hours", DEFAULT_RISK_HOURS, 0, MAX_RISK_HOURS)
-    start, end = _periodic_bound("from"), _periodic_bound("to")
-    if start is not None and end is not None and start > end:
-        raise bad("to", "the period ends before it starts")
-    local_as_of = as_of.tz_convert(tz).tz_localize(None)
-    span_start = start if start is not None else pd.Timestamp(year=local_as_of.year, month=1, day=1)
-    span_end = end if end is not None else local_as_of
-    if (span_end - span_start) > timedelta(days=MAX_PERIODIC_DAYS):
-        raise bad("from", f"periodic norms are evaluated over {MAX_PERIODIC_DAYS // 366} years at most")
-    with_detail = bool_arg("per_intervention")
-    limit, offset = paging()
-    where = record_filter(tz, with_period=False)  # from/to bound the periods of periodic norms here
-    if codes:
-        with engine().connect() as conn:
+    as_of = as_of_of(query.as_of, tz)
+    periodic_span(query, as_of, tz)
+    with engine().connect() as conn:
+        where = record_filter(conn, query, tz)  # from/to bound the periods of periodic norms here
+        if query.norm:
             known = {n.code for n in load_norms(conn)}
-        unknown = [c for c in codes if c not in known]
-        if unknown:
-            raise ApiError(400, "unknown_code", f"norm: unknown code(s) {', '.join(unknown)}")
+            unknown = [c for c in query.norm if c not in known]
+            if unknown:
+                raise UnknownCode("norm", f"unknown code(s) {', '.join(unknown)}")
     try:
         result = evaluate(
             engine(),
             as_of=as_of,
-            norm_codes=codes or None,
-            by=by,
-            basis=Basis(deadline) if deadline else None,
-            risk_hours=risk,
-            period_start=start,
-            period_end=end,
+            norm_codes=list(query.norm) or None,
+            by=list(query.by),
+            basis=Basis(query.deadline) if query.deadline else None,
+            risk_hours=query.risk_hours,
+            period_start=pd.Timestamp(query.start) if query.start else None,
+            period_end=pd.Timestamp(query.end) if query.end else None,
             where=where if where != RecordFilter() else None,
         )
     except (LookupError, ValueError) as exc:
-        raise ApiError(400, "invalid_parameter", str(exc)) from exc
+        raise BadRequest(str(exc)) from None
     out: dict[str, Any] = {
         "as_of": iso(result.as_of, tz),
         "timezone": tz,
         "norms": [n.code for n in result.norms],
-        "by": by,
+        "by": list(query.by),
         "aggregates": frame_records(result.aggregates, tz),
         "periodic": frame_records(result.periodic, tz),
     }
-    if with_detail:
-        per = result.per_intervention.sort_values(["norm", "id"], kind="stable")
+    if access is not None:
+        per = result.per_intervention
+        if access.quarters is not None and not per.empty:
+            records = result.records
+            mine = records["quarter"].isin(access.quarters) | records["subquarter"].isin(access.quarters)
+            per = per[per["id"].isin(records.loc[mine, "id"])]
+        per = per.sort_values(["norm", "id"], kind="stable") if not per.empty else per
         out["per_intervention"] = {
             "total": len(per),
-            "limit": limit,
-            "offset": offset,
-            "items": frame_records(per.iloc[offset : offset + limit], tz),
+            "limit": query.limit,
+            "offset": query.offset,
+            "items": frame_records(per.iloc[query.offset : query.offset + query.limit], tz),
         }
-    return jsonify(out)
+    body = EvaluationOut.model_validate(out).model_dump(mode="json", by_alias=True)
+    if access is None:
+        del body["per_intervention"]
+    return jsonify(body)
 
 
 @bp.get("/audit")
-@requires()
+@documented(
+    "The audit grid: the latest answer per quarter, year and standard task",
+    AuditOut,
+    query=AuditQuery,
+    auth=True,
+)
+@login_required
 def audit() -> Any:
-    """The audit grid: the latest answer per quarter, year and standard task."""
-    year = integer_arg("year", 0, FIRST_YEAR, LAST_YEAR) or None
+    query = parse(AuditQuery)
     tz = territory_tz()
     with engine().connect() as conn:
-        quarter = codes_arg("quarter", _known(conn, Quarter.__table__.c.code))
-        if quarter and len(quarter) > 1:
-            raise bad("quarter", "one quarter code at a time")
-        grid = current_grid(conn, year=year, quarter=quarter[0] if quarter else None)
-    return jsonify({"year": year, "items": frame_records(grid, tz)})
+        unknown = unknown_codes(conn, "quarter", query.quarter)
+        if unknown:
+            raise UnknownCode("quarter", f"unknown code(s) {', '.join(unknown)}")
+        grid = current_grid(conn, year=query.year, quarter=query.quarter[0] if query.quarter else None)
+    return reply(AuditOut, {"year": query.year, "items": frame_records(grid, tz)})

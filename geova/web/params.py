@@ -125,6 +125,14 @@ Codes = Annotated[
     BeforeValidator(_split),
     Field(max_length=MAX_LIST),
 ]
+
+
+def codes_of(item: Any) -> Any:
+    """A repeatable, comma-separated parameter whose values are ``item`` (e.g. a ``Literal`` of the
+    accepted names, so that the OpenAPI document lists them too)."""
+    return Annotated[tuple[item, ...], BeforeValidator(_split), Field(max_length=MAX_LIST)]
+
+
 Day = Annotated[date, BeforeValidator(_day)]
 Instant = Annotated[datetime, BeforeValidator(_instant)]
 Bbox = Annotated[tuple[float, float, float, float], BeforeValidator(_bbox)]
