@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass, replace
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -47,12 +48,16 @@ def fetch_raw(conn: Connection, query: Select) -> list[tuple]:
     Skips SQLAlchemy's Row objects and result processing, which cost more than the query itself
     for a million rows; the caller converts the columns it needs in one vectorised step.
     """
-    compiled = query.compile(dialect=conn.dialect, compile_kwargs={"literal_binds": True})
+    # Values travel as bound parameters (never formatted into the SQL text); IN lists are expanded
+    # into one parameter each, since the driver's cursor knows nothing of SQLAlchemy's expansion.
+    compiled = query.compile(dialect=conn.dialect, compile_kwargs={"render_postcompile": True})
+    params = compiled.construct_params()
+    args: Any = tuple(params[name] for name in compiled.positiontup or ()) if compiled.positional else params
     raw = conn.connection.dbapi_connection
     assert raw is not None
     cur = raw.cursor()
     try:
-        cur.execute(str(compiled))
+        cur.execute(str(compiled), args)
         return cur.fetchall()
     finally:
         cur.close()
