@@ -16,6 +16,7 @@ from sqlalchemy import Engine
 from geova import importing
 from geova.config import DEFAULT_TIMEZONE, instance_path
 from geova.io.errors import ImportFailure
+from geova.store.db import write
 
 PROGRESS_FROM = 20_000  # rows; smaller files import faster than a progress bar can be read
 
@@ -262,7 +263,7 @@ def territory(ctx: Context, name: str | None, timezone: str | None, holidays: st
             ZoneInfo(timezone)
         except Exception as exc:
             raise click.BadParameter(f"unknown time zone {timezone!r}", param_hint="--timezone") from exc
-    with ctx.engine.begin() as conn:
+    with write(ctx.engine) as conn:
         if name:
             set_setting(conn, "territory_name", name)
         if timezone:
@@ -454,7 +455,7 @@ def share_cmd(
 
     importing.prepare_store(ctx.engine)
     try:
-        with ctx.engine.begin() as conn:
+        with write(ctx.engine) as conn:
             record_share(conn, norm, quarter, date.fromisoformat(period_start), value, note)
     except (LookupError, ValueError) as exc:
         raise click.UsageError(str(exc)) from exc
@@ -478,7 +479,7 @@ def audit_import(ctx: Context, file: Path, recorded_by: str | None) -> None:
     importing.prepare_store(ctx.engine)
     try:
         entries = read_audit_csv(file)
-        with ctx.engine.begin() as conn:
+        with write(ctx.engine) as conn:
             counts = record(conn, entries, recorded_by)
     except ImportFailure as exc:
         _fail(exc)
@@ -588,7 +589,7 @@ def followups_record(
     importing.prepare_store(ctx.engine)
     when = parse_as_of(at, territory_of(ctx.engine).timezone).to_pydatetime()
     try:
-        with ctx.engine.begin() as conn:
+        with write(ctx.engine) as conn:
             record_followup(conn, source_id, step, when, note, source=source)
     except LookupError as exc:
         raise click.UsageError(str(exc)) from exc
@@ -614,7 +615,7 @@ def user_add(ctx: Context, username: str, role: str, quarter: str | None, passwo
 
     importing.prepare_store(ctx.engine)
     try:
-        with ctx.engine.begin() as conn:
+        with write(ctx.engine) as conn:
             account = add_user(conn, username, password, role, quarter)
     except ValueError as exc:
         raise click.UsageError(str(exc)) from exc
@@ -636,7 +637,7 @@ def apikey_add(ctx: Context, name: str, role: str) -> None:
 
     importing.prepare_store(ctx.engine)
     try:
-        with ctx.engine.begin() as conn:
+        with write(ctx.engine) as conn:
             key, token = add_key(conn, name, role)
     except ValueError as exc:
         raise click.UsageError(str(exc)) from exc
@@ -667,7 +668,7 @@ def apikey_revoke(ctx: Context, name: str) -> None:
 
     importing.prepare_store(ctx.engine)
     try:
-        with ctx.engine.begin() as conn:
+        with write(ctx.engine) as conn:
             revoke(conn, name)
     except LookupError as exc:
         raise click.UsageError(str(exc)) from exc

@@ -11,6 +11,8 @@ import os
 from pathlib import Path
 
 DEFAULT_TIMEZONE = "Europe/Paris"
+# Seconds a write waits for another writer's lock before giving up (the web answers 503 then).
+DEFAULT_BUSY_TIMEOUT = 30.0
 
 
 def instance_path() -> Path:
@@ -34,3 +36,17 @@ def normalise_url(url: str) -> str:
         if url.startswith(prefix):
             return "postgresql+psycopg://" + url[len(prefix) :]
     return url
+
+
+def busy_timeout() -> float:
+    """``GEOVA_BUSY_TIMEOUT`` in seconds (default 30): how long a write waits for the store's lock."""
+    raw = os.environ.get("GEOVA_BUSY_TIMEOUT", "").strip()
+    if not raw:
+        return DEFAULT_BUSY_TIMEOUT
+    try:
+        seconds = float(raw)
+    except ValueError as exc:
+        raise ValueError(f"GEOVA_BUSY_TIMEOUT must be a number of seconds, not {raw!r}") from exc
+    if not 0 <= seconds <= 3600:
+        raise ValueError(f"GEOVA_BUSY_TIMEOUT must be between 0 and 3600 seconds, not {raw!r}")
+    return seconds

@@ -36,6 +36,7 @@ from geova.core.norms import Basis, Norm, NormKind
 from geova.evaluation import evaluate
 from geova.store import apikeys, edits
 from geova.store.audit import current_grid
+from geova.store.db import write
 from geova.store.records import RecordFilter, _filtered
 from geova.store.referential import load_norms
 from geova.store.schema import (
@@ -907,7 +908,7 @@ def report() -> Any:
     channel = clean_text(body.get("channel"), "channel", MAX_CHANNEL)
     when = body_instant(body["reported_at"], "reported_at") if "reported_at" in body else datetime.now(UTC)
     try:
-        with engine().begin() as conn:
+        with write(engine()) as conn:
             new_id = create_request(
                 conn,
                 category=category or "",
@@ -943,7 +944,7 @@ def resolve(intervention_id: int) -> Any:
     note = clean_text(body.get("note"), "note", edits.MAX_TEXT)
     when = body_instant(body["resolved_at"], "resolved_at") if "resolved_at" in body else datetime.now(UTC)
     try:
-        with engine().begin() as conn:
+        with write(engine()) as conn:
             edits.resolve(conn, intervention_id, when, note, who.username)
     except LookupError as exc:
         raise _not_found(intervention_id) from exc

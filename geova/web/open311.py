@@ -42,6 +42,7 @@ from werkzeug.exceptions import HTTPException
 
 from geova.core.norms import Norm
 from geova.store import edits
+from geova.store.db import write
 from geova.store.records import RecordFilter, _filtered
 from geova.store.schema import ImportRun, Intervention, InterventionEvent, Quarter
 from geova.store.status import settings
@@ -597,7 +598,7 @@ def post_request(fmt: str) -> Response:
     description = values.get("description") or service["service_name"]
     tz = api.territory_tz()
     try:
-        with engine().begin() as conn:
+        with write(engine()) as conn:
             token = _new_token(conn)
             new_id = api.create_request(
                 conn,
