@@ -51,6 +51,7 @@ from geova.store.schema import (
 )
 from geova.store.status import settings
 from geova.web import csrf, engine
+from geova.web.errors import Failure, register_format
 
 bp = Blueprint("api", __name__, url_prefix="/api/v1")
 csrf.exempt(bp)  # keys, not cookies, authenticate writes; session writes need a JSON body (see above)
@@ -88,6 +89,17 @@ def error_response(status: int, code: str, message: str) -> Response:
     if status == 401:
         response.headers["WWW-Authenticate"] = 'Bearer realm="geova"'
     return response
+
+
+def _failure(failure: Failure) -> Response:
+    """What the app-wide error policy answers under /api/v1 (e.g. the store busy: 503 + Retry-After),
+    in this API's error format."""
+    response = error_response(failure.status, failure.code, failure.message)
+    response.headers.update(failure.headers)
+    return response
+
+
+register_format("/api/v1", _failure)
 
 
 @bp.errorhandler(ApiError)

@@ -47,6 +47,7 @@ from geova.store.records import RecordFilter, _filtered
 from geova.store.schema import ImportRun, Intervention, InterventionEvent, Quarter
 from geova.store.status import settings
 from geova.web import api, csrf, engine
+from geova.web.errors import Failure, register_format
 
 bp = Blueprint("open311", __name__, url_prefix="/open311/v2")
 csrf.exempt(bp)  # Open311 clients authenticate by api_key
@@ -164,6 +165,17 @@ def error(status: int, description: str) -> Response:
     return render(
         _format_of_path(), [{"code": status, "description": description}], "errors", "error", status
     )
+
+
+def _failure(failure: Failure) -> Response:
+    """What the app-wide error policy answers under /open311 (e.g. the store busy: 503 + Retry-After),
+    in the spec's error list."""
+    response = error(failure.status, failure.message)
+    response.headers.update(failure.headers)
+    return response
+
+
+register_format("/open311", _failure)
 
 
 @bp.errorhandler(Open311Error)
