@@ -16,7 +16,7 @@ from sqlalchemy import Engine
 from geova import importing
 from geova.config import DEFAULT_TIMEZONE, instance_path
 from geova.io.errors import ImportFailure
-from geova.store.db import write
+from geova.store.db import StoreBusy, write
 
 PROGRESS_FROM = 20_000  # rows; smaller files import faster than a progress bar can be read
 
@@ -36,9 +36,25 @@ class Context:
 
 
 pass_ctx = click.make_pass_decorator(Context)
+EXIT_BUSY = 75  # EX_TEMPFAIL (sysexits.h): try again later
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
+class GeovaGroup(click.Group):
+    """The command group; a store kept busy by another writer past GEOVA_BUSY_TIMEOUT ends any
+    command with one line and a "try again" exit code, not a traceback."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except StoreBusy as exc:
+            click.secho(f"error: the store is busy with other changes ({exc})", fg="red", err=True)
+            click.echo("Nothing was stored; try again (or raise GEOVA_BUSY_TIMEOUT).", err=True)
+            sys.exit(EXIT_BUSY)
+
+
+@click.group(
+    cls=GeovaGroup, context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100}
+)
 @click.option(
     "--db",
     envvar="GEOVA_DATABASE_URL",

@@ -24,10 +24,12 @@ from urllib.parse import urlencode
 from urllib.request import Request, urlopen
 
 import pytest
+from click.testing import CliRunner
 from sqlalchemy import Connection, Engine, func, select
 from werkzeug.serving import make_server
 
 from app import create_app
+from geova.cli import EXIT_BUSY, cli
 from geova.importing import import_interventions
 from geova.store import apikeys
 from geova.store.db import make_engine, write
@@ -251,3 +253,25 @@ def test_a_held_write_lock_leaves_reads_running(db_url, engine, token, monkeypat
             services = json.loads(response.read())
         assert time.monotonic() - started < 3
     assert CATEGORY in {s["service_code"] for s in services}
+
+
+def test_an_import_that_cannot_get_the_lock_fails_in_one_line(db_url, engine, token, tmp_path, monkeypatch):
+    """Like the web, the command gives up after the busy timeout, says so, and stores nothing."""
+    monkeypatch.setenv("GEOVA_BUSY_TIMEOUT", "0.2")
+    csv, mapping = request_file(tmp_path)
+    with held_write_lock(db_url):
+        result = CliRunner().invoke(
+            cli, ["--db", db_url, "import-interventions", str(csv), "--mapping", str(mapping)]
+        )
+    assert result.exit_code == EXIT_BUSY, result.output
+    assert result.exception is None or isinstance(result.exception, SystemExit)
+    assert "store is busy" in result.stderr and "Traceback" not in result.output + result.stderr
+    with engine.connect() as conn:
+        assert conn.execute(select(func.count()).select_from(IV)).scalar_one() == 0
+
+
+@pytest.mark.parametrize("value", ["soon", "-1", "nan", "86400"])
+def test_a_busy_timeout_that_is_not_a_number_of_seconds_is_refused(value, monkeypatch):
+    monkeypatch.setenv("GEOVA_BUSY_TIMEOUT", value)
+    with pytest.raises(ValueError, match="GEOVA_BUSY_TIMEOUT"):
+        make_engine("sqlite://")

@@ -150,6 +150,18 @@ def _busy_to_store_busy(context: ExceptionContext) -> None:
         raise StoreBusy(str(context.original_exception).strip()) from context.original_exception
 
 
+@contextmanager
+def busy_errors() -> Iterator[None]:
+    """The same translation for calls made on the driver's connection directly (geova.store.bulk's
+    COPY and executemany), which SQLAlchemy's ``handle_error`` event does not see."""
+    try:
+        yield
+    except Exception as exc:
+        if is_busy_error(exc):
+            raise StoreBusy(str(exc).strip()) from exc
+        raise
+
+
 def _take_over_transactions(engine: Engine) -> None:
     """Let SQLAlchemy emit BEGIN itself (the documented pysqlite transaction recipe): ``BEGIN
     IMMEDIATE`` for the transactions :func:`write` opens, a deferred ``BEGIN`` for reads."""
