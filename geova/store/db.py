@@ -110,8 +110,12 @@ def make_engine(url: str | None = None, *, timeout: float | None = None, **kwarg
         _take_over_transactions(engine)
     else:
         if parsed.get_backend_name() == "postgresql":
-            # A libpq startup option, so that it holds from the first statement of every connection.
-            connect_args.setdefault("options", f"-c lock_timeout={max(1, round(seconds * 1000))}")
+            # A libpq startup option, so that it holds from the first statement of every connection
+            # (added to the URL's own ``options``, which connect_args would otherwise replace).
+            given = parsed.query.get("options") or ""
+            given = given if isinstance(given, str) else " ".join(given)  # a repeated query parameter
+            lock_timeout = f"-c lock_timeout={max(1, round(seconds * 1000))}"
+            connect_args.setdefault("options", f"{given} {lock_timeout}".strip())
         engine = create_engine(resolved, connect_args=connect_args, **kwargs)
     event.listen(engine, "handle_error", _busy_to_store_busy)
     _ENGINES.add(engine)
