@@ -17,6 +17,7 @@ from geova import importing, logs
 from geova.config import DEFAULT_TIMEZONE, instance_path
 from geova.io.errors import ImportFailure
 from geova.settings import load as load_settings
+from geova.store.db import StoreBusy, write
 
 PROGRESS_FROM = 20_000  # rows; smaller files import faster than a progress bar can be read
 
@@ -36,9 +37,25 @@ class Context:
 
 
 pass_ctx = click.make_pass_decorator(Context)
+EXIT_BUSY = 75  # EX_TEMPFAIL (sysexits.h): try again later
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
+class GeovaGroup(click.Group):
+    """The command group; a store kept busy by another writer past GEOVA_BUSY_TIMEOUT ends any
+    command with one line and a "try again" exit code, not a traceback."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except StoreBusy as exc:
+            click.secho(f"error: the store is busy with other changes ({exc})", fg="red", err=True)
+            click.echo("Nothing was stored; try again (or raise GEOVA_BUSY_TIMEOUT).", err=True)
+            sys.exit(EXIT_BUSY)
+
+
+@click.group(
+    cls=GeovaGroup, context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100}
+)
 @click.option(
     "--db",
     envvar="GEOVA_DATABASE_URL",
@@ -276,7 +293,7 @@ def territory(
             ZoneInfo(timezone)
         except Exception as exc:
             raise click.BadParameter(f"unknown time zone {timezone!r}", param_hint="--timezone") from exc
-    with ctx.engine.begin() as conn:
+    with write(ctx.engine) as conn:
         if name:
             set_setting(conn, "territory_name", name)
         if timezone:
@@ -470,7 +487,7 @@ def share_cmd(
 
     importing.prepare_store(ctx.engine)
     try:
-        with ctx.engine.begin() as conn:
+        with write(ctx.engine) as conn:
             record_share(conn, norm, quarter, date.fromisoformat(period_start), value, note)
     except (LookupError, ValueError) as exc:
         raise click.UsageError(str(exc)) from exc
@@ -494,7 +511,7 @@ def audit_import(ctx: Context, file: Path, recorded_by: str | None) -> None:
     importing.prepare_store(ctx.engine)
     try:
         entries = read_audit_csv(file)
-        with ctx.engine.begin() as conn:
+        with write(ctx.engine) as conn:
             counts = record(conn, entries, recorded_by)
     except ImportFailure as exc:
         _fail(exc)
@@ -604,7 +621,7 @@ def followups_record(
     importing.prepare_store(ctx.engine)
     when = parse_as_of(at, territory_of(ctx.engine).timezone).to_pydatetime()
     try:
-        with ctx.engine.begin() as conn:
+        with write(ctx.engine) as conn:
             record_followup(conn, source_id, step, when, note, source=source)
     except LookupError as exc:
         raise click.UsageError(str(exc)) from exc
@@ -630,7 +647,7 @@ def user_add(ctx: Context, username: str, role: str, quarter: str | None, passwo
 
     importing.prepare_store(ctx.engine)
     try:
-        with ctx.engine.begin() as conn:
+        with write(ctx.engine) as conn:
             account = add_user(conn, username, password, role, quarter)
     except ValueError as exc:
         raise click.UsageError(str(exc)) from exc
@@ -649,7 +666,7 @@ def user_passwd(ctx: Context, username: str, password: str) -> None:
 
     importing.prepare_store(ctx.engine)
     try:
-        with ctx.engine.begin() as conn:
+        with write(ctx.engine) as conn:
             set_password(conn, username, password)
     except (ValueError, LookupError) as exc:
         raise click.UsageError(str(exc)) from exc
@@ -671,7 +688,7 @@ def apikey_add(ctx: Context, name: str, role: str) -> None:
 
     importing.prepare_store(ctx.engine)
     try:
-        with ctx.engine.begin() as conn:
+        with write(ctx.engine) as conn:
             key, token = add_key(conn, name, role)
     except ValueError as exc:
         raise click.UsageError(str(exc)) from exc
@@ -702,7 +719,7 @@ def apikey_revoke(ctx: Context, name: str) -> None:
 
     importing.prepare_store(ctx.engine)
     try:
-        with ctx.engine.begin() as conn:
+        with write(ctx.engine) as conn:
             revoke(conn, name)
     except LookupError as exc:
         raise click.UsageError(str(exc)) from exc

@@ -12,6 +12,7 @@ from pathlib import Path
 from geova.settings import load
 
 DEFAULT_TIMEZONE = "Europe/Paris"
+# Seconds a write waits for another writer's lock before giving up (the web answers 503 then).
 
 
 def instance_path() -> Path:
@@ -35,3 +36,8 @@ def normalise_url(url: str) -> str:
         if url.startswith(prefix):
             return "postgresql+psycopg://" + url[len(prefix) :]
     return url
+
+
+def busy_timeout() -> float:
+    """``GEOVA_BUSY_TIMEOUT`` in seconds (default 30): how long a write waits for the store's lock."""
+    return load().busy_timeout

@@ -20,6 +20,7 @@ from geova.importing import (
     load_extra_referential,
     prepare_store,
 )
+from geova.store.db import write
 from geova.store.status import set_setting
 
 REPO = Path(__file__).resolve().parents[1]
@@ -48,7 +49,7 @@ def build_demo(
     on_file: Callable[[InterventionReport], None] = lambda r: None,
 ) -> None:
     prepare_store(engine)
-    with engine.begin() as conn:
+    with write(engine) as conn:
         set_setting(conn, "territory_name", "Boston (demo)")
         set_setting(conn, "timezone", "America/New_York")
         set_setting(conn, "holidays", "US-MA")
@@ -95,7 +96,7 @@ def create_demo_accounts(engine: Engine, folder: Path) -> list[tuple[str, str, s
     from geova.store.users import add_user, find
 
     created = []
-    with engine.begin() as conn:
+    with write(engine) as conn:
         for username, role, quarter in DEMO_ACCOUNTS:
             if find(conn, username):
                 continue

@@ -34,6 +34,7 @@ from geova.io.tables import read_table
 from geova.settings import load as load_settings
 from geova.store import areas, interventions
 from geova.store.activities import upsert_activities
+from geova.store.db import write
 from geova.store.migrate import ensure_schema
 from geova.store.referential import category_codes, store_referential
 from geova.store.schema import ImportRun
@@ -103,7 +104,7 @@ def prepare_store(engine: Engine, referential: Path | None = None) -> list[str]:
         said.append("database schema upgraded")
     path = referential or referential_path()
     digest = _sha256(path)
-    with engine.begin() as conn:
+    with write(engine) as conn:
         if settings(conn).get("referential_sha256") != digest:
             store_referential(conn, load_referential(path))
             set_setting(conn, "referential_sha256", digest)
@@ -118,7 +119,7 @@ def referential_path() -> Path:
 def load_extra_referential(engine: Engine, path: Path) -> dict[str, int]:
     """Add a city's own norms or categories (e.g. data/boston/norms.toml) to the store."""
     prepare_store(engine)
-    with engine.begin() as conn:
+    with write(engine) as conn:
         return store_referential(conn, load_referential(path))
 
 
@@ -192,7 +193,7 @@ def import_interventions(
     started = datetime.now(UTC)
     frame = records.frame
     prepare_store(engine)
-    with engine.begin() as conn:
+    with write(engine) as conn:
         unknown = mapping.category_codes() - category_codes(conn)
         if unknown:
             raise ImportFailure(
@@ -285,7 +286,7 @@ def import_layer(
     report = LayerReport(file=str(path), layer=name, kind=as_, features=len(data.features), notes=data.notes)
     started = datetime.now(UTC)
     prepare_store(engine)
-    with engine.begin() as conn:
+    with write(engine) as conn:
         before = interventions.placement(conn)
         try:
             if as_ == "quarters":
@@ -342,7 +343,7 @@ def import_activities(
     report.notes.extend(table.notes)
     acts = to_activities(table, mapping, path)
     prepare_store(engine)
-    with engine.begin() as conn:
+    with write(engine) as conn:
         unknown = mapping.category_codes() - category_codes(conn)
         if unknown:
             raise ImportFailure(

@@ -32,6 +32,9 @@ class Settings(BaseSettings):
     tiles_url: str = Field(OSM_TILES, description="tile server URL template, or 'none'")
     tiles_attribution: str = Field(OSM_ATTRIBUTION, description="attribution shown under the maps")
     referential: Path = Field(DEFAULT_REFERENTIAL, description="the city's referential file")
+    busy_timeout: float = Field(
+        30.0, ge=0, le=3600, allow_inf_nan=False, description="seconds a write waits for the store's lock"
+    )
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"] = Field(
         "INFO", description="level of geova's own loggers"
     )

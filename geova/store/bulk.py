@@ -14,6 +14,8 @@ import numpy as np
 import pandas as pd
 from sqlalchemy import Connection, Table
 
+from geova.store.db import busy_errors
+
 SQLITE_TIME = "%Y-%m-%d %H:%M:%S.%f"  # SQLAlchemy's own SQLite DateTime storage format (UTC here)
 
 
@@ -36,6 +38,7 @@ def _point_sql(conn: Connection) -> str:
     )
 
 
+@busy_errors()
 def insert_rows(
     conn: Connection,
     table: Table,
@@ -74,6 +77,7 @@ def insert_rows(
         progress(n)
 
 
+@busy_errors()
 def update_rows(
     conn: Connection,
     table: Table,

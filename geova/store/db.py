@@ -1,8 +1,17 @@
-"""Engine creation for the two supported backends.
+"""Engine creation for the two supported backends, and how writers share the store.
 
 SQLite needs two things Python's bundled ``sqlite3`` cannot give on Debian: extension loading (for
 SpatiaLite) and a recent SQLite. ``pysqlite3-binary`` provides both, so it is plugged in as the DBAPI
 module; SpatiaLite itself comes from Debian's ``libsqlite3-mod-spatialite``.
+
+Concurrency. The web app, its API clients and imports write at the same time. Every write goes
+through :func:`write`, which on SQLite starts the transaction with ``BEGIN IMMEDIATE``: the write lock
+is taken first, and waited for (WAL keeps readers running meanwhile) up to the busy timeout
+(``GEOVA_BUSY_TIMEOUT``). A deferred transaction that reads and then writes could not wait: SQLite
+answers "database is locked" at once when another writer committed since it started reading (waiting
+could deadlock). Reads stay deferred, so they never queue behind writers. On PostgreSQL rows are
+locked by the server; the same setting bounds lock waits (``lock_timeout``). When the wait runs out,
+the driver's error becomes :class:`StoreBusy`, in one place (:func:`_busy_to_store_busy`).
 """
 
 from __future__ import annotations
@@ -10,6 +19,9 @@ from __future__ import annotations
 import atexit
 import os
 import weakref
+from collections.abc import Iterator
+from contextlib import contextmanager
+from functools import partial
 from typing import Any
 
 # Load order matters. SQLite loads SpatiaLite with dlopen(RTLD_GLOBAL), which makes Debian's PROJ
@@ -20,10 +32,18 @@ from typing import Any
 import pyogrio  # noqa: F401  (imported for its side effect on load order)
 import pyproj  # noqa: F401
 import shapely  # noqa: F401
-from sqlalchemy import Engine, create_engine, event
-from sqlalchemy.engine import make_url
+from sqlalchemy import Connection, Engine, create_engine, event
+from sqlalchemy.engine import ExceptionContext, make_url
 
-from geova.config import database_url
+from geova.config import busy_timeout, database_url
+
+# The execution option that marks a connection's transactions as writes (see write()).
+WRITE_OPTION = "geova_write"
+# SQLite's primary result codes for a lock it could not get: SQLITE_BUSY (another connection holds
+# it) and SQLITE_LOCKED (a conflict inside the same connection's shared cache).
+SQLITE_BUSY_CODES = {5, 6}
+# PostgreSQL: lock_not_available (lock_timeout ran out), serialization_failure, deadlock_detected.
+POSTGRES_BUSY_STATES = {"55P03", "40001", "40P01"}
 
 
 class StoreBusy(RuntimeError):
@@ -43,7 +63,7 @@ def _sqlite_module() -> Any:
     return dbapi2
 
 
-def _on_sqlite_connect(dbapi_conn: Any, _record: Any) -> None:
+def _on_sqlite_connect(dbapi_conn: Any, _record: Any, *, busy_ms: int) -> None:
     """Load SpatiaLite and set the pragmas geova relies on, on every new connection."""
     from geoalchemy2.admin.dialects.sqlite import init_spatialite, load_spatialite_driver
 
@@ -56,6 +76,9 @@ def _on_sqlite_connect(dbapi_conn: Any, _record: Any) -> None:
     cursor.execute("PRAGMA foreign_keys = ON")
     cursor.execute("PRAGMA journal_mode = WAL")
     cursor.execute("PRAGMA synchronous = NORMAL")
+    # After loading SpatiaLite, which resets the busy timeout to its own 5 s (sqlite3's ``timeout``
+    # connect argument would be overwritten).
+    cursor.execute(f"PRAGMA busy_timeout = {int(busy_ms)}")
     cursor.close()
 
 
@@ -70,29 +93,88 @@ def _dispose_engines() -> None:
         engine.dispose()
 
 
-def make_engine(url: str | None = None, **kwargs: Any) -> Engine:
-    """Create an engine for ``url`` (or the configured default) with spatial support loaded."""
+def make_engine(url: str | None = None, *, timeout: float | None = None, **kwargs: Any) -> Engine:
+    """Create an engine for ``url`` (or the configured default) with spatial support loaded.
+
+    ``timeout`` is how long, in seconds, a write waits for a lock held by another writer before
+    :class:`StoreBusy` is raised (default: the ``GEOVA_BUSY_TIMEOUT`` setting)."""
     resolved = database_url(url)
     parsed = make_url(resolved)
+    seconds = busy_timeout() if timeout is None else timeout
+    connect_args = dict(kwargs.pop("connect_args", {}))
     if parsed.get_backend_name() == "sqlite":
         # The sqlite3 module manages transactions by itself unless told not to; SQLAlchemy must own
         # BEGIN/COMMIT so that an import is one transaction.
-        engine = create_engine(resolved, module=_sqlite_module(), **kwargs)
-        event.listen(engine, "connect", _on_sqlite_connect)
+        engine = create_engine(resolved, module=_sqlite_module(), connect_args=connect_args, **kwargs)
+        event.listen(engine, "connect", partial(_on_sqlite_connect, busy_ms=round(seconds * 1000)))
         _take_over_transactions(engine)
     else:
-        engine = create_engine(resolved, **kwargs)
+        if parsed.get_backend_name() == "postgresql":
+            # A libpq startup option, so that it holds from the first statement of every connection
+            # (added to the URL's own ``options``, which connect_args would otherwise replace).
+            given = parsed.query.get("options") or ""
+            given = given if isinstance(given, str) else " ".join(given)  # a repeated query parameter
+            lock_timeout = f"-c lock_timeout={max(1, round(seconds * 1000))}"
+            connect_args.setdefault("options", f"{given} {lock_timeout}".strip())
+        engine = create_engine(resolved, connect_args=connect_args, **kwargs)
+    event.listen(engine, "handle_error", _busy_to_store_busy)
     _ENGINES.add(engine)
     return engine
 
 
+@contextmanager
+def write(engine: Engine) -> Iterator[Connection]:
+    """A write transaction, committed on success and rolled back on error, like ``engine.begin()``.
+
+    Every write of geova goes through it: on SQLite it starts with ``BEGIN IMMEDIATE`` so that the
+    write lock is waited for up front (see the module's docstring); on PostgreSQL it is a plain
+    transaction. Raises :class:`StoreBusy` when the lock cannot be had within the busy timeout.
+    """
+    with engine.connect() as conn:
+        conn.execution_options(**{WRITE_OPTION: True})
+        with conn.begin():
+            yield conn
+
+
+def is_busy_error(exc: BaseException) -> bool:
+    """Whether a driver error means "a lock could not be had in time" (retryable), on either backend."""
+    state = getattr(exc, "sqlstate", None)
+    if state is not None:
+        return state in POSTGRES_BUSY_STATES
+    code = getattr(exc, "sqlite_errorcode", None)
+    if code is not None:
+        return code & 0xFF in SQLITE_BUSY_CODES
+    message = str(exc).lower()  # older sqlite3 modules do not expose the result code
+    return type(exc).__name__ == "OperationalError" and ("database is locked" in message or "busy" in message)
+
+
+def _busy_to_store_busy(context: ExceptionContext) -> None:
+    """Turn every backend's "could not get the lock in time" into StoreBusy (the one place it is done)."""
+    if is_busy_error(context.original_exception):
+        raise StoreBusy(str(context.original_exception).strip()) from context.original_exception
+
+
+@contextmanager
+def busy_errors() -> Iterator[None]:
+    """The same translation for calls made on the driver's connection directly (geova.store.bulk's
+    COPY and executemany), which SQLAlchemy's ``handle_error`` event does not see."""
+    try:
+        yield
+    except Exception as exc:
+        if is_busy_error(exc):
+            raise StoreBusy(str(exc).strip()) from exc
+        raise
+
+
 def _take_over_transactions(engine: Engine) -> None:
-    """Let SQLAlchemy emit BEGIN itself (the documented pysqlite transaction recipe)."""
+    """Let SQLAlchemy emit BEGIN itself (the documented pysqlite transaction recipe): ``BEGIN
+    IMMEDIATE`` for the transactions :func:`write` opens, a deferred ``BEGIN`` for reads."""
 
     @event.listens_for(engine, "connect")
     def _no_implicit_begin(dbapi_conn: Any, _record: Any) -> None:
         dbapi_conn.isolation_level = None
 
     @event.listens_for(engine, "begin")
-    def _begin(conn: Any) -> None:
-        conn.exec_driver_sql("BEGIN")
+    def _begin(conn: Connection) -> None:
+        immediate = conn.get_execution_options().get(WRITE_OPTION, False)
+        conn.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")

@@ -3,7 +3,8 @@
 Each write goes with an ``InterventionEvent`` naming who did what and when, so that a request's
 history in geova can be told apart from what its source system said. Bad input is refused with
 ``ValueError`` (the page shows the message and nothing is stored); an unknown request id raises
-``LookupError``. The caller owns the transaction (``with engine.begin() as conn``).
+``LookupError``. The caller owns the transaction: ``with geova.store.db.write(engine) as conn``, which
+takes the write lock first on SQLite (see geova.store.db).
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from geova.core.checks import outside_extent
 from geova.core.model import Flag, Status
 from geova.io.records import HASHED, content_hashes
 from geova.store.areas import load_areas, territory_bounds
+from geova.store.db import StoreBusy
 from geova.store.schema import (
     SRID,
     Category,
@@ -41,6 +43,10 @@ MAX_DESCRIPTION = 4000  # the longest description any write path takes (Open311 
 MAX_SHORT_TEXT = 300  # address, service
 # A resolution may be entered a little ahead of the server's clock, never in the future.
 CLOCK_SKEW = timedelta(minutes=5)
+# Draws of the next W- number. On SQLite writers are serialised, so the first draw wins; on
+# PostgreSQL concurrent reports may draw the same number, and each lost draw means another report
+# committed that number, so a draw is lost at most once per concurrent writer.
+SOURCE_ID_DRAWS = 50
 
 IV = Intervention.__table__
 EV = InterventionEvent.__table__
@@ -114,6 +120,24 @@ def _next_source_id(conn: Connection) -> str:
     except ValueError:
         n = conn.execute(select(func.count()).where(IV.c.source == WEB_SOURCE)).scalar_one()
     return f"{SOURCE_ID_PREFIX}{n + 1:06d}"
+
+
+def _insert_numbered(conn: Connection, row: dict[str, Any], source_id: str | None) -> int:
+    """Insert a new request under ``source_id``, or under the next free W- number when none is given.
+
+    Two reports at once may draw the same number (PostgreSQL runs them side by side): the loser's
+    insert fails on the unique (source, source_id) constraint inside a savepoint, and it draws again
+    after the winner's commit. A given id that is taken is the caller's mistake (ValueError).
+    """
+    for _ in range(SOURCE_ID_DRAWS if source_id is None else 1):
+        try:
+            with conn.begin_nested():
+                drawn = source_id or _next_source_id(conn)
+                return int(conn.execute(insert(IV).values(source_id=drawn, **row)).inserted_primary_key[0])
+        except IntegrityError as exc:
+            if source_id is not None:
+                raise ValueError(f"request {row['source']} {source_id} already exists") from exc
+    raise StoreBusy(f"no free request number after {SOURCE_ID_DRAWS} draws; too many reports at once")
 
 
 def _event(
@@ -197,18 +221,7 @@ def report_intervention(
         import_id=None,
         geom=from_shape(shapely.Point(x, y), srid=SRID),
     )
-    for attempt in range(5):
-        try:
-            with conn.begin_nested():  # two people reporting at once may draw the same number
-                new_id = int(
-                    conn.execute(
-                        insert(IV).values(source_id=source_id or _next_source_id(conn), **row)
-                    ).inserted_primary_key[0]
-                )
-            break
-        except IntegrityError:
-            if attempt == 4:
-                raise
+    new_id = _insert_numbered(conn, row, source_id)
     zone_ids = [z for _, z in placed.zone_pairs]
     if zone_ids:
         conn.execute(

@@ -14,6 +14,8 @@ from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy import Engine, text
 
+from geova.store.db import write
+
 MIGRATIONS = Path(__file__).parent / "migrations"
 
 
@@ -36,10 +38,10 @@ def current_revision(engine: Engine) -> str | None:
 def upgrade(engine: Engine, revision: str = "head") -> None:
     """Bring the schema to ``revision``, enabling PostGIS first on a server database."""
     if engine.dialect.name == "postgresql":
-        with engine.begin() as conn:
+        with write(engine) as conn:
             conn.execute(text("CREATE EXTENSION IF NOT EXISTS postgis"))
     cfg = alembic_config(engine)
-    with engine.begin() as conn:
+    with write(engine) as conn:
         cfg.attributes["connection"] = conn
         command.upgrade(cfg, revision)
 
@@ -55,6 +57,6 @@ def ensure_schema(engine: Engine) -> bool:
 def revision(engine: Engine, message: str) -> None:
     """Autogenerate a new migration from the schema module (a developer tool)."""
     cfg = alembic_config(engine)
-    with engine.begin() as conn:
+    with write(engine) as conn:
         cfg.attributes["connection"] = conn
         command.revision(cfg, message=message, autogenerate=True)

@@ -38,6 +38,7 @@ from geova.core.norms import Basis, Norm, NormKind
 from geova.evaluation import evaluate
 from geova.store import edits
 from geova.store.audit import current_grid
+from geova.store.db import write
 from geova.store.records import RecordFilter
 from geova.store.referential import load_norms
 from geova.store.request_reads import (
@@ -405,7 +406,7 @@ def intervention(intervention_id: int) -> Any:
 @roles_required(*REPORTERS)
 def report() -> Any:
     body: ReportBody = json_body(ReportBody)
-    with engine().begin() as conn:
+    with write(engine()) as conn:
         if unknown_codes(conn, "category", [body.category]):
             raise InvalidField("category", f"unknown category '{body.category}'")
         try:
@@ -456,7 +457,7 @@ def resolve(intervention_id: int) -> Any:
         abort(404, f"no request with id {intervention_id}")
     body: ResolveBody = json_body(ResolveBody)
     try:
-        with engine().begin() as conn:
+        with write(engine()) as conn:
             edits.resolve(
                 conn, intervention_id, body.resolved_at or datetime.now(UTC), body.note, current_user.username
             )

@@ -25,6 +25,7 @@ from wtforms.validators import DataRequired
 
 from geova import logs
 from geova.store import users
+from geova.store.db import write
 from geova.web import engine, login_manager
 from geova.web.login_limits import Lockout, login_limits
 
@@ -145,7 +146,7 @@ def login() -> Any:
 def logout() -> Any:
     """Ends this session and every other copy of it (other devices, a saved cookie)."""
     if current_user.is_authenticated:
-        with engine().begin() as conn:
+        with write(engine()) as conn:
             users.end_sessions(conn, current_user.account.id)
     logout_user()
     return redirect(url_for("public.index"))

@@ -32,6 +32,7 @@ from geova.evaluation import Evaluation, evaluate
 from geova.store import edits
 from geova.store import records as store_records
 from geova.store.audit import current_grid
+from geova.store.db import write
 from geova.store.records import RecordFilter
 from geova.store.referential import load_norms
 from geova.store.schema import FieldOfAction, Intervention, Quarter, StandardTask, Zone
@@ -468,7 +469,7 @@ def report(code: str) -> Any:
                 flash(f"{label}: {error}", "error")
         return _render_quarter(code, form, 400)
     try:
-        with engine().begin() as conn:
+        with write(engine()) as conn:
             new_id = edits.report_intervention(
                 conn,
                 form.category.data or "",

@@ -53,6 +53,7 @@ from geova.core.norms import Norm, NormKind
 from geova.evaluation import evaluate
 from geova.store import edits
 from geova.store import open311 as store
+from geova.store.db import write
 from geova.store.records import RecordFilter
 from geova.store.referential import load_norms
 from geova.store.status import settings
@@ -560,7 +561,7 @@ def post_request(fmt: str) -> Response:
         if severity not in allowed:
             raise ParamError("attribute[severity]", f"must be one of {', '.join(allowed)}")
     tz = territory_tz()
-    with engine().begin() as conn:
+    with write(engine()) as conn:
         token = store.new_token(conn)
         try:
             new_id = edits.report_intervention(

@@ -41,6 +41,7 @@ from geova.core.evaluate import DEFAULT_RISK_HOURS, State
 from geova.evaluation import evaluate
 from geova.io.exports import to_excel_csv
 from geova.store import edits
+from geova.store.db import write
 from geova.store.records import RecordFilter
 from geova.store.schema import Intervention
 from geova.web import engine
@@ -312,7 +313,7 @@ def resolve(intervention_id: int) -> Any:
     local = pd.Timestamp(form.resolved_at.data)
     when = local.tz_localize(territory_tz(), ambiguous=True, nonexistent="shift_forward")
     try:
-        with engine().begin() as conn:
+        with write(engine()) as conn:
             edits.resolve(conn, intervention_id, when, form.note.data, current_user.username)
     except ValueError as exc:
         flash(_("Request %(id)s was not changed: %(reason)s", id=sid, reason=str(exc)), "error")
@@ -330,7 +331,7 @@ def reassign(intervention_id: int) -> Any:
         _flash_form_errors(form)
         return _back()
     try:
-        with engine().begin() as conn:
+        with write(engine()) as conn:
             edits.reassign(conn, intervention_id, form.service.data, form.note.data, current_user.username)
     except ValueError as exc:
         flash(_("Request %(id)s was not changed: %(reason)s", id=sid, reason=str(exc)), "error")
