@@ -21,6 +21,7 @@ from flask_wtf import CSRFProtect
 from sqlalchemy import Engine
 
 from geova.store.db import make_engine
+from geova.web import security
 
 LANGUAGES = ("fr", "en")
 csrf = CSRFProtect()
@@ -69,6 +70,7 @@ def init_app(app: Flask) -> None:
     app.config["SECRET_KEY"] = _secret_key(app)
     app.config.setdefault("BABEL_TRANSLATION_DIRECTORIES", str(Path(__file__).parent / "translations"))
     csrf.init_app(app)
+    security.init_app(app)  # CSP with nonces, nosniff, no framing, referrer policy, SameSite cookies
     babel.init_app(app, locale_selector=select_locale)
     login_manager.init_app(app)
     login_manager.login_view = "auth.login"

@@ -1,5 +1,7 @@
 /* geova map layers, called by the folium elements of geova/web/maps.py.
- * Everything that comes from users reaches the page through textContent, never as HTML. */
+ * Everything that comes from users or files (names, labels, descriptions, addresses) reaches the
+ * page through textContent, never as HTML; this file holds no eval and no inline handler, so it
+ * runs under the app's Content-Security-Policy. */
 (function () {
   'use strict';
   var geova = window.geova = window.geova || {};
@@ -24,6 +26,12 @@
     return t;
   };
 
+  /* Only links into the app itself are followed (never a javascript: or another site's URL). */
+  function sameOrigin(url) {
+    if (!url) { return false; }
+    try { return new URL(url, window.location.href).origin === window.location.origin; } catch (e) { return false; }
+  }
+
   function announce(name, detail) {
     document.dispatchEvent(new CustomEvent(name, {detail: detail}));
   }
@@ -38,7 +46,9 @@
       },
       onEachFeature: function (f, l) {
         if (f.properties.label) { l.bindTooltip(geova.text(f.properties.label), {sticky: true}); }
-        if (f.properties.url) { l.on('click', function () { window.location.href = f.properties.url; }); }
+        if (sameOrigin(f.properties.url)) {
+          l.on('click', function () { window.location.href = f.properties.url; });
+        }
       }
     });
     if (o.show) { layer.addTo(map); }
