@@ -139,7 +139,7 @@ def write_rejects(rejects: list[Reject], path: Path, unit: str) -> None:
         w = csv.writer(fh, delimiter=";")
         w.writerow([unit, "field", "value", "reason"])
         for r in rejects:
-            w.writerow([safe_cell(c) for c in (r.row, r.field, r.value, r.reason)])  # values come from the file
+            w.writerow([safe_cell(c) for c in (r.row, r.field, r.value, r.reason)])  # values: the file's
 
 
 def default_rejects_path(path: Path) -> Path:

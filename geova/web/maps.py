@@ -13,8 +13,9 @@ load data call the functions of ``static/js/geova-maps.js`` with JSON options:
 
 Layer and quarter names come from layer files and may hold anything. geova-maps.js puts every
 text it receives into the page as text (``textContent``); Leaflet's layer control alone writes
-names as HTML, so ``GeovaMap`` escapes the name of every layer added to it. The Content-Security-Policy allows no
-inline script without this response's nonce, which ``embed`` gives to folium's scripts.
+names as HTML, so ``GeovaMap`` escapes the name of every layer added to it. The
+Content-Security-Policy allows no inline script without this response's nonce, which ``embed``
+gives to folium's scripts.
 """
 
 from __future__ import annotations
