@@ -36,10 +36,21 @@
     document.dispatchEvent(new CustomEvent(name, {detail: detail}));
   }
 
+  /* Layers stack in the order the page creates them, not in the order their data arrives: each
+   * polygon layer gets its own pane above the previous one (Leaflet's overlay pane is at 400), and
+   * requests a pane above every polygon, so an outline loaded late never covers the markers. */
+  var panes = 0;
+  function pane(map, name, zIndex) {
+    if (!map.getPane(name)) { map.createPane(name).style.zIndex = String(zIndex); }
+    return name;
+  }
+
   /* Polygons from a GeoJSON URL, styled by properties the server computed:
    * fill (colour), label (tooltip text), url (opened on click). */
   geova.remotePolygons = function (map, o) {
+    panes += 1;
     var layer = L.geoJSON(null, {
+      pane: pane(map, 'geova-polygons-' + panes, 400 + panes),
       style: function (f) {
         return {color: o.stroke, weight: o.weight, dashArray: o.dash, fillColor: f.properties.fill || o.fill,
                 fillOpacity: o.fillOpacity};
@@ -77,6 +88,7 @@
         return icon;
       }
     });
+    var points = pane(map, 'geova-points', 490);
     var grid = L.layerGroup();
     var wrapper = L.layerGroup([group, grid]);
     var pending = null;
@@ -118,7 +130,7 @@
               grid.addLayer(gridMarker(ll, p));
             } else {
               var c = L.circleMarker(ll, {radius: 6, weight: 1, color: '#333', fillColor: o.colours[p.s] || '#888',
-                                          fillOpacity: 0.9, geovaState: p.s});
+                                          fillOpacity: 0.9, geovaState: p.s, pane: points});
               c.on('click', function () { popup(c, p.i); });
               markers.push(c);
             }
