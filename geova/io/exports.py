@@ -37,7 +37,7 @@ def safe_frame(frame: pd.DataFrame) -> pd.DataFrame:
     numeric columns are left as they are, so they stay numbers."""
     out = frame.rename(columns=lambda c: safe_cell(c) if isinstance(c, str) else c)
     for col in out.columns:
-        if out[col].dtype.kind in "OSU" or isinstance(out[col].dtype, pd.StringDtype | pd.CategoricalDtype):
+        if out[col].dtype.kind == "O" or isinstance(out[col].dtype, pd.StringDtype | pd.CategoricalDtype):
             out[col] = out[col].astype(object).map(safe_cell)
     return out
 

@@ -163,7 +163,8 @@ def page(browser: Any, hostile_server: str) -> Iterator[tuple[Watched, list[str]
     watched.page.on("dialog", dismiss)
     watched.page.add_init_script(WATCH)
     watched.page.add_init_script(
-        "document.addEventListener('geova:points-loaded', e => { window.__points = e.detail; });"
+        "window.__loads = 0; document.addEventListener('geova:points-loaded',"
+        " e => { window.__points = e.detail; window.__loads++; });"
     )
     yield watched, dialogs
     context.close()
@@ -221,11 +222,14 @@ def _open_every_popup(web: Watched) -> list[str]:
     map, so that no control covers it), read its popup, close it."""
     texts = []
     for lat, lon in _markers(web):
+        loads = web.page.evaluate("() => window.__loads")
         web.page.evaluate(
             "([lat, lon]) => window[document.querySelector('.folium-map').id]"
             ".panTo([lat, lon], {animate: false})",
             [lat, lon],
         )
+        # the move reloads the requests of the view: click once the new markers are there
+        web.page.wait_for_function(f"() => window.__loads > {loads}", timeout=15000)
         web.page.mouse.click(*_map_point(web, lat, lon))
         popup = web.page.locator(".leaflet-popup-content table.geova-popup")
         popup.wait_for(state="visible", timeout=5000)
