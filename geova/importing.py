@@ -27,6 +27,7 @@ from geova.core.model import Flag
 from geova.core.referential import load_referential
 from geova.io.activities import load_activity_mapping, to_activities
 from geova.io.errors import ImportFailure, Reject
+from geova.io.exports import safe_cell
 from geova.io.layers import read_layer
 from geova.io.mapping import load_mapping
 from geova.io.records import to_records
@@ -155,7 +156,7 @@ def write_rejects(rejects: list[Reject], path: Path, unit: str) -> None:
         w = csv.writer(fh, delimiter=";")
         w.writerow([unit, "field", "value", "reason"])
         for r in rejects:
-            w.writerow([r.row, r.field, r.value, r.reason])
+            w.writerow([safe_cell(c) for c in (r.row, r.field, r.value, r.reason)])  # values: the file's
 
 
 def default_rejects_path(path: Path) -> Path:

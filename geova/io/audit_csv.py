@@ -15,6 +15,7 @@ import pandas as pd
 
 from geova.core.audit import AuditEntry, split_answer
 from geova.io.errors import ImportFailure
+from geova.io.exports import safe_cell
 from geova.io.tables import read_csv
 
 # canonical field -> (French header, English header)
@@ -89,7 +90,7 @@ def read_audit_csv(path: Path) -> list[AuditEntry]:
 
 
 def audit_csv_text(grid: pd.DataFrame, lang: str = "fr") -> str:
-    """The grid for French Excel: ``;`` separated, UTF-8 with BOM."""
+    """The grid for French Excel: ``;`` separated, UTF-8 with BOM, text cells safe from formulas."""
     index = 0 if lang == "fr" else 1
     buf = io.StringIO()
     w = csv.writer(buf, delimiter=";", lineterminator="\r\n")
@@ -97,5 +98,6 @@ def audit_csv_text(grid: pd.DataFrame, lang: str = "fr") -> str:
     extra = [c for c in ("quarter_name", "task_label") if c in grid.columns]
     w.writerow([HEADERS[f][index] for f in fields] + extra)
     for _, row in grid.iterrows():
-        w.writerow([("" if pd.isna(row.get(f)) else row.get(f)) for f in fields] + [row[c] for c in extra])
+        cells = [("" if pd.isna(row.get(f)) else row.get(f)) for f in fields] + [row[c] for c in extra]
+        w.writerow([safe_cell(c) for c in cells])  # comments and names are free text: no formulas
     return "\ufeff" + buf.getvalue()

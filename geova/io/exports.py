@@ -7,12 +7,39 @@ and a UTF-8 BOM; that is the CSV geova writes. JSON keeps ISO 8601 instants with
 from __future__ import annotations
 
 import json
+import re
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
 DATE_FR = "%d/%m/%Y %H:%M"
+
+# OWASP's "CSV injection" rule: a spreadsheet runs a cell starting with one of these as a formula
+# (=HYPERLINK(...) phones home, a tab or carriage return hides the formula behind blank space).
+FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+# ...but a plain signed number (-2.5, -71,058 with the decimal comma) is no formula: it stays a number
+_PLAIN_NUMBER = re.compile(r"[+-]?\d+(?:[.,]\d+)?")
+
+
+def safe_cell(value: Any) -> Any:
+    """``value`` as a spreadsheet may show it without running it: text starting with ``= + - @``,
+    a tab or a carriage return gets a leading single quote (OWASP), so Excel and LibreOffice show
+    it as text. Numbers, dates and empty cells pass unchanged. Every CSV geova writes goes through
+    this one function (exports, the worklist, the audit grid, rejects files)."""
+    if isinstance(value, str) and value.startswith(FORMULA_START) and not _PLAIN_NUMBER.fullmatch(value):
+        return "'" + value
+    return value
+
+
+def safe_frame(frame: pd.DataFrame) -> pd.DataFrame:
+    """A copy of ``frame`` with every text cell (and column name) passed through :func:`safe_cell`;
+    numeric columns are left as they are, so they stay numbers."""
+    out = frame.rename(columns=lambda c: safe_cell(c) if isinstance(c, str) else c)
+    for col in out.columns:
+        if out[col].dtype.kind == "O" or isinstance(out[col].dtype, pd.StringDtype | pd.CategoricalDtype):
+            out[col] = out[col].astype(object).map(safe_cell)
+    return out
 
 
 def localise(frame: pd.DataFrame, tz: str) -> pd.DataFrame:
@@ -33,7 +60,7 @@ def to_excel_csv(frame: pd.DataFrame, tz: str, bom: bool = True) -> str:
     for col in out.columns:
         if out[col].dtype.kind == "f":
             out[col] = out[col].round(4)
-    text = out.to_csv(sep=";", decimal=",", index=False, lineterminator="\r\n")
+    text = safe_frame(out).to_csv(sep=";", decimal=",", index=False, lineterminator="\r\n")
     return ("\ufeff" if bom else "") + text
 
 

@@ -25,6 +25,7 @@ from geova.config import database_url
 from geova.settings import Settings, as_config
 from geova.settings import load as load_settings
 from geova.store.db import make_engine
+from geova.web import security
 
 ROOT = Path(__file__).resolve().parents[2]  # templates/ and static/ sit beside the package
 LANGUAGES = ("fr", "en")
@@ -96,6 +97,7 @@ def init_app(app: Flask) -> None:
     app.config["SECRET_KEY"] = _secret_key(app, settings)
     app.config.setdefault("BABEL_TRANSLATION_DIRECTORIES", str(Path(__file__).parent / "translations"))
     csrf.init_app(app)
+    security.init_app(app)  # CSP with nonces, nosniff, no framing, referrer policy, SameSite cookies
     babel.init_app(app, locale_selector=select_locale)
     login_manager.init_app(app)
     login_manager.login_view = "auth.login"

@@ -10,6 +10,12 @@ load data call the functions of ``static/js/geova-maps.js`` with JSON options:
 - ``RemotePoints``: requests of the current view from a bbox- and filter-aware endpoint (points,
   or grid clusters when the view holds too many), clustered with Leaflet.markercluster;
 - ``LocationPicker``: a click fills the report form; ``Legend``: what the colours mean.
+
+Layer and quarter names come from layer files and may hold anything. geova-maps.js puts every
+text it receives into the page as text (``textContent``); Leaflet's layer control alone writes
+names as HTML, so ``GeovaMap`` escapes the name of every layer added to it. The
+Content-Security-Policy allows no inline script without this response's nonce, which ``embed``
+gives to folium's scripts.
 """
 
 from __future__ import annotations
@@ -20,6 +26,9 @@ import folium
 from branca.element import MacroElement
 from flask import url_for
 from jinja2 import Template
+from markupsafe import escape
+
+from geova.web.security import script_nonce
 
 
 def _static(path: str) -> str:
@@ -40,6 +49,14 @@ class GeovaMap(folium.Map):
         self.default_css = [("leaflet_css", _static("vendor/leaflet/leaflet.css"))]
         if tiles_url and tiles_url.lower() != "none":
             folium.TileLayer(tiles=tiles_url, attr=attribution, name="basemap", control=False).add_to(self)
+
+    def add_child(self, child: Any, name: str | None = None, index: int | None = None) -> Any:
+        """Add ``child``; a layer's name is escaped on the way, whoever made the layer: Leaflet's
+        layer control (which lists the map's own layers) sets each name as innerHTML, and a
+        quarter called "<img src=x onerror=...>" must show as that text, not run."""
+        if isinstance(child, folium.map.Layer):
+            child.layer_name = str(escape(child.layer_name))
+        return super().add_child(child, name=name, index=index)
 
 
 class _Call(folium.map.Layer):
@@ -152,7 +169,10 @@ geova.legend({{ this._parent.get_name() }}, {{ this.title|tojson }}, {{ this.ite
 
 
 def embed(m: folium.Map) -> dict[str, str]:
-    """The map's pieces for a Jinja page: ``head`` (CSS/JS links), ``html`` (its div), ``script``."""
+    """The map's pieces for a Jinja page: ``head`` (CSS/JS links), ``html`` (its div), ``script``
+    (to be wrapped in ``<script nonce="{{ csp_nonce() }}">`` by the template)."""
     figure = m.get_root()
     figure.render()
-    return {"head": figure.header.render(), "html": figure.html.render(), "script": figure.script.render()}
+    nonce = script_nonce()
+    head = figure.header.render().replace("<script>", f'<script nonce="{nonce}">')  # folium's inline ones
+    return {"head": head, "html": figure.html.render(), "script": figure.script.render()}

@@ -1,5 +1,7 @@
 /* geova map layers, called by the folium elements of geova/web/maps.py.
- * Everything that comes from users reaches the page through textContent, never as HTML. */
+ * Everything that comes from users or files (names, labels, descriptions, addresses) reaches the
+ * page through textContent, never as HTML; this file holds no eval and no inline handler, so it
+ * runs under the app's Content-Security-Policy. */
 (function () {
   'use strict';
   var geova = window.geova = window.geova || {};
@@ -24,21 +26,40 @@
     return t;
   };
 
+  /* Only links into the app itself are followed (never a javascript: or another site's URL). */
+  function sameOrigin(url) {
+    if (!url) { return false; }
+    try { return new URL(url, window.location.href).origin === window.location.origin; } catch (e) { return false; }
+  }
+
   function announce(name, detail) {
     document.dispatchEvent(new CustomEvent(name, {detail: detail}));
+  }
+
+  /* Layers stack in the order the page creates them, not in the order their data arrives: each
+   * polygon layer gets its own pane above the previous one (Leaflet's overlay pane is at 400), and
+   * requests a pane above every polygon, so an outline loaded late never covers the markers. */
+  var panes = 0;
+  function pane(map, name, zIndex) {
+    if (!map.getPane(name)) { map.createPane(name).style.zIndex = String(zIndex); }
+    return name;
   }
 
   /* Polygons from a GeoJSON URL, styled by properties the server computed:
    * fill (colour), label (tooltip text), url (opened on click). */
   geova.remotePolygons = function (map, o) {
+    panes += 1;
     var layer = L.geoJSON(null, {
+      pane: pane(map, 'geova-polygons-' + panes, 400 + panes),
       style: function (f) {
         return {color: o.stroke, weight: o.weight, dashArray: o.dash, fillColor: f.properties.fill || o.fill,
                 fillOpacity: o.fillOpacity};
       },
       onEachFeature: function (f, l) {
         if (f.properties.label) { l.bindTooltip(geova.text(f.properties.label), {sticky: true}); }
-        if (f.properties.url) { l.on('click', function () { window.location.href = f.properties.url; }); }
+        if (sameOrigin(f.properties.url)) {
+          l.on('click', function () { window.location.href = f.properties.url; });
+        }
       }
     });
     if (o.show) { layer.addTo(map); }
@@ -67,6 +88,7 @@
         return icon;
       }
     });
+    var points = pane(map, 'geova-points', 490);
     var grid = L.layerGroup();
     var wrapper = L.layerGroup([group, grid]);
     var pending = null;
@@ -108,7 +130,7 @@
               grid.addLayer(gridMarker(ll, p));
             } else {
               var c = L.circleMarker(ll, {radius: 6, weight: 1, color: '#333', fillColor: o.colours[p.s] || '#888',
-                                          fillOpacity: 0.9, geovaState: p.s});
+                                          fillOpacity: 0.9, geovaState: p.s, pane: points});
               c.on('click', function () { popup(c, p.i); });
               markers.push(c);
             }

@@ -4,6 +4,10 @@ The server runs in a thread on a free loopback port, on a store built once for t
 Boston quarters and zones, two real request files, one account per role). Every request the page
 makes outside 127.0.0.1 is aborted and counted, every console error is collected, and a
 screenshot of each test's page is saved under tests/artifacts/.
+
+Pages run under the app's Content-Security-Policy (no 'unsafe-eval'): give ``wait_for_function``
+an arrow function (``"() => ..."``), which Playwright evaluates once; a bare expression is
+evaluated again on every poll, which the policy refuses (and reports as a console error).
 """
 
 from __future__ import annotations

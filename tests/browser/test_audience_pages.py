@@ -9,7 +9,7 @@ POINTS = "document.addEventListener('geova:points-loaded', e => { window.__point
 
 
 def _wait_points(web) -> dict:
-    web.page.wait_for_function("window.__points !== undefined", timeout=20000)
+    web.page.wait_for_function("() => window.__points !== undefined", timeout=20000)
     return web.page.evaluate("window.__points")
 
 
@@ -18,7 +18,7 @@ def test_quarter_page_shows_its_polygons_and_requests_and_filters_them(web):
     web.login("correspondent")
     web.goto(f"/quarters/6?{PERIOD}")
     web.page.wait_for_function(
-        "document.querySelectorAll('path.leaflet-interactive').length >= 1", timeout=15000
+        "() => document.querySelectorAll('path.leaflet-interactive').length >= 1", timeout=15000
     )
     everything = _wait_points(web)
     assert everything["total"] > 100  # Dorchester's graffiti and vacant lots of 2015
@@ -38,7 +38,7 @@ def test_report_form_creates_a_request_placed_by_clicking_the_map(web):
     web.login("correspondent")
     web.goto(f"/quarters/6?{PERIOD}")
     web.page.wait_for_function(
-        "document.querySelectorAll('path.leaflet-interactive').length >= 1", timeout=15000
+        "() => document.querySelectorAll('path.leaflet-interactive').length >= 1", timeout=15000
     )
     # hide the requests first, as a person placing a new one may: a click on a cluster zooms in
     web.page.locator(".leaflet-control-layers label", has_text="Requests").locator("input").uncheck()

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 def _wait_polygons(web, minimum: int) -> int:
     web.page.wait_for_function(
-        f"document.querySelectorAll('path.leaflet-interactive').length >= {minimum}", timeout=15000
+        f"() => document.querySelectorAll('path.leaflet-interactive').length >= {minimum}", timeout=15000
     )
     return web.page.locator("path.leaflet-interactive").count()
 
