@@ -32,6 +32,7 @@ class Settings(BaseSettings):
     tiles_url: str = Field(OSM_TILES, description="tile server URL template, or 'none'")
     tiles_attribution: str = Field(OSM_ATTRIBUTION, description="attribution shown under the maps")
     referential: Path = Field(DEFAULT_REFERENTIAL, description="the city's referential file")
+    force_https: bool = Field(False, description="redirect to HTTPS, send HSTS, always-Secure cookies")
     busy_timeout: float = Field(
         30.0, ge=0, le=3600, allow_inf_nan=False, description="seconds a write waits for the store's lock"
     )

@@ -112,3 +112,31 @@ def test_demo_accounts_file_is_readable_by_its_owner_only(engine, tmp_path):
     path = tmp_path / "inst" / "demo-accounts.txt"
     assert created and path.stat().st_mode & 0o077 == 0
     assert all(password in path.read_text() for _user, _role, password in created)
+
+
+def test_force_https_redirects_plain_http(tmp_path, monkeypatch):
+    monkeypatch.setenv("GEOVA_INSTANCE_PATH", str(tmp_path / "inst"))
+    monkeypatch.setenv("GEOVA_FORCE_HTTPS", "true")
+    answer = create_app({"TESTING": True}).test_client().get("/health")
+    assert answer.status_code in (301, 302) and answer.headers["Location"].startswith("https://")
+
+
+def test_log_format_and_level_from_the_environment(tmp_path, monkeypatch, capsys):
+    import logging
+
+    monkeypatch.setenv("GEOVA_INSTANCE_PATH", str(tmp_path / "inst"))
+    monkeypatch.setenv("GEOVA_LOG_FORMAT", "json")
+    monkeypatch.setenv("GEOVA_LOG_LEVEL", "warning")
+    create_app({"TESTING": True}).test_client().get("/health")
+    assert logging.getLogger("geova").level == logging.WARNING
+    logging.getLogger("geova.test").warning("a line for the settings test")
+    lines = [json.loads(line) for line in capsys.readouterr().err.splitlines() if line.startswith("{")]
+    assert any(line.get("message") == "a line for the settings test" for line in lines)
+
+
+def test_busy_timeout_reaches_the_sqlite_connections(tmp_path, monkeypatch):
+    monkeypatch.setenv("GEOVA_BUSY_TIMEOUT", "7")
+    engine = make_engine(f"sqlite:///{tmp_path / 'b.sqlite'}")
+    with engine.connect() as conn:
+        assert conn.exec_driver_sql("PRAGMA busy_timeout").scalar() == 7000
+    engine.dispose()
