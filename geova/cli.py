@@ -7,7 +7,7 @@ import sys
 from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 from zoneinfo import ZoneInfo
 
 import click
@@ -56,9 +56,10 @@ def _n(value: int) -> str:
     return f"{value:,}"
 
 
-def _fail(exc: ImportFailure) -> None:
-    click.secho(f"error: {exc}", fg="red", err=True)
-    click.echo("Nothing was stored.", err=True)
+def _fail(exc: ImportFailure) -> NoReturn:
+    """One line on stderr (a GDAL or TOML message may span several) and a non-zero exit."""
+    message = " ".join(str(exc).split())
+    click.secho(f"error: {message} Nothing was stored.", fg="red", err=True)
     sys.exit(1)
 
 

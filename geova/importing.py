@@ -10,14 +10,17 @@ from __future__ import annotations
 import csv
 import hashlib
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
+from string import Formatter
 
 import numpy as np
 import pandas as pd
 from sqlalchemy import Connection, Engine, insert, update
+from sqlalchemy.exc import DataError, IntegrityError
 
 from geova.config import instance_path
 from geova.core.assign import Area, assign_points
@@ -27,6 +30,7 @@ from geova.core.referential import DEFAULT_REFERENTIAL, load_referential
 from geova.io.activities import load_activity_mapping, to_activities
 from geova.io.errors import ImportFailure, Reject
 from geova.io.layers import read_layer
+from geova.io.limits import LAYER_NAME_MAX, ZONE_KIND_MAX
 from geova.io.mapping import load_mapping
 from geova.io.records import to_records
 from geova.io.tables import read_table
@@ -131,6 +135,35 @@ def _journal(conn: Connection, kind: str, source: str, path: Path, started: date
     return int(result.inserted_primary_key[0])
 
 
+@contextmanager
+def _refused_by_store(file: Path) -> Iterator[None]:
+    """A value the store's constraints refuse although the checks before let it through: one line
+    naming the file instead of a traceback. Enter it before ``engine.begin()`` so that the
+    transaction is rolled back first. Lock and connection errors (OperationalError) pass through:
+    they say nothing about the file."""
+    try:
+        yield
+    except (IntegrityError, DataError) as exc:
+        reason = str(exc.orig).strip().splitlines()[0] if exc.orig is not None else str(exc)
+        raise ImportFailure(str(file), f"the store refused a value ({reason})") from exc
+
+
+def _check_layer_options(path: Path, name: str, kind: str | None, parent_name: str) -> None:
+    """Options that end up in the store, checked before anything is read."""
+    if len(name) > LAYER_NAME_MAX:
+        raise ImportFailure(str(path), f"layer name longer than {LAYER_NAME_MAX} characters (give --name)")
+    if kind is not None and not 0 < len(kind) <= ZONE_KIND_MAX:
+        raise ImportFailure(str(path), f"--kind must have 1 to {ZONE_KIND_MAX} characters")
+    try:
+        fields = {f for _, f, _, _ in Formatter().parse(parent_name) if f is not None}
+    except ValueError as exc:
+        raise ImportFailure(str(path), f"--parent-name {parent_name!r}: {exc}") from exc
+    if fields - {"code"}:
+        raise ImportFailure(
+            str(path), f"--parent-name {parent_name!r}: the only placeholder is {{code}}, the parent's code"
+        )
+
+
 def write_rejects(rejects: list[Reject], path: Path, unit: str) -> None:
     """A rejects file for Excel users: ``;``-separated, UTF-8 with BOM."""
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -175,7 +208,7 @@ def import_interventions(
     started = datetime.now(UTC)
     frame = records.frame
     prepare_store(engine)
-    with engine.begin() as conn:
+    with _refused_by_store(path), engine.begin() as conn:
         unknown = mapping.category_codes() - category_codes(conn)
         if unknown:
             raise ImportFailure(
@@ -253,6 +286,7 @@ def import_layer(
     if as_ not in ("quarters", "zones"):
         raise ImportFailure(str(path), f"--as must be 'quarters' or 'zones', not '{as_}'")
     name = layer_name or path.stem
+    _check_layer_options(path, name, kind, parent_name)
     data = read_layer(
         path,
         code_field=code_field,
@@ -266,7 +300,7 @@ def import_layer(
     report = LayerReport(file=str(path), layer=name, kind=as_, features=len(data.features), notes=data.notes)
     started = datetime.now(UTC)
     prepare_store(engine)
-    with engine.begin() as conn:
+    with _refused_by_store(path), engine.begin() as conn:
         before = interventions.placement(conn)
         try:
             if as_ == "quarters":
@@ -319,7 +353,7 @@ def import_activities(
     report.notes.extend(table.notes)
     acts = to_activities(table, mapping, path)
     prepare_store(engine)
-    with engine.begin() as conn:
+    with _refused_by_store(path), engine.begin() as conn:
         unknown = mapping.category_codes() - category_codes(conn)
         if unknown:
             raise ImportFailure(

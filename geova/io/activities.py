@@ -16,7 +16,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 from pyproj import CRS, Transformer
 
 from geova.io.errors import ImportFailure, Reject
-from geova.io.limits import AREA_CODE_MAX, DATE_RANGE_TEXT, SOURCE_ID_MAX
+from geova.io.limits import DATE_RANGE_TEXT, SOURCE_ID_MAX
 from geova.io.mapping import SourceSection, validate_mapping
 from geova.io.records import (
     Verdicts,
@@ -24,7 +24,6 @@ from geova.io.records import (
     map_categories,
     parse_datetimes,
     parse_numbers,
-    reject_unstorable_text,
     text_column,
 )
 from geova.io.tables import SourceTable
@@ -88,7 +87,6 @@ def to_activities(table: SourceTable, mapping: ActivityMapping, file: Path) -> A
             f"the file has: {', '.join(map(str, cells.columns))}",
         )
     v = Verdicts(len(cells), table.rows)
-    reject_unstorable_text(cells, used, v)
     out = pd.DataFrame(index=cells.index)
     sid = text_column(cells, cols.source_id)
     v.reject(sid.eq("").to_numpy(), cols.source_id, sid, "missing source id")
@@ -119,12 +117,6 @@ def to_activities(table: SourceTable, mapping: ActivityMapping, file: Path) -> A
     label = text_column(cells, cols.label)
     out["label"] = label.where(label != "", None)
     quarter = text_column(cells, cols.quarter)
-    v.reject(
-        quarter.str.len().gt(AREA_CODE_MAX).to_numpy(),
-        cols.quarter or "quarter",
-        quarter,
-        f"longer than {AREA_CODE_MAX} characters",
-    )
     out["quarter_code"] = quarter.where(quarter != "", None)
     x = y = pd.Series(np.nan, index=cells.index)
     if cols.latitude and cols.longitude:

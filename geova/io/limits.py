@@ -26,6 +26,6 @@ MAX_VERTICES_PER_FEATURE = 100_000
 SOURCE_MAX = 128  # intervention.source, activity.source: the mapping's [source] name
 SOURCE_ID_MAX = 128  # intervention.source_id, activity.source_id
 SEVERITY_MAX = 32  # intervention.severity
-AREA_CODE_MAX = 64  # quarter.code, zone.code, activity.quarter_code
+AREA_CODE_MAX = 64  # quarter.code, zone.code
 ZONE_KIND_MAX = 64  # zone.kind
 LAYER_NAME_MAX = 128  # quarter.layer, zone.layer

@@ -65,17 +65,6 @@ class Verdicts:
         self.bad |= new
 
 
-def reject_unstorable_text(cells: pd.DataFrame, used: dict[str, str], v: Verdicts) -> None:
-    """Rows holding a NUL character in a column the mapping reads (a GeoJSON may say ``\\u0000``):
-    PostgreSQL's text type cannot store it, and the whole import would fail at the end."""
-    for column in dict.fromkeys(used.values()):
-        if column in cells.columns:
-            values = cells[column].astype(str)
-            v.reject(
-                values.str.contains("\x00", regex=False).to_numpy(), column, values, "holds a NUL character"
-            )
-
-
 def text_column(cells: pd.DataFrame, column: str | None) -> pd.Series:
     if column is None:
         return pd.Series([""] * len(cells), index=cells.index, dtype=object)
@@ -236,7 +225,6 @@ def to_records(table: SourceTable, mapping: Mapping, file: Path) -> Records:
     cols = mapping.columns
     src = mapping.source
     v = Verdicts(n, table.rows)
-    reject_unstorable_text(cells, mapping.used_columns(), v)
     unit = table.row_unit
     out = pd.DataFrame(index=cells.index)
 
