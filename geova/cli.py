@@ -119,8 +119,9 @@ def _progress(label: str) -> tuple[Callable[[int, int], None], Callable[[], None
         if total < PROGRESS_FROM:
             return
         if state["bar"] is None:
-            state["bar"] = click.progressbar(length=total, label=label, file=sys.stderr, show_pos=True)
-            state["bar"].__enter__()
+            bar = click.progressbar(length=total, label=label, file=sys.stderr, show_pos=True)
+            bar.__enter__()
+            state["bar"] = bar
         state["bar"].update(done - state["done"])
         state["done"] = done
 

@@ -121,18 +121,16 @@ def _sha256(path: Path) -> str:
 
 
 def _journal(conn: Connection, kind: str, source: str, path: Path, started: datetime, counts: dict) -> int:
-    result = conn.execute(
-        insert(ImportRun.__table__).values(
-            kind=kind,
-            source=source,
-            file_name=path.name,
-            sha256=_sha256(path),
-            started_at=started,
-            finished_at=started,
-            counts=counts,
-        )
+    statement = insert(ImportRun).values(
+        kind=kind,
+        source=source,
+        file_name=path.name,
+        sha256=_sha256(path),
+        started_at=started,
+        finished_at=started,
+        counts=counts,
     )
-    return int(result.inserted_primary_key[0])
+    return int(conn.execute(statement.returning(ImportRun.id)).scalar_one())
 
 
 @contextmanager
@@ -260,8 +258,8 @@ def import_interventions(
         report.outside_territory = placed.outside + unchanged_outside
         report.flagged = interventions.flag_counts(conn, written.ids)
         conn.execute(
-            update(ImportRun.__table__)
-            .where(ImportRun.__table__.c.id == import_id)
+            update(ImportRun)
+            .where(ImportRun.id == import_id)
             .values(finished_at=datetime.now(UTC), counts={**report.counts(), "flagged": report.flagged})
         )
     return report

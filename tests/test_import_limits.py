@@ -144,6 +144,19 @@ def test_a_nul_byte_is_refused_naming_its_line(engine, tmp_path):
     assert snapshot(engine)[0]["intervention"] == 0
 
 
+def test_an_unclosed_quote_in_the_header_is_a_clear_failure(engine, tmp_path):
+    """Found by tests/test_import_fuzz.py: the csv module's own error escaped."""
+    path = tmp_path / "header.csv"
+    path.write_bytes(b'id,"type,signale\r\n')
+    with pytest.raises(ImportFailure) as err:
+        run(engine, path, paris_mapping(tmp_path))
+    assert (
+        str(err.value)
+        == f"{path}, line 1: malformed header: unexpected end of data (a stray or unclosed quote?)"
+    )
+    assert snapshot(engine)[0]["import_run"] == 0
+
+
 def test_cli_prints_one_line_and_exits_non_zero_on_an_invalid_byte(db_url, tmp_path, engine):
     mapping = paris_mapping(tmp_path)
     run(engine, write_csv(tmp_path / "earlier.csv", ROWS), mapping)

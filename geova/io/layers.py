@@ -185,7 +185,7 @@ def read_layer(
         ):
             if value and len(value) > limit:
                 raise ImportFailure(file, f"longer than {limit} characters", row=label(i), field=field_name)
-        props = {k: _plain(v) for k, v in attrs.iloc[i].items()}
+        props = {str(k): _plain(v) for k, v in attrs.iloc[i].items()}
         features.append(LayerFeature(code, name, multi, parent or None, kind or None, props))
     return Layer(features=features, notes=notes)
 

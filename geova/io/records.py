@@ -11,9 +11,11 @@ import re
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Final
 
 import numpy as np
 import pandas as pd
+from pandas.api.typing import NaTType
 from pyproj import CRS, Transformer
 
 from geova.core.model import Status
@@ -79,8 +81,8 @@ _NUMERIC_DATE = r"^(\d{1,2})[/.-](\d{1,2})[/.-]\d{2,4}\b"
 
 # Parsing happens in microseconds, which hold years 1 to 9999 (anything a date string can say), so
 # that an absurd year becomes a reject; the result is nanoseconds like every other instant in geova.
-_PARSED = "datetime64[us, UTC]"
-_INSTANT = "datetime64[ns, UTC]"
+_PARSED: Final = "datetime64[us, UTC]"
+_INSTANT: Final = "datetime64[ns, UTC]"
 
 
 def parse_datetimes(
@@ -156,7 +158,7 @@ def _parse_batch(batch: pd.Series, tz: str, aware: bool, kw: dict) -> pd.Series:
     return _to_utc(parsed, tz)
 
 
-def _parse_one(value: str, aware: bool, kw: dict) -> pd.Timestamp:
+def _parse_one(value: str, aware: bool, kw: dict) -> pd.Timestamp | NaTType:
     try:
         return pd.to_datetime(value, errors="coerce", utc=aware, **kw)
     except (ValueError, TypeError, OverflowError):
@@ -173,7 +175,7 @@ def _to_utc(parsed: pd.Series, tz: str) -> pd.Series:
         )
         return local.dt.tz_convert("UTC")
 
-    def one(v: object) -> pd.Timestamp:
+    def one(v: object) -> pd.Timestamp | NaTType:
         if not isinstance(v, pd.Timestamp) or v is pd.NaT:
             return pd.NaT
         if v.tzinfo is None:
@@ -359,25 +361,25 @@ def _locate(
         v.reject(x.isna().to_numpy(), cols.x, x_raw, "missing or not a number")
         v.reject(y.isna().to_numpy(), cols.y, y_raw, "missing or not a number")
         tr = Transformer.from_crs(CRS.from_user_input(mapping.source.crs), 4326, always_xy=True)
-        lon, lat = tr.transform(x.to_numpy(), y.to_numpy())
-        bad = ~np.isfinite(lon) | ~np.isfinite(lat) | (np.abs(lat) > 90) | (np.abs(lon) > 180)
+        lons, lats = tr.transform(x.to_numpy(), y.to_numpy())
+        bad = ~np.isfinite(lons) | ~np.isfinite(lats) | (np.abs(lats) > 90) | (np.abs(lons) > 180)
         v.reject(
             bad & x.notna().to_numpy() & y.notna().to_numpy(),
             cols.x,
             x_raw,
             f"not a valid position in {mapping.source.crs}",
         )
-        out["x"], out["y"] = lon, lat
+        out["x"], out["y"] = lons, lats
     elif table.lonlat is not None:
-        lon, lat = table.lonlat[:, 0], table.lonlat[:, 1]
+        lons, lats = table.lonlat[:, 0], table.lonlat[:, 1]
         nowhere = pd.Series([""] * len(cells))
-        v.reject(~np.isfinite(lon) | ~np.isfinite(lat), "geometry", nowhere, "no point geometry")
+        v.reject(~np.isfinite(lons) | ~np.isfinite(lats), "geometry", nowhere, "no point geometry")
         with np.errstate(invalid="ignore"):
-            off_earth = (np.abs(lat) > 90) | (np.abs(lon) > 180)
+            off_earth = (np.abs(lats) > 90) | (np.abs(lons) > 180)
         v.reject(
             off_earth, "geometry", nowhere, "not a position on Earth (longitude -180..180, latitude -90..90)"
         )
-        out["x"], out["y"] = lon, lat
+        out["x"], out["y"] = lons, lats
     else:
         raise ImportFailure(
             "mapping", "no location: map latitude/longitude or x/y columns, or use a spatial file"

@@ -138,13 +138,17 @@ def read_csv(path: Path, delimiter: str | None = None, encoding: str | None = No
     notes = [encoding_note, f"delimiter {name}"]
     fast = _read_csv_fast(text, delim)
     if fast is not None:
-        cells, lines = fast
-        return SourceTable(cells=cells, rows=lines, row_unit="line", notes=notes)
+        cells, line_numbers = fast
+        return SourceTable(cells=cells, rows=line_numbers, row_unit="line", notes=notes)
     reader = csv.reader(io.StringIO(text, newline=""), delimiter=delim, strict=True)
     try:
         header = next(reader)
     except StopIteration as exc:
         raise ImportFailure(str(path), "the file is empty") from exc
+    except csv.Error as exc:
+        raise ImportFailure(
+            str(path), f"malformed header: {exc} (a stray or unclosed quote?)", row="line 1"
+        ) from exc
     header = [h.strip() for h in header]
     width = len(header)
     records: list[list[str]] = []
