@@ -7,7 +7,7 @@ import sys
 from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 from zoneinfo import ZoneInfo
 
 import click
@@ -79,9 +79,10 @@ def _n(value: int) -> str:
     return f"{value:,}"
 
 
-def _fail(exc: ImportFailure) -> None:
-    click.secho(f"error: {exc}", fg="red", err=True)
-    click.echo("Nothing was stored.", err=True)
+def _fail(exc: ImportFailure) -> NoReturn:
+    """One line on stderr (a GDAL or TOML message may span several) and a non-zero exit."""
+    message = " ".join(str(exc).split())
+    click.secho(f"error: {message} Nothing was stored.", fg="red", err=True)
     sys.exit(1)
 
 
@@ -141,8 +142,9 @@ def _progress(label: str) -> tuple[Callable[[int, int], None], Callable[[], None
         if total < PROGRESS_FROM:
             return
         if state["bar"] is None:
-            state["bar"] = click.progressbar(length=total, label=label, file=sys.stderr, show_pos=True)
-            state["bar"].__enter__()
+            bar = click.progressbar(length=total, label=label, file=sys.stderr, show_pos=True)
+            bar.__enter__()
+            state["bar"] = bar
         state["bar"].update(done - state["done"])
         state["done"] = done
 

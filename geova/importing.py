@@ -11,14 +11,17 @@ import csv
 import hashlib
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
+from string import Formatter
 
 import numpy as np
 import pandas as pd
 from sqlalchemy import Connection, Engine, insert, update
+from sqlalchemy.exc import DataError, IntegrityError
 
 from geova.config import instance_path
 from geova.core.assign import Area, assign_points
@@ -29,6 +32,7 @@ from geova.io.activities import load_activity_mapping, to_activities
 from geova.io.errors import ImportFailure, Reject
 from geova.io.exports import safe_cell
 from geova.io.layers import read_layer
+from geova.io.limits import LAYER_NAME_MAX, ZONE_KIND_MAX
 from geova.io.mapping import load_mapping
 from geova.io.records import to_records
 from geova.io.tables import read_table
@@ -135,18 +139,45 @@ def _sha256(path: Path) -> str:
 
 
 def _journal(conn: Connection, kind: str, source: str, path: Path, started: datetime, counts: dict) -> int:
-    result = conn.execute(
-        insert(ImportRun.__table__).values(
-            kind=kind,
-            source=source,
-            file_name=path.name,
-            sha256=_sha256(path),
-            started_at=started,
-            finished_at=started,
-            counts=counts,
-        )
+    statement = insert(ImportRun).values(
+        kind=kind,
+        source=source,
+        file_name=path.name,
+        sha256=_sha256(path),
+        started_at=started,
+        finished_at=started,
+        counts=counts,
     )
-    return int(result.inserted_primary_key[0])
+    return int(conn.execute(statement.returning(ImportRun.id)).scalar_one())
+
+
+@contextmanager
+def _refused_by_store(file: Path) -> Iterator[None]:
+    """A value the store's constraints refuse although the checks before let it through: one line
+    naming the file instead of a traceback. Enter it before ``engine.begin()`` so that the
+    transaction is rolled back first. Lock and connection errors (OperationalError) pass through:
+    they say nothing about the file."""
+    try:
+        yield
+    except (IntegrityError, DataError) as exc:
+        reason = str(exc.orig).strip().splitlines()[0] if exc.orig is not None else str(exc)
+        raise ImportFailure(str(file), f"the store refused a value ({reason})") from exc
+
+
+def _check_layer_options(path: Path, name: str, kind: str | None, parent_name: str) -> None:
+    """Options that end up in the store, checked before anything is read."""
+    if len(name) > LAYER_NAME_MAX:
+        raise ImportFailure(str(path), f"layer name longer than {LAYER_NAME_MAX} characters (give --name)")
+    if kind is not None and not 0 < len(kind) <= ZONE_KIND_MAX:
+        raise ImportFailure(str(path), f"--kind must have 1 to {ZONE_KIND_MAX} characters")
+    try:
+        fields = {f for _, f, _, _ in Formatter().parse(parent_name) if f is not None}
+    except ValueError as exc:
+        raise ImportFailure(str(path), f"--parent-name {parent_name!r}: {exc}") from exc
+    if fields - {"code"}:
+        raise ImportFailure(
+            str(path), f"--parent-name {parent_name!r}: the only placeholder is {{code}}, the parent's code"
+        )
 
 
 def write_rejects(rejects: list[Reject], path: Path, unit: str) -> None:
@@ -194,7 +225,7 @@ def import_interventions(
     started = datetime.now(UTC)
     frame = records.frame
     prepare_store(engine)
-    with write(engine) as conn:
+    with _refused_by_store(path), write(engine) as conn:
         unknown = mapping.category_codes() - category_codes(conn)
         if unknown:
             raise ImportFailure(
@@ -246,8 +277,8 @@ def import_interventions(
         report.outside_territory = placed.outside + unchanged_outside
         report.flagged = interventions.flag_counts(conn, written.ids)
         conn.execute(
-            update(ImportRun.__table__)
-            .where(ImportRun.__table__.c.id == import_id)
+            update(ImportRun)
+            .where(ImportRun.id == import_id)
             .values(finished_at=datetime.now(UTC), counts={**report.counts(), "flagged": report.flagged})
         )
     _log_import("interventions", path, report.counts(), began)
@@ -274,6 +305,7 @@ def import_layer(
         raise ImportFailure(str(path), f"--as must be 'quarters' or 'zones', not '{as_}'")
     began = time.perf_counter()
     name = layer_name or path.stem
+    _check_layer_options(path, name, kind, parent_name)
     data = read_layer(
         path,
         code_field=code_field,
@@ -287,7 +319,7 @@ def import_layer(
     report = LayerReport(file=str(path), layer=name, kind=as_, features=len(data.features), notes=data.notes)
     started = datetime.now(UTC)
     prepare_store(engine)
-    with write(engine) as conn:
+    with _refused_by_store(path), write(engine) as conn:
         before = interventions.placement(conn)
         try:
             if as_ == "quarters":
@@ -344,7 +376,7 @@ def import_activities(
     report.notes.extend(table.notes)
     acts = to_activities(table, mapping, path)
     prepare_store(engine)
-    with write(engine) as conn:
+    with _refused_by_store(path), write(engine) as conn:
         unknown = mapping.category_codes() - category_codes(conn)
         if unknown:
             raise ImportFailure(

@@ -28,6 +28,7 @@ NEIGHBORHOODS = REPO / "layers" / "boston_neighborhoods.geojson"
 EGLISE = "Dépôt sauvage rue de l'Église"
 CP1252_TEXT = "Œuvre « street art » – 5 € ’"  # characters Latin-1 lacks but cp1252 has
 BOM = b"\xef\xbb\xbf"
+GUESSED_CP1252 = "encoding cp1252 (guessed: the file is not UTF-8)"
 
 IV = Intervention.__table__
 FL = InterventionFlag.__table__
@@ -165,8 +166,8 @@ def boston_quarters(engine: Engine) -> dict[str, int]:
         (";", "utf-8", ["encoding utf-8", "delimiter semicolon"]),
         (",", "utf-8-sig", ["encoding utf-8-sig", "delimiter comma"]),
         (";", "utf-8-sig", ["encoding utf-8-sig", "delimiter semicolon"]),
-        (";", "cp1252", ["encoding cp1252", "delimiter semicolon"]),
-        (",", "cp1252", ["encoding cp1252", "delimiter comma"]),
+        (";", "cp1252", [GUESSED_CP1252, "delimiter semicolon"]),
+        (",", "cp1252", [GUESSED_CP1252, "delimiter comma"]),
     ],
     ids=["comma-utf8", "semicolon-utf8", "comma-bom", "semicolon-bom", "semicolon-cp1252", "comma-cp1252"],
 )

@@ -7,18 +7,25 @@ passage, assigned to quarters and zones like any request) or a quarter code (an 
 
 from __future__ import annotations
 
-import tomllib
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 from pyproj import CRS, Transformer
 
 from geova.io.errors import ImportFailure, Reject
-from geova.io.mapping import SourceSection
-from geova.io.records import _numbers, _text, _Verdicts, content_hashes, map_categories, parse_datetimes
+from geova.io.limits import DATE_RANGE_TEXT, SOURCE_ID_MAX
+from geova.io.mapping import SourceSection, validate_mapping
+from geova.io.records import (
+    Verdicts,
+    content_hashes,
+    map_categories,
+    parse_datetimes,
+    parse_numbers,
+    text_column,
+)
 from geova.io.tables import SourceTable
 
 
@@ -58,17 +65,7 @@ class ActivityMapping(BaseModel):
 
 
 def load_activity_mapping(path: Path) -> ActivityMapping:
-    try:
-        return ActivityMapping.model_validate(tomllib.loads(path.read_text(encoding="utf-8")))
-    except FileNotFoundError as exc:
-        raise ImportFailure(str(path), "mapping file not found") from exc
-    except tomllib.TOMLDecodeError as exc:
-        raise ImportFailure(str(path), f"not valid TOML: {exc}") from exc
-    except ValidationError as exc:
-        problems = "; ".join(
-            f"{'.'.join(str(p) for p in e['loc']) or '(top)'}: {e['msg']}" for e in exc.errors()
-        )
-        raise ImportFailure(str(path), f"invalid mapping: {problems}") from exc
+    return validate_mapping(ActivityMapping, path)
 
 
 @dataclass
@@ -89,9 +86,9 @@ def to_activities(table: SourceTable, mapping: ActivityMapping, file: Path) -> A
             f"columns named in the mapping are absent: {', '.join(missing)}; "
             f"the file has: {', '.join(map(str, cells.columns))}",
         )
-    v = _Verdicts(len(cells), table.rows)
+    v = Verdicts(len(cells), table.rows)
     out = pd.DataFrame(index=cells.index)
-    sid = _text(cells, cols.source_id)
+    sid = text_column(cells, cols.source_id)
     v.reject(sid.eq("").to_numpy(), cols.source_id, sid, "missing source id")
     v.reject(
         sid.duplicated(keep="first").to_numpy() & sid.ne("").to_numpy(),
@@ -99,33 +96,47 @@ def to_activities(table: SourceTable, mapping: ActivityMapping, file: Path) -> A
         sid,
         "duplicate source id",
     )
+    v.reject(
+        sid.str.len().gt(SOURCE_ID_MAX).to_numpy(),
+        cols.source_id,
+        sid,
+        f"longer than {SOURCE_ID_MAX} characters",
+    )
     out["source_id"] = sid
     if src.category:
         out["category_code"] = src.category
     else:
         out["category_code"] = map_categories(
-            _text(cells, cols.category), mapping.categories, cols.category, v
+            text_column(cells, cols.category), mapping.categories, cols.category, v
         )
-    at_raw = _text(cells, cols.at)
-    at, bad = parse_datetimes(at_raw, src.date_format, src.day_first, src.timezone)
+    at_raw = text_column(cells, cols.at)
+    at, bad, outside = parse_datetimes(at_raw, src.date_format, src.day_first, src.timezone)
+    v.reject(outside, cols.at, at_raw, f"date outside {DATE_RANGE_TEXT}")
     v.reject(bad | at.isna().to_numpy(), cols.at, at_raw, "missing or not a date")
     out["at"] = at
-    label = _text(cells, cols.label)
+    label = text_column(cells, cols.label)
     out["label"] = label.where(label != "", None)
-    quarter = _text(cells, cols.quarter)
+    quarter = text_column(cells, cols.quarter)
     out["quarter_code"] = quarter.where(quarter != "", None)
     x = y = pd.Series(np.nan, index=cells.index)
     if cols.latitude and cols.longitude:
-        y, x = _numbers(_text(cells, cols.latitude)), _numbers(_text(cells, cols.longitude))
+        y = parse_numbers(text_column(cells, cols.latitude))
+        x = parse_numbers(text_column(cells, cols.longitude))
     elif cols.x and cols.y:
         if not src.crs:
             raise ImportFailure(str(file), 'x/y columns need [source] crs (e.g. "EPSG:2154")')
         tr = Transformer.from_crs(CRS.from_user_input(src.crs), 4326, always_xy=True)
-        lon, lat = tr.transform(
-            _numbers(_text(cells, cols.x)).to_numpy(), _numbers(_text(cells, cols.y)).to_numpy()
-        )
+        xs = parse_numbers(text_column(cells, cols.x)).to_numpy()
+        ys = parse_numbers(text_column(cells, cols.y)).to_numpy()
+        lon, lat = tr.transform(xs, ys)
         x, y = pd.Series(lon, index=cells.index), pd.Series(lat, index=cells.index)
     located = x.notna() & y.notna()
+    v.reject(
+        (located & ~(x.between(-180, 180) & y.between(-90, 90))).to_numpy(),
+        cols.latitude or cols.x or "",
+        (y if cols.latitude else x).astype(str),
+        "not a position on Earth (longitude -180..180, latitude -90..90)",
+    )
     v.reject(
         (~located & out["quarter_code"].isna()).to_numpy(),
         cols.latitude or cols.x or cols.quarter or "",

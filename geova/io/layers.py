@@ -15,8 +15,10 @@ import pandas as pd
 import pyogrio
 import shapely
 from pyproj import CRS
+from pyproj.exceptions import CRSError
 
 from geova.io.errors import ImportFailure
+from geova.io.limits import AREA_CODE_MAX, MAX_VERTICES_PER_FEATURE, ZONE_KIND_MAX
 
 POLYGONAL = {"Polygon", "MultiPolygon"}
 
@@ -84,7 +86,11 @@ def read_layer(
                 + ", ".join(c for c in gdf.columns if c != "geometry"),
             )
     if crs:
-        gdf = gdf.set_crs(CRS.from_user_input(crs), allow_override=True)
+        try:
+            stated = CRS.from_user_input(crs)
+        except CRSError as exc:
+            raise ImportFailure(file, f"--crs {crs!r} is not a CRS pyproj knows (e.g. EPSG:2154)") from exc
+        gdf = gdf.set_crs(stated, allow_override=True)
         notes.append(f"CRS {crs} (stated)")
     elif gdf.crs is None:
         raise ImportFailure(
@@ -100,12 +106,35 @@ def read_layer(
                 "coordinates are not longitudes/latitudes although the CRS says so: "
                 "give the real CRS with --crs (e.g. --crs EPSG:2154)",
             )
-    gdf = gdf.to_crs(4326)
 
     def label(i: int) -> str:
         if name_field and str(gdf[name_field].iloc[i]).strip():
             return f"feature {i + 1} '{gdf[name_field].iloc[i]}'"
         return f"feature {i + 1}"
+
+    # before reprojection and validity checks, which would take minutes on such a feature
+    vertices = shapely.get_num_coordinates(gdf.geometry.to_numpy())
+    heavy = np.flatnonzero(vertices > MAX_VERTICES_PER_FEATURE)
+    if heavy.size:
+        i = int(heavy[0])
+        raise ImportFailure(
+            file,
+            f"{int(vertices[i]):,} vertices, more than the {MAX_VERTICES_PER_FEATURE:,} a feature may have "
+            "(simplify the layer first, e.g. ogr2ogr -simplify)",
+            row=label(i),
+        )
+    broken = _first_non_finite(gdf.geometry.to_numpy())
+    if broken is not None:
+        raise ImportFailure(file, "coordinates that are not numbers (NaN or infinite)", row=label(broken))
+    try:
+        gdf = gdf.to_crs(4326)
+    except CRSError as exc:
+        raise ImportFailure(file, f"cannot be reprojected to WGS84: {exc}") from exc
+    lost = _first_non_finite(gdf.geometry.to_numpy())
+    if lost is not None:
+        raise ImportFailure(
+            file, "coordinates that its CRS cannot place on Earth (is the CRS right?)", row=label(lost)
+        )
 
     features: list[LayerFeature] = []
     seen: dict[str, int] = {}
@@ -149,17 +178,32 @@ def read_layer(
         name = str(attrs[name_field].iloc[i]).strip() if name_field else code
         parent = str(attrs[parent_field].iloc[i]).strip() if parent_field else None
         kind = str(attrs[kind_field].iloc[i]).strip() if kind_field else None
-        props = {k: _plain(v) for k, v in attrs.iloc[i].items()}
+        for field_name, value, limit in (  # what the store's columns can hold
+            (code_field, code, AREA_CODE_MAX),
+            (parent_field, parent, AREA_CODE_MAX),
+            (kind_field, kind, ZONE_KIND_MAX),
+        ):
+            if value and len(value) > limit:
+                raise ImportFailure(file, f"longer than {limit} characters", row=label(i), field=field_name)
+        props = {str(k): _plain(v) for k, v in attrs.iloc[i].items()}
         features.append(LayerFeature(code, name, multi, parent or None, kind or None, props))
     return Layer(features=features, notes=notes)
 
 
+def _first_non_finite(geoms: np.ndarray) -> int | None:
+    """Index of the first geometry with a NaN or infinite coordinate (GEOS would make a wreck of it:
+    bounds ignore NaN, and a reprojection out of a CRS's domain gives infinity)."""
+    coords, owner = shapely.get_coordinates(geoms, return_index=True)
+    bad = owner[~np.isfinite(coords).all(axis=1)]
+    return int(bad[0]) if bad.size else None
+
+
 def _plain(value: object) -> object:
     """JSON-safe attribute values for the ``properties`` column."""
-    if value is None or (isinstance(value, float) and np.isnan(value)):
-        return None
     if isinstance(value, np.generic):
-        return value.item()
+        value = value.item()
+    if value is None or (isinstance(value, float) and not np.isfinite(value)):
+        return None  # JSON has no NaN or Infinity: PostgreSQL would refuse the whole layer
     if isinstance(value, int | float | str | bool):
         return value
     return str(value)

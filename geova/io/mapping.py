@@ -7,9 +7,11 @@ is reported with the key's path, before any data is read.
 
 from __future__ import annotations
 
+import codecs
 import re
 import tomllib
 from pathlib import Path
+from typing import Any, TypeVar
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
@@ -18,6 +20,9 @@ from pyproj.exceptions import CRSError
 
 from geova.core.model import Status
 from geova.io.errors import ImportFailure
+from geova.io.limits import SOURCE_MAX
+
+M = TypeVar("M", bound=BaseModel)
 
 
 def _compiles(pattern: str) -> None:
@@ -38,7 +43,8 @@ class SourceSection(_Strict):
     date_format: str | None = None  # strftime pattern, e.g. "%d/%m/%Y %H:%M"
     day_first: bool = True  # used when date_format is not given
     delimiter: str | None = None  # CSV only; detected when absent
-    encoding: str | None = None  # CSV only; UTF-8 (with or without BOM), else Latin-1
+    # CSV only. Absent: UTF-8 (with or without BOM), or cp1252 for a file without any UTF-8 sequence
+    encoding: str | None = None
     crs: str | None = None  # CRS of x/y columns
     layer: str | None = None  # layer name inside a GeoPackage
     category: str | None = None  # a fixed category for every row
@@ -50,6 +56,23 @@ class SourceSection(_Strict):
             ZoneInfo(value)
         except (ZoneInfoNotFoundError, ValueError) as exc:
             raise ValueError(f"unknown time zone {value!r} (use an IANA name such as Europe/Paris)") from exc
+        return value
+
+    @field_validator("name")
+    @classmethod
+    def _fits(cls, value: str | None) -> str | None:
+        if value is not None and len(value) > SOURCE_MAX:
+            raise ValueError(f"at most {SOURCE_MAX} characters")
+        return value
+
+    @field_validator("encoding")
+    @classmethod
+    def _known_encoding(cls, value: str | None) -> str | None:
+        if value is not None:
+            try:
+                codecs.lookup(value)
+            except LookupError as exc:
+                raise ValueError(f"unknown encoding {value!r} (use e.g. utf-8 or cp1252)") from exc
         return value
 
     @field_validator("crs")
@@ -166,14 +189,27 @@ class Mapping(_Strict):
 
 
 def load_mapping(path: Path) -> Mapping:
+    return validate_mapping(Mapping, path)
+
+
+def read_toml(path: Path) -> dict[str, Any]:
+    """A mapping file's TOML (always UTF-8, as TOML requires), or an ImportFailure saying why not."""
     try:
-        raw = tomllib.loads(path.read_text(encoding="utf-8"))
+        return tomllib.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError as exc:
         raise ImportFailure(str(path), "mapping file not found") from exc
+    except UnicodeDecodeError as exc:
+        raise ImportFailure(str(path), f"not UTF-8 (TOML files must be): byte {exc.start}") from exc
+    except OSError as exc:
+        raise ImportFailure(str(path), f"cannot be read: {exc.strerror}") from exc
     except tomllib.TOMLDecodeError as exc:
         raise ImportFailure(str(path), f"not valid TOML: {exc}") from exc
+
+
+def validate_mapping(model: type[M], path: Path) -> M:
+    """Read and validate a mapping file, every problem named with its key's path."""
     try:
-        return Mapping.model_validate(raw)
+        return model.model_validate(read_toml(path))
     except ValidationError as exc:
         problems = "; ".join(
             f"{'.'.join(str(p) for p in err['loc']) or '(top)'}: {err['msg']}" for err in exc.errors()

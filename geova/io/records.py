@@ -11,13 +11,16 @@ import re
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Final
 
 import numpy as np
 import pandas as pd
+from pandas.api.typing import NaTType
 from pyproj import CRS, Transformer
 
 from geova.core.model import Status
 from geova.io.errors import ImportFailure, Reject
+from geova.io.limits import DATE_RANGE_TEXT, EARLIEST_DATE, LATEST_DATE, SEVERITY_MAX, SOURCE_ID_MAX
 from geova.io.mapping import Mapping
 from geova.io.tables import SourceTable
 
@@ -49,7 +52,7 @@ class Records:
     read: int
 
 
-class _Verdicts:
+class Verdicts:
     """Collects the first failure of each row."""
 
     def __init__(self, n: int, rows: np.ndarray):
@@ -64,7 +67,7 @@ class _Verdicts:
         self.bad |= new
 
 
-def _text(cells: pd.DataFrame, column: str | None) -> pd.Series:
+def text_column(cells: pd.DataFrame, column: str | None) -> pd.Series:
     if column is None:
         return pd.Series([""] * len(cells), index=cells.index, dtype=object)
     return cells[column].astype(str).str.strip()
@@ -76,10 +79,17 @@ _OFFSET = r"\d{1,2}:\d{2}(?::\d{2}(?:[.,]\d+)?)?\s*(?:[zZ]|[+-]\d{2}(?::?\d{2})?
 _NUMERIC_DATE = r"^(\d{1,2})[/.-](\d{1,2})[/.-]\d{2,4}\b"
 
 
+# Parsing happens in microseconds, which hold years 1 to 9999 (anything a date string can say), so
+# that an absurd year becomes a reject; the result is nanoseconds like every other instant in geova.
+_PARSED: Final = "datetime64[us, UTC]"
+_INSTANT: Final = "datetime64[ns, UTC]"
+
+
 def parse_datetimes(
     values: pd.Series, fmt: str | None, day_first: bool, tz: str
-) -> tuple[pd.Series, np.ndarray]:
-    """Parse local date strings into UTC instants; returns (instants, unparseable mask).
+) -> tuple[pd.Series, np.ndarray, np.ndarray]:
+    """Parse local date strings into UTC instants; returns (instants, unparseable mask, out-of-range
+    mask). Dates outside ``limits.EARLIEST_DATE``..``LATEST_DATE`` are out of range, and NaT.
 
     Strings carrying an offset (ISO 8601) keep it, and one file may hold several offsets (summer
     and winter time). Local times that a DST change makes ambiguous are read as the first
@@ -88,7 +98,7 @@ def parse_datetimes(
     day-first file) is not a date: it is rejected rather than silently read month-first.
     """
     blank = values.eq("")
-    out = pd.Series(pd.NaT, index=values.index, dtype="datetime64[ns, UTC]")
+    out = pd.Series(pd.NaT, index=values.index, dtype=_PARSED)
     if fmt and "%z" not in fmt and "%Z" not in fmt:
         # a stated format without an offset: every value is local time (no need to look)
         has_offset = pd.Series(False, index=values.index)
@@ -101,8 +111,11 @@ def parse_datetimes(
         parts = values.str.extract(_NUMERIC_DATE).astype(float)
         wrong_order = (parts[1] > 12) if day_first else (parts[0] > 12)
         out[wrong_order.fillna(False).astype(bool)] = pd.NaT
-    bad = (~blank & out.isna()).to_numpy()
-    return out, bad
+    earliest, latest = pd.Timestamp(EARLIEST_DATE), pd.Timestamp(LATEST_DATE)
+    outside = (out.notna() & ((out < earliest) | (out >= latest))).to_numpy()
+    out = out.where(~outside).astype(_INSTANT)
+    bad = (~blank & out.isna()).to_numpy() & ~outside
+    return out, bad, outside
 
 
 def _parse(values: pd.Series, fmt: str | None, day_first: bool, tz: str, aware: bool) -> pd.Series:
@@ -113,7 +126,7 @@ def _parse(values: pd.Series, fmt: str | None, day_first: bool, tz: str, aware: 
             attempts.append({"format": "ISO8601"})
     else:
         attempts = [{"format": "ISO8601"}, {"format": "mixed", "dayfirst": day_first}]
-    result = pd.Series(pd.NaT, index=values.index, dtype="datetime64[ns, UTC]")
+    result = pd.Series(pd.NaT, index=values.index, dtype=_PARSED)
     todo = pd.Series(True, index=values.index)
     for kw in attempts:
         if not todo.any():
@@ -137,15 +150,15 @@ def _parse(values: pd.Series, fmt: str | None, day_first: bool, tz: str, aware: 
 
 def _parse_batch(batch: pd.Series, tz: str, aware: bool, kw: dict) -> pd.Series:
     if batch.empty:
-        return pd.Series(pd.NaT, index=batch.index, dtype="datetime64[ns, UTC]")
+        return pd.Series(pd.NaT, index=batch.index, dtype=_PARSED)
     try:
         parsed = pd.to_datetime(batch, errors="coerce", utc=aware, **kw)
-    except (ValueError, TypeError):  # naive and aware values in one batch: one by one
+    except (ValueError, TypeError, OverflowError):  # naive and aware values in one batch: one by one
         parsed = batch.map(lambda v: _parse_one(v, aware, kw))
     return _to_utc(parsed, tz)
 
 
-def _parse_one(value: str, aware: bool, kw: dict) -> pd.Timestamp:
+def _parse_one(value: str, aware: bool, kw: dict) -> pd.Timestamp | NaTType:
     try:
         return pd.to_datetime(value, errors="coerce", utc=aware, **kw)
     except (ValueError, TypeError, OverflowError):
@@ -162,17 +175,17 @@ def _to_utc(parsed: pd.Series, tz: str) -> pd.Series:
         )
         return local.dt.tz_convert("UTC")
 
-    def one(v: object) -> pd.Timestamp:
+    def one(v: object) -> pd.Timestamp | NaTType:
         if not isinstance(v, pd.Timestamp) or v is pd.NaT:
             return pd.NaT
         if v.tzinfo is None:
             v = v.tz_localize(tz, ambiguous=True, nonexistent="shift_forward")
         return v.tz_convert("UTC")
 
-    return pd.Series([one(v) for v in parsed], index=parsed.index, dtype="datetime64[ns, UTC]")
+    return pd.Series([one(v) for v in parsed], index=parsed.index, dtype=_PARSED)
 
 
-def map_categories(raw: pd.Series, table: dict[str, str], column: str | None, v: _Verdicts) -> pd.Series:
+def map_categories(raw: pd.Series, table: dict[str, str], column: str | None, v: Verdicts) -> pd.Series:
     """Source category labels mapped onto referential codes (``"*"``: the default); unmapped
     labels reject their row."""
     mapped = raw.map(table)
@@ -194,7 +207,7 @@ def _matches(text: pd.Series, pattern: str, flags: int = 0) -> pd.Series:
         return text.str.contains(pattern, regex=True, flags=flags)
 
 
-def _numbers(values: pd.Series) -> pd.Series:
+def parse_numbers(values: pd.Series) -> pd.Series:
     """Numbers as people type them: decimal comma, spaces as thousands separators."""
     cleaned = values.str.replace("\u00a0", "", regex=False).str.replace(" ", "", regex=False)
     cleaned = cleaned.str.replace(",", ".", regex=False)
@@ -213,12 +226,12 @@ def to_records(table: SourceTable, mapping: Mapping, file: Path) -> Records:
         )
     cols = mapping.columns
     src = mapping.source
-    v = _Verdicts(n, table.rows)
+    v = Verdicts(n, table.rows)
     unit = table.row_unit
     out = pd.DataFrame(index=cells.index)
 
     # source id: present and unique within the file
-    sid = _text(cells, cols.source_id)
+    sid = text_column(cells, cols.source_id)
     v.reject(sid.eq("").to_numpy(), cols.source_id, sid, "missing source id")
     dup = sid.duplicated(keep="first").to_numpy() & sid.ne("").to_numpy()
     if dup.any():
@@ -234,24 +247,31 @@ def to_records(table: SourceTable, mapping: Mapping, file: Path) -> Records:
                 )
             )
         v.bad |= dup
+    v.reject(
+        sid.str.len().gt(SOURCE_ID_MAX).to_numpy(),
+        cols.source_id,
+        sid,
+        f"longer than {SOURCE_ID_MAX} characters",
+    )
     out["source_id"] = sid
 
     # category
     if src.category:
         out["category_code"] = src.category
-        out["source_category"] = _text(cells, cols.category) if cols.category else src.category
+        out["source_category"] = text_column(cells, cols.category) if cols.category else src.category
     else:
-        raw = _text(cells, cols.category)
+        raw = text_column(cells, cols.category)
         out["category_code"] = map_categories(raw, mapping.categories, cols.category, v)
         out["source_category"] = raw
 
     # dates
     for name in ("reported_at", "resolved_at", "due_at"):
         column = getattr(cols, name)
-        values = _text(cells, column)
-        parsed, bad = parse_datetimes(values, src.date_format, src.day_first, src.timezone)
+        values = text_column(cells, column)
+        parsed, bad, outside = parse_datetimes(values, src.date_format, src.day_first, src.timezone)
         expected = src.date_format or ("day-first date" if src.day_first else "month-first date")
         v.reject(bad, column or name, values, f"not a date ({expected})")
+        v.reject(outside, column or name, values, f"date outside {DATE_RANGE_TEXT}")
         if name == "reported_at":
             v.reject(parsed.isna().to_numpy(), column, values, "missing report date")
         out[name] = parsed
@@ -259,7 +279,7 @@ def to_records(table: SourceTable, mapping: Mapping, file: Path) -> Records:
     # status: rules first, then the value table, else derived from the resolution date
     status = pd.Series([None] * n, index=cells.index, dtype=object)
     if cols.status:
-        raw_status = _text(cells, cols.status)
+        raw_status = text_column(cells, cols.status)
         table_values = {k.casefold(): s.value for k, s in mapping.status.values.items()}
         status = raw_status.str.casefold().map(table_values)
         if not table_values:
@@ -272,7 +292,7 @@ def to_records(table: SourceTable, mapping: Mapping, file: Path) -> Records:
             dtype=object,
         )
     for rule in reversed(mapping.status.rules):  # reversed: the first rule listed wins
-        text = _text(cells, rule.column)
+        text = text_column(cells, rule.column)
         if rule.contains is not None:
             hit = text.str.contains(rule.contains, case=False, regex=False)
         else:
@@ -288,11 +308,18 @@ def to_records(table: SourceTable, mapping: Mapping, file: Path) -> Records:
 
     # plain text fields
     for name in ("channel", "service", "description", "address", "severity"):
-        values = _text(cells, getattr(cols, name))
+        values = text_column(cells, getattr(cols, name))
         out[name] = values.where(values != "", None)
+    severity = text_column(cells, cols.severity)
+    v.reject(
+        severity.str.len().gt(SEVERITY_MAX).to_numpy(),
+        cols.severity or "severity",
+        severity,
+        f"longer than {SEVERITY_MAX} characters",
+    )
 
     if mapping.insulting:
-        text = _text(cells, mapping.insulting.column)
+        text = text_column(cells, mapping.insulting.column)
         hit = pd.Series(False, index=cells.index)
         if mapping.insulting.pattern:
             hit |= _matches(text, mapping.insulting.pattern, re.IGNORECASE)
@@ -313,12 +340,12 @@ def to_records(table: SourceTable, mapping: Mapping, file: Path) -> Records:
 
 
 def _locate(
-    cells: pd.DataFrame, mapping: Mapping, table: SourceTable, v: _Verdicts, out: pd.DataFrame
+    cells: pd.DataFrame, mapping: Mapping, table: SourceTable, v: Verdicts, out: pd.DataFrame
 ) -> None:
     cols = mapping.columns
     if cols.latitude and cols.longitude:
-        lat_raw, lon_raw = _text(cells, cols.latitude), _text(cells, cols.longitude)
-        lat, lon = _numbers(lat_raw), _numbers(lon_raw)
+        lat_raw, lon_raw = text_column(cells, cols.latitude), text_column(cells, cols.longitude)
+        lat, lon = parse_numbers(lat_raw), parse_numbers(lon_raw)
         v.reject(lat.isna().to_numpy(), cols.latitude, lat_raw, "missing or not a number")
         v.reject(lon.isna().to_numpy(), cols.longitude, lon_raw, "missing or not a number")
         v.reject(((lat < -90) | (lat > 90)).to_numpy(), cols.latitude, lat_raw, "latitude outside -90..90")
@@ -329,29 +356,30 @@ def _locate(
     elif cols.x and cols.y:
         if not mapping.source.crs:
             raise ImportFailure("mapping", 'x/y columns need [source] crs (e.g. "EPSG:2154")')
-        x_raw, y_raw = _text(cells, cols.x), _text(cells, cols.y)
-        x, y = _numbers(x_raw), _numbers(y_raw)
+        x_raw, y_raw = text_column(cells, cols.x), text_column(cells, cols.y)
+        x, y = parse_numbers(x_raw), parse_numbers(y_raw)
         v.reject(x.isna().to_numpy(), cols.x, x_raw, "missing or not a number")
         v.reject(y.isna().to_numpy(), cols.y, y_raw, "missing or not a number")
         tr = Transformer.from_crs(CRS.from_user_input(mapping.source.crs), 4326, always_xy=True)
-        lon, lat = tr.transform(x.to_numpy(), y.to_numpy())
-        bad = ~np.isfinite(lon) | ~np.isfinite(lat) | (np.abs(lat) > 90) | (np.abs(lon) > 180)
+        lons, lats = tr.transform(x.to_numpy(), y.to_numpy())
+        bad = ~np.isfinite(lons) | ~np.isfinite(lats) | (np.abs(lats) > 90) | (np.abs(lons) > 180)
         v.reject(
             bad & x.notna().to_numpy() & y.notna().to_numpy(),
             cols.x,
             x_raw,
             f"not a valid position in {mapping.source.crs}",
         )
-        out["x"], out["y"] = lon, lat
+        out["x"], out["y"] = lons, lats
     elif table.lonlat is not None:
-        lon, lat = table.lonlat[:, 0], table.lonlat[:, 1]
+        lons, lats = table.lonlat[:, 0], table.lonlat[:, 1]
+        nowhere = pd.Series([""] * len(cells))
+        v.reject(~np.isfinite(lons) | ~np.isfinite(lats), "geometry", nowhere, "no point geometry")
+        with np.errstate(invalid="ignore"):
+            off_earth = (np.abs(lats) > 90) | (np.abs(lons) > 180)
         v.reject(
-            ~np.isfinite(lon) | ~np.isfinite(lat),
-            "geometry",
-            pd.Series([""] * len(cells)),
-            "no point geometry",
+            off_earth, "geometry", nowhere, "not a position on Earth (longitude -180..180, latitude -90..90)"
         )
-        out["x"], out["y"] = lon, lat
+        out["x"], out["y"] = lons, lats
     else:
         raise ImportFailure(
             "mapping", "no location: map latitude/longitude or x/y columns, or use a spatial file"

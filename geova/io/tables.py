@@ -7,8 +7,10 @@ being padded or silently split. Spatial formats go through pyogrio (GDAL).
 
 from __future__ import annotations
 
+import codecs
 import csv
 import io
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -35,20 +37,75 @@ class SourceTable:
     notes: list[str] = field(default_factory=list)  # what was detected (encoding, delimiter, CRS)
 
 
-def detect_encoding(data: bytes) -> str:
-    """UTF-8 (with or without BOM) when the bytes decode as such, else Latin-1 (cp1252)."""
-    if data.startswith(b"\xef\xbb\xbf"):
-        return "utf-8-sig"
+# A well-formed multi-byte UTF-8 sequence (RFC 3629: no overlongs, no surrogates, at most U+10FFFF).
+# French text saved as Windows-1252 practically never contains one: an accented capital followed by
+# a byte such as "«" or "’" would be needed. So its presence says "this file is UTF-8".
+_UTF8_SEQUENCE = re.compile(
+    rb"[\xc2-\xdf][\x80-\xbf]"
+    rb"|\xe0[\xa0-\xbf][\x80-\xbf]|[\xe1-\xec\xee\xef][\x80-\xbf]{2}|\xed[\x80-\x9f][\x80-\xbf]"
+    rb"|\xf0[\x90-\xbf][\x80-\xbf]{2}|[\xf1-\xf3][\x80-\xbf]{3}|\xf4[\x80-\x8f][\x80-\xbf]{2}"
+)
+_UTF8 = {"utf-8", "utf-8-sig"}
+ENCODING_HINT = 'set encoding = "cp1252" in the mapping\'s [source] if the file is Windows-encoded'
+
+
+def _line_of(data: bytes, offset: int) -> int:
+    return data[:offset].count(b"\n") + 1
+
+
+def _undecodable(
+    file: str, data: bytes, exc: UnicodeDecodeError, encoding: str, why: str = ""
+) -> ImportFailure:
+    """The error for the first byte that does not decode, naming its line and value (``exc`` from
+    decoding ``data`` itself, so that its offsets are the file's)."""
+    byte = data[exc.start]
+    if encoding in _UTF8:
+        message = f"byte 0x{byte:02X} is not valid UTF-8 ({why}{ENCODING_HINT})"
+    else:
+        message = f"byte 0x{byte:02X} is not valid {encoding} (set the file's real encoding in the mapping)"
+    return ImportFailure(file, message, row=f"line {_line_of(data, exc.start)}")
+
+
+def decode_text(data: bytes, file: str, encoding: str | None = None) -> tuple[str, str]:
+    """The text of a CSV file and a note saying which encoding was used and why.
+
+    UTF-8 is strict whenever the file is UTF-8 by declaration (``encoding`` in the mapping, or a
+    BOM) or by its content (a valid multi-byte sequence): one bad byte is an error naming its line,
+    never a silent switch to another encoding that would store ``l'Ã‰glise``. Only a file without
+    any UTF-8 sequence is read as Windows-1252 (what "Latin-1" means in a French Excel export:
+    €, œ, ’), and the note says it was a guess. A deterministic rule rather than a statistical
+    detector (charset-normalizer, chardet) so that the user can be told exactly why.
+    """
+    if encoding is not None:
+        try:
+            name = codecs.lookup(encoding).name
+        except LookupError as exc:
+            raise ImportFailure(file, f"unknown encoding {encoding!r} in the mapping") from exc
+        if name in _UTF8:  # a stated UTF-8 may still carry a BOM
+            name = "utf-8-sig" if data.startswith(codecs.BOM_UTF8) else "utf-8"
+        try:
+            data.decode(name.removesuffix("-sig"))  # offsets counted from the file's first byte
+        except UnicodeDecodeError as exc:
+            raise _undecodable(file, data, exc, name) from exc
+        return data.decode(name), f"encoding {name}"
+    if data.startswith(codecs.BOM_UTF8):
+        try:
+            data.decode("utf-8")
+        except UnicodeDecodeError as exc:
+            raise _undecodable(file, data, exc, "utf-8", "the file starts with a UTF-8 BOM; ") from exc
+        return data.decode("utf-8-sig"), "encoding utf-8-sig"
     try:
-        data.decode("utf-8")
-        return "utf-8"
-    except UnicodeDecodeError:
-        pass
+        return data.decode("utf-8"), "encoding utf-8"
+    except UnicodeDecodeError as exc:
+        sequence = _UTF8_SEQUENCE.search(data)
+        if sequence is not None:
+            why = f"the file has UTF-8 text on line {_line_of(data, sequence.start())}; "
+            raise _undecodable(file, data, exc, "utf-8", why) from exc
     try:
-        data.decode("cp1252")
-        return "cp1252"  # what "Latin-1" means in a French Excel export (€, œ, ’)
+        return data.decode("cp1252"), "encoding cp1252 (guessed: the file is not UTF-8)"
     except UnicodeDecodeError:
-        return "latin-1"
+        # the five bytes cp1252 leaves undefined: an ISO-8859-1 file with C1 control codes
+        return data.decode("latin-1"), "encoding latin-1 (guessed: the file is neither UTF-8 nor cp1252)"
 
 
 def detect_delimiter(header: str) -> str:
@@ -65,29 +122,33 @@ def detect_delimiter(header: str) -> str:
 
 
 def read_csv(path: Path, delimiter: str | None = None, encoding: str | None = None) -> SourceTable:
-    data = path.read_bytes()
-    enc = encoding or detect_encoding(data)
-    try:
-        text = data.decode(enc)
-    except (UnicodeDecodeError, LookupError) as exc:
-        line = data[: getattr(exc, "start", 0)].count(b"\n") + 1
-        raise ImportFailure(str(path), f"cannot be decoded as {enc}: {exc}", row=f"line {line}") from exc
-    if enc == "utf-8-sig" or text.startswith("\ufeff"):
-        text = text.removeprefix("\ufeff")
-        enc = "utf-8-sig"
+    text, encoding_note = decode_text(path.read_bytes(), str(path), encoding)
+    text = text.removeprefix("\ufeff")
+    nul = text.find("\x00")
+    if nul >= 0:  # PostgreSQL cannot store it, and no spreadsheet writes it into a CSV
+        line = text.count("\n", 0, nul) + 1
+        raise ImportFailure(
+            str(path),
+            'byte 0x00 (NUL): not a CSV text file (a UTF-16 "Unicode text" export? save it as CSV UTF-8)',
+            row=f"line {line}",
+        )
     first_line = text.split("\n", 1)[0]
     delim = delimiter or detect_delimiter(first_line)
     name = {",": "comma", ";": "semicolon", "\t": "tab"}.get(delim, repr(delim))
-    notes = [f"encoding {enc}", f"delimiter {name}"]
+    notes = [encoding_note, f"delimiter {name}"]
     fast = _read_csv_fast(text, delim)
     if fast is not None:
-        cells, lines = fast
-        return SourceTable(cells=cells, rows=lines, row_unit="line", notes=notes)
+        cells, line_numbers = fast
+        return SourceTable(cells=cells, rows=line_numbers, row_unit="line", notes=notes)
     reader = csv.reader(io.StringIO(text, newline=""), delimiter=delim, strict=True)
     try:
         header = next(reader)
     except StopIteration as exc:
         raise ImportFailure(str(path), "the file is empty") from exc
+    except csv.Error as exc:
+        raise ImportFailure(
+            str(path), f"malformed header: {exc} (a stray or unclosed quote?)", row="line 1"
+        ) from exc
     header = [h.strip() for h in header]
     width = len(header)
     records: list[list[str]] = []
@@ -146,7 +207,7 @@ def _read_csv_fast(text: str, delim: str) -> tuple[pd.DataFrame, np.ndarray] | N
         return None
     if raw.empty or raw.isna().to_numpy().any():  # NaN only comes from padding a short record
         return None
-    physical = text.splitlines()
+    physical = re.split("\r\n|\r|\n", text)  # pandas' line ends, unlike str.splitlines()
     non_blank = np.flatnonzero([bool(line.strip()) for line in physical]) + 1
     if len(non_blank) != len(raw):  # a quoted field spans lines: physical lines != records
         return None
