@@ -78,7 +78,8 @@ def test_import_prints_the_summary_and_the_rejects_path(db_url, tmp_path, mappin
     assert result.exit_code == 0, result.output
     out = result.stdout
     header = (
-        "dmr.csv -> source 'paris-dmr' (encoding cp1252 (guessed: the file is not UTF-8), delimiter semicolon)"
+        "dmr.csv -> source 'paris-dmr' (encoding cp1252 (guessed: the file is not UTF-8), "
+        "delimiter semicolon)"
     )
     assert header in out
     assert "read 5 · inserted 3 · updated 0 · unchanged 0 · rejected 2" in out
