@@ -20,7 +20,7 @@ from string import Formatter
 
 import numpy as np
 import pandas as pd
-from sqlalchemy import Connection, Engine, insert, update
+from sqlalchemy import Connection, Engine
 from sqlalchemy.exc import DataError, IntegrityError
 
 from geova.config import instance_path
@@ -37,12 +37,11 @@ from geova.io.mapping import load_mapping
 from geova.io.records import to_records
 from geova.io.tables import read_table
 from geova.settings import load as load_settings
-from geova.store import areas, interventions
+from geova.store import areas, interventions, journal
 from geova.store.activities import upsert_activities
 from geova.store.db import write
 from geova.store.migrate import ensure_schema
 from geova.store.referential import category_codes, store_referential
-from geova.store.schema import ImportRun
 from geova.store.status import set_setting, settings
 
 Progress = Callable[[int, int], None]  # (done, total)
@@ -139,16 +138,7 @@ def _sha256(path: Path) -> str:
 
 
 def _journal(conn: Connection, kind: str, source: str, path: Path, started: datetime, counts: dict) -> int:
-    statement = insert(ImportRun).values(
-        kind=kind,
-        source=source,
-        file_name=path.name,
-        sha256=_sha256(path),
-        started_at=started,
-        finished_at=started,
-        counts=counts,
-    )
-    return int(conn.execute(statement.returning(ImportRun.id)).scalar_one())
+    return journal.record_import(conn, kind, source, path.name, _sha256(path), started, counts)
 
 
 @contextmanager
@@ -276,11 +266,7 @@ def import_interventions(
         )
         report.outside_territory = placed.outside + unchanged_outside
         report.flagged = interventions.flag_counts(conn, written.ids)
-        conn.execute(
-            update(ImportRun)
-            .where(ImportRun.id == import_id)
-            .values(finished_at=datetime.now(UTC), counts={**report.counts(), "flagged": report.flagged})
-        )
+        journal.finish_import(conn, import_id, {**report.counts(), "flagged": report.flagged})
     _log_import("interventions", path, report.counts(), began)
     return report
 

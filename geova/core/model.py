@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
 from enum import StrEnum
+
+import shapely
 
 
 class Status(StrEnum):
@@ -37,3 +40,13 @@ FLAG_LABELS = {
     Flag.RESOLVED_BEFORE_REPORT: "resolved before it was reported",
     Flag.REPEATED_LOCATION: "location repeated on many rows (geocoder default?)",
 }
+
+
+@dataclass
+class LayerFeature:
+    code: str
+    name: str
+    geom: shapely.MultiPolygon
+    parent_code: str | None = None
+    kind: str | None = None
+    properties: dict[str, object] = field(default_factory=dict)

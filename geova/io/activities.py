@@ -15,12 +15,12 @@ import pandas as pd
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 from pyproj import CRS, Transformer
 
+from geova.core.records import content_hashes
 from geova.io.errors import ImportFailure, Reject
 from geova.io.limits import DATE_RANGE_TEXT, SOURCE_ID_MAX
 from geova.io.mapping import SourceSection, validate_mapping
 from geova.io.records import (
     Verdicts,
-    content_hashes,
     map_categories,
     parse_datetimes,
     parse_numbers,

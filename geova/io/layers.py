@@ -7,7 +7,7 @@ the Gulf of Guinea without anybody noticing.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -17,20 +17,11 @@ import shapely
 from pyproj import CRS
 from pyproj.exceptions import CRSError
 
+from geova.core.model import LayerFeature
 from geova.io.errors import ImportFailure
 from geova.io.limits import AREA_CODE_MAX, MAX_VERTICES_PER_FEATURE, ZONE_KIND_MAX
 
 POLYGONAL = {"Polygon", "MultiPolygon"}
-
-
-@dataclass
-class LayerFeature:
-    code: str
-    name: str
-    geom: shapely.MultiPolygon
-    parent_code: str | None = None
-    kind: str | None = None
-    properties: dict[str, object] = field(default_factory=dict)
 
 
 @dataclass

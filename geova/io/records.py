@@ -19,30 +19,11 @@ from pandas.api.typing import NaTType
 from pyproj import CRS, Transformer
 
 from geova.core.model import Status
+from geova.core.records import content_hashes
 from geova.io.errors import ImportFailure, Reject
 from geova.io.limits import DATE_RANGE_TEXT, EARLIEST_DATE, LATEST_DATE, SEVERITY_MAX, SOURCE_ID_MAX
 from geova.io.mapping import Mapping
 from geova.io.tables import SourceTable
-
-CANONICAL = [
-    "source_id",
-    "category_code",
-    "source_category",
-    "reported_at",
-    "resolved_at",
-    "due_at",
-    "status",
-    "channel",
-    "insulting",
-    "severity",
-    "service",
-    "description",
-    "address",
-    "x",
-    "y",
-]
-# The fields whose values define a record's content: a re-import with equal hashes is "unchanged".
-HASHED = [c for c in CANONICAL if c != "source_id"]
 
 
 @dataclass
@@ -384,19 +365,3 @@ def _locate(
         raise ImportFailure(
             "mapping", "no location: map latitude/longitude or x/y columns, or use a spatial file"
         )
-
-
-def content_hashes(frame: pd.DataFrame, columns: list[str] = HASHED) -> list[str]:
-    """A digest of each record's content, so that re-imports can tell unchanged rows cheaply.
-
-    pandas' vectorised 64-bit row hash (fixed key, so stable across runs) rather than a
-    cryptographic digest per row: it only has to tell a row from its own previous version.
-    """
-    parts = pd.DataFrame(
-        {name: (frame[name].round(7) if name in ("x", "y") else frame[name]) for name in columns}
-    )
-    for name in parts.columns:
-        if parts[name].dtype == object or str(parts[name].dtype).startswith(("str", "string")):
-            parts[name] = parts[name].map(lambda v: None if v is None or v != v else str(v)).astype(object)
-    digest = pd.util.hash_pandas_object(parts, index=False).to_numpy()
-    return [f"{v:016x}" for v in digest.tolist()]

@@ -10,7 +10,7 @@ from geoalchemy2.shape import from_shape
 from sqlalchemy import Connection, delete, func, insert, select, update
 
 from geova.core.assign import Area
-from geova.io.layers import LayerFeature
+from geova.core.model import LayerFeature
 from geova.store.schema import SRID, Quarter, Zone
 from geova.store.status import set_setting, settings
 

@@ -23,7 +23,7 @@ from sqlalchemy.exc import IntegrityError
 from geova.core.assign import assign_points
 from geova.core.checks import outside_extent
 from geova.core.model import Flag, Status
-from geova.io.records import HASHED, content_hashes
+from geova.core.records import HASHED, content_hashes
 from geova.store.areas import load_areas, territory_bounds
 from geova.store.db import StoreBusy
 from geova.store.schema import (
@@ -99,7 +99,7 @@ def _coordinates(lon: Any, lat: Any) -> tuple[float, float]:
 
 
 def _hash(values: dict[str, Any]) -> str:
-    """The same content digest imports compute (geova.io.records.content_hashes)."""
+    """The same content digest imports compute (geova.core.records.content_hashes)."""
     frame = pd.DataFrame({name: [values.get(name)] for name in HASHED})
     for name in ("reported_at", "resolved_at", "due_at"):
         frame[name] = pd.to_datetime(frame[name], utc=True)
