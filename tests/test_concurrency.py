@@ -40,10 +40,9 @@ IV = Intervention.__table__
 EV = InterventionEvent.__table__
 LAT, LON = 42.3601, -71.0589  # Boston City Hall, inside the Downtown quarter
 CATEGORY = "graffiti"
-# Open311 clients, and the POSTs each sends one after the other. 25 rather than the 50: each
-# Open311 POST evaluates the norms for its service notice (most of its time), and 20 x 50 took over
-# a minute per backend on two shared cores; 20 threads keep the same contention.
-THREADS, POSTS = 20, 25
+# Open311 clients, and the POSTs each sends one after the other: the 20 x 50 (about a minute
+# per backend on two cores, most of it the norms evaluated for each POST's service notice).
+THREADS, POSTS = 20, 50
 API_POSTS = 10  # /api/v1 reports, sent two at a time during the same run
 IMPORTED = 40  # rows of the request file imported meanwhile
 IMPORT_SOURCE = "concurrent-import"
