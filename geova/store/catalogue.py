@@ -23,6 +23,15 @@ from geova.store.schema import (
     Zone,
 )
 
+CODE_LENGTH = 64  # quarter.code and zone.code are VARCHAR(64)
+
+
+def _storable(code: str) -> bool:
+    """Whether ``code`` can be a stored code at all: PostgreSQL refuses NUL in text outright (an
+    error, not "not found"), and no stored code is longer than its column."""
+    return 0 < len(code) <= CODE_LENGTH and "\x00" not in code
+
+
 Q, Z, C, IV = Quarter.__table__, Zone.__table__, Category.__table__, Intervention.__table__
 F, T, A = FieldOfAction.__table__, StandardTask.__table__, AuditEntryRow.__table__
 
@@ -73,18 +82,24 @@ class QuarterRow:
 
 def quarter(conn: Connection, code: str) -> QuarterRow | None:
     """One quarter by its code, or None."""
+    if not _storable(code):
+        return None
     row = conn.execute(select(Q.c.id, Q.c.code, Q.c.name, Q.c.level).where(Q.c.code == code)).first()
     return QuarterRow(row.id, row.code, row.name, row.level) if row is not None else None
 
 
 def quarter_outline(conn: Connection, code: str) -> tuple[str, str, bytes] | None:
     """(code, name, WKB polygon) of one quarter, or None."""
+    if not _storable(code):
+        return None
     row = conn.execute(select(Q.c.code, Q.c.name, func.ST_AsBinary(Q.c.geom)).where(Q.c.code == code)).first()
     return (row[0], row[1], bytes(row[2])) if row is not None else None
 
 
 def zones_in_quarter(conn: Connection, code: str) -> list[str]:
     """Codes of the priority zones that overlap the quarter."""
+    if not _storable(code):
+        return []
     query = select(Z.c.code).join(Q, func.ST_Intersects(Z.c.geom, Q.c.geom)).where(Q.c.code == code)
     return sorted(conn.execute(query).scalars())
 

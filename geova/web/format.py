@@ -8,6 +8,7 @@ from typing import Any
 import pandas as pd
 from flask import Flask, g
 from flask_babel import format_date, format_datetime, format_decimal, format_percent, get_locale
+from jinja2 import Undefined
 
 from geova.config import DEFAULT_TIMEZONE
 
@@ -26,7 +27,15 @@ def territory_tz() -> str:
 
 
 def _missing(value: Any) -> bool:
-    return value is None or value is pd.NaT or (isinstance(value, float) and value != value)
+    """No value: None, NaT, NaN, or a template variable that is not there (an empty evaluation
+    has no headline figures)."""
+    return (
+        value is None
+        or value is pd.NaT
+        or value is pd.NA
+        or isinstance(value, Undefined)
+        or (isinstance(value, float) and value != value)
+    )
 
 
 def dt(value: Any, fmt: str = "short") -> str:
