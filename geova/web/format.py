@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
+import numpy as np
 import pandas as pd
 from flask import Flask, g
 from flask_babel import format_date, format_datetime, format_decimal, format_percent, get_locale
@@ -27,15 +28,10 @@ def territory_tz() -> str:
 
 
 def _missing(value: Any) -> bool:
-    """No value: None, NaT, NaN, or a template variable that is not there (an empty evaluation
-    has no headline figures)."""
-    return (
-        value is None
-        or value is pd.NaT
-        or value is pd.NA
-        or isinstance(value, Undefined)
-        or (isinstance(value, float) and value != value)
-    )
+    """No value to show: None, NaT, NA, NaN, or a template variable that is not there."""
+    if value is None or value is pd.NaT or value is pd.NA or isinstance(value, Undefined):
+        return True
+    return isinstance(value, float | np.floating) and value != value
 
 
 def dt(value: Any, fmt: str = "short") -> str:
