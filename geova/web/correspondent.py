@@ -20,7 +20,6 @@ from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_login import current_user, login_required
 from flask_wtf import FlaskForm
-from sqlalchemy import func, select
 from sqlalchemy.exc import DBAPIError
 from wtforms import FloatField, SelectField, StringField, TextAreaField
 from wtforms.validators import DataRequired, InputRequired, Length, NumberRange, Optional
@@ -29,14 +28,15 @@ from geova.core.evaluate import State
 from geova.core.norms import NormKind
 from geova.core.periodic import Units, evaluate_periodic, summarise
 from geova.evaluation import Evaluation, evaluate
-from geova.store import edits
+from geova.store import catalogue, edits, request_details
 from geova.store import records as store_records
+from geova.store.areas import parent_codes
 from geova.store.audit import current_grid
 from geova.store.db import write
 from geova.store.records import RecordFilter
 from geova.store.referential import load_norms
-from geova.store.schema import FieldOfAction, Intervention, Quarter, StandardTask, Zone
 from geova.web import engine
+from geova.web.access import RequestAccess, request_access
 from geova.web.auth import has_role, roles_required
 from geova.web.maps import GeovaMap, Legend, LocationPicker, RemotePoints, RemotePolygons, embed
 from geova.web.queries import (
@@ -49,6 +49,7 @@ from geova.web.queries import (
     evaluate_view,
     norm_label,
     rate_colour,
+    visible_requests,
 )
 from geova.web.queries import (
     quarters as all_quarters,
@@ -151,45 +152,54 @@ def report_categories(lang: str) -> list[tuple[str, str]]:
     """Categories a request can be reported in: those a deadline norm covers, and those already
     used by stored requests; by label."""
     used = set().union(*(n.categories for n in deadline_norms())) if deadline_norms() else set()
-    iv = Intervention.__table__
     with engine().connect() as conn:
-        used |= set(conn.execute(select(iv.c.category_code).distinct()).scalars())
+        used |= catalogue.categories_in_use(conn)
     cats = categories()
     cats = cats[cats["code"].isin(used)]
     labels = cats["label_fr" if lang == "fr" else "label_en"]
     return sorted(zip(cats["code"], labels, strict=True), key=lambda c: c[1].casefold())
 
 
-def _quarter_or_404(code: str) -> Any:
-    q = Quarter.__table__
+def _quarter_or_404(code: str) -> catalogue.QuarterRow:
     with engine().connect() as conn:
-        row = conn.execute(select(q.c.id, q.c.code, q.c.name, q.c.level).where(q.c.code == code)).first()
+        row = catalogue.quarter(conn, code)
     if row is None:
         abort(404)
     return row
+
+
+def requests_visible(code: str, access: RequestAccess) -> bool:
+    """Whether the caller may read this quarter's requests one by one (the access rule: a
+    correspondent sees their own quarter, and its sub-quarters, in detail; others in aggregate)."""
+    if not access.allowed:
+        return False
+    if access.quarters is None or code in access.quarters:
+        return True
+    with engine().connect() as conn:
+        return parent_codes(conn).get(code) in access.quarters
 
 
 @bp.get("/quarters/<code>/outline.geojson")
 @login_required
 def outline(code: str) -> Any:
     """The quarter's own polygon, for its map (fitted to it)."""
-    q = Quarter.__table__
     with engine().connect() as conn:
-        row = conn.execute(
-            select(q.c.code, q.c.name, func.ST_AsBinary(q.c.geom).label("wkb")).where(q.c.code == code)
-        ).first()
+        row = catalogue.quarter_outline(conn, code)
     if row is None:
         abort(404)
-    geom = shapely.simplify(shapely.from_wkb(bytes(row.wkb)), 0.00005, preserve_topology=True)
+    found, name, wkb = row
+    geom = shapely.simplify(shapely.from_wkb(wkb), 0.00005, preserve_topology=True)
     feature = {
         "type": "Feature",
         "geometry": shapely.geometry.mapping(shapely.set_precision(geom, 1e-5)),
-        "properties": {"code": row.code, "name": row.name, "label": row.name},
+        "properties": {"code": found, "name": name, "label": name},
     }
     return jsonify({"type": "FeatureCollection", "features": [feature]})
 
 
-def quarter_map(code: str, name: str, view: View, can_report: bool) -> dict[str, str]:
+def quarter_map(code: str, name: str, view: View, can_report: bool, with_requests: bool) -> dict[str, str]:
+    """The quarter's outline and the priority zones; its requests only when the caller may read
+    them one by one (the feed itself also applies the access rule)."""
     cfg = current_app.config
     m = GeovaMap(
         cfg["GEOVA_TILES_URL"], cfg["GEOVA_TILES_ATTRIBUTION"], location=[0, 0], zoom_start=13, height="100%"
@@ -204,17 +214,18 @@ def quarter_map(code: str, name: str, view: View, can_report: bool) -> dict[str,
         weight=2,
         dash="4 3",
     ).add_to(m)
-    args = view.args()
-    detail = url_for("geo.intervention_detail", intervention_id=0, **args).replace("/0.json", "/{id}.json", 1)
-    RemotePoints(
-        url_for("geo.interventions_geojson", **{**args, "quarter": code}),
-        detail,
-        _("Requests"),
-        STATE_COLOURS,
-        {k: str(v) for k, v in STATE_LABELS.items()},
-        request_fields(),
-    ).add_to(m)
-    Legend(_("Requests"), [(STATE_COLOURS[s], str(STATE_LABELS[s])) for s in STATE_COLOURS]).add_to(m)
+    if with_requests:
+        args = view.args()
+        detail = url_for("geo.intervention_detail", intervention_id=0, **args)
+        RemotePoints(
+            url_for("geo.interventions_geojson", **{**args, "quarter": code}),
+            detail.replace("/0.json", "/{id}.json", 1),
+            _("Requests"),
+            STATE_COLOURS,
+            {k: str(v) for k, v in STATE_LABELS.items()},
+            request_fields(),
+        ).add_to(m)
+        Legend(_("Requests"), [(STATE_COLOURS[s], str(STATE_LABELS[s])) for s in STATE_COLOURS]).add_to(m)
     if can_report:
         LocationPicker("latitude", "longitude").add_to(m)
     folium.LayerControl(collapsed=False).add_to(m)
@@ -237,15 +248,17 @@ def request_fields() -> list[tuple[str, str]]:
 
 
 def recent_requests(
-    view: View, code: str, result: Evaluation | None = None
+    view: View, code: str, access: RequestAccess, result: Evaluation | None = None
 ) -> tuple[int, list[dict[str, Any]]]:
-    """(how many requests the page's filters select, the most recent of them with their state).
+    """(how many requests the page's filters select, the most recent of them with their state),
+    among those the caller may read one by one (``access``); address and description only when
+    the rule lets the caller read them.
 
     ``result``: the scorecard's evaluation of every active norm over the quarter and period, when
     the page has it; the view's category filter is then applied here rather than read again."""
     if result is None or view.norm.code not in set(result.per_intervention["norm"]):
         result = evaluate_view(replace(view, quarter=code))
-    recs = result.records
+    recs = visible_requests(result.records, access)
     if view.category:
         recs = recs[recs["category"] == view.category]
     if recs.empty:
@@ -259,16 +272,8 @@ def recent_requests(
         frame = frame[frame["state"].isin(view.states)]
     total = len(frame)
     frame = frame.sort_values(["reported_at", "id"], ascending=False).head(RECENT)
-    iv = Intervention.__table__
     with engine().connect() as conn:
-        texts = {
-            r.id: r
-            for r in conn.execute(
-                select(iv.c.id, iv.c.description, iv.c.address, iv.c.service).where(
-                    iv.c.id.in_([int(i) for i in frame["id"]])
-                )
-            )
-        }
+        texts = request_details.request_texts(conn, [int(i) for i in frame["id"]])
     labels = _category_labels()
     rows = []
     for r in frame.itertuples():
@@ -282,8 +287,8 @@ def recent_requests(
                 "due_at": r.due_at,
                 "resolved_at": r.resolved_at,
                 "state": r.state,
-                "address": extra.address if extra else None,
-                "description": extra.description if extra else None,
+                "address": extra.address if extra and access.personal else None,
+                "description": extra.description if extra and access.personal else None,
                 "service": extra.service if extra else None,
             }
         )
@@ -374,26 +379,16 @@ def periodic_scorecard(view: View, code: str, tz: str) -> list[dict[str, Any]]:
 
 def _zones_in(code: str) -> list[str]:
     """Codes of the priority zones that overlap the quarter."""
-    q, z = Quarter.__table__, Zone.__table__
     with engine().connect() as conn:
-        return list(
-            conn.execute(
-                select(z.c.code).join(q, func.ST_Intersects(z.c.geom, q.c.geom)).where(q.c.code == code)
-            ).scalars()
-        )
+        return catalogue.zones_in_quarter(conn, code)
 
 
 def audit_grid(code: str) -> tuple[int | None, list[dict[str, Any]]]:
     """The quarter's latest audit year: each task's answers, in the referential's order."""
     lang = _lang()
-    t, f = StandardTask.__table__, FieldOfAction.__table__
     with engine().connect() as conn:
         grid = current_grid(conn, quarter=code)
-        tasks = conn.execute(
-            select(t.c.code, t.c.label_fr, t.c.label_en, t.c.position, f.c.position.label("field_position"))
-            .join(f, f.c.code == t.c.field_code)
-            .order_by(f.c.position, t.c.position, t.c.code)
-        ).all()
+        tasks = catalogue.tasks(conn)
     if grid.empty:
         return None, []
     year = int(grid["year"].max())
@@ -403,7 +398,7 @@ def audit_grid(code: str) -> tuple[int | None, list[dict[str, Any]]]:
         if task.code not in answers:
             continue
         a = answers.pop(task.code)
-        rows.append({**a, "task_label": task.label_fr if lang == "fr" else task.label_en})
+        rows.append({**a, "task_label": task.label(lang)})
     rows.extend({**a, "task_label": a["task"]} for a in answers.values())  # tasks since removed
     return year, rows
 
@@ -421,14 +416,17 @@ def _render_quarter(code: str, form: ReportForm | None = None, status: int = 200
         form = ReportForm(category=view.category or "")
         form.category.choices = [("", _("Choose a category")), *choices]
     deadline, periodic, evaluated = scorecard(view, code)
-    total, recent = recent_requests(view, code, evaluated)
+    access = request_access()
+    detailed = requests_visible(code, access)
+    total, recent = recent_requests(view, code, access, evaluated) if detailed else (0, [])
     year, grid = audit_grid(code)
     keep = view_query()
     html = render_template(
         "correspondent/quarter.html",
         quarter=quarter,
         view=view,
-        map=quarter_map(code, quarter.name, view, can_report),
+        map=quarter_map(code, quarter.name, view, can_report, detailed),
+        requests_visible=detailed,
         norms=deadline_norms(),
         norm_label=lambda n: norm_label(n, lang),
         categories=dict(choices),
@@ -480,13 +478,14 @@ def report(code: str) -> Any:
                 current_user.username,
                 datetime.now(UTC),
             )
-            placed = _placement(conn, new_id)
+            placed = request_details.placement(conn, new_id)
     except ValueError as exc:
         flash(_("The request was not recorded: %(reason)s", reason=str(exc)), "error")
         return _render_quarter(code, form, 400)
-    flash(_("Request %(id)s recorded. Thank you.", id=placed["source_id"]), "success")
-    if code not in (placed["quarter"], placed["subquarter"]):
-        where = placed["quarter_name"] or _("no quarter of the territory")
+    assert placed is not None  # written in the same transaction
+    flash(_("Request %(id)s recorded. Thank you.", id=placed.source_id), "success")
+    if code not in (placed.quarter, placed.subquarter):
+        where = placed.quarter_name or _("no quarter of the territory")
         flash(
             _(
                 "The location is outside %(quarter)s: the request belongs to %(where)s.",
@@ -496,16 +495,3 @@ def report(code: str) -> Any:
             "warning",
         )
     return redirect(url_for(".quarter", code=code, **back))
-
-
-def _placement(conn: Any, intervention_id: int) -> dict[str, Any]:
-    iv = Intervention.__table__
-    q1, q2 = Quarter.__table__.alias("q1"), Quarter.__table__.alias("q2")
-    row = conn.execute(
-        select(iv.c.source_id, q1.c.code, q1.c.name, q2.c.code)
-        .select_from(iv)
-        .outerjoin(q1, q1.c.id == iv.c.quarter_id)
-        .outerjoin(q2, q2.c.id == iv.c.subquarter_id)
-        .where(iv.c.id == intervention_id)
-    ).one()
-    return {"source_id": row[0], "quarter": row[1], "quarter_name": row[2], "subquarter": row[3]}

@@ -16,16 +16,25 @@ from flask import Blueprint, abort, current_app, jsonify, url_for
 from flask_babel import get_locale
 from flask_babel import gettext as _
 from flask_login import login_required
-from sqlalchemy import select
 
-from geova.core.evaluate import State
+from geova.core.evaluate import State, evaluate_deadline
+from geova.evaluation import territory_of
 from geova.store.areas import area_shapes, layers_version
 from geova.store.records import RecordFilter, load_records
-from geova.store.schema import Intervention
+from geova.store.request_details import request_row
 from geova.web import engine
+from geova.web.access import request_access
 from geova.web.format import dt, num, pct
 from geova.web.params import MapFeedParams
-from geova.web.queries import category_label, current_view, evaluate_view, rate_colour, view_params
+from geova.web.queries import (
+    category_label,
+    current_view,
+    evaluate_view,
+    rate_colour,
+    scoped_quarters,
+    view_params,
+    visible_requests,
+)
 
 bp = Blueprint("geo", __name__, url_prefix="/geo")
 MAX_POINTS = 1500
@@ -111,16 +120,21 @@ def zones_geojson() -> Any:
 
 
 def view_points(bbox: tuple[float, float, float, float] | None = None) -> pd.DataFrame:
-    """The view's requests with their state under the view's norm and their location."""
+    """The view's requests the caller may see one by one (the access rule: a correspondent, their
+    quarter's), with their state under the view's norm and their location."""
     view = current_view()
-    result = evaluate_view(view, with_location=True, bbox=bbox)
-    recs = result.records
+    access = request_access()
+    columns = ["id", "x", "y", "category", "service", "quarter", "state"]
+    if not access.allowed:
+        return pd.DataFrame(columns=columns)
+    result = evaluate_view(view, with_location=True, bbox=bbox, quarters=scoped_quarters(view, access))
+    recs = visible_requests(result.records, access)
     states = result.per_intervention.set_index("id")["state"]
     frame = recs[["id", "x", "y", "category", "service", "quarter"]].copy()
     frame["state"] = frame["id"].map(states).fillna(State.NO_DEADLINE.value)
     if view.states:
         frame = frame[frame["state"].isin(view.states)]
-    return frame
+    return frame[columns]
 
 
 @bp.get("/interventions.geojson")
@@ -172,17 +186,17 @@ def _grid(frame: pd.DataFrame, zoom: int) -> list[dict[str, Any]]:
 @bp.get("/interventions/<int:intervention_id>.json")
 @login_required
 def intervention_detail(intervention_id: int) -> Any:
-    """One request for a popup: plain values; the page inserts them as text."""
+    """One request for a popup: plain values; the page inserts them as text.
+
+    A request the caller may not read one by one answers 404, like one that does not exist (the
+    feed does not reveal that it exists); so does an id no stored row can have."""
     view = current_view()
-    iv = Intervention.__table__
+    access = request_access()
     with engine().connect() as conn:
-        row = conn.execute(select(iv).where(iv.c.id == intervention_id)).first()
-        if row is None:
+        row = request_row(conn, intervention_id)
+        if row is None or not (access.quarter_allowed(row.quarter) or access.quarter_allowed(row.subquarter)):
             abort(404)
         recs, zones = load_records(conn, where=RecordFilter(ids=(intervention_id,)))
-    from geova.core.evaluate import evaluate_deadline
-    from geova.evaluation import territory_of
-
     verdict = evaluate_deadline(view.norm, recs, zones, view.as_of, territory_of(engine()))
     state = verdict["state"].iloc[0] if len(verdict) else State.NO_DEADLINE.value
     due = verdict["due_at"].iloc[0] if len(verdict) else None
@@ -191,13 +205,13 @@ def intervention_detail(intervention_id: int) -> Any:
         {
             "id": row.id,
             "source_id": row.source_id,
-            "category": category_label(row.category_code, lang),
+            "category": category_label(row.category, lang),
             "reported": dt(row.reported_at),
             "due": dt(due),
             "resolved": dt(row.resolved_at),
             "state": state,
-            "address": row.address,
-            "description": row.description,
+            "address": row.address if access.personal else None,
+            "description": row.description if access.personal else None,
             "service": row.service,
             "status": row.status,
         }

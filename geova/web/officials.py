@@ -17,11 +17,10 @@ from flask import Blueprint, render_template, url_for
 from flask_babel import format_date, format_percent, get_locale
 from flask_babel import gettext as _
 from pydantic import Field
-from sqlalchemy import select
 
 from geova.core.audit import Answer
+from geova.store import catalogue
 from geova.store.audit import current_grid
-from geova.store.schema import AuditEntryRow, FieldOfAction, StandardTask
 from geova.web import engine
 from geova.web.auth import roles_required
 from geova.web.charts import Bar, Series, rate_bars, rate_lines, series_style
@@ -314,24 +313,20 @@ def _text(value: Any) -> str:
 def audit_grid(asked: int | None, lang: str) -> dict[str, Any]:
     """The audit grid of every quarter for one year: rows quarters, columns the standard tasks
     grouped by field of action; each cell the latest answer to "is it respected?"."""
-    a, f, t = AuditEntryRow.__table__, FieldOfAction.__table__, StandardTask.__table__
-    label = "label_fr" if lang == "fr" else "label_en"
     with engine().connect() as conn:
-        years = sorted(conn.execute(select(a.c.year).distinct()).scalars(), reverse=True)
+        years = catalogue.audit_years(conn)
         year = asked if asked in years else (years[0] if years else None)
         grid = current_grid(conn, year=year) if year is not None else pd.DataFrame()
-        field_rows = conn.execute(select(f.c.code, f.c[label]).order_by(f.c.position, f.c.code)).all()
-        task_rows = conn.execute(
-            select(t.c.code, t.c.field_code, t.c[label]).order_by(t.c.position, t.c.code)
-        ).all()
+        field_rows = catalogue.fields_of_action(conn)
+        task_rows = catalogue.tasks(conn)
     fields = []
-    for code, flabel in field_rows:
+    for code, label_fr, label_en in field_rows:
         tasks = [
-            {"code": tc, "label": tl, "number": f"{len(fields) + 1}.{i + 1}"}
-            for i, (tc, tl) in enumerate((tc, tl) for tc, fc, tl in task_rows if fc == code)
+            {"code": t.code, "label": t.label(lang), "number": f"{len(fields) + 1}.{i + 1}"}
+            for i, t in enumerate(t for t in task_rows if t.field_code == code)
         ]
         if tasks:
-            fields.append({"code": code, "label": flabel, "tasks": tasks})
+            fields.append({"code": code, "label": label_fr if lang == "fr" else label_en, "tasks": tasks})
     tasks = [task for fl in fields for task in fl["tasks"]]
     answers = {(r["quarter"], r["task"]): r for r in grid.to_dict("records")} if len(grid) else {}
     qs = quarters()

@@ -13,16 +13,16 @@ from typing import Any, TypeVar
 import pandas as pd
 from flask import g, request
 from flask_babel import lazy_gettext as _l
-from sqlalchemy import func, select
 
 from geova.core.evaluate import State
 from geova.core.norms import Norm, NormKind
 from geova.evaluation import Evaluation, evaluate
+from geova.store import catalogue
 from geova.store.records import RecordFilter
 from geova.store.referential import load_norms
-from geova.store.schema import Category, Intervention, Quarter, Zone
 from geova.store.status import settings
 from geova.web import engine
+from geova.web.access import RequestAccess
 from geova.web.errors import ParamError
 from geova.web.format import territory_tz
 from geova.web.params import MAX_PERIOD_YEARS, ViewParams, local, parse
@@ -101,16 +101,18 @@ class View:
         return out
 
     def where(self, **extra: Any) -> RecordFilter:
+        """The view's filters for the store; ``extra`` adds or overrides conditions (e.g. the
+        quarters the caller may read, or a bounding box)."""
         tz = self.start.tz
-        return RecordFilter(
-            categories=(self.category,) if self.category else None,
-            services=(self.service,) if self.service else None,
-            quarters=(self.quarter,) if self.quarter else None,
-            zones=(self.zone,) if self.zone else None,
-            reported_from=self.start.tz_convert(tz),
-            reported_to=self.end.tz_convert(tz),
-            **extra,
-        )
+        values: dict[str, Any] = {
+            "categories": (self.category,) if self.category else None,
+            "services": (self.service,) if self.service else None,
+            "quarters": (self.quarter,) if self.quarter else None,
+            "zones": (self.zone,) if self.zone else None,
+            "reported_from": self.start.tz_convert(tz),
+            "reported_to": self.end.tz_convert(tz),
+        }
+        return RecordFilter(**{**values, **extra})
 
 
 def deadline_norms() -> list[Norm]:
@@ -127,7 +129,7 @@ def headline_norm_code() -> str | None:
 
 def last_report() -> pd.Timestamp | None:
     with engine().connect() as conn:
-        value = conn.execute(select(func.max(Intervention.__table__.c.reported_at))).scalar()
+        value = catalogue.latest_report(conn)
     return pd.Timestamp(value) if value is not None else None
 
 
@@ -177,6 +179,29 @@ def current_view(months: int = 12) -> View:
     )
 
 
+def visible_requests(frame: pd.DataFrame, access: RequestAccess) -> pd.DataFrame:
+    """The rows of a records frame (columns ``quarter`` and ``subquarter``) the caller may read one
+    by one under the access rule (geova.web.access): all of them, those of the caller's quarters,
+    or none."""
+    if not access.allowed:
+        return frame.iloc[0:0]
+    if access.quarters is None:
+        return frame
+    mine = frame["quarter"].isin(access.quarters)
+    if "subquarter" in frame:
+        mine |= frame["subquarter"].isin(access.quarters)
+    return frame[mine]
+
+
+def scoped_quarters(view: View, access: RequestAccess) -> tuple[str, ...] | None:
+    """The quarter filter to read a view's individual requests with: the view's own quarter, or
+    the caller's quarters when the rule limits them (rows are still checked by
+    :func:`visible_requests`, since the view's quarter may be a sub-quarter of the caller's)."""
+    if view.quarter:
+        return (view.quarter,)
+    return access.quarters
+
+
 def evaluate_view(view: View, with_location: bool = False, **extra: Any) -> Evaluation:
     return evaluate(
         engine(),
@@ -189,30 +214,23 @@ def evaluate_view(view: View, with_location: bool = False, **extra: Any) -> Eval
 
 
 def quarters(level: int | None = 0) -> pd.DataFrame:
-    q = Quarter.__table__
-    query = select(q.c.code, q.c.name, q.c.level).order_by(q.c.name)
-    if level is not None:
-        query = query.where(q.c.level == level)
+    """(code, name, level) of the quarters of one level (every level with ``None``), by name."""
     with engine().connect() as conn:
-        return pd.DataFrame(conn.execute(query).all(), columns=["code", "name", "level"])
+        return catalogue.quarters(conn, level)
 
 
 def zones() -> pd.DataFrame:
-    z = Zone.__table__
     with engine().connect() as conn:
-        return pd.DataFrame(
-            conn.execute(select(z.c.code, z.c.name, z.c.kind).order_by(z.c.name)).all(),
-            columns=["code", "name", "kind"],
-        )
+        return catalogue.zones(conn)
 
 
 def categories() -> pd.DataFrame:
-    c = Category.__table__
-    with engine().connect() as conn:
-        return pd.DataFrame(
-            conn.execute(select(c.c.code, c.c.label_fr, c.c.label_en, c.c.task_code)).all(),
-            columns=["code", "label_fr", "label_en", "task"],
-        )
+    """The referential's categories, read once per request (several parts of a page use them)."""
+    if "geova_categories" not in g:
+        with engine().connect() as conn:
+            g.geova_categories = catalogue.categories(conn)
+    frame: pd.DataFrame = g.geova_categories
+    return frame.copy()
 
 
 def category_label(code: str, lang: str) -> str:
@@ -223,11 +241,8 @@ def category_label(code: str, lang: str) -> str:
 
 
 def services() -> list[str]:
-    iv = Intervention.__table__
     with engine().connect() as conn:
-        return [
-            s for s in conn.execute(select(iv.c.service).distinct().order_by(iv.c.service)).scalars() if s
-        ]
+        return catalogue.services(conn)
 
 
 def norm_label(norm: Norm, lang: str) -> str:

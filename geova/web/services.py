@@ -33,17 +33,15 @@ from flask_babel import lazy_gettext as _l
 from flask_login import current_user
 from flask_wtf import FlaskForm
 from pydantic import Field
-from sqlalchemy import select
 from wtforms import DateTimeLocalField, StringField, TextAreaField
 from wtforms.validators import DataRequired, Length, Optional
 
 from geova.core.evaluate import DEFAULT_RISK_HOURS, State
 from geova.evaluation import evaluate
 from geova.io.exports import to_excel_csv
-from geova.store import edits
+from geova.store import edits, request_details
 from geova.store.db import write
 from geova.store.records import RecordFilter
-from geova.store.schema import Intervention
 from geova.web import engine
 from geova.web.auth import roles_required
 from geova.web.correspondent import request_fields, view_query
@@ -160,25 +158,15 @@ def worklist_frame(
     labels = dict(zip(cats["code"], cats["label_fr" if _lang() == "fr" else "label_en"], strict=True))
     frame["category_label"] = frame["category"].map(labels).fillna(frame["category"])
     frame["quarter_name"] = frame["quarter"].map(result.display_names.get("quarter", {}))
-    texts = _texts([int(i) for i in frame["id"]])
-    frame["address"] = frame["id"].map(lambda i: texts.get(i, (None, None))[0])
-    frame["description"] = frame["id"].map(lambda i: texts.get(i, (None, None))[1])
+    with engine().connect() as conn:
+        texts = request_details.request_texts(conn, [int(i) for i in frame["id"]])
+    frame["address"] = frame["id"].map(lambda i: texts[i].address if i in texts else None)
+    frame["description"] = frame["id"].map(lambda i: texts[i].description if i in texts else None)
     frame = frame[COLUMNS]
     texts_columns = ("source_id", "category", "category_label", "quarter", "quarter_name", "address")
     for col in (*texts_columns, "service", "description"):
         frame[col] = frame[col].astype(object).where(frame[col].notna(), None)  # None, never NaN
     return frame
-
-
-def _texts(ids: list[int]) -> dict[int, tuple[str | None, str | None]]:
-    iv = Intervention.__table__
-    out: dict[int, tuple[str | None, str | None]] = {}
-    with engine().connect() as conn:
-        for start in range(0, len(ids), 5000):
-            part = ids[start : start + 5000]
-            for r in conn.execute(select(iv.c.id, iv.c.address, iv.c.description).where(iv.c.id.in_(part))):
-                out[r.id] = (r.address, r.description)
-    return out
 
 
 def _keep() -> dict[str, Any]:
@@ -286,12 +274,12 @@ def _back() -> Any:
 
 
 def _source_id(intervention_id: int) -> str:
-    iv = Intervention.__table__
+    """The request's source id; 404 when there is no such request (or no row can have this id)."""
     with engine().connect() as conn:
-        sid = conn.execute(select(iv.c.source_id).where(iv.c.id == intervention_id)).scalar()
+        sid = request_details.source_id(conn, intervention_id)
     if sid is None:
         abort(404)
-    return str(sid)
+    return sid
 
 
 def _flash_form_errors(form: FlaskForm) -> None:
