@@ -13,6 +13,7 @@ import re
 import secrets
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import Any
 
 from sqlalchemy import Connection, select
 
@@ -33,7 +34,7 @@ class Key:
     active: bool
 
 
-def _key(row) -> Key:  # type: ignore[no-untyped-def]
+def _key(row: Any) -> Key:
     return Key(row.id, row.name, row.role, row.created_at, bool(row.active))
 
 

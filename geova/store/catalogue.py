@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 import pandas as pd
 from sqlalchemy import Connection, func, select
@@ -134,3 +135,25 @@ def tasks(conn: Connection) -> list[TaskRow]:
 def audit_years(conn: Connection) -> list[int]:
     """Years the audit grid has answers for, the latest first."""
     return sorted((int(y) for y in conn.execute(select(A.c.year).distinct()).scalars()), reverse=True)
+
+
+def category_rows(conn: Connection) -> list[dict[str, Any]]:
+    """Every category with its standard task and field of action (codes and labels), by code."""
+    c, t, f = Category.__table__, StandardTask.__table__, FieldOfAction.__table__
+    rows = conn.execute(
+        select(
+            c.c.code,
+            c.c.label_fr,
+            c.c.label_en,
+            c.c.task_code.label("task"),
+            t.c.label_fr.label("task_label_fr"),
+            t.c.label_en.label("task_label_en"),
+            f.c.code.label("field"),
+            f.c.label_fr.label("field_label_fr"),
+            f.c.label_en.label("field_label_en"),
+        )
+        .outerjoin(t, t.c.code == c.c.task_code)
+        .outerjoin(f, f.c.code == t.c.field_code)
+        .order_by(c.c.code)
+    ).all()
+    return [dict(r._mapping) for r in rows]

@@ -17,13 +17,10 @@ from typing import Any
 from sqlalchemy import Connection, Select, func, or_, select
 
 from geova.store.schema import (
-    Category,
-    FieldOfAction,
     ImportRun,
     Intervention,
     InterventionEvent,
     Quarter,
-    StandardTask,
 )
 
 IV = Intervention.__table__
@@ -31,28 +28,6 @@ SOURCE = "open311"
 TOKEN_PREFIX = "O311-"
 TOKEN_ALPHABET = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"  # Crockford's base 32: no I, L, O, U
 TOKEN_LENGTH = 10
-
-
-def category_rows(conn: Connection) -> list[dict[str, Any]]:
-    """Every category with its labels and those of its standard task and field of action."""
-    c, t, f = Category.__table__, StandardTask.__table__, FieldOfAction.__table__
-    rows = conn.execute(
-        select(
-            c.c.code,
-            c.c.label_fr,
-            c.c.label_en,
-            c.c.task_code.label("task"),
-            t.c.label_fr.label("task_label_fr"),
-            t.c.label_en.label("task_label_en"),
-            f.c.code.label("field"),
-            f.c.label_fr.label("field_label_fr"),
-            f.c.label_en.label("field_label_en"),
-        )
-        .outerjoin(t, t.c.code == c.c.task_code)
-        .outerjoin(f, f.c.code == t.c.field_code)
-        .order_by(c.c.code)
-    ).all()
-    return [dict(r._mapping) for r in rows]
 
 
 def used_categories(conn: Connection) -> set[str]:

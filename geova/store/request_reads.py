@@ -15,12 +15,10 @@ from sqlalchemy import Connection, Select, func, select
 from geova.store.records import RecordFilter, filter_query
 from geova.store.schema import (
     Category,
-    FieldOfAction,
     Intervention,
     InterventionFlag,
     InterventionZone,
     Quarter,
-    StandardTask,
     Zone,
 )
 
@@ -123,28 +121,6 @@ def quarter_rows(conn: Connection) -> list[dict[str, Any]]:
 def zone_rows(conn: Connection) -> list[dict[str, Any]]:
     z = Zone.__table__
     return [dict(r._mapping) for r in conn.execute(select(z.c.code, z.c.name, z.c.kind).order_by(z.c.code))]
-
-
-def category_rows(conn: Connection) -> list[dict[str, Any]]:
-    """Categories with their standard task and field of action (codes and labels)."""
-    c, t, f = Category.__table__, StandardTask.__table__, FieldOfAction.__table__
-    rows = conn.execute(
-        select(
-            c.c.code,
-            c.c.label_fr,
-            c.c.label_en,
-            c.c.task_code.label("task"),
-            t.c.label_fr.label("task_label_fr"),
-            t.c.label_en.label("task_label_en"),
-            f.c.code.label("field"),
-            f.c.label_fr.label("field_label_fr"),
-            f.c.label_en.label("field_label_en"),
-        )
-        .outerjoin(t, t.c.code == c.c.task_code)
-        .outerjoin(f, f.c.code == t.c.field_code)
-        .order_by(c.c.code)
-    ).all()
-    return [dict(r._mapping) for r in rows]
 
 
 KNOWN_CODES = {

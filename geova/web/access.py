@@ -33,6 +33,9 @@ from geova.web.auth import WebUser
 from geova.web.errors import is_api_path
 
 PUBLISH_SETTING = "publish_requests"
+# Who may write, for every path (admin always may): report a request, resolve or reassign one.
+REPORTERS = ("correspondent", "service")
+RESOLVERS = ("service",)
 TRUE = ("1", "true", "yes", "oui")
 
 
@@ -58,15 +61,15 @@ def key_user() -> WebUser | None:
     """The API key's identity (checked once per request), or None when no key was presented."""
     if "geova_key_user" not in g:
         token = presented_key()
-        user = None
+        found: WebUser | None = None
         if token is not None:
             with engine().connect() as conn:
                 key = apikeys.authenticate(conn, token)
             if key is None:
                 abort(401, "unknown or revoked API key")
-            user = WebUser(Account(0, f"key:{key.name}", key.role, None, True))
-            note_user(user.username)  # the request's log line names the key, never the key itself
-        g.geova_key_user = user
+            found = WebUser(Account(0, f"key:{key.name}", key.role, None, True))
+            note_user(found.username)  # the request's log line names the key, never the key itself
+        g.geova_key_user = found
     user: WebUser | None = g.geova_key_user
     return user
 

@@ -38,11 +38,11 @@ from geova.core.norms import Basis, Norm, NormKind
 from geova.evaluation import evaluate
 from geova.store import edits
 from geova.store.audit import current_grid
+from geova.store.catalogue import category_rows
 from geova.store.db import write
 from geova.store.records import RecordFilter
 from geova.store.referential import load_norms
 from geova.store.request_reads import (
-    category_rows,
     count_requests,
     quarter_rows,
     request_ids,
@@ -53,7 +53,7 @@ from geova.store.request_reads import (
 )
 from geova.store.status import settings
 from geova.web import csrf, engine
-from geova.web.access import RequestAccess, request_access
+from geova.web.access import REPORTERS, RESOLVERS, RequestAccess, request_access
 from geova.web.api_models import (
     MAX_PERIOD_DAYS,
     AuditOut,
@@ -86,8 +86,6 @@ from geova.web.params import MAX_TEXT, local, parse
 bp = Blueprint("api", __name__, url_prefix="/api/v1")
 csrf.exempt(bp)  # keys, not cookies, authenticate writes; session writes need a JSON body (see above)
 
-REPORTERS = ("correspondent", "service")  # admin always passes
-RESOLVERS = ("service",)
 MAX_BODY = 64 * 1024  # the longest valid report is a few kilobytes
 
 

@@ -375,7 +375,7 @@ class EvaluationOut(Out):
     as_of: datetime
     timezone: str
     norms: list[str]
-    by: list[Dimension]  # type: ignore[valid-type]
+    by: list[Dimension]
     aggregates: list[AggregateRow]
     periodic: list[PeriodicRow]
     per_intervention: VerdictPage | None = Field(None, description="with per_intervention=true")

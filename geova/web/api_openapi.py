@@ -41,7 +41,7 @@ STATUS_TEXT = {
     422: "a well-formed body the store refuses (nothing is changed)",
     503: "the store is busy; retry after Retry-After seconds",
 }
-AUTH = [{"bearer": []}, {"api_key": []}, {"session": []}]
+AUTH: list[dict[str, list[str]]] = [{"bearer": []}, {"api_key": []}, {"session": []}]
 DESCRIPTION = """The territory, the referential, requests, evaluations and the audit grid of geova.
 
 Authentication: `Authorization: Bearer KEY` (preferred), or the `api_key` query parameter for

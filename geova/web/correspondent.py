@@ -36,7 +36,7 @@ from geova.store.db import write
 from geova.store.records import RecordFilter
 from geova.store.referential import load_norms
 from geova.web import engine
-from geova.web.access import RequestAccess, request_access
+from geova.web.access import REPORTERS, RequestAccess, request_access
 from geova.web.auth import has_role, roles_required
 from geova.web.maps import GeovaMap, Legend, LocationPicker, RemotePoints, RemotePolygons, embed
 from geova.web.queries import (
@@ -57,7 +57,6 @@ from geova.web.queries import (
 
 bp = Blueprint("correspondent", __name__)
 RECENT = 50
-REPORTERS = ("correspondent", "service")
 OPEN_STATES = ",".join(s.value for s in (State.OPEN_OVERDUE, State.OPEN_AT_RISK, State.OPEN_IN_TIME))
 
 

@@ -53,12 +53,13 @@ from geova.core.norms import Norm, NormKind
 from geova.evaluation import evaluate
 from geova.store import edits
 from geova.store import open311 as store
+from geova.store.catalogue import category_rows
 from geova.store.db import write
 from geova.store.records import RecordFilter
 from geova.store.referential import load_norms
 from geova.store.status import settings
 from geova.web import csrf, engine
-from geova.web.access import key_user, request_access
+from geova.web.access import REPORTERS, key_user, request_access
 from geova.web.errors import Failure, ParamError, from_http, register_format
 from geova.web.format import territory_tz
 from geova.web.params import MAX_ID, Code, Codes, Instant, Params, Text, local, parse
@@ -75,7 +76,6 @@ MAX_PAGE_SIZE = 1000
 MAX_PAGE = 10**6
 MAX_DESCRIPTION = edits.MAX_DESCRIPTION  # the spec: "free form text limited to 4,000 characters"
 MAX_FIELD = 2000  # any other form field (an e-mail, a media URL...): accepted, bounded
-REPORTERS = ("correspondent", "service", "admin")
 STATUSES = ("open", "closed")
 REQUEST_ID = re.compile(r"^[0-9]{1,19}$")
 TOKEN = re.compile(rf"^{store.TOKEN_PREFIX}[0-9A-Z]{{1,40}}$")
@@ -324,7 +324,7 @@ def catalogue(conn: Connection) -> tuple[list[dict[str, Any]], dict[str, Any]]:
     attrs = _attributes(norms)
     lang = _lang()
     services = []
-    for row in store.category_rows(conn):
+    for row in category_rows(conn):
         if row["code"] not in used:
             continue
         label = row[f"label_{lang}"] or row["code"]
@@ -422,7 +422,7 @@ def requests_data(ids: list[int], personal: bool) -> list[dict[str, Any]]:
     lang = _lang()
     with engine().connect() as conn:
         rows = store.request_rows(conn, ids)
-        labels = {r["code"]: r[f"label_{lang}"] or r["code"] for r in store.category_rows(conn)}
+        labels = {r["code"]: r[f"label_{lang}"] or r["code"] for r in category_rows(conn)}
         norms = deadline_norms(conn)
     due = due_dates(ids, norms).groupby("id")["due_at"].min()
     notes = {"cancelled": _("Cancelled."), "duplicate": _("Closed as a duplicate.")}
@@ -477,7 +477,7 @@ def get_requests(fmt: str) -> Response:
     else:
         start, end = window(query, territory_tz(), datetime.now(UTC))
         with engine().connect() as conn:
-            known = {r["code"] for r in store.category_rows(conn)}
+            known = {r["code"] for r in category_rows(conn)}
             unknown = [c for c in query.service_code if c not in known]
             if unknown:
                 raise ParamError("service_code", f"unknown service_code {', '.join(unknown)[:200]}")
@@ -535,7 +535,7 @@ def _reporter() -> str:
     key = key_user()  # an unknown or revoked key is refused there (401, a 403 on a POST here)
     if key is None:
         abort(403, "api_key is required")
-    if key.role not in REPORTERS:
+    if key.role != "admin" and key.role not in REPORTERS:
         abort(403, f"this api_key (role {key.role}) may not post requests")
     return key.username.removeprefix("key:")
 

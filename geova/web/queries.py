@@ -150,7 +150,7 @@ def current_view(months: int = 12) -> View:
     norms = {n.code: n for n in deadline_norms()}
     if not norms:
         raise LookupError("no active deadline norm")
-    params = view_params()
+    params: ViewParams = view_params()
     code = params.norm or headline_norm_code()
     norm = norms.get(code or "") or norms[sorted(norms)[0]]
     as_of = local(params.as_of, tz) or pd.Timestamp(datetime.now(UTC)).tz_convert(tz)

@@ -43,6 +43,7 @@ from geova.store import edits, request_details
 from geova.store.db import write
 from geova.store.records import RecordFilter
 from geova.web import engine
+from geova.web.access import RESOLVERS
 from geova.web.auth import roles_required
 from geova.web.correspondent import request_fields, view_query
 from geova.web.format import territory_tz
@@ -63,7 +64,7 @@ from geova.web.queries import (
 )
 
 bp = Blueprint("services", __name__)
-ROLES = ("service",)
+ROLES = RESOLVERS
 WORKLIST_STATES = (State.OPEN_OVERDUE.value, State.OPEN_AT_RISK.value)
 PAGE_SIZE = 200
 MAX_RISK_HOURS = 24 * 90
