@@ -41,11 +41,10 @@ STATUS_TEXT = {
     422: "a well-formed body the store refuses (nothing is changed)",
     503: "the store is busy; retry after Retry-After seconds",
 }
-AUTH: list[dict[str, list[str]]] = [{"bearer": []}, {"api_key": []}, {"session": []}]
+AUTH: list[dict[str, list[str]]] = [{"bearer": []}, {"session": []}]
 DESCRIPTION = """The territory, the referential, requests, evaluations and the audit grid of geova.
 
-Authentication: `Authorization: Bearer KEY` (preferred), or the `api_key` query parameter for
-clients that cannot send headers (it is scrubbed from the logs), or a logged-in session. Writes take a
+Authentication: an API key in the `Authorization: Bearer KEY` header, or a logged-in session. Writes take a
 JSON body (`Content-Type: application/json`), so a page of another site cannot make them with a
 visitor's cookie. Errors are RFC 9457 problem details (`application/problem+json`).
 
@@ -154,7 +153,6 @@ def build() -> dict[str, Any]:
         info={"description": DESCRIPTION},
     )
     spec.components.security_scheme("bearer", {"type": "http", "scheme": "bearer"})
-    spec.components.security_scheme("api_key", {"type": "apiKey", "in": "query", "name": "api_key"})
     spec.components.security_scheme("session", {"type": "apiKey", "in": "cookie", "name": "session"})
     routes = []
     for rule in current_app.url_map.iter_rules():

@@ -85,7 +85,7 @@ def _get(
     op: dict[str, Any] = {"summary": summary, "parameters": params, "responses": {**responses, **ERRORS}}
     if cid in SECURED:
         op["responses"]["401"] = {"$ref": "#/components/responses/Unauthorized"}
-        op["security"] = [{"bearer": []}, {"apiKey": []}, {"session": []}, {}]
+        op["security"] = [{"bearer": []}, {"session": []}, {}]
     if cid:
         op["tags"] = [cid]
     return {"get": op}
@@ -210,7 +210,6 @@ def _components() -> dict[str, Any]:
         },
         "securitySchemes": {
             "bearer": {"type": "http", "scheme": "bearer", "description": "An API key"},
-            "apiKey": {"type": "apiKey", "in": "query", "name": "api_key", "description": "An API key"},
             "session": {"type": "apiKey", "in": "cookie", "name": "session", "description": "A login"},
         },
     }
