@@ -315,6 +315,18 @@ def test_a_report_outside_the_quarter_says_where_it_went(app, engine):
     assert "The location is outside Dorchester" in html
 
 
+def test_a_report_outside_the_territory_is_refused(app, engine):
+    """Paris on the Boston territory: refused with the reason, nothing stored (imports would flag it)."""
+    client = login(app, "corr")
+    before = count(engine)
+    response = client.post(
+        f"/quarters/{DORCHESTER}/report", data=report_form(client, latitude="48.85", longitude="2.35")
+    )
+    assert response.status_code == 400
+    assert "outside the territory" in response.get_data(as_text=True)
+    assert count(engine) == before
+
+
 def test_invalid_reports_store_nothing(app, engine):
     client = login(app, "corr")
     before = count(engine)
