@@ -46,3 +46,10 @@ def test_error_pages_are_translated_pages_of_the_site_but_apis_keep_their_format
     assert client.get("/no-such-page?lang=en").get_data(as_text=True).count("Page not found") >= 1
     api = client.get("/api/v1/no-such-thing")
     assert api.status_code == 404 and api.is_json
+
+
+def test_an_unknown_key_on_a_page_is_a_401_page_not_a_500(db_url):
+    client = create_app({"GEOVA_DATABASE_URL": db_url, "TESTING": True}).test_client()
+    answer = client.get("/health?api_key=not-a-key&lang=en")
+    assert answer.status_code == 401
+    assert "Please log in" in answer.get_data(as_text=True)

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import os
 import secrets
+import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -62,10 +63,18 @@ def _secret_key(app: Flask, settings: Settings) -> str:
         return settings.secret_key.get_secret_value()
     path = Path(app.instance_path) / "secret_key"
     if not path.exists():
+        # Written whole to a private temporary file, then linked into place: workers starting at
+        # once agree on the first key linked, and none reads a half-written file.
         path.parent.mkdir(parents=True, exist_ok=True)
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        with os.fdopen(fd, "w") as fh:
-            fh.write(secrets.token_hex(32))
+        fd, temporary = tempfile.mkstemp(dir=path.parent, prefix=".secret_key.")  # mode 0600
+        try:
+            with os.fdopen(fd, "w") as fh:
+                fh.write(secrets.token_hex(32))
+            os.link(temporary, path)
+        except FileExistsError:
+            pass  # another process linked its key first: use that one
+        finally:
+            os.unlink(temporary)
     return path.read_text().strip()
 
 

@@ -66,6 +66,7 @@ def key_user() -> WebUser | None:
             with engine().connect() as conn:
                 key = apikeys.authenticate(conn, token)
             if key is None:
+                g.geova_key_user = None  # the error page asks who is calling again: nobody, no new abort
                 abort(401, "unknown or revoked API key")
             found = WebUser(Account(0, f"key:{key.name}", key.role, None, True))
             note_user(found.username)  # the request's log line names the key, never the key itself
