@@ -20,10 +20,11 @@ latency. Each worker's database pool holds one connection per thread (``GEOVA_DB
 for the workers), so a PostgreSQL server sees at most workers x (threads + 2) connections from geova
 (its ``max_connections`` defaults to 100).
 
-Restarts. ``kill -HUP`` on the master starts new workers, which import the code and read the
-configuration afresh, then stops the old ones gracefully: each finishes the requests it is serving
-within ``graceful_timeout`` while the listening socket stays open, so no request is refused. SIGTERM
-stops the same graceful way; SIGINT or SIGQUIT stop at once.
+Restarts. ``kill -HUP`` on the master starts new workers, which import the deployed code afresh
+(``post_fork``), then stops the old ones gracefully: each finishes the requests it is serving within
+``graceful_timeout`` while the listening socket stays open, so no request is refused. The settings
+are the master's, read when it started: a changed ``GEOVA_*`` value needs a restart. SIGTERM stops
+the same graceful way; SIGINT or SIGQUIT stop at once.
 
 ``preload_app`` stays off. Preloading would import the app once in the master and fork it, saving
 start-up time and some memory; but ``kill -HUP`` would then fork the old code again, so a deploy would
@@ -43,6 +44,7 @@ from __future__ import annotations
 
 import logging
 import os
+import sys
 from typing import Any
 
 from geova.settings import load
@@ -84,7 +86,13 @@ secure_scheme_headers: dict[str, str] = {}
 
 
 def post_fork(server: Any, worker: Any) -> None:
-    """In each new worker: geova's log handler, and secret query values masked in gunicorn's lines."""
+    """In each new worker: geova's code imported afresh, geova's log handler, and secret query values
+    masked in gunicorn's lines."""
+    # To read the settings, the master imported geova.settings and the modules it imports (the
+    # referential's, the norms'). A worker forked after `kill -HUP` would inherit those copies, from
+    # before the deploy, and mix them with the new code: it imports all of geova from the disk instead.
+    for name in [n for n in sys.modules if (n == "geova" or n.startswith("geova.")) and n != __name__]:
+        del sys.modules[name]
     from geova.logs import ScrubFilter, configure  # Flask and SQLAlchemy: the workers', not the master's
 
     configure()  # filters gunicorn.access

@@ -228,3 +228,17 @@ def test_failed_logins_are_counted_per_forwarded_address_behind_a_trusted_proxy(
     assert login_from("203.0.113.9") == 429
     assert (login_from("203.0.113.10") == 429) is neighbour_locked  # untrusted: one address for all
     app.extensions["geova_engine"].dispose()
+
+
+def test_a_worker_imports_geova_afresh_rather_than_the_masters_copy():
+    """After `kill -HUP` following a deploy, new workers must run the new code: the modules the master
+    imported to read its settings are not handed down (run in a child process, as a worker is)."""
+    script = (
+        "import sys, geova.gunicorn_conf as conf, geova.settings as old\n"
+        "conf.post_fork(None, None)\n"
+        "import geova.settings as new\n"
+        "print(old is new, old.Settings is new.Settings)\n"
+    )
+    ran = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, cwd=REPO)
+    assert ran.returncode == 0, ran.stderr
+    assert ran.stdout.split() == ["False", "False"]
