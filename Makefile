@@ -36,8 +36,9 @@ demo: install
 	$(BIN)/geova demo
 	$(BIN)/flask --app app run --host $(HOST) --port $(PORT)
 
+# Production: gunicorn, sized and configured from GEOVA_* settings (README, Production).
 serve: install
-	$(BIN)/flask --app app run --host $(HOST) --port $(PORT)
+	$(BIN)/gunicorn --config python:geova.gunicorn_conf 'geova.web:create_app()'
 
 lint: install
 	$(BIN)/ruff check .

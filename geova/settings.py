@@ -45,6 +45,32 @@ class Settings(BaseSettings):
     )
     login_limit_account: str = Field("5 per 15 minutes", description="failed logins allowed per account")
     login_limit_address: str = Field("30 per 15 minutes", description="failed logins allowed per address")
+    # The production server (gunicorn, geova/gunicorn_conf.py) and the database pool it sizes.
+    bind: str = Field("127.0.0.1:8000", description="where gunicorn listens: HOST:PORT or unix:/PATH")
+    workers: int | None = Field(
+        None, ge=1, le=256, description="gunicorn worker processes (default: one per CPU core)"
+    )
+    threads: int = Field(4, ge=1, le=64, description="threads per gunicorn worker (requests served at once)")
+    worker_timeout: int = Field(
+        60, ge=1, le=3600, description="seconds a worker may stay silent before gunicorn replaces it"
+    )
+    graceful_timeout: int = Field(
+        30, ge=1, le=3600, description="seconds workers get to finish their requests on restart or stop"
+    )
+    db_pool_size: int | None = Field(
+        None,
+        ge=1,
+        le=256,
+        description="database connections kept per process (default SQLAlchemy's 5; GEOVA_THREADS "
+        "under gunicorn)",
+    )
+    trusted_proxies: int = Field(
+        0,
+        ge=0,
+        le=5,
+        description="reverse proxies in front of the app whose X-Forwarded-For and -Proto are "
+        "believed (0: none, the headers are ignored)",
+    )
 
     @field_validator("log_level", "log_format", mode="before")
     @classmethod

@@ -36,6 +36,7 @@ from sqlalchemy import Connection, Engine, create_engine, event
 from sqlalchemy.engine import ExceptionContext, make_url
 
 from geova.config import busy_timeout, database_url
+from geova.settings import load as load_settings
 
 # The execution option that marks a connection's transactions as writes (see write()).
 WRITE_OPTION = "geova_write"
@@ -44,6 +45,10 @@ WRITE_OPTION = "geova_write"
 SQLITE_BUSY_CODES = {5, 6}
 # PostgreSQL: lock_not_available (lock_timeout ran out), serialization_failure, deadlock_detected.
 POSTGRES_BUSY_STATES = {"55P03", "40001", "40P01"}
+# Connections opened beyond GEOVA_DB_POOL_SIZE when every pooled one is busy (closed again when given
+# back): headroom for a request that briefly holds a second connection, without letting a burst
+# multiply the connections a PostgreSQL server must hold per process.
+POOL_OVERFLOW = 2
 
 
 class StoreBusy(RuntimeError):
@@ -97,11 +102,17 @@ def make_engine(url: str | None = None, *, timeout: float | None = None, **kwarg
     """Create an engine for ``url`` (or the configured default) with spatial support loaded.
 
     ``timeout`` is how long, in seconds, a write waits for a lock held by another writer before
-    :class:`StoreBusy` is raised (default: the ``GEOVA_BUSY_TIMEOUT`` setting)."""
+    :class:`StoreBusy` is raised (default: the ``GEOVA_BUSY_TIMEOUT`` setting). The pool keeps
+    ``GEOVA_DB_POOL_SIZE`` connections when it is set (gunicorn sets it to its threads per worker:
+    one connection per thread serving a request), plus :data:`POOL_OVERFLOW` for bursts."""
     resolved = database_url(url)
     parsed = make_url(resolved)
     seconds = busy_timeout() if timeout is None else timeout
     connect_args = dict(kwargs.pop("connect_args", {}))
+    pool_size = load_settings().db_pool_size  # None: SQLAlchemy's own default (5, overflow 10)
+    if pool_size is not None:
+        kwargs.setdefault("pool_size", pool_size)
+        kwargs.setdefault("max_overflow", POOL_OVERFLOW)
     if parsed.get_backend_name() == "sqlite":
         # The sqlite3 module manages transactions by itself unless told not to; SQLAlchemy must own
         # BEGIN/COMMIT so that an import is one transaction.

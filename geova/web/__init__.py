@@ -26,7 +26,7 @@ from geova.config import database_url
 from geova.settings import Settings, as_config
 from geova.settings import load as load_settings
 from geova.store.db import make_engine
-from geova.web import security
+from geova.web import proxies, security
 
 ROOT = Path(__file__).resolve().parents[2]  # templates/ and static/ sit beside the package
 LANGUAGES = ("fr", "en")
@@ -128,3 +128,4 @@ def init_app(app: Flask) -> None:
     from geova.logs import init_web
 
     init_web(app)
+    proxies.init_app(app, settings.trusted_proxies)  # last: the outermost WSGI middleware
