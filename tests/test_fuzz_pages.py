@@ -9,7 +9,6 @@ repeated parameters), as each role, on the small Boston store of tests/test_web_
 from __future__ import annotations
 
 import os
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -20,9 +19,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from sqlalchemy import Engine
 
+from tests.bounds import SLOW, cost
 from tests.test_web_correspondent import DORCHESTER, NORM, fast_passwords, login, make_app
 
-SLOW = 2.0  # seconds: the bound for any answer
 ROLES = (None, "corr", "agent", "elu", "admin")
 
 VIEW = ("norm", "from", "to", "as_of", "category", "service", "quarter", "zone", "state", "lang")
@@ -170,10 +169,10 @@ def clients(db_url: str, engine: Engine, tmp_path: Path) -> Iterator[dict[str | 
 
 
 def timed(client: Any, path: str, query: list[tuple[str, str]] | None = None) -> tuple[Any, float]:
-    start = time.perf_counter()
-    response = client.get(path, query_string=query or [])
-    response.get_data()  # streamed bodies are produced here
-    return response, time.perf_counter() - start
+    with cost() as took:
+        response = client.get(path, query_string=query or [])
+        response.get_data()  # streamed bodies are produced here
+    return response, took.seconds
 
 
 def test_no_page_or_feed_fails_or_dawdles_whatever_the_parameters(clients):
