@@ -6,9 +6,10 @@ What it does, and why this way:
    workers, threads and database pool are the production ones), bound to 127.0.0.1 on a free port,
    on the store given by ``--db`` (or ``GEOVA_DATABASE_URL``); without either, on a demo store built
    in a temporary folder by ``geova demo`` (Boston, 9,664 requests, SpatiaLite);
-2. creates an official's account (``bench-official``, a fresh random password each run) and an
-   API key (revoked at the end), so that the quarter page and the map feed are fetched with a
-   logged-in session, as a browser does, and Open311 with a key, as an Open311 app does;
+2. creates an official's account (``bench-official``, a fresh random password each run) and logs it
+   in once through the login form, and creates an API key (revoked at the end): the quarter page and
+   the map feed are fetched with that session's cookie, as a browser does, Open311 with the key
+   (``Authorization: Bearer``), as an Open311 app does, and the overview anonymously;
 3. for each endpoint and each user count, runs locust headless in its own process (``locust -f
    <generated locustfile> --headless --run-time T --csv ...``) and reads its CSV. Each endpoint is
    loaded alone, so its req/s is its own throughput and not a share of a mix; a user sends its next
@@ -31,6 +32,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import csv
+import http.cookiejar
 import json
 import math
 import os
@@ -42,6 +44,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import urllib.parse
 import urllib.request
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -49,10 +52,12 @@ from datetime import datetime
 from pathlib import Path
 
 import shapely
+from sqlalchemy import func, select
 
 from geova.store import apikeys, users
 from geova.store.areas import load_areas
 from geova.store.db import make_engine, write
+from geova.store.schema import Intervention
 
 BIN = Path(sys.executable).parent
 OUT = Path(__file__).resolve().parent / "out"
@@ -118,8 +123,18 @@ def viewport(geom: shapely.Geometry, zoom: int = 13) -> tuple[float, float, floa
     )
 
 
-def prepare(url: str, quarter: str | None) -> tuple[str, str, str, tuple[float, float, float, float]]:
-    """The official's password, an API key, the quarter code and the map's bbox."""
+@dataclass(frozen=True)
+class Setup:
+    password: str  # the official's
+    key_name: str
+    token: str
+    quarter: str
+    bbox: tuple[float, float, float, float]
+    latest: datetime | None  # the latest report in the store
+
+
+def prepare(url: str, quarter: str | None) -> Setup:
+    """The official's account and an API key; what the requests ask for."""
     engine = make_engine(url)
     password = secrets.token_urlsafe(18)
     key_name = f"bench-load-{secrets.token_hex(4)}"
@@ -131,6 +146,7 @@ def prepare(url: str, quarter: str | None) -> tuple[str, str, str, tuple[float, 
             users.set_password(conn, BENCH_USER, password)
         _, token = apikeys.add_key(conn, key_name, "official")
         quarters, _zones = load_areas(conn)
+        latest = conn.execute(select(func.max(Intervention.__table__.c.reported_at))).scalar_one()
     top = [q for q in quarters if q.parent is None] or quarters
     if not top:
         raise SystemExit("the store has no quarters: import a quarters layer first")
@@ -140,7 +156,7 @@ def prepare(url: str, quarter: str | None) -> tuple[str, str, str, tuple[float, 
     if chosen is None:
         raise SystemExit(f"unknown quarter code {quarter!r}")
     engine.dispose()
-    return password, f"{key_name}\t{token}", chosen.code, viewport(chosen.geom)
+    return Setup(password, key_name, token, chosen.code, viewport(chosen.geom), latest)
 
 
 def revoke(url: str, key_name: str) -> None:
@@ -148,6 +164,27 @@ def revoke(url: str, key_name: str) -> None:
     with write(engine) as conn:
         apikeys.revoke(conn, key_name)
     engine.dispose()
+
+
+def login(host: str, password: str) -> str:
+    """Log the official in through the login form (CSRF token included), as a browser does; returns
+    the ``Cookie`` header of the session. Done once, before the load: every simulated user then sends
+    this cookie. A Flask session lives in its signed cookie, so the server does for 50 users sharing
+    it what it does for 50 browsers; logging 50 users in during the run would instead measure 50
+    password hashes (scrypt, meant to be slow) inside the quarter page's figures."""
+    jar = http.cookiejar.CookieJar()
+    opener = urllib.request.build_opener(urllib.request.HTTPCookieProcessor(jar))
+    form = opener.open(f"{host}/login", timeout=30).read().decode()
+    found = re.search(r'name="csrf_token"[^>]*value="([^"]+)"', form)
+    if not found:
+        raise SystemExit("no csrf_token in the login form")
+    data = urllib.parse.urlencode(
+        {"csrf_token": found.group(1), "username": BENCH_USER, "password": password}
+    ).encode()
+    page = opener.open(f"{host}/login", data=data, timeout=30).read().decode()
+    if "/logout" not in page:
+        raise SystemExit("the official's login failed")
+    return "; ".join(f"{c.name}={c.value}" for c in jar)
 
 
 @contextlib.contextmanager
@@ -185,39 +222,20 @@ def gunicorn(url: str, instance: Path, port: int, log: Path) -> Iterator[subproc
 
 LOCUSTFILE = '''\
 """Generated by bench/load_bench.py: one endpoint, fetched in a closed loop (no think time)."""
-import re
-
 from locust import FastHttpUser, constant, task
 
 PATH = {path!r}
-AUTH = {auth!r}
-USERNAME = {username!r}
-PASSWORD = {password!r}
-TOKEN = {token!r}
-CSRF = re.compile(r'name="csrf_token"[^>]*value="([^"]+)"')
+HEADERS = {headers!r}
 
 
 class Visitor(FastHttpUser):
     wait_time = constant(0)
 
-    def on_start(self):
-        self.headers = {{}}
-        if AUTH == "key":
-            self.headers = {{"Authorization": "Bearer " + TOKEN}}
-        elif AUTH == "session":
-            page = self.client.get("/login", name="login form")
-            found = CSRF.search(page.text or "")
-            data = {{"username": USERNAME, "password": PASSWORD}}
-            data["csrf_token"] = found.group(1) if found else ""
-            with self.client.post("/login", data=data, name="login", catch_response=True) as answer:
-                if "/logout" not in (answer.text or ""):
-                    answer.failure("login did not succeed")
-
     @task
     def fetch(self):
         # Redirects are not followed: a lost session would otherwise "succeed" on the login page.
         with self.client.get(
-            PATH, headers=self.headers, name={name!r}, allow_redirects=False, catch_response=True
+            PATH, headers=HEADERS, name={name!r}, allow_redirects=False, catch_response=True
         ) as answer:
             if answer.status_code != 200:
                 answer.failure("HTTP %s" % answer.status_code)
@@ -225,21 +243,11 @@ class Visitor(FastHttpUser):
 
 
 def run_locust(
-    target: Target, users_n: int, run_time: str, host: str, secrets_: tuple[str, str], workdir: Path
+    target: Target, users_n: int, run_time: str, host: str, headers: dict[str, str], workdir: Path
 ) -> Result:
     """One headless locust run; its figures from the ``_stats.csv`` row of the endpoint."""
-    password, token = secrets_
     locustfile = workdir / f"locust_{target.name}.py"
-    locustfile.write_text(
-        LOCUSTFILE.format(
-            path=target.path,
-            auth=target.auth,
-            username=BENCH_USER,
-            password=password,
-            token=token,
-            name=target.name,
-        )
-    )
+    locustfile.write_text(LOCUSTFILE.format(path=target.path, headers=headers, name=target.name))
     prefix = workdir / f"{target.name}-{users_n}"
     command = [
         str(BIN / "locust"),
@@ -271,10 +279,7 @@ def run_locust(
         stderr=(workdir / f"{target.name}-{users_n}.log").open("wb"),
     )
     with open(f"{prefix}_stats.csv", newline="") as fh:
-        rows = {r["Name"]: r for r in csv.DictReader(fh)}
-    row = rows[target.name]
-    if "login" in rows and int(rows["login"]["Failure Count"]):
-        print(f"  warning: {rows['login']['Failure Count']} of the users' logins failed", flush=True)
+        row = next(r for r in csv.DictReader(fh) if r["Name"] == target.name)
     return Result(
         target.name,
         users_n,
@@ -334,28 +339,37 @@ def main() -> None:
         workdir = Path(tmp)
         instance = workdir / "instance"
         url = args.db or build_demo(instance)
-        password, key, quarter, bbox = prepare(url, args.quarter)
-        key_name, token = key.split("\t")
+        setup = prepare(url, args.quarter)
+        # Open311's search covers the last 90 days by default: on a store of past years (the demo is
+        # 2015) that is an empty list, so the search ends at the store's latest report instead.
+        window = f"?end_date={setup.latest:%Y-%m-%dT%H:%M:%SZ}" if setup.latest else ""
+        bbox = ",".join(map(str, setup.bbox))
         targets = {
             "overview": Target("overview", "/", "none"),
-            "quarter": Target("quarter", f"/quarters/{quarter}", "session"),
-            "map": Target(
-                "map", "/geo/interventions.geojson?bbox=" + ",".join(map(str, bbox)) + "&zoom=13", "session"
-            ),
-            "open311": Target("open311", "/open311/v2/requests.json", "key"),
+            "quarter": Target("quarter", f"/quarters/{setup.quarter}", "session"),
+            "map": Target("map", f"/geo/interventions.geojson?bbox={bbox}&zoom=13", "session"),
+            "open311": Target("open311", f"/open311/v2/requests.json{window}", "key"),
         }
         port = free_port()
         host = f"http://127.0.0.1:{port}"
         print(f"store: {url.split('@')[-1]}")
-        print(f"quarter page /quarters/{quarter}; map bbox {bbox}")
+        for target in (targets[name] for name in chosen):
+            print(f"{target.name}: GET {target.path} ({target.auth})")
         print(f"load before: {load()}", flush=True)
         results: list[Result] = []
         started = time.monotonic()
         try:
             with gunicorn(url, instance, port, workdir / "gunicorn.log"):
+                auth = {
+                    "none": {},
+                    "session": {"Cookie": login(host, setup.password)},
+                    "key": {"Authorization": f"Bearer {setup.token}"},
+                }
                 for name in chosen:
                     for n in user_counts:
-                        result = run_locust(targets[name], n, args.run_time, host, (password, token), workdir)
+                        result = run_locust(
+                            targets[name], n, args.run_time, host, auth[targets[name].auth], workdir
+                        )
                         results.append(result)
                         print(
                             f"  {name:<9} {n:>3} users: {result.rps:7.1f} req/s, p50 {result.p50:,.0f} ms, "
@@ -363,7 +377,7 @@ def main() -> None:
                             flush=True,
                         )
         finally:
-            revoke(url, key_name)
+            revoke(url, setup.key_name)
         print(f"load after: {load()}; {time.monotonic() - started:.0f} s of load")
         print()
         print(table(results))
