@@ -56,8 +56,11 @@ typecheck: install
 typecheck-baseline: $(BIN)/geova
 	$(BIN)/mypy | $(BIN)/mypy-baseline sync
 
+# The benchmarks (bench/README.md): imports, then the load on a demo store (needs the bench extra: locust).
 bench: install
+	$(BIN)/pip install -q -e '.[dev,bench]'
 	$(BIN)/python bench/import_bench.py
+	$(BIN)/python bench/load_bench.py
 
 clean:
 	rm -rf $(VENV) instance .pytest_cache
