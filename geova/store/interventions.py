@@ -26,6 +26,7 @@ from sqlalchemy import (
 from geova.core.assign import Area, assign_points
 from geova.core.checks import COORD_DECIMALS, outside_extent
 from geova.core.model import Flag
+from geova.core.records import CANONICAL
 from geova.store.bulk import insert_rows, native_column, update_rows
 from geova.store.schema import Intervention, InterventionFlag, InterventionZone
 
@@ -35,24 +36,9 @@ IV = Intervention.__table__
 F = InterventionFlag.__table__
 Z = InterventionZone.__table__
 
-STORED = [
-    "source_id",
-    "category_code",
-    "source_category",
-    "reported_at",
-    "resolved_at",
-    "due_at",
-    "status",
-    "channel",
-    "insulting",
-    "severity",
-    "service",
-    "description",
-    "address",
-    "quarter_id",
-    "subquarter_id",
-    "content_hash",
-]
+# The columns an import writes: the canonical request without its point (stored as geometry), with
+# its placement and its content digest.
+STORED = [c for c in CANONICAL if c not in ("x", "y")] + ["quarter_id", "subquarter_id", "content_hash"]
 
 
 @dataclass
