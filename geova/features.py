@@ -32,13 +32,13 @@ from sqlalchemy import Connection, Engine
 
 from geova.config import DEFAULT_TIMEZONE
 from geova.core.evaluate import evaluate_deadline
-from geova.core.norms import Norm, NormKind
+from geova.core.norms import Norm
 from geova.evaluation import evaluate, territory_of
 from geova.io import feature_formats
 from geova.store import layer_reads
 from geova.store.layer_reads import Box, LayerFilter
 from geova.store.records import RecordFilter, load_records
-from geova.store.referential import load_norms
+from geova.store.referential import deadline_norms, headline_norm
 from geova.store.status import settings
 
 LAYERS = ("quarters", "zones", "interventions", "quarter_results")
@@ -184,18 +184,6 @@ def json_schema(layer: str, visibility: Visibility | None = None) -> dict[str, o
 # -- the headline norm and the default period ---------------------------------------------------
 
 
-def deadline_norms(conn: Connection) -> dict[str, Norm]:
-    return {n.code: n for n in load_norms(conn, active_only=True) if n.kind is NormKind.DEADLINE}
-
-
-def headline_norm(conn: Connection) -> Norm | None:
-    """Settings' ``headline_norm`` when it names an active deadline norm, else the first one by code."""
-    norms = deadline_norms(conn)
-    if not norms:
-        return None
-    return norms.get(settings(conn).get("headline_norm") or "") or norms[sorted(norms)[0]]
-
-
 def timezone(conn: Connection) -> str:
     return settings(conn).get("timezone", DEFAULT_TIMEZONE)
 
@@ -215,7 +203,7 @@ def results_for(
     with engine.connect() as conn:
         tz = timezone(conn)
         if norm_code:
-            norm = deadline_norms(conn).get(norm_code)
+            norm = {n.code: n for n in deadline_norms(conn)}.get(norm_code)
             if norm is None:
                 raise LayerError(f"unknown or inactive deadline norm: {norm_code}")
         else:

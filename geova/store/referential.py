@@ -12,10 +12,11 @@ from datetime import date
 
 from sqlalchemy import Connection, select
 
-from geova.core.norms import Norm, Scope, Target, norm_from_dict
+from geova.core.norms import Norm, NormKind, Scope, Target, norm_from_dict
 from geova.core.referential import Referential
 from geova.store.schema import Category, FieldOfAction, NormTarget, StandardTask
 from geova.store.schema import Norm as NormRow
+from geova.store.status import settings
 
 
 def _upsert(conn: Connection, table, key: str, values: dict) -> bool:  # type: ignore[no-untyped-def]
@@ -129,3 +130,17 @@ def load_norms(conn: Connection, codes: list[str] | None = None, active_only: bo
 
 def category_codes(conn: Connection) -> set[str]:
     return set(conn.execute(select(Category.__table__.c.code)).scalars())
+
+
+def deadline_norms(conn: Connection, active_only: bool = True) -> list[Norm]:
+    """The deadline norms (active ones only, by default), by code."""
+    return [n for n in load_norms(conn, active_only=active_only) if n.kind is NormKind.DEADLINE]
+
+
+def headline_norm(conn: Connection) -> Norm | None:
+    """The norm pages, feeds and APIs judge by when none is asked for: the territory's setting
+    ``headline_norm`` when it names an active deadline norm, else the first one by code."""
+    norms = {n.code: n for n in deadline_norms(conn)}
+    if not norms:
+        return None
+    return norms.get(settings(conn).get("headline_norm") or "") or norms[sorted(norms)[0]]

@@ -17,7 +17,9 @@ from sqlalchemy import Connection, select
 from geova.store.schema import Intervention, Quarter
 
 IV = Intervention.__table__
-MAX_STORED_ID = 2**31 - 1  # intervention.id is an INTEGER column: 32 bits on PostgreSQL
+# intervention.id is an INTEGER column: 32 bits on PostgreSQL, which refuses a larger bound value with
+# an error. An id beyond it names no request (404), so it is never sent to the database.
+MAX_STORED_ID = 2**31 - 1
 CHUNK = 5000  # ids per IN (...) list: below every backend's limit on bound parameters
 
 

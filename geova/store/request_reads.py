@@ -13,6 +13,7 @@ from typing import Any
 from sqlalchemy import Connection, Select, func, select
 
 from geova.store.records import RecordFilter, filter_query
+from geova.store.request_details import storable_id
 from geova.store.schema import (
     Category,
     Intervention,
@@ -23,14 +24,6 @@ from geova.store.schema import (
 )
 
 IV = Intervention.__table__
-# intervention.id is an INTEGER column: 32 bits on PostgreSQL, which refuses a larger bound value
-# with an error. An id beyond it names no request (404), so it is never sent to the database.
-MAX_STORED_ID = 2**31 - 1
-
-
-def storable_id(intervention_id: int) -> bool:
-    """Whether a request could have this id (the APIs accept 64-bit ids and answer 404 beyond)."""
-    return 1 <= intervention_id <= MAX_STORED_ID
 
 
 def _base(conn: Connection, columns: Sequence[Any], where: RecordFilter) -> Select:

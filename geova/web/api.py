@@ -34,14 +34,14 @@ from sqlalchemy import Connection
 from werkzeug.exceptions import BadRequest
 
 from geova.core.evaluate import DEFAULT_RISK_HOURS
-from geova.core.norms import Basis, Norm, NormKind
+from geova.core.norms import Basis, Norm
 from geova.evaluation import evaluate
 from geova.store import edits
 from geova.store.audit import current_grid
 from geova.store.catalogue import category_rows
 from geova.store.db import write
 from geova.store.records import RecordFilter
-from geova.store.referential import load_norms
+from geova.store.referential import deadline_norms, headline_norm, load_norms
 from geova.store.request_reads import (
     count_requests,
     quarter_rows,
@@ -51,7 +51,6 @@ from geova.store.request_reads import (
     unknown_codes,
     zone_rows,
 )
-from geova.store.status import settings
 from geova.web import csrf, engine
 from geova.web.access import REPORTERS, RESOLVERS, RequestAccess, request_access
 from geova.web.api_models import (
@@ -160,19 +159,6 @@ def restricted(conn: Connection, where: RecordFilter, access: RequestAccess) -> 
     parents = {r["code"]: r["parent"] for r in quarter_rows(conn)}
     kept = tuple(c for c in where.quarters if c in access.quarters or parents.get(c) in access.quarters)
     return replace(where, quarters=kept) if kept else None
-
-
-def deadline_norms(conn: Connection, active_only: bool = True) -> list[Norm]:
-    return [n for n in load_norms(conn, active_only=active_only) if n.kind is NormKind.DEADLINE]
-
-
-def headline_norm(conn: Connection) -> Norm | None:
-    """The setting ``headline_norm`` when it is an active deadline norm, else the first one by code."""
-    norms = {n.code: n for n in deadline_norms(conn)}
-    if not norms:
-        return None
-    code = settings(conn).get("headline_norm")
-    return norms.get(code or "") or norms[sorted(norms)[0]]
 
 
 def norm_of(conn: Connection, code: str | None) -> Norm | None:

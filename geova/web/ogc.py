@@ -37,6 +37,7 @@ from pydantic import TypeAdapter, ValidationError
 
 from geova import features as ft
 from geova.io import feature_formats
+from geova.store.referential import headline_norm
 from geova.web import engine
 from geova.web.access import request_access
 from geova.web.errors import Failure, ParamError, register_format
@@ -191,7 +192,7 @@ def _collection(cid: str, results: ft.Results | None) -> dict[str, Any]:
             )
     if cid == "interventions":
         with engine().connect() as conn:
-            norm = ft.headline_norm(conn)
+            norm = headline_norm(conn)
         if norm is not None:
             description += f" Headline norm: {norm.code} ({norm.label_en})."
     extent: dict[str, Any] = {}

@@ -49,14 +49,14 @@ from pydantic import Field, field_validator, model_validator
 from sqlalchemy import Connection
 from werkzeug.exceptions import HTTPException
 
-from geova.core.norms import Norm, NormKind
+from geova.core.norms import Norm
 from geova.evaluation import evaluate
 from geova.store import edits
 from geova.store import open311 as store
 from geova.store.catalogue import category_rows
 from geova.store.db import write
 from geova.store.records import RecordFilter
-from geova.store.referential import load_norms
+from geova.store.referential import deadline_norms
 from geova.store.status import settings
 from geova.web import csrf, engine
 from geova.web.access import REPORTERS, key_user, request_access
@@ -265,10 +265,6 @@ def window(query: RequestsQuery, tz: str, now: datetime) -> tuple[datetime, date
 
 
 # -- services ------------------------------------------------------------------------------------
-
-
-def deadline_norms(conn: Connection) -> list[Norm]:
-    return [n for n in load_norms(conn, active_only=True) if n.kind is NormKind.DEADLINE]
 
 
 def _attributes(norms: list[Norm]) -> dict[str, dict[str, Any]]:

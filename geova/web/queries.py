@@ -15,11 +15,12 @@ from flask import g, request
 from flask_babel import lazy_gettext as _l
 
 from geova.core.evaluate import State
-from geova.core.norms import Norm, NormKind
+from geova.core.norms import Norm
 from geova.evaluation import Evaluation, evaluate
 from geova.store import catalogue
 from geova.store.records import RecordFilter
-from geova.store.referential import load_norms
+from geova.store.referential import deadline_norms as store_deadline_norms
+from geova.store.referential import headline_norm
 from geova.store.status import settings
 from geova.web import engine
 from geova.web.access import RequestAccess
@@ -118,13 +119,8 @@ class View:
 def deadline_norms() -> list[Norm]:
     if "geova_norms" not in g:
         with engine().connect() as conn:
-            g.geova_norms = [n for n in load_norms(conn, active_only=True) if n.kind is NormKind.DEADLINE]
+            g.geova_norms = store_deadline_norms(conn)
     return g.geova_norms
-
-
-def headline_norm_code() -> str | None:
-    with engine().connect() as conn:
-        return settings(conn).get("headline_norm")
 
 
 def last_report() -> pd.Timestamp | None:
@@ -151,8 +147,8 @@ def current_view(months: int = 12) -> View:
     if not norms:
         raise LookupError("no active deadline norm")
     params: ViewParams = view_params()
-    code = params.norm or headline_norm_code()
-    norm = norms.get(code or "") or norms[sorted(norms)[0]]
+    with engine().connect() as conn:
+        norm = norms.get(params.norm or "") or headline_norm(conn) or norms[sorted(norms)[0]]
     as_of = local(params.as_of, tz) or pd.Timestamp(datetime.now(UTC)).tz_convert(tz)
     with engine().connect() as conn:
         fixed_end = settings(conn).get("default_period_end")  # e.g. a demo on a closed year of data
