@@ -114,7 +114,15 @@ def requests_published() -> bool:
 
 
 def request_access() -> RequestAccess:
-    """The policy applied to the current caller (see the module's docstring)."""
+    """The policy applied to the current caller (see the module's docstring), worked out once per
+    request (the anonymous case reads a setting from the store)."""
+    if "geova_access" not in g:
+        g.geova_access = _access_of_caller()
+    access: RequestAccess = g.geova_access
+    return access
+
+
+def _access_of_caller() -> RequestAccess:
     if not current_user.is_authenticated:
         return RequestAccess(requests_published(), None, False)
     account = current_user.account
