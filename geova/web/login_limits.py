@@ -17,16 +17,11 @@ import math
 import time
 from dataclasses import dataclass
 
-from flask import Flask, current_app
+from flask import current_app
 from limits import RateLimitItem, parse
 from limits.storage import storage_from_string
 from limits.strategies import FixedWindowRateLimiter, MovingWindowRateLimiter, RateLimiter
 
-DEFAULTS = {
-    "GEOVA_RATELIMIT_STORAGE_URI": "memory://",
-    "GEOVA_LOGIN_LIMIT_ACCOUNT": "5 per 15 minutes",
-    "GEOVA_LOGIN_LIMIT_ADDRESS": "30 per 15 minutes",
-}
 EXTENSION = "geova_login_limits"
 
 
@@ -71,19 +66,13 @@ class LoginLimits:
         self.limiter.clear(self.limits["account"], "login", "account", username.strip().casefold())
 
 
-def setting(app: Flask, name: str) -> str:
-    """A setting from the app's config (``GEOVA_X`` or, as ``from_prefixed_env`` leaves it, ``X``)."""
-    return str(app.config.get(name) or app.config.get(name.removeprefix("GEOVA_")) or DEFAULTS[name])
-
-
 def login_limits() -> LoginLimits:
     """The current app's counters, created on first use (one storage per app)."""
     found = current_app.extensions.get(EXTENSION)
     if found is None:
+        settings = current_app.config["GEOVA_SETTINGS"]  # defaults and environment: geova.settings
         made = LoginLimits(
-            setting(current_app, "GEOVA_RATELIMIT_STORAGE_URI"),
-            setting(current_app, "GEOVA_LOGIN_LIMIT_ACCOUNT"),
-            setting(current_app, "GEOVA_LOGIN_LIMIT_ADDRESS"),
+            settings.ratelimit_storage_uri, settings.login_limit_account, settings.login_limit_address
         )
         found = current_app.extensions.setdefault(EXTENSION, made)
     return found
