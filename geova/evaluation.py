@@ -9,7 +9,6 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 import pandas as pd
@@ -22,10 +21,13 @@ from geova.core.evaluate import (
     Territory,
     aggregate,
     evaluate_deadline,
+    judge,
 )
 from geova.core.norms import Basis, Norm, NormKind
 from geova.core.periodic import evaluate_periodic
 from geova.store import records as store_records
+from geova.store import verdict_reads, verdicts
+from geova.store.db import write
 from geova.store.referential import load_norms
 from geova.store.status import settings
 
@@ -37,23 +39,124 @@ OUTSIDE = {
 }
 
 
-@dataclass
 class Evaluation:
-    as_of: pd.Timestamp
-    territory: Territory
-    norms: list[Norm]
-    per_intervention: pd.DataFrame  # one row per (deadline norm, request in scope)
-    aggregates: pd.DataFrame  # grouped as asked
-    periodic: pd.DataFrame  # frequency / count / share norms, per unit and period
-    records: pd.DataFrame = field(default_factory=pd.DataFrame, repr=False)
-    zones: pd.DataFrame = field(default_factory=pd.DataFrame, repr=False)
-    display_names: dict[str, dict[str, str]] = field(default_factory=dict, repr=False)
+    """One evaluation: the norms, the instant, and the verdicts, read when first asked for.
+
+    With the store's maintained verdicts (geova.store.verdicts), aggregates are counted by the
+    database at each :meth:`group` call and the per-request verdicts are read only by a caller that
+    uses them, for the requests it selected; nothing re-evaluates the city. Judged on another basis
+    than the norms' own (``basis=``), or on a store from before revision 0006, the verdicts are
+    computed in memory by the engine instead (the same engine that computed the stored facts).
+    """
+
+    def __init__(
+        self,
+        engine: Engine | None,
+        as_of: pd.Timestamp,
+        territory: Territory,
+        norms: list[Norm],
+        *,
+        where: store_records.RecordFilter | None = None,
+        with_location: bool = False,
+        risk_hours: float = DEFAULT_RISK_HOURS,
+        periodic: pd.DataFrame | None = None,
+        display_names: dict[str, dict[str, str]] | None = None,
+        computed: pd.DataFrame | None = None,
+        records: pd.DataFrame | None = None,
+        zones: pd.DataFrame | None = None,
+    ) -> None:
+        self.as_of = as_of
+        self.territory = territory
+        self.norms = norms
+        self.periodic = periodic if periodic is not None else pd.DataFrame()
+        self.display_names = display_names or {"quarter": {}, "zone": {}}
+        self.aggregates = pd.DataFrame()
+        self.deadline_norms = [n for n in norms if n.kind is NormKind.DEADLINE]
+        self._engine = engine
+        self._where = where
+        self._with_location = with_location
+        self._risk_hours = risk_hours
+        self._per = computed  # None: read from the stored verdicts when first asked for
+        self._records = records
+        self._zones = zones
+
+    @property
+    def stored(self) -> bool:
+        """Whether the verdicts come from the store's maintained table."""
+        return self._engine is not None and self._per is None
+
+    @property
+    def per_intervention(self) -> pd.DataFrame:
+        """One row per (deadline norm, request in scope reported by ``as_of``): due, state, hours."""
+        if self._per is None:
+            self._per = self._read_verdicts()
+        return self._per
+
+    @property
+    def records(self) -> pd.DataFrame:
+        if self._records is None:
+            self._load_records()
+        assert self._records is not None
+        return self._records
+
+    @property
+    def zones(self) -> pd.DataFrame:
+        if self._zones is None:
+            self._load_records()
+        assert self._zones is not None
+        return self._zones
+
+    def _load_records(self) -> None:
+        assert self._engine is not None
+        categories = (
+            set().union(*(n.categories for n in self.deadline_norms)) if self.deadline_norms else set()
+        )
+        with self._engine.connect() as conn:
+            self._records, self._zones = store_records.load_records(
+                conn, categories, where=self._where, with_location=self._with_location
+            )
+
+    def _read_verdicts(self) -> pd.DataFrame:
+        assert self._engine is not None
+        if not self.deadline_norms:
+            return pd.DataFrame(columns=list(PER_REQUEST_COLUMNS))
+        with self._engine.connect() as conn:
+            facts = verdict_reads.facts(conn, self.as_of, [n.code for n in self.deadline_norms], self._where)
+        frames = [
+            judge(
+                facts.loc[facts["norm"] == n.code].reset_index(drop=True),
+                self.as_of,
+                n.calendar,
+                self.territory,
+                self._risk_hours,
+            )
+            for n in self.deadline_norms
+        ]
+        return pd.concat(frames, ignore_index=True)
 
     def group(self, by: Sequence[str]) -> pd.DataFrame:
-        """Another aggregation of the same verdicts, without reading the store again."""
-        if self.per_intervention.empty:
+        """The verdicts aggregated by ``by`` (counts, rates, backlog, median and p90 hours)."""
+        if not self.deadline_norms:
             return pd.DataFrame()
-        out = aggregate(self.per_intervention, self.records, self.zones, by=by, tz=self.territory.timezone)
+        if self.stored:
+            assert self._engine is not None
+            with self._engine.connect() as conn:
+                out = verdict_reads.aggregate(
+                    conn,
+                    self.as_of,
+                    [n.code for n in self.deadline_norms],
+                    by=by,
+                    where=self._where,
+                    risk_hours=self._risk_hours,
+                )
+            if out.empty:
+                return pd.DataFrame()
+        else:
+            if self.per_intervention.empty:
+                return pd.DataFrame()
+            out = aggregate(
+                self.per_intervention, self.records, self.zones, by=by, tz=self.territory.timezone
+            )
         for dim in ("quarter", "subquarter", "zone"):
             if dim in out:
                 lookup = self.display_names.get("zone" if dim == "zone" else "quarter", {})
@@ -104,27 +207,31 @@ def evaluate(
                 raise LookupError(f"unknown norm codes: {', '.join(unknown)}")
         deadline_norms = [n for n in norms if n.kind is NormKind.DEADLINE]
         periodic_norms = [n for n in norms if n.kind is not NormKind.DEADLINE]
-        categories = set().union(*(n.categories for n in deadline_norms)) if deadline_norms else set()
-        recs, zones = store_records.load_records(conn, categories, where=where, with_location=with_location)
+        # the stored verdicts are judged on each norm's own basis; another basis is computed here
+        from_store = verdicts.maintained(conn) and all(basis in (None, n.basis) for n in deadline_norms)
+        if from_store and deadline_norms and not verdicts.current(conn):
+            with write(engine):
+                pass  # a write settles the verdicts (geova.store.db.write)
         display = store_records.names(conn)
+        recs = zones = None
+        if not from_store and deadline_norms:
+            categories = set().union(*(n.categories for n in deadline_norms))
+            recs, zones = store_records.load_records(
+                conn, categories, where=where, with_location=with_location
+            )
         if periodic_norms:
             entries, entry_zones = store_records.load_activities(conn)
             units = store_records.load_units(conn)
             shares = store_records.load_shares(conn)
-    per = [
-        evaluate_deadline(n, recs, zones, as_of, territory, risk_hours=risk_hours, basis=basis)
-        for n in deadline_norms
-    ]
-    per_intervention = (
-        pd.concat(per, ignore_index=True) if per else pd.DataFrame(columns=list(PER_REQUEST_COLUMNS))
-    )
-    aggregates = (
-        aggregate(per_intervention, recs, zones, by=by, tz=territory.timezone) if per else pd.DataFrame()
-    )
-    for dim in ("quarter", "subquarter", "zone"):
-        if dim in aggregates:
-            lookup = display["zone" if dim == "zone" else "quarter"]
-            aggregates.insert(aggregates.columns.get_loc(dim) + 1, f"{dim}_name", aggregates[dim].map(lookup))
+    computed = None
+    if recs is not None and zones is not None:
+        per = [
+            evaluate_deadline(n, recs, zones, as_of, territory, risk_hours=risk_hours, basis=basis)
+            for n in deadline_norms
+        ]
+        computed = (
+            pd.concat(per, ignore_index=True) if per else pd.DataFrame(columns=list(PER_REQUEST_COLUMNS))
+        )
     periodic = pd.DataFrame()
     if periodic_norms:
         local_now = as_of.tz_convert(territory.timezone).tz_localize(None)
@@ -139,15 +246,26 @@ def evaluate(
         filled = [f for f in frames if not f.empty]
         periodic = pd.concat(filled, ignore_index=True) if filled else periodic
     result = Evaluation(
-        as_of, territory, norms, per_intervention, pd.DataFrame(), periodic, recs, zones, display
+        engine,
+        as_of,
+        territory,
+        norms,
+        where=where,
+        with_location=with_location,
+        risk_hours=risk_hours,
+        periodic=periodic,
+        display_names=display,
+        computed=computed,
+        records=recs,
+        zones=zones,
     )
     result.aggregates = result.group(by)
     ms = round((time.perf_counter() - began) * 1000)
     log.info(
-        "evaluated %d norms over %d requests in %d ms",
+        "evaluated %d norms in %d ms (%s)",
         len(norms),
-        len(recs),
         ms,
-        extra={"norms": len(norms), "rows": len(recs), "duration_ms": ms, "as_of": as_of.isoformat()},
+        "stored verdicts" if from_store else "computed in memory",
+        extra={"norms": len(norms), "duration_ms": ms, "as_of": as_of.isoformat(), "stored": from_store},
     )
     return result

@@ -163,22 +163,39 @@ def applicable_targets(
     return value, applied
 
 
-def evaluate_deadline(
+# The columns of deadline_facts' table: what a verdict depends on apart from the instant
+FACT_COLUMNS = (
+    "norm",
+    "id",
+    "source_id",
+    "applied",
+    "target_hours",
+    "reported_at",
+    "due_at",
+    "resolved_at",
+    "excluded",
+    "hours_taken",
+)
+
+
+def deadline_facts(
     norm: Norm,
     records: pd.DataFrame,
     zones: pd.DataFrame,
-    as_of: pd.Timestamp,
     territory: Territory = Territory(),
-    risk_hours: float = DEFAULT_RISK_HOURS,
     basis: Basis | None = None,
 ) -> pd.DataFrame:
-    """One row per request in the norm's scope and reported by ``as_of``: due, state, hours."""
+    """What a deadline verdict depends on, apart from the instant it is judged at.
+
+    One row per request in the norm's scope that has a deadline under it (or, judged on the source's
+    due date, every request in scope): the applied target, the due date, and the hours from report
+    to resolution. Known as soon as the request, the norm or the territory changes, so the store
+    keeps these rows (geova.store.verdicts) and any instant's state is an expression over them
+    (:func:`judge`)."""
     if norm.kind is not NormKind.DEADLINE:
         raise ValueError(f"norm {norm.code} is a {norm.kind} norm, not a deadline")
-    as_of = pd.Timestamp(as_of).tz_convert("UTC")
     basis = basis or norm.basis
-    in_scope = norm_mask(norm, records, zones) & (records["reported_at"] <= as_of).to_numpy()
-    recs = records.loc[in_scope].reset_index(drop=True)
+    recs = records.loc[norm_mask(norm, records, zones)].reset_index(drop=True)
     reported = recs["reported_at"]
     local_day = reported.dt.tz_convert(territory.timezone).dt.tz_localize(None).dt.normalize()
     hours, applied = applicable_targets(norm, recs, zones, local_day)
@@ -186,15 +203,52 @@ def evaluate_deadline(
         due = recs["due_at"]
         applied = np.where(due.notna().to_numpy(), "source due date", "")
         hours = np.full(len(recs), np.nan)
-        in_force = np.ones(len(recs), dtype=bool)
+        keep = np.ones(len(recs), dtype=bool)
     else:
-        in_force = ~np.isnan(hours)
-        safe_hours = np.where(in_force, hours, 0.0)
+        keep = ~np.isnan(hours)
+        safe_hours = np.where(keep, hours, 0.0)
         if norm.calendar is Calendar.WORKING:
             due = add_working_hours(reported, safe_hours, territory.timezone, territory.holidays)
         else:
             due = add_calendar_hours(reported, safe_hours)
-        due = due.where(in_force)
+        due = due.where(keep)
+    resolved = recs["resolved_at"]
+    if norm.calendar is Calendar.WORKING:
+        taken = working_hours_between(reported, resolved, territory.timezone, territory.holidays)
+    else:
+        taken = ((resolved - reported).dt.total_seconds() / 3600).to_numpy()
+    out = pd.DataFrame(
+        {
+            "norm": norm.code,
+            "id": recs["id"].to_numpy(),
+            "source_id": recs["source_id"].to_numpy(),
+            "applied": applied,
+            "target_hours": hours,
+            "reported_at": reported.reset_index(drop=True),
+            "due_at": due.reset_index(drop=True),
+            "resolved_at": resolved.reset_index(drop=True),
+            "excluded": recs["status"].isin([Status.DUPLICATE.value, Status.CANCELLED.value]).to_numpy(),
+            "hours_taken": np.asarray(taken, dtype=float),
+        }
+    )
+    return out.loc[keep].reset_index(drop=True)
+
+
+def judge(
+    facts: pd.DataFrame,
+    as_of: pd.Timestamp,
+    calendar: Calendar = Calendar.CALENDAR,
+    territory: Territory = Territory(),
+    risk_hours: float = DEFAULT_RISK_HOURS,
+) -> pd.DataFrame:
+    """The verdicts at ``as_of`` of one norm's facts (:func:`deadline_facts`): requests reported by
+    then, with their state and hours, as the columns :data:`PER_REQUEST_COLUMNS`.
+
+    A request resolved after ``as_of`` is open at ``as_of``. The same rules as the SQL expression
+    in geova.store.verdict_reads, which the tests hold to this function."""
+    as_of = pd.Timestamp(as_of).tz_convert("UTC")
+    recs = facts.loc[(facts["reported_at"] <= as_of).to_numpy()].reset_index(drop=True)
+    due = recs["due_at"]
     resolved = recs["resolved_at"].where(recs["resolved_at"] <= as_of)
     closed = resolved.notna().to_numpy()
     due_ok = due.notna().to_numpy()
@@ -213,33 +267,50 @@ def evaluate_deadline(
         ],
         default=State.OPEN_IN_TIME.value,
     ).astype(object)
-    excluded = recs["status"].isin([Status.DUPLICATE.value, Status.CANCELLED.value]).to_numpy()
     end = resolved.where(closed, as_of)
-    if norm.calendar is Calendar.WORKING:
-        taken = working_hours_between(reported, resolved, territory.timezone, territory.holidays)
-        over = working_hours_between(due, end, territory.timezone, territory.holidays)
-    else:
-        taken = ((resolved - reported).dt.total_seconds() / 3600).to_numpy()
-        over = ((end - due).dt.total_seconds() / 3600).to_numpy()
-    over = np.where((state == State.LATE.value) | (state == State.OPEN_OVERDUE.value), over, np.nan)
-    keep = in_force | (basis is Basis.SOURCE)
-    out = pd.DataFrame(
+    taken = np.where(closed, recs["hours_taken"].to_numpy(dtype=float), np.nan)
+    late = (state == State.LATE.value) | (state == State.OPEN_OVERDUE.value)
+    over = np.full(len(recs), np.nan)
+    if late.any():
+        if calendar is Calendar.WORKING:
+            over[late] = working_hours_between(
+                due[late].reset_index(drop=True),
+                end[late].reset_index(drop=True),
+                territory.timezone,
+                territory.holidays,
+            )
+        else:
+            over[late] = ((end[late] - due[late]).dt.total_seconds() / 3600).to_numpy()
+    return pd.DataFrame(
         {
-            "norm": norm.code,
+            "norm": recs["norm"].to_numpy(dtype=object),
             "id": recs["id"].to_numpy(),
             "source_id": recs["source_id"].to_numpy(),
-            "applied": applied,
-            "target_hours": hours,
-            "reported_at": reported.reset_index(drop=True),
-            "due_at": due.reset_index(drop=True),
-            "resolved_at": resolved.reset_index(drop=True),
+            "applied": recs["applied"].to_numpy(),
+            "target_hours": recs["target_hours"].to_numpy(dtype=float),
+            "reported_at": recs["reported_at"],
+            "due_at": due,
+            "resolved_at": resolved,
             "state": state,
-            "excluded": excluded,
+            "excluded": recs["excluded"].to_numpy(dtype=bool),
             "hours_taken": taken,
             "hours_overdue": over,
         }
     )
-    return out.loc[keep].reset_index(drop=True)
+
+
+def evaluate_deadline(
+    norm: Norm,
+    records: pd.DataFrame,
+    zones: pd.DataFrame,
+    as_of: pd.Timestamp,
+    territory: Territory = Territory(),
+    risk_hours: float = DEFAULT_RISK_HOURS,
+    basis: Basis | None = None,
+) -> pd.DataFrame:
+    """One row per request in the norm's scope and reported by ``as_of``: due, state, hours."""
+    facts = deadline_facts(norm, records, zones, territory, basis)
+    return judge(facts, as_of, norm.calendar, territory, risk_hours)
 
 
 DIMENSIONS = ("norm", "quarter", "subquarter", "zone", "zone_kind", "category", "service", "channel", "month")

@@ -37,23 +37,16 @@ from sqlalchemy.engine import ExceptionContext, make_url
 
 from geova.config import busy_timeout, database_url
 from geova.settings import load as load_settings
+from geova.store.busy import StoreBusy, busy_errors, is_busy_error
+
+__all__ = ["StoreBusy", "busy_errors", "is_busy_error", "make_engine", "write"]
 
 # The execution option that marks a connection's transactions as writes (see write()).
 WRITE_OPTION = "geova_write"
-# SQLite's primary result codes for a lock it could not get: SQLITE_BUSY (another connection holds
-# it) and SQLITE_LOCKED (a conflict inside the same connection's shared cache).
-SQLITE_BUSY_CODES = {5, 6}
-# PostgreSQL: lock_not_available (lock_timeout ran out), serialization_failure, deadlock_detected.
-POSTGRES_BUSY_STATES = {"55P03", "40001", "40P01"}
 # Connections opened beyond GEOVA_DB_POOL_SIZE when every pooled one is busy (closed again when given
 # back): headroom for a request that briefly holds a second connection, without letting a burst
 # multiply the connections a PostgreSQL server must hold per process.
 POOL_OVERFLOW = 2
-
-
-class StoreBusy(RuntimeError):
-    """The store could not take the write lock in time (SQLite's busy timeout, or PostgreSQL's lock
-    timeout): nothing was written, and the same call may succeed a moment later."""
 
 
 def is_sqlite(engine: Engine) -> bool:
@@ -140,41 +133,23 @@ def write(engine: Engine) -> Iterator[Connection]:
     Every write of geova goes through it: on SQLite it starts with ``BEGIN IMMEDIATE`` so that the
     write lock is waited for up front (see the module's docstring); on PostgreSQL it is a plain
     transaction. Raises :class:`StoreBusy` when the lock cannot be had within the busy timeout.
+
+    Before committing, the verdicts the write changed are recomputed in the same transaction
+    (geova.store.verdicts.settle), and the store's data version moves on.
     """
+    from geova.store.verdicts import settle  # imported late: it reads the store's other modules
+
     with engine.connect() as conn:
         conn.execution_options(**{WRITE_OPTION: True})
         with conn.begin():
             yield conn
-
-
-def is_busy_error(exc: BaseException) -> bool:
-    """Whether a driver error means "a lock could not be had in time" (retryable), on either backend."""
-    state = getattr(exc, "sqlstate", None)
-    if state is not None:
-        return state in POSTGRES_BUSY_STATES
-    code = getattr(exc, "sqlite_errorcode", None)
-    if code is not None:
-        return code & 0xFF in SQLITE_BUSY_CODES
-    message = str(exc).lower()  # older sqlite3 modules do not expose the result code
-    return type(exc).__name__ == "OperationalError" and ("database is locked" in message or "busy" in message)
+            settle(conn)
 
 
 def _busy_to_store_busy(context: ExceptionContext) -> None:
     """Turn every backend's "could not get the lock in time" into StoreBusy (the one place it is done)."""
     if is_busy_error(context.original_exception):
         raise StoreBusy(str(context.original_exception).strip()) from context.original_exception
-
-
-@contextmanager
-def busy_errors() -> Iterator[None]:
-    """The same translation for calls made on the driver's connection directly (geova.store.bulk's
-    COPY and executemany), which SQLAlchemy's ``handle_error`` event does not see."""
-    try:
-        yield
-    except Exception as exc:
-        if is_busy_error(exc):
-            raise StoreBusy(str(exc).strip()) from exc
-        raise
 
 
 def _take_over_transactions(engine: Engine) -> None:

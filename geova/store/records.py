@@ -23,6 +23,7 @@ from geova.store.schema import (
     InterventionZone,
     Quarter,
     ShareMeasure,
+    VerdictStale,
     Zone,
 )
 
@@ -75,6 +76,7 @@ class RecordFilter:
     reported_to: pd.Timestamp | None = None  # exclusive
     bbox: tuple[float, float, float, float] | None = None  # lon/lat
     ids: tuple[int, ...] | None = None
+    stale: bool = False  # only the requests queued for their verdicts (geova.store.verdicts)
 
 
 def time_value(conn: Connection, ts: pd.Timestamp) -> float | str:
@@ -106,6 +108,8 @@ def filter_query(conn: Connection, query: Select, f: RecordFilter, q1, q2) -> Se
         query = query.where(IV.c.service.in_(list(f.services)))
     if f.ids is not None:
         query = query.where(IV.c.id.in_(list(f.ids)))
+    if f.stale:
+        query = query.where(IV.c.id.in_(select(VerdictStale.__table__.c.intervention_id)))
     if f.zones is not None:
         zt, iz = Zone.__table__, InterventionZone.__table__
         inside = (

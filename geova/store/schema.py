@@ -300,3 +300,53 @@ class ApiKey(Base):
     role: Mapped[str] = mapped_column(String(16))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())
     active: Mapped[bool] = mapped_column(Boolean, default=True)
+
+
+class Verdict(Base):
+    """What a deadline norm's verdict on one request depends on, apart from the instant.
+
+    Maintained at every write (geova.store.verdicts): the state at any instant is an expression over
+    these columns (geova.store.verdict_reads), so no page re-evaluates the city. The grouping keys are
+    copied from the request so that an aggregate reads one indexed table.
+    """
+
+    __tablename__ = "verdict"
+    __table_args__ = (
+        Index("ix_verdict_norm_reported", "norm_code", "reported_at"),
+        Index("ix_verdict_norm_quarter", "norm_code", "quarter", "reported_at"),
+        Index("ix_verdict_intervention", "intervention_id"),
+    )
+    norm_code: Mapped[str] = mapped_column(String(96), primary_key=True)
+    intervention_id: Mapped[int] = mapped_column(
+        ForeignKey("intervention.id", ondelete="CASCADE"), primary_key=True
+    )
+    reported_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    resolved_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    due_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    target_hours: Mapped[float | None] = mapped_column(Float)
+    applied: Mapped[str] = mapped_column(Text, default="")
+    hours_taken: Mapped[float | None] = mapped_column(Float)  # report to resolution (working hours if so)
+    excluded: Mapped[bool] = mapped_column(Boolean, default=False)  # duplicate or cancelled
+    quarter: Mapped[str | None] = mapped_column(String(64))  # codes, None outside the territory
+    subquarter: Mapped[str | None] = mapped_column(String(64))
+    category: Mapped[str] = mapped_column(String(64))
+    service: Mapped[str | None] = mapped_column(Text)
+    channel: Mapped[str | None] = mapped_column(Text)
+    month: Mapped[str] = mapped_column(String(7))  # local month of the report, YYYY-MM
+
+
+class VerdictStale(Base):
+    """Requests whose verdicts must be recomputed before the write commits: filled by triggers on
+    the request and zone-membership tables (migration 0006), so no write path can forget one."""
+
+    __tablename__ = "verdict_stale"
+    intervention_id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+
+
+class VerdictNorm(Base):
+    """The fingerprint of each deadline norm (and of the territory it was judged in) that the
+    stored verdicts were computed from; a norm whose fingerprint changed is recomputed, alone."""
+
+    __tablename__ = "verdict_norm"
+    norm_code: Mapped[str] = mapped_column(String(96), primary_key=True)
+    fingerprint: Mapped[str] = mapped_column(String(64))

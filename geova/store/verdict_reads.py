@@ -1,0 +1,242 @@
+"""Reading the maintained verdicts: the state at any instant as a SQL expression, aggregates in SQL.
+
+The rules are those of geova.core.evaluate.judge, written once more in SQL so that a million
+requests are counted where they are stored; tests hold the two to the same answers on both
+backends. Medians and 90th percentiles use PostgreSQL's ``percentile_cont`` (linear interpolation,
+as pandas' ``quantile``); SQLite has no such aggregate, so there the resolution times of the closed
+requests are read and the two quantiles taken with pandas.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from sqlalchemy import Connection, Select, and_, case, false, func, literal, or_, select
+
+from geova.core.evaluate import DIMENSIONS, OPEN_STATES, RATED_STATES, State
+from geova.store.records import RecordFilter, fetch_raw, time_expr, time_value, to_utc
+from geova.store.schema import Intervention, InterventionZone, Verdict, Zone
+
+V = Verdict.__table__
+IV = Intervention.__table__
+NONE = "(none)"
+# the stored column behind each grouping dimension (zones come from the membership table)
+COLUMNS = {
+    "norm": V.c.norm_code,
+    "quarter": V.c.quarter,
+    "subquarter": V.c.subquarter,
+    "category": V.c.category,
+    "service": V.c.service,
+    "channel": V.c.channel,
+    "month": V.c.month,
+}
+
+
+def state_expr(conn: Connection, as_of: pd.Timestamp, risk_hours: float) -> Any:
+    """The state of each verdict row at ``as_of`` (geova.core.evaluate.State values)."""
+    now = time_value(conn, as_of)
+    risk = time_value(conn, pd.Timestamp(as_of) + pd.Timedelta(hours=risk_hours))
+    due, resolved = time_expr(conn, V.c.due_at), time_expr(conn, V.c.resolved_at)
+    closed = and_(V.c.resolved_at.is_not(None), resolved <= now)
+    return case(
+        (V.c.due_at.is_(None), State.NO_DEADLINE.value),
+        (and_(closed, resolved <= due), State.ON_TIME.value),
+        (closed, State.LATE.value),
+        (due < now, State.OPEN_OVERDUE.value),
+        (due <= risk, State.OPEN_AT_RISK.value),
+        else_=State.OPEN_IN_TIME.value,
+    )
+
+
+def restrict(conn: Connection, query: Select, where: RecordFilter | None) -> Select:
+    """``query`` over the verdict table restricted as ``where`` says (the same meaning as
+    geova.store.records.filter_query has over the requests)."""
+    if where is None:
+        return query
+    if where.categories is not None:
+        query = query.where(V.c.category.in_(list(where.categories)))
+    if where.quarters is not None:
+        codes = list(where.quarters)
+        query = query.where(or_(V.c.quarter.in_(codes), V.c.subquarter.in_(codes)))
+    if where.services is not None:
+        query = query.where(V.c.service.in_(list(where.services)))
+    if where.ids is not None:
+        query = query.where(V.c.intervention_id.in_(list(where.ids)))
+    if where.zones is not None:
+        zt, iz = Zone.__table__, InterventionZone.__table__
+        inside = (
+            select(iz.c.intervention_id)
+            .join(zt, zt.c.id == iz.c.zone_id)
+            .where(zt.c.code.in_(list(where.zones)))
+        )
+        query = query.where(V.c.intervention_id.in_(inside))
+    if where.reported_from is not None:
+        query = query.where(time_expr(conn, V.c.reported_at) >= time_value(conn, where.reported_from))
+    if where.reported_to is not None:
+        query = query.where(time_expr(conn, V.c.reported_at) < time_value(conn, where.reported_to))
+    if where.bbox is not None:
+        minx, miny, maxx, maxy = (float(v) for v in where.bbox)
+        x, y = func.ST_X(IV.c.geom), func.ST_Y(IV.c.geom)
+        inside_box = select(IV.c.id).where(x.between(minx, maxx) & y.between(miny, maxy))
+        query = query.where(V.c.intervention_id.in_(inside_box))
+    if where.stale:
+        query = query.where(false())
+    return query
+
+
+def _dimensions(by: Sequence[str]) -> list[str]:
+    by = list(by) or ["norm"]
+    unknown = [d for d in by if d not in DIMENSIONS]
+    if unknown:
+        raise ValueError(f"cannot group by {', '.join(unknown)}; choose among {', '.join(DIMENSIONS)}")
+    return by
+
+
+def aggregate(
+    conn: Connection,
+    as_of: pd.Timestamp,
+    norm_codes: Sequence[str],
+    by: Sequence[str] = ("norm",),
+    where: RecordFilter | None = None,
+    risk_hours: float = 24.0,
+) -> pd.DataFrame:
+    """Counts per state, backlog, on-time rate, median and 90th-percentile hours per group: the
+    frame geova.core.evaluate.aggregate returns, computed by the database."""
+    by = _dimensions(by)
+    as_of = pd.Timestamp(as_of).tz_convert("UTC")
+    state = state_expr(conn, as_of, risk_hours).label("state")
+    base = select(
+        V.c.intervention_id,
+        state,
+        V.c.excluded,
+        V.c.hours_taken,
+        *(c.label(f"v_{d}") for d, c in COLUMNS.items()),
+    ).where(V.c.norm_code.in_(list(norm_codes)), time_expr(conn, V.c.reported_at) <= time_value(conn, as_of))
+    rows = restrict(conn, base, where).subquery()
+    if "zone" in by or "zone_kind" in by:
+        return _aggregate_zones(conn, rows, by)
+    keys = [(rows.c.v_norm if d == "norm" else func.coalesce(rows.c[f"v_{d}"], NONE)).label(d) for d in by]
+    return _counts(conn, rows, keys, by)
+
+
+def _counts(conn: Connection, rows: Any, keys: list[Any], by: list[str]) -> pd.DataFrame:
+    active = rows.c.excluded.is_(False) if conn.dialect.name == "postgresql" else rows.c.excluded == 0
+    columns = [
+        func.sum(case((and_(active, rows.c.state == s.value), 1), else_=0)).label(s.value) for s in State
+    ]
+    columns.append(func.sum(case((active, 0), else_=1)).label("excluded"))
+    closed = and_(active, rows.c.state.in_([State.ON_TIME.value, State.LATE.value]))
+    postgres = conn.dialect.name == "postgresql"
+    if postgres:
+        for name, q in (("median_hours", 0.5), ("p90_hours", 0.9)):
+            columns.append(
+                func.percentile_cont(literal(q)).within_group(rows.c.hours_taken).filter(closed).label(name)
+            )
+    query = select(*keys, *columns).group_by(*keys).order_by(*keys)
+    frame = pd.DataFrame(conn.execute(query).all(), columns=[*by, *(c.name for c in columns)])
+    if not postgres:
+        frame = _with_quantiles(conn, frame, rows, keys, closed, by)
+    return _finish(frame, by)
+
+
+def _with_quantiles(
+    conn: Connection, frame: pd.DataFrame, rows: Any, keys: list[Any], closed: Any, by: list[str]
+) -> pd.DataFrame:
+    hours = pd.DataFrame(
+        fetch_raw(conn, select(*keys, rows.c.hours_taken).where(closed)), columns=[*by, "hours_taken"]
+    )
+    hours["hours_taken"] = hours["hours_taken"].astype(float)
+    grouped = hours.groupby(by, sort=True, dropna=False)["hours_taken"]
+    quantiles = pd.DataFrame({"median_hours": grouped.median(), "p90_hours": grouped.quantile(0.9)})
+    if quantiles.empty:
+        frame["median_hours"] = np.nan
+        frame["p90_hours"] = np.nan
+        return frame
+    return frame.merge(quantiles.reset_index(), on=by, how="left")
+
+
+def _aggregate_zones(conn: Connection, rows: Any, by: list[str]) -> pd.DataFrame:
+    zt, iz = Zone.__table__, InterventionZone.__table__
+    joined = rows.outerjoin(iz, iz.c.intervention_id == rows.c.intervention_id).outerjoin(
+        zt, zt.c.id == iz.c.zone_id
+    )
+    keys: list[Any] = []
+    for d in by:
+        if d == "zone":
+            keys.append(func.coalesce(zt.c.code, NONE).label(d))
+        elif d == "zone_kind":
+            keys.append(func.coalesce(zt.c.kind, NONE).label(d))
+        elif d == "norm":
+            keys.append(rows.c.v_norm.label(d))
+        else:
+            keys.append(func.coalesce(rows.c[f"v_{d}"], NONE).label(d))
+    inner_cols = [
+        rows.c.intervention_id,
+        rows.c.v_norm.label("verdict_norm"),
+        rows.c.state,
+        rows.c.excluded,
+        rows.c.hours_taken,
+        *keys,
+    ]
+    inner = select(*inner_cols).select_from(joined)
+    if "zone_kind" in by and "zone" not in by:
+        inner = inner.distinct()  # a request in two zones of one kind counts once for that kind
+    sub = inner.subquery()
+    return _counts(conn, sub, [sub.c[d] for d in by], by)
+
+
+def _finish(frame: pd.DataFrame, by: list[str]) -> pd.DataFrame:
+    counts = [*(s.value for s in State), "excluded"]
+    for c in counts:
+        frame[c] = frame[c].fillna(0).astype(np.int64)
+    frame.insert(len(by), "requests", frame[counts].sum(axis=1).astype(np.int64))
+    frame["rated"] = frame[[s.value for s in RATED_STATES]].sum(axis=1)
+    frame["backlog"] = frame[[s.value for s in OPEN_STATES]].sum(axis=1)
+    judged = frame["on_time"] + frame["late"] + frame["open_overdue"]
+    frame["on_time_rate"] = (frame["on_time"] / judged.where(judged > 0)).astype(float)
+    hours = frame.pop("median_hours").astype(float), frame.pop("p90_hours").astype(float)
+    frame["median_hours"], frame["p90_hours"] = hours
+    return frame.sort_values(by, kind="stable").reset_index(drop=True)
+
+
+def facts(
+    conn: Connection,
+    as_of: pd.Timestamp,
+    norm_codes: Sequence[str],
+    where: RecordFilter | None = None,
+) -> pd.DataFrame:
+    """The stored facts (geova.core.evaluate.FACT_COLUMNS) of the requests reported by ``as_of``,
+    by norm and request id: geova.core.evaluate.judge turns them into one instant's verdicts."""
+    query = (
+        select(
+            V.c.norm_code,
+            V.c.intervention_id,
+            IV.c.source_id,
+            V.c.applied,
+            V.c.target_hours,
+            time_expr(conn, V.c.reported_at),
+            time_expr(conn, V.c.due_at),
+            time_expr(conn, V.c.resolved_at),
+            V.c.excluded,
+            V.c.hours_taken,
+        )
+        .select_from(V.join(IV, IV.c.id == V.c.intervention_id))
+        .where(
+            V.c.norm_code.in_(list(norm_codes)),
+            time_expr(conn, V.c.reported_at) <= time_value(conn, pd.Timestamp(as_of)),
+        )
+        .order_by(V.c.norm_code, V.c.intervention_id)
+    )
+    rows = fetch_raw(conn, restrict(conn, query, where))
+    names = ["norm", "id", "source_id", "applied", "target_hours", "reported_at", "due_at", "resolved_at"]
+    frame = pd.DataFrame.from_records(rows, columns=[*names, "excluded", "hours_taken"], coerce_float=False)
+    frame["id"] = frame["id"].astype(np.int64)
+    for name in ("reported_at", "due_at", "resolved_at"):
+        frame[name] = to_utc(conn, frame[name].tolist())
+    for name in ("target_hours", "hours_taken"):
+        frame[name] = frame[name].astype(float)
+    frame["excluded"] = frame["excluded"].astype(bool)
+    return frame

@@ -1,0 +1,203 @@
+"""Verdicts maintained at every write: evaluate when the data changes, aggregate when it is read.
+
+What a deadline verdict depends on, apart from the instant, is known when a request, a norm or the
+territory changes (geova.core.evaluate.deadline_facts). :func:`settle` keeps the ``verdict`` table
+equal to those facts; :func:`geova.store.db.write` calls it before every commit, so a write and the
+verdicts it changes land together and no reader ever sees one without the other.
+
+What is recomputed, and why that is enough:
+
+- requests queued in ``verdict_stale``: triggers on ``intervention`` and ``intervention_zone`` queue
+  every inserted, updated or re-zoned request, whichever code path wrote it (imports, web forms,
+  /api/v1, Open311, layer re-imports reassigning quarters and zones);
+- norms whose fingerprint changed (a new target, override, scope, calendar or basis): that norm alone,
+  over every request;
+- every norm, when the territory's fingerprint changes (time zone, holidays, the codes of quarters
+  and the codes and kinds of zones, which scopes and overrides name).
+
+Each settle also bumps the store's data version, which keys caches of aggregates: a cached figure is
+never served after a write.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import time
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from sqlalchemy import Connection, delete, func, inspect, select
+
+from geova.core.evaluate import Territory, deadline_facts
+from geova.core.norms import Norm, NormKind
+from geova.store.bulk import insert_rows, native_column
+from geova.store.records import RecordFilter, load_records
+from geova.store.referential import load_norms
+from geova.store.schema import Quarter, Verdict, VerdictNorm, VerdictStale, Zone
+from geova.store.status import set_setting, settings
+
+log = logging.getLogger(__name__)
+DATA_VERSION = "data_version"
+DEFAULT_TIMEZONE = "Europe/Paris"  # geova.config's default, read here without importing the app's config
+
+V = Verdict.__table__
+STALE = VerdictStale.__table__
+FINGERPRINTS = VerdictNorm.__table__
+
+
+def _digest(value: Any) -> str:
+    return hashlib.sha256(json.dumps(value, sort_keys=True, default=str).encode()).hexdigest()[:32]
+
+
+def norm_fingerprint(norm: Norm) -> Any:
+    """What of a norm its verdicts depend on, in a canonical form (sets sorted: their order varies
+    between processes)."""
+    return {
+        "scopes": [
+            {
+                "categories": sorted(s.categories),
+                "insulting": s.insulting,
+                "severities": sorted(s.severities),
+                "zone_kinds": sorted(s.zone_kinds),
+                "exclude_zone_kinds": sorted(s.exclude_zone_kinds),
+                "zones": sorted(s.zones),
+                "quarters": sorted(s.quarters),
+            }
+            for s in norm.scopes
+        ],
+        "targets": sorted(
+            [t.valid_from.isoformat(), t.value, t.quarter or "", t.zone or ""] for t in norm.targets
+        ),
+        "calendar": norm.calendar.value,
+        "basis": norm.basis.value,
+    }
+
+
+def territory(conn: Connection) -> Territory:
+    s = settings(conn)
+    return Territory(timezone=s.get("timezone", DEFAULT_TIMEZONE), holidays=s.get("holidays", "FR"))
+
+
+def territory_fingerprint(conn: Connection, where: Territory) -> Any:
+    q, z = Quarter.__table__, Zone.__table__
+    return {
+        "timezone": where.timezone,
+        "holidays": where.holidays,
+        "quarters": [list(r) for r in conn.execute(select(q.c.id, q.c.code).order_by(q.c.id))],
+        "zones": [list(r) for r in conn.execute(select(z.c.id, z.c.code, z.c.kind).order_by(z.c.id))],
+    }
+
+
+def data_version(conn: Connection) -> str:
+    """Changes with every write (see :func:`settle`); keys caches of what is read from the store."""
+    return settings(conn).get(DATA_VERSION, "0")
+
+
+def maintained(conn: Connection) -> bool:
+    """Whether this store keeps verdicts (false while migrating from before revision 0006)."""
+    return bool(inspect(conn).has_table(STALE.name))
+
+
+def _plan(conn: Connection) -> tuple[Territory, list[Norm], dict[str, str], dict[str, str]]:
+    """(territory, deadline norms, their current fingerprints, the fingerprints stored)."""
+    where = territory(conn)
+    norms = [n for n in load_norms(conn) if n.kind is NormKind.DEADLINE]
+    base = _digest(territory_fingerprint(conn, where))
+    wanted = {n.code: _digest([base, norm_fingerprint(n)]) for n in norms}
+    stored = dict(conn.execute(select(FINGERPRINTS.c.norm_code, FINGERPRINTS.c.fingerprint)).all())
+    return where, norms, wanted, stored
+
+
+def current(conn: Connection) -> bool:
+    """Whether the stored verdicts are those of the stored requests, norms and territory. Always
+    true after a write through geova.store.db.write; a reader checks it so that a change made
+    around that path (a maintenance script, a test's raw transaction) is never read stale."""
+    if not maintained(conn):
+        return False
+    _where, _norms, wanted, stored = _plan(conn)
+    return wanted == stored and conn.execute(select(STALE.c.intervention_id).limit(1)).first() is None
+
+
+def settle(conn: Connection) -> dict[str, int]:
+    """Bring the stored verdicts up to date inside the caller's write transaction; returns counts
+    of what was recomputed (for logs and tests)."""
+    if not maintained(conn):
+        return {}
+    began = time.perf_counter()
+    where, norms, wanted, stored = _plan(conn)
+    gone = sorted(set(stored) - set(wanted))
+    changed = [n for n in norms if stored.get(n.code) != wanted[n.code]]
+    kept = [n for n in norms if stored.get(n.code) == wanted[n.code]]
+    counts = {"norms": len(changed), "requests": 0, "rows": 0}
+    if gone:
+        conn.execute(delete(V).where(V.c.norm_code.in_(gone)))
+        conn.execute(delete(FINGERPRINTS).where(FINGERPRINTS.c.norm_code.in_(gone)))
+    if changed:
+        codes = [n.code for n in changed]
+        conn.execute(delete(V).where(V.c.norm_code.in_(codes)))
+        counts["rows"] += _store(conn, changed, where, RecordFilter())
+        conn.execute(delete(FINGERPRINTS).where(FINGERPRINTS.c.norm_code.in_(codes)))
+        conn.execute(FINGERPRINTS.insert(), [{"norm_code": c, "fingerprint": wanted[c]} for c in codes])
+    queued = conn.execute(select(STALE.c.intervention_id).limit(1)).first() is not None
+    if queued:
+        counts["requests"] = int(conn.execute(select(func.count()).select_from(STALE)).scalar_one())
+        if kept:
+            stale = select(STALE.c.intervention_id).scalar_subquery()
+            conn.execute(
+                delete(V).where(V.c.intervention_id.in_(stale), V.c.norm_code.in_([n.code for n in kept]))
+            )
+            counts["rows"] += _store(conn, kept, where, RecordFilter(stale=True))
+        conn.execute(delete(STALE))
+    set_setting(conn, DATA_VERSION, str(int(data_version(conn)) + 1))
+    if counts["norms"] or counts["requests"]:
+        ms = round((time.perf_counter() - began) * 1000)
+        log.info(
+            "verdicts settled: %d norms recomputed, %d requests, %d rows in %d ms",
+            counts["norms"],
+            counts["requests"],
+            counts["rows"],
+            ms,
+            extra={**counts, "duration_ms": ms},
+        )
+    return counts
+
+
+def _store(conn: Connection, norms: list[Norm], where: Territory, which: RecordFilter) -> int:
+    """Compute and insert the verdict rows of ``norms`` over the requests ``which`` selects."""
+    categories = set().union(*(n.categories for n in norms))
+    records, zones = load_records(conn, categories, where=which)
+    if records.empty:
+        return 0
+    keys = records.set_index("id")[["quarter", "subquarter", "category", "service", "channel"]]
+    month = records["reported_at"].dt.tz_convert(where.timezone).dt.tz_localize(None).dt.strftime("%Y-%m")
+    months = pd.Series(month.to_numpy(), index=records["id"].to_numpy())
+    total = 0
+    for norm in norms:
+        facts = deadline_facts(norm, records, zones, where)
+        if facts.empty:
+            continue
+        ids = facts["id"].to_numpy()
+        k = keys.loc[ids]
+        columns = {
+            "norm_code": [norm.code] * len(facts),
+            "intervention_id": ids.astype(np.int64).tolist(),
+            "reported_at": native_column(conn, facts["reported_at"]),
+            "resolved_at": native_column(conn, facts["resolved_at"]),
+            "due_at": native_column(conn, facts["due_at"]),
+            "target_hours": native_column(conn, facts["target_hours"]),
+            "applied": facts["applied"].astype(str).tolist(),
+            "hours_taken": native_column(conn, facts["hours_taken"]),
+            "excluded": native_column(conn, facts["excluded"].astype(bool)),
+            "quarter": native_column(conn, k["quarter"]),
+            "subquarter": native_column(conn, k["subquarter"]),
+            "category": k["category"].astype(str).tolist(),
+            "service": native_column(conn, k["service"]),
+            "channel": native_column(conn, k["channel"]),
+            "month": months.loc[ids].astype(str).tolist(),
+        }
+        insert_rows(conn, V, columns)
+        total += len(facts)
+    return total

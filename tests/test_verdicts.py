@@ -1,0 +1,390 @@
+"""The maintained verdicts equal a full recomputation, whatever was written and however.
+
+The oracle is the in-memory engine run from scratch over what the store holds (the requests, their
+zones, the norms, the territory): geova.core.evaluate.evaluate_deadline and aggregate over
+load_records, exactly what every page computed before verdicts were stored. The system under test is
+geova.evaluation.evaluate, which reads the ``verdict`` table that geova.store.verdicts maintains at
+each write and counts it in SQL.
+
+A Hypothesis state machine writes through every path (imports of new and changed rows, web reports,
+resolutions and reassignments, new norm targets and scopes, zone layers re-imported with other
+kinds, shapes and codes, the territory's time zone) and, after each step, compares both at several
+instants and groupings, on SpatiaLite and on PostGIS.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import shutil
+import uuid
+from datetime import date, datetime, timedelta
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+import pandas as pd
+import pytest
+from hypothesis import HealthCheck, Phase, settings
+from hypothesis import strategies as st
+from hypothesis.stateful import RuleBasedStateMachine, invariant, rule, run_state_machine_as_test
+from sqlalchemy import Engine, text
+
+from geova import importing
+from geova.core.evaluate import PER_REQUEST_COLUMNS, Territory, aggregate, evaluate_deadline
+from geova.core.norms import NormKind, Target
+from geova.evaluation import evaluate
+from geova.store import edits
+from geova.store.db import make_engine, write
+from geova.store.records import load_records
+from geova.store.referential import add_target, load_norms
+from geova.store.schema import Base
+from geova.store.status import set_setting
+from geova.store.status import settings as store_settings
+from tests.boston import LAYERS, load_quarters, load_zones
+
+FIX = Path(__file__).parent / "fixtures" / "norms"
+BOSTON = "America/New_York"
+INSTANTS = (
+    pd.Timestamp("2015-06-01 00:00", tz=BOSTON),
+    pd.Timestamp("2015-06-10 12:00", tz=BOSTON),
+    pd.Timestamp("2015-08-01 00:00", tz=BOSTON),
+)
+GROUPINGS = (
+    ["norm"],
+    ["norm", "quarter"],
+    ["norm", "subquarter", "category"],
+    ["norm", "zone"],
+    ["norm", "zone_kind"],
+    ["zone_kind"],
+    ["norm", "month", "service", "channel"],
+)
+# points: inside ZPC-01 (Downtown Crossing), ZPC-01 and ZPC-02, Chinatown, Dorchester, Fields
+# Corner (ZPC-08), outside Boston
+POINTS = (
+    (-71.0602, 42.3551),
+    (-71.0621, 42.3524),
+    (-71.0616, 42.3505),
+    (-71.0650, 42.2900),
+    (-71.0617, 42.3003),
+    (-71.2000, 42.4500),
+)
+EXTRA_NORMS = """
+[[norm]]
+code = "t.commercial.working"
+task = "proprete.graffiti"
+kind = "deadline"
+set = "test"
+label_fr = "Graffitis en zone commerciale, 16 heures ouvrées"
+calendar = "working"
+value = 16
+from = 2008-01-01
+  [[norm.scope]]
+  categories = ["graffiti"]
+  zone_kinds = ["commercial"]
+
+[[norm]]
+code = "t.needles.source"
+task = "proprete.graffiti"
+kind = "deadline"
+set = "test"
+label_fr = "Seringues, à la date promise par la source"
+deadline = "source"
+  [[norm.scope]]
+  categories = ["seringue"]
+"""
+SCOPE_CHANGE = """
+[[norm]]
+code = "t.commercial.working"
+task = "proprete.graffiti"
+kind = "deadline"
+set = "test"
+label_fr = "Graffitis et seringues hors zone sensible, 16 heures ouvrées"
+calendar = "working"
+value = 16
+from = 2008-01-01
+  [[norm.scope]]
+  categories = ["graffiti", "seringue"]
+  exclude_zone_kinds = ["sensitive"]
+"""
+
+
+def recomputed(engine: Engine, as_of: pd.Timestamp) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame, str]:
+    """The oracle: every deadline norm evaluated from scratch over the stored requests."""
+    with engine.connect() as conn:
+        norms = [n for n in load_norms(conn, active_only=True) if n.kind is NormKind.DEADLINE]
+        s = store_settings(conn)
+        recs, zones = load_records(conn, set().union(*(n.categories for n in norms)))
+    where = Territory(timezone=s.get("timezone", "Europe/Paris"), holidays=s.get("holidays", "FR"))
+    per = pd.concat([evaluate_deadline(n, recs, zones, as_of, where) for n in norms], ignore_index=True)
+    return per, recs, zones, where.timezone
+
+
+def same_frames(got: pd.DataFrame, want: pd.DataFrame, keys: list[str], what: str) -> None:
+    got = got.sort_values(keys).reset_index(drop=True)
+    want = want.sort_values(keys).reset_index(drop=True)
+    assert list(got[keys].itertuples(index=False)) == list(want[keys].itertuples(index=False)), what
+    for column in want.columns:
+        a, b = got[column], want[column]
+        if pd.api.types.is_float_dtype(b) or pd.api.types.is_float_dtype(a):
+            pd.testing.assert_series_equal(
+                a.astype(float),
+                b.astype(float),
+                check_names=False,
+                rtol=1e-9,
+                atol=1e-9,
+                obj=f"{what} {column}",
+            )
+        else:
+            assert (
+                a.astype(object).where(a.notna(), None).tolist()
+                == b.astype(object).where(b.notna(), None).tolist()
+            ), f"{what}: column {column}"
+
+
+def check_maintained(engine: Engine) -> None:
+    for as_of in INSTANTS:
+        per, recs, zones, tz = recomputed(engine, as_of)
+        result = evaluate(engine, as_of=as_of)
+        assert result.stored, "the evaluation should read the maintained verdicts"
+        same_frames(
+            result.per_intervention[list(PER_REQUEST_COLUMNS)],
+            per[list(PER_REQUEST_COLUMNS)],
+            ["norm", "id"],
+            f"verdicts at {as_of}",
+        )
+        for by in GROUPINGS:
+            want = aggregate(per, recs, zones, by=by, tz=tz)
+            got = result.group(by)
+            got = got[[c for c in got.columns if not c.endswith("_name")]]
+            if want.empty:
+                assert got.empty, by
+                continue
+            assert list(got.columns) == list(want.columns), by
+            same_frames(got, want, by, f"grouped by {by} at {as_of}")
+
+
+# --- a store on each backend, fresh for each run of the state machine -------------------------------
+
+
+def fresh_store(backend: str, request: pytest.FixtureRequest, tmp_path: Path) -> Engine:
+    if backend == "spatialite":
+        path = tmp_path / f"{uuid.uuid4().hex[:8]}.sqlite"
+        shutil.copy(request.getfixturevalue("spatialite_template"), path)
+        return make_engine(f"sqlite:///{path}")
+    engine = make_engine(request.getfixturevalue("postgis_url"))
+    tables = ", ".join(f'"{t.name}"' for t in Base.metadata.sorted_tables)
+    with engine.begin() as conn:
+        conn.execute(text(f"TRUNCATE {tables} RESTART IDENTITY CASCADE"))
+    return engine
+
+
+def zone_variant(folder: Path, variant: int) -> Path:
+    """The demo's zones re-drawn: 0 as shipped; 1 ZPC-01 becomes a sensitive zone and ZPC-02 goes;
+    2 ZPC-03 grows to cover Chinatown's points and ZPC-01 is renamed ZPC-01b."""
+    data = json.loads((LAYERS / "boston_priority_zones.geojson").read_text())
+    features = []
+    for f in data["features"]:
+        p = f["properties"]
+        if variant == 1 and p["code"] == "ZPC-02":
+            continue
+        if variant == 1 and p["code"] == "ZPC-01":
+            p["kind"] = "sensitive"
+        if variant == 2 and p["code"] == "ZPC-01":
+            p["code"] = "ZPC-01b"
+        if variant == 2 and p["code"] == "ZPC-03":
+            f["geometry"] = {
+                "type": "Polygon",
+                "coordinates": [
+                    [[-71.07, 42.345], [-71.05, 42.345], [-71.05, 42.36], [-71.07, 42.36], [-71.07, 42.345]]
+                ],
+            }
+        features.append(f)
+    data["features"] = features
+    path = folder / f"zones-{variant}-{uuid.uuid4().hex[:6]}.geojson"
+    path.write_text(json.dumps(data))
+    return path
+
+
+class Writes(RuleBasedStateMachine):
+    """Random sequences of writes through every path geova has."""
+
+    backend = "spatialite"
+    request: pytest.FixtureRequest
+    tmp_path: Path
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.engine = fresh_store(self.backend, self.request, self.tmp_path)
+        load_quarters(self.engine)
+        load_zones(self.engine)
+        importing.load_extra_referential(self.engine, FIX / "norms.toml")
+        extra = self.tmp_path / f"extra-{uuid.uuid4().hex[:6]}.toml"
+        extra.write_text(EXTRA_NORMS)
+        importing.load_extra_referential(self.engine, extra)
+        with write(self.engine) as conn:
+            set_setting(conn, "timezone", BOSTON)
+        self.ids: list[int] = []
+
+    def teardown(self) -> None:
+        self.engine.dispose()
+
+    def _refresh_ids(self) -> None:
+        with self.engine.connect() as conn:
+            self.ids = [r[0] for r in conn.execute(text("SELECT id FROM intervention ORDER BY id"))]
+
+    @rule(
+        rows=st.lists(
+            st.tuples(
+                st.integers(0, 11),  # source id: a pool, so that later imports change earlier rows
+                st.sampled_from(["Graffiti", "Needle"]),
+                st.integers(0, 21 * 24),  # hours after 2015-05-25 00:00, Boston time
+                st.one_of(st.none(), st.integers(0, 200)),  # hours to resolution
+                st.one_of(st.none(), st.integers(1, 96)),  # the source's own deadline, hours
+                st.sampled_from(["Open", "Closed", "Duplicate", "Cancelled"]),
+                st.sampled_from(POINTS),
+                st.sampled_from(["PWD", "Parks"]),
+            ),
+            min_size=1,
+            max_size=8,
+            unique_by=lambda r: r[0],
+        )
+    )
+    def import_rows(self, rows):
+        path = self.tmp_path / f"requests-{uuid.uuid4().hex[:6]}.csv"
+        start = datetime(2015, 5, 25)
+        fmt = "%Y-%m-%d %H:%M"
+        with path.open("w", newline="") as f:
+            out = csv.writer(f)
+            out.writerow(
+                ["id", "type", "opened", "closed", "target", "status", "channel", "service", "lat", "lon"]
+            )
+            for sid, kind, at, taken, due, status, (lon, lat), service in rows:
+                opened = start + timedelta(hours=at)
+                closed = "" if taken is None else (opened + timedelta(hours=taken)).strftime(fmt)
+                target = "" if due is None else (opened + timedelta(hours=due)).strftime(fmt)
+                status = "Closed" if closed and status == "Open" else status
+                status = "Open" if not closed and status == "Closed" else status
+                out.writerow(
+                    [f"R{sid}", kind, opened.strftime(fmt), closed, target, status, "App", service, lat, lon]
+                )
+        importing.import_interventions(self.engine, path, FIX / "requests.toml")
+        self._refresh_ids()
+
+    @rule(point=st.sampled_from(POINTS[:-1]), at=st.integers(0, 21 * 24), insulting=st.booleans())
+    def report_on_the_web(self, point, at, insulting):
+        when = datetime(2015, 5, 25, tzinfo=ZoneInfo(BOSTON)) + timedelta(hours=at)
+        with write(self.engine) as conn:
+            edits.report_intervention(
+                conn, "graffiti", "tag", "1 Main St", point[0], point[1], "corr", when, insulting=insulting
+            )
+        self._refresh_ids()
+
+    @rule(k=st.integers(0, 50), hours=st.integers(1, 120))
+    def resolve_on_the_web(self, k, hours):
+        if not self.ids:
+            return
+        with self.engine.connect() as conn:
+            row = conn.execute(
+                text(
+                    "SELECT reported_at FROM intervention"
+                    " WHERE id = :i AND status = 'open' AND resolved_at IS NULL"
+                ),
+                {"i": self.ids[k % len(self.ids)]},
+            ).first()
+        if row is None:
+            return
+        reported = pd.Timestamp(row[0])
+        reported = reported.tz_localize("UTC") if reported.tzinfo is None else reported
+        with write(self.engine) as conn:
+            edits.resolve(
+                conn, self.ids[k % len(self.ids)], reported + pd.Timedelta(hours=hours), "done", "svc"
+            )
+
+    @rule(k=st.integers(0, 50), service=st.sampled_from(["PWD", "Parks", "Graffiti team"]))
+    def reassign(self, k, service):
+        if not self.ids:
+            return
+        try:
+            with write(self.engine) as conn:
+                edits.reassign(conn, self.ids[k % len(self.ids)], service, None, "svc")
+        except ValueError:
+            pass  # already assigned to that service: refused, nothing written
+
+    @rule(
+        where=st.sampled_from([(None, None), ("26", None), ("7", None), (None, "ZPC-02"), (None, "ZPC-08")]),
+        day=st.sampled_from([date(2015, 5, 1), date(2015, 6, 3), date(2015, 6, 8)]),
+        value=st.sampled_from([6.0, 12.0, 60.0, None]),
+    )
+    def new_target(self, where, day, value):
+        with write(self.engine) as conn:
+            add_target(conn, "test.graffiti.48h", Target(day, value, where[0], where[1]))
+
+    @rule()
+    def change_a_scope(self):
+        path = self.tmp_path / f"scope-{uuid.uuid4().hex[:6]}.toml"
+        path.write_text(SCOPE_CHANGE)
+        importing.load_extra_referential(self.engine, path)
+
+    @rule(variant=st.sampled_from([0, 1, 2]))
+    def reimport_zones(self, variant):
+        importing.import_layer(
+            self.engine,
+            zone_variant(self.tmp_path, variant),
+            as_="zones",
+            code_field="code",
+            name_field="name",
+            kind_field="kind",
+            layer_name="boston_priority_zones",
+        )
+
+    @rule(tz=st.sampled_from([BOSTON, "America/Chicago"]))
+    def move_the_territory(self, tz):
+        with write(self.engine) as conn:
+            set_setting(conn, "timezone", tz)
+
+    @invariant()
+    def maintained_equals_recomputed(self):
+        check_maintained(self.engine)
+
+
+@pytest.mark.parametrize("backend", ["spatialite", "postgis"])
+def test_maintained_verdicts_equal_a_full_recomputation(backend, request, tmp_path):
+    machine = type(
+        f"Writes_{backend}", (Writes,), {"backend": backend, "request": request, "tmp_path": tmp_path}
+    )
+    run_state_machine_as_test(
+        machine,
+        settings=settings(
+            max_examples=6,
+            stateful_step_count=6,
+            deadline=None,
+            suppress_health_check=list(HealthCheck),
+            derandomize=True,
+            # each step writes a store: shrinking a failure would take minutes; the failing
+            # sequence is printed as it was found
+            phases=[Phase.explicit, Phase.reuse, Phase.generate],
+        ),
+    )
+
+
+def test_a_write_around_the_write_path_is_never_read_stale(engine):
+    """A raw transaction (a maintenance script) changes a request: the next evaluation notices the
+    queued request and settles it before reading."""
+    load_quarters(engine)
+    load_zones(engine)
+    importing.load_extra_referential(engine, FIX / "norms.toml")
+    with write(engine) as conn:
+        set_setting(conn, "timezone", BOSTON)
+    importing.import_interventions(engine, FIX / "requests.csv", FIX / "requests.toml")
+    as_of = pd.Timestamp("2015-06-10 12:00", tz=BOSTON)
+    before = evaluate(engine, as_of=as_of, norm_codes=["test.graffiti.48h"]).per_intervention
+    assert before.set_index("source_id").loc["G3", "state"] == "open_overdue"
+    with engine.begin() as conn:  # not through geova.store.db.write
+        conn.execute(
+            text(
+                "UPDATE intervention SET resolved_at = reported_at, status = 'closed' WHERE source_id = 'G3'"
+            )
+        )
+    after = evaluate(engine, as_of=as_of, norm_codes=["test.graffiti.48h"]).per_intervention
+    assert after.set_index("source_id").loc["G3", "state"] == "on_time"
+    check_maintained(engine)
