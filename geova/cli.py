@@ -79,10 +79,12 @@ def _n(value: int) -> str:
     return f"{value:,}"
 
 
-def _fail(exc: ImportFailure) -> NoReturn:
+def _fail(exc: ImportFailure, hint: str | None = None) -> NoReturn:
     """One line on stderr (a GDAL or TOML message may span several) and a non-zero exit."""
     message = " ".join(str(exc).split())
     click.secho(f"error: {message} Nothing was stored.", fg="red", err=True)
+    if hint:
+        click.echo(hint, err=True)
     sys.exit(1)
 
 
@@ -180,13 +182,13 @@ def print_preview(p: Any) -> None:
 
 def _fail_rejects(exc: ImportFailure) -> NoReturn:
     """Like _fail, with the option that lets the rows through when the limit was too low."""
+    hint = None
     if isinstance(exc, TooManyRejects):
-        click.echo(
+        hint = (
             f"The rejected rows and why: {exc.rejects_file}. To store the other rows anyway, "
-            f"allow the rejects with --max-rejects {exc.rejected}.",
-            err=True,
+            f"allow the rejects with --max-rejects {exc.rejected}."
         )
-    _fail(exc)
+    _fail(exc, hint)
 
 
 def _progress(label: str) -> tuple[Callable[[int, int], None], Callable[[], None]]:

@@ -245,8 +245,10 @@ def preview_interventions(
     }
     p.flags = _flag_counts(flags)
     rows = frame["row"].to_numpy()
-    reported = [str(v) for v in frame["reported_at"]]
-    resolved = [str(v) for v in frame["resolved_at"]]
+    at = np.searchsorted(table.rows, rows)  # each stored row's position in the file's table
+    cells = table.cells.reset_index(drop=True)
+    reported = text_column(cells, mapping.columns.reported_at).to_numpy()[at]
+    resolved = text_column(cells, mapping.columns.resolved_at).to_numpy()[at]
     found = _date_warnings(
         table,
         src,
