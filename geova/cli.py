@@ -158,7 +158,7 @@ def print_preview(p: Any) -> None:
         click.echo("  rejected, by reason:")
         for r in p.rejects:
             shown = ", ".join(f"{e.row}: {e.value!r}" for e in r.examples)
-            click.echo(f"    {_n(r.count):>7}  {r.field}: {r.reason} (e.g. {shown})")
+            click.echo(f"    {_n(r.count):>7}  {r.column}: {r.reason} (e.g. {shown})")
     if p.kind in ("interventions", "activities"):
         flags = ", ".join(f"{k} {_n(v)}" for k, v in sorted(p.flags.items())) or "none"
         click.echo(f"  flagged: {flags}")

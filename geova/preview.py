@@ -12,7 +12,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 from contextlib import suppress
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -44,7 +44,7 @@ REJECT_EXAMPLES = 3
 
 @dataclass
 class RejectReason:
-    field: str
+    column: str  # the file's column (or the field, when the mapping names none)
     reason: str
     count: int
     examples: list[Example] = field(default_factory=list)
@@ -76,18 +76,8 @@ class Preview:
     failure: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
-        out = {k: v for k, v in self.__dict__.items() if k not in ("rejects", "warnings")}
-        out["rejects"] = [
-            {
-                "field": r.field,
-                "reason": r.reason,
-                "count": r.count,
-                "examples": [e.__dict__ for e in r.examples],
-            }
-            for r in self.rejects
-        ]
-        out["warnings"] = [w.to_dict() for w in self.warnings]
-        return out
+        """Plain data (for JSON): the rejects, warnings and their examples as dicts too."""
+        return asdict(self)
 
 
 @dataclass

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 from datetime import UTC, datetime
-from pathlib import Path
 
 import pytest
 from click.testing import CliRunner, Result
@@ -95,7 +94,7 @@ def test_preview_shows_what_geova_reads_and_stores_nothing(engine, tmp_path):
     assert (p.encoding, p.delimiter) == ("cp1252 (guessed: the file is not UTF-8)", "semicolon")
     assert (p.read, p.accepted, p.rejected) == (5, 3, 2)
     assert (p.new, p.changed, p.unchanged) == (1, 1, 1)
-    assert {(r.field, r.reason, r.count) for r in p.rejects} == {
+    assert {(r.column, r.reason, r.count) for r in p.rejects} == {
         ("signale", "not a date (day-first date)", 1),
         ("type", "category not in the mapping's [categories] table", 1),
     }
