@@ -15,7 +15,7 @@ from sqlalchemy import Engine
 
 from geova import importing, logs
 from geova.config import DEFAULT_TIMEZONE, instance_path
-from geova.io.errors import ImportFailure
+from geova.io.errors import ImportFailure, TooManyRejects
 from geova.settings import load as load_settings
 from geova.store.db import StoreBusy, write
 
@@ -79,10 +79,12 @@ def _n(value: int) -> str:
     return f"{value:,}"
 
 
-def _fail(exc: ImportFailure) -> NoReturn:
+def _fail(exc: ImportFailure, hint: str | None = None) -> NoReturn:
     """One line on stderr (a GDAL or TOML message may span several) and a non-zero exit."""
     message = " ".join(str(exc).split())
     click.secho(f"error: {message} Nothing was stored.", fg="red", err=True)
+    if hint:
+        click.echo(hint, err=True)
     sys.exit(1)
 
 
@@ -134,6 +136,61 @@ def print_intervention_report(r: importing.InterventionReport) -> None:
         click.echo(f"  rejects (row, field, reason): {r.rejects_file}")
 
 
+def print_preview(p: Any) -> None:
+    """A dry run's report (geova.preview.Preview): what was detected, the first rows as geova reads
+    them, rejects by reason, flags, and the warnings of the mistake checks."""
+    import pandas as pd
+
+    unit = "features" if p.kind in ("quarters", "zones") else "rows"
+    click.echo(f"{Path(p.file).name} -> {p.kind} '{p.source}' (dry run: nothing was stored)")
+    detected = [f"encoding {p.encoding}", f"delimiter {p.delimiter}"] if p.encoding else list(p.notes)
+    if p.timezone:
+        detected.append(f"local times read in {p.timezone}")
+    if detected:
+        click.echo("  " + " · ".join(detected))
+    line = f"  read {_n(p.read)} · would store {_n(p.accepted)}"
+    if p.new is not None:
+        line += f" (new {_n(p.new)}, changed {_n(p.changed)}, unchanged {_n(p.unchanged)})"
+    if p.kind in ("interventions", "activities"):
+        line += f" · rejected {_n(p.rejected)} · outside the territory {_n(p.outside_territory)}"
+    click.echo(line)
+    if p.rejects:
+        click.echo("  rejected, by reason:")
+        for r in p.rejects:
+            shown = ", ".join(f"{e.row}: {e.value!r}" for e in r.examples)
+            click.echo(f"    {_n(r.count):>7}  {r.column}: {r.reason} (e.g. {shown})")
+    if p.kind in ("interventions", "activities"):
+        flags = ", ".join(f"{k} {_n(v)}" for k, v in sorted(p.flags.items())) or "none"
+        click.echo(f"  flagged: {flags}")
+    if p.rows:
+        click.echo(f"  first {unit} as geova reads them:")
+        table = pd.DataFrame(p.rows, columns=p.columns).fillna("")
+        for text in table.to_string(index=False).splitlines():
+            click.echo(f"    {text}")
+    if p.warnings:
+        click.echo(f"  warnings ({len(p.warnings)}):")
+        for w in p.warnings:
+            shown = "; ".join(f"{e.row}: {e.value}" for e in w.examples)
+            click.secho(f"    ! {w.code}: {w.message}", fg="yellow")
+            if shown:
+                click.echo(f"      e.g. {shown}")
+    else:
+        click.echo("  warnings: none")
+    if p.failure:
+        click.secho(f"  the import would fail: {p.failure}", fg="red")
+
+
+def _fail_rejects(exc: ImportFailure) -> NoReturn:
+    """Like _fail, with the option that lets the rows through when the limit was too low."""
+    hint = None
+    if isinstance(exc, TooManyRejects):
+        hint = (
+            f"The rejected rows and why: {exc.rejects_file}. To store the other rows anyway, "
+            f"allow the rejects with --max-rejects {exc.rejected}."
+        )
+    _fail(exc, hint)
+
+
 def _progress(label: str) -> tuple[Callable[[int, int], None], Callable[[], None]]:
     """A progress bar on stderr for large files; nothing for small ones."""
     state: dict[str, Any] = {"bar": None, "done": 0}
@@ -180,10 +237,18 @@ def _progress(label: str) -> tuple[Callable[[int, int], None], Callable[[], None
     show_default=True,
     help="Repair invalid polygons (and report it) or refuse them.",
 )
+@click.option(
+    "--dry-run", is_flag=True, help="Read and check the file, show what would be stored; store nothing."
+)
 @pass_ctx
-def import_layer_cmd(ctx: Context, file: Path, as_: str, **options: Any) -> None:
+def import_layer_cmd(ctx: Context, file: Path, as_: str, dry_run: bool, **options: Any) -> None:
     """Load quarters or zones from GeoJSON, GeoPackage or Shapefile (zip or folder), any CRS."""
     try:
+        if dry_run:
+            from geova.preview import preview_layer
+
+            print_preview(preview_layer(file, as_=as_, **options))
+            return
         report = importing.import_layer(ctx.engine, file, as_=as_, **options)
     except ImportFailure as exc:
         _fail(exc)
@@ -204,12 +269,30 @@ def import_layer_cmd(ctx: Context, file: Path, as_: str, **options: Any) -> None
     type=click.Path(path_type=Path),
     help="Where to write rejected rows (default: instance/rejects/FILE.rejects.csv).",
 )
-@click.option("--max-rejects", type=int, help="Store nothing if more rows than this are rejected.")
+@click.option(
+    "--max-rejects",
+    type=click.IntRange(min=0),
+    default=0,
+    show_default=True,
+    help="Store nothing (and exit 1) if more rows than this are rejected; "
+    "within the limit the other rows are stored.",
+)
+@click.option(
+    "--dry-run",
+    is_flag=True,
+    help="Read and check the whole file, show the first rows as geova reads them, rejects, flags "
+    "and warnings; store nothing. Exits 1 when the import would store nothing.",
+)
 @pass_ctx
 def import_interventions_cmd(
-    ctx: Context, file: Path, mapping: Path, rejects: Path | None, max_rejects: int | None
+    ctx: Context, file: Path, mapping: Path, rejects: Path | None, max_rejects: int, dry_run: bool
 ) -> None:
-    """Load intervention requests from CSV, GeoJSON or GeoPackage (upsert on the source id)."""
+    """Load intervention requests from CSV, GeoJSON or GeoPackage (upsert on the source id).
+
+    A file with rejected rows stores nothing unless --max-rejects allows them; try it first with
+    --dry-run."""
+    if dry_run:
+        _dry_run("preview_interventions", ctx, file, mapping, max_rejects)
     update, close = _progress(f"storing {file.name}")
     try:
         report = importing.import_interventions(
@@ -217,9 +300,20 @@ def import_interventions_cmd(
         )
     except ImportFailure as exc:
         close()
-        _fail(exc)
+        _fail_rejects(exc)
     close()
     print_intervention_report(report)
+
+
+def _dry_run(what: str, ctx: Context, file: Path, mapping: Path, max_rejects: int) -> NoReturn:
+    from geova import preview
+
+    try:
+        p = getattr(preview, what)(ctx.engine, file, mapping, max_rejects=max_rejects)
+    except ImportFailure as exc:
+        _fail(exc)
+    print_preview(p)
+    sys.exit(1 if p.failure else 0)
 
 
 @cli.command()
@@ -462,13 +556,33 @@ def referential_load(ctx: Context, file: Path) -> None:
 @click.argument("file", type=click.Path(path_type=Path))
 @click.option("--mapping", type=click.Path(path_type=Path), required=True, help="TOML mapping of the file.")
 @click.option("--rejects", type=click.Path(path_type=Path), help="Where to write rejected rows.")
+@click.option(
+    "--max-rejects",
+    type=click.IntRange(min=0),
+    default=0,
+    show_default=True,
+    help="Store nothing (and exit 1) if more rows than this are rejected; "
+    "within the limit the other rows are stored.",
+)
+@click.option(
+    "--dry-run",
+    is_flag=True,
+    help="Read and check the whole file, show the first rows as geova reads them, rejects, flags "
+    "and warnings; store nothing. Exits 1 when the import would store nothing.",
+)
 @pass_ctx
-def import_activities_cmd(ctx: Context, file: Path, mapping: Path, rejects: Path | None) -> None:
+def import_activities_cmd(
+    ctx: Context, file: Path, mapping: Path, rejects: Path | None, max_rejects: int, dry_run: bool
+) -> None:
     """Load passages (sweeping, collections) and dated events (meetings, visits) for periodic norms."""
+    if dry_run:
+        _dry_run("preview_activities", ctx, file, mapping, max_rejects)
     try:
-        report = importing.import_activities(ctx.engine, file, mapping, rejects_path=rejects)
+        report = importing.import_activities(
+            ctx.engine, file, mapping, rejects_path=rejects, max_rejects=max_rejects
+        )
     except ImportFailure as exc:
-        _fail(exc)
+        _fail_rejects(exc)
     print_intervention_report(report)
 
 

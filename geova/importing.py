@@ -29,7 +29,7 @@ from geova.core.checks import location_key, outside_extent, resolved_before_repo
 from geova.core.model import Flag
 from geova.core.referential import load_referential
 from geova.io.activities import load_activity_mapping, to_activities
-from geova.io.errors import ImportFailure, Reject
+from geova.io.errors import ImportFailure, Reject, TooManyRejects
 from geova.io.exports import safe_cell
 from geova.io.layers import read_layer
 from geova.io.limits import LAYER_NAME_MAX, ZONE_KIND_MAX
@@ -154,7 +154,7 @@ def _refused_by_store(file: Path) -> Iterator[None]:
         raise ImportFailure(str(file), f"the store refused a value ({reason})") from exc
 
 
-def _check_layer_options(path: Path, name: str, kind: str | None, parent_name: str) -> None:
+def check_layer_options(path: Path, name: str, kind: str | None, parent_name: str) -> None:
     """Options that end up in the store, checked before anything is read."""
     if len(name) > LAYER_NAME_MAX:
         raise ImportFailure(str(path), f"layer name longer than {LAYER_NAME_MAX} characters (give --name)")
@@ -207,11 +207,7 @@ def import_interventions(
     write_rejects(records.rejects, rejects_file, table.row_unit)
     report.rejects_file = str(rejects_file)
     if max_rejects is not None and report.rejected > max_rejects:
-        raise ImportFailure(
-            str(path),
-            f"{report.rejected} rows rejected, more than the {max_rejects} allowed; "
-            f"nothing was stored (see {rejects_file})",
-        )
+        raise TooManyRejects(str(path), report.rejected, max_rejects, str(rejects_file))
     started = datetime.now(UTC)
     frame = records.frame
     prepare_store(engine)
@@ -245,6 +241,7 @@ def import_interventions(
             Flag.REPEATED_LOCATION: np.array(
                 [location_key(x, y) in defaults for x, y in zip(xs, ys, strict=True)], dtype=bool
             ),
+            **records.flags,
         }
         import_id = _journal(conn, "interventions", source, path, started, {})
         total = len(frame)
@@ -291,7 +288,7 @@ def import_layer(
         raise ImportFailure(str(path), f"--as must be 'quarters' or 'zones', not '{as_}'")
     began = time.perf_counter()
     name = layer_name or path.stem
-    _check_layer_options(path, name, kind, parent_name)
+    check_layer_options(path, name, kind, parent_name)
     data = read_layer(
         path,
         code_field=code_field,
@@ -346,11 +343,18 @@ def import_layer(
 
 
 def import_activities(
-    engine: Engine, path: Path, mapping_path: Path, *, rejects_path: Path | None = None
+    engine: Engine,
+    path: Path,
+    mapping_path: Path,
+    *,
+    rejects_path: Path | None = None,
+    max_rejects: int | None = None,
 ) -> InterventionReport:
     """Load passages and dated events (for frequency and count norms), upserting on the source id.
 
     Passages with coordinates are assigned to quarters and zones; events name their quarter.
+    Activities have no flags table: local times a DST change skips or repeats are only counted
+    in the report's ``flagged``.
     """
     began = time.perf_counter()
     mapping = load_activity_mapping(mapping_path)
@@ -369,7 +373,7 @@ def import_activities(
                 str(mapping_path), "categories not in the referential: " + ", ".join(sorted(unknown))
             )
         quarters, zones = areas.load_areas(conn)
-        frame, rejects = _place_activities(
+        frame, rejects = place_activities(
             acts.frame, quarters, areas.parent_codes(conn), mapping.columns.quarter
         )
         located = frame["x"].notna().to_numpy()
@@ -380,8 +384,12 @@ def import_activities(
         frame.loc[located, "subquarter_id"] = placed.subquarter
         positions = np.flatnonzero(located)
         zone_pairs = [(int(positions[p]), z) for p, z in placed.zone_pairs]
-        written = upsert_activities(conn, source, frame, zone_pairs)
         rejects = sorted([*acts.rejects, *rejects], key=lambda r: r.row)
+        rejects_file = rejects_path or default_rejects_path(path)
+        if max_rejects is not None and len(rejects) > max_rejects:
+            write_rejects(rejects, rejects_file, table.row_unit)
+            raise TooManyRejects(str(path), len(rejects), max_rejects, str(rejects_file))
+        written = upsert_activities(conn, source, frame, zone_pairs)
         _journal(
             conn,
             "activities",
@@ -390,16 +398,21 @@ def import_activities(
             datetime.now(UTC),
             {"read": acts.read, "inserted": written.inserted, "rejected": len(rejects)},
         )
-    rejects_file = rejects_path or default_rejects_path(path)
     write_rejects(rejects, rejects_file, table.row_unit)
     report.read, report.rejected, report.rejects_file = acts.read, len(rejects), str(rejects_file)
+    kept = set(frame["row"].tolist())
+    rows = acts.frame["row"].to_numpy()
+    for code, mask in acts.flags.items():
+        n = sum(1 for r in rows[mask] if r in kept)
+        if n:
+            report.flagged[code.value] = n
     report.inserted, report.updated, report.unchanged = written.inserted, written.updated, written.unchanged
     report.outside_territory = int((frame["quarter_id"] < 0).sum())
     _log_import("activities", path, report.counts(), began)
     return report
 
 
-def _place_activities(
+def place_activities(
     frame: pd.DataFrame, quarters: list[Area], parents: dict[str, str], quarter_column: str | None
 ) -> tuple[pd.DataFrame, list[Reject]]:
     """Quarter ids of the activities that name their quarter; unknown codes are rejected."""

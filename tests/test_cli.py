@@ -73,7 +73,7 @@ def mapping(tmp_path: Path) -> Path:
 def test_import_prints_the_summary_and_the_rejects_path(db_url, tmp_path, mapping, _instance):
     data = write(tmp_path / "dmr.csv", [HEADER, *GOOD, *BAD])
 
-    result = geova(db_url, "import-interventions", data, "--mapping", mapping)
+    result = geova(db_url, "import-interventions", data, "--mapping", mapping, "--max-rejects", "2")
 
     assert result.exit_code == 0, result.output
     out = result.stdout
@@ -90,7 +90,7 @@ def test_import_prints_the_summary_and_the_rejects_path(db_url, tmp_path, mappin
     assert "5;type;Affichage;" in text
     assert "6;signale;32/07/2015 10:00;" in text
 
-    again = geova(db_url, "import-interventions", data, "--mapping", mapping)
+    again = geova(db_url, "import-interventions", data, "--mapping", mapping, "--max-rejects", "2")
 
     assert again.exit_code == 0, again.output
     assert "read 5 · inserted 0 · updated 0 · unchanged 3 · rejected 2" in again.stdout
@@ -99,7 +99,9 @@ def test_import_prints_the_summary_and_the_rejects_path(db_url, tmp_path, mappin
 def test_import_with_a_rejects_option_and_a_clean_file(db_url, tmp_path, mapping):
     rejects = tmp_path / "out" / "r.csv"
     data = write(tmp_path / "dmr.csv", [HEADER, *GOOD, *BAD])
-    result = geova(db_url, "import-interventions", data, "--mapping", mapping, "--rejects", rejects)
+    result = geova(
+        db_url, "import-interventions", data, "--mapping", mapping, "--rejects", rejects, "--max-rejects", "2"
+    )
     assert result.exit_code == 0, result.output
     assert f"rejects (row, field, reason): {rejects}" in result.stdout
     assert rejects.exists()
@@ -155,7 +157,9 @@ def test_mapping_error_exits_non_zero(db_url, tmp_path):
 
 def test_status_json(db_url, tmp_path, mapping):
     data = write(tmp_path / "dmr.csv", [HEADER, *GOOD, *BAD])
-    assert geova(db_url, "import-interventions", data, "--mapping", mapping).exit_code == 0
+    assert (
+        geova(db_url, "import-interventions", data, "--mapping", mapping, "--max-rejects", "2").exit_code == 0
+    )
     layer = geova(
         db_url,
         "import-layer",

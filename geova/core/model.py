@@ -33,12 +33,16 @@ class Flag(StrEnum):
     OUTSIDE_EXTENT = "outside_extent"  # coordinates far from the territory
     RESOLVED_BEFORE_REPORT = "resolved_before_report"
     REPEATED_LOCATION = "repeated_location"  # a geocoder default, e.g. Boston City Hall
+    NONEXISTENT_LOCAL_TIME = "nonexistent_local_time"  # a local time the spring DST change skips
+    AMBIGUOUS_LOCAL_TIME = "ambiguous_local_time"  # a local time the autumn DST change repeats
 
 
 FLAG_LABELS = {
     Flag.OUTSIDE_EXTENT: "coordinates outside the territory's extent",
     Flag.RESOLVED_BEFORE_REPORT: "resolved before it was reported",
     Flag.REPEATED_LOCATION: "location repeated on many rows (geocoder default?)",
+    Flag.NONEXISTENT_LOCAL_TIME: "a local time that does not exist (skipped by the change to summer time)",
+    Flag.AMBIGUOUS_LOCAL_TIME: "an ambiguous local time (repeated by the change to winter time)",
 }
 
 

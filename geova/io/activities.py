@@ -7,7 +7,7 @@ passage, assigned to quarters and zones like any request) or a quarter code (an 
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -15,6 +15,7 @@ import pandas as pd
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 from pyproj import CRS, Transformer
 
+from geova.core.model import Flag
 from geova.core.records import content_hashes
 from geova.io.errors import ImportFailure, Reject
 from geova.io.limits import DATE_RANGE_TEXT, SOURCE_ID_MAX
@@ -73,6 +74,7 @@ class Activities:
     frame: pd.DataFrame  # source_id, category_code, at, label, quarter_code, x, y, row, content_hash
     rejects: list[Reject]
     read: int
+    flags: dict[Flag, np.ndarray] = field(default_factory=dict)  # masks over frame (DST times)
 
 
 def to_activities(table: SourceTable, mapping: ActivityMapping, file: Path) -> Activities:
@@ -110,10 +112,10 @@ def to_activities(table: SourceTable, mapping: ActivityMapping, file: Path) -> A
             text_column(cells, cols.category), mapping.categories, cols.category, v
         )
     at_raw = text_column(cells, cols.at)
-    at, bad, outside = parse_datetimes(at_raw, src.date_format, src.day_first, src.timezone)
-    v.reject(outside, cols.at, at_raw, f"date outside {DATE_RANGE_TEXT}")
-    v.reject(bad | at.isna().to_numpy(), cols.at, at_raw, "missing or not a date")
-    out["at"] = at
+    dates = parse_datetimes(at_raw, src.date_format, src.day_first, src.timezone)
+    v.reject(dates.outside, cols.at, at_raw, f"date outside {DATE_RANGE_TEXT}")
+    v.reject(dates.bad | dates.instants.isna().to_numpy(), cols.at, at_raw, "missing or not a date")
+    out["at"] = dates.instants
     label = text_column(cells, cols.label)
     out["label"] = label.where(label != "", None)
     quarter = text_column(cells, cols.quarter)
@@ -150,4 +152,12 @@ def to_activities(table: SourceTable, mapping: ActivityMapping, file: Path) -> A
     hashed = frame[["category_code", "at", "label", "quarter_code", "x", "y"]]
     frame["content_hash"] = content_hashes(hashed, list(hashed.columns))
     v.rejects.sort(key=lambda r: r.row)
-    return Activities(frame=frame.reset_index(drop=True), rejects=v.rejects, read=len(cells))
+    return Activities(
+        frame=frame.reset_index(drop=True),
+        rejects=v.rejects,
+        read=len(cells),
+        flags={
+            Flag.NONEXISTENT_LOCAL_TIME: dates.nonexistent[keep],
+            Flag.AMBIGUOUS_LOCAL_TIME: dates.ambiguous[keep],
+        },
+    )

@@ -22,3 +22,15 @@ class Reject:
     field: str
     value: str
     reason: str
+
+
+class TooManyRejects(ImportFailure):
+    """More rows rejected than the import allows: nothing is stored, the rejects file says why."""
+
+    def __init__(self, file: str, rejected: int, allowed: int, rejects_file: str):
+        self.rejected, self.allowed, self.rejects_file = rejected, allowed, rejects_file
+        super().__init__(
+            file,
+            f"{rejected} rows rejected, more than the {allowed} allowed; "
+            f"nothing was stored (see {rejects_file})",
+        )

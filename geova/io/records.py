@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import re
 import warnings
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Final
 
@@ -18,7 +18,7 @@ import pandas as pd
 from pandas.api.typing import NaTType
 from pyproj import CRS, Transformer
 
-from geova.core.model import Status
+from geova.core.model import Flag, Status
 from geova.core.records import content_hashes
 from geova.io.errors import ImportFailure, Reject
 from geova.io.limits import DATE_RANGE_TEXT, EARLIEST_DATE, LATEST_DATE, SEVERITY_MAX, SOURCE_ID_MAX
@@ -31,6 +31,9 @@ class Records:
     frame: pd.DataFrame  # CANONICAL columns + "row" + "content_hash", valid rows only
     rejects: list[Reject]
     read: int
+    # row masks over ``frame`` of what parsing alone can tell (local times a DST change skips or
+    # repeats); the other flags need the territory and are computed by the import
+    flags: dict[Flag, np.ndarray] = field(default_factory=dict)
 
 
 class Verdicts:
@@ -66,20 +69,36 @@ _PARSED: Final = "datetime64[us, UTC]"
 _INSTANT: Final = "datetime64[ns, UTC]"
 
 
-def parse_datetimes(
-    values: pd.Series, fmt: str | None, day_first: bool, tz: str
-) -> tuple[pd.Series, np.ndarray, np.ndarray]:
-    """Parse local date strings into UTC instants; returns (instants, unparseable mask, out-of-range
-    mask). Dates outside ``limits.EARLIEST_DATE``..``LATEST_DATE`` are out of range, and NaT.
+# What a local wall-clock time is in its zone: an ordinary time, one the spring change skips, or
+# one the autumn change repeats.
+ORDINARY, NONEXISTENT, AMBIGUOUS = 0, 1, 2
+
+
+@dataclass
+class ParsedDates:
+    """Instants parsed from a column of local date strings, with a mask per kind of problem."""
+
+    instants: pd.Series  # UTC, NaT where blank, unparseable or out of range
+    bad: np.ndarray  # not a date
+    outside: np.ndarray  # a date outside limits.EARLIEST_DATE..LATEST_DATE
+    nonexistent: np.ndarray  # a local time skipped by a DST change (stored moved forward)
+    ambiguous: np.ndarray  # a local time a DST change repeats (stored as its first occurrence)
+
+
+def parse_datetimes(values: pd.Series, fmt: str | None, day_first: bool, tz: str) -> ParsedDates:
+    """Parse local date strings into UTC instants. Dates outside ``limits.EARLIEST_DATE``..
+    ``LATEST_DATE`` are out of range, and NaT.
 
     Strings carrying an offset (ISO 8601) keep it, and one file may hold several offsets (summer
     and winter time). Local times that a DST change makes ambiguous are read as the first
-    occurrence (summer time); times skipped by the spring change move forward. Without a
-    ``date_format``, a numeric date in the other order than ``day_first`` says ("07/13/2015" in a
+    occurrence (summer time); times skipped by the spring change move forward to the first
+    instant after the gap; both are reported in the masks so that the rows can be flagged. Without
+    a ``date_format``, a numeric date in the other order than ``day_first`` says ("07/13/2015" in a
     day-first file) is not a date: it is rejected rather than silently read month-first.
     """
     blank = values.eq("")
     out = pd.Series(pd.NaT, index=values.index, dtype=_PARSED)
+    dst = pd.Series(ORDINARY, index=values.index, dtype=np.int8)
     if fmt and "%z" not in fmt and "%Z" not in fmt:
         # a stated format without an offset: every value is local time (no need to look)
         has_offset = pd.Series(False, index=values.index)
@@ -87,7 +106,7 @@ def parse_datetimes(
         has_offset = values.str.contains(_OFFSET, regex=True) & ~blank
     for mask, aware in ((has_offset, True), (~has_offset & ~blank, False)):
         if mask.any():
-            out[mask] = _parse(values[mask], fmt, day_first, tz, aware)
+            out[mask], dst[mask] = _parse(values[mask], fmt, day_first, tz, aware)
     if not fmt:
         parts = values.str.extract(_NUMERIC_DATE).astype(float)
         wrong_order = (parts[1] > 12) if day_first else (parts[0] > 12)
@@ -96,11 +115,21 @@ def parse_datetimes(
     outside = (out.notna() & ((out < earliest) | (out >= latest))).to_numpy()
     out = out.where(~outside).astype(_INSTANT)
     bad = (~blank & out.isna()).to_numpy() & ~outside
-    return out, bad, outside
+    kept = out.notna().to_numpy()
+    return ParsedDates(
+        out,
+        bad,
+        outside,
+        nonexistent=kept & (dst == NONEXISTENT).to_numpy(),
+        ambiguous=kept & (dst == AMBIGUOUS).to_numpy(),
+    )
 
 
-def _parse(values: pd.Series, fmt: str | None, day_first: bool, tz: str, aware: bool) -> pd.Series:
-    """Parse non-blank strings, all with an offset (``aware``) or all without, into UTC instants."""
+def _parse(
+    values: pd.Series, fmt: str | None, day_first: bool, tz: str, aware: bool
+) -> tuple[pd.Series, pd.Series]:
+    """Parse non-blank strings, all with an offset (``aware``) or all without, into UTC instants,
+    with what each local time is (ORDINARY, NONEXISTENT or AMBIGUOUS)."""
     if fmt:
         attempts: list[dict] = [{"format": fmt}]
         if aware:
@@ -108,6 +137,7 @@ def _parse(values: pd.Series, fmt: str | None, day_first: bool, tz: str, aware: 
     else:
         attempts = [{"format": "ISO8601"}, {"format": "mixed", "dayfirst": day_first}]
     result = pd.Series(pd.NaT, index=values.index, dtype=_PARSED)
+    dst = pd.Series(ORDINARY, index=values.index, dtype=np.int8)
     todo = pd.Series(True, index=values.index)
     for kw in attempts:
         if not todo.any():
@@ -115,23 +145,25 @@ def _parse(values: pd.Series, fmt: str | None, day_first: bool, tz: str, aware: 
         batch = values[todo]
         if kw.get("dayfirst"):  # dateutil would read "2015-07-01 10:00 UTC" as 7 January
             year_first = batch.str.match(r"\d{4}\D")
-            parsed = pd.concat(
-                [
-                    _parse_batch(batch[~year_first], tz, aware, kw),
-                    _parse_batch(batch[year_first], tz, aware, {**kw, "dayfirst": False}),
-                ]
+            day, year = (
+                _parse_batch(batch[~year_first], tz, aware, kw),
+                _parse_batch(batch[year_first], tz, aware, {**kw, "dayfirst": False}),
             )
+            parsed, kinds = pd.concat([day[0], year[0]]), pd.concat([day[1], year[1]])
         else:
-            parsed = _parse_batch(batch, tz, aware, kw)
+            parsed, kinds = _parse_batch(batch, tz, aware, kw)
         ok = parsed.notna()
         result[ok[ok].index] = parsed[ok]
+        dst[ok[ok].index] = kinds[ok]
         todo = result.isna()
-    return result
+    return result, dst
 
 
-def _parse_batch(batch: pd.Series, tz: str, aware: bool, kw: dict) -> pd.Series:
+def _parse_batch(batch: pd.Series, tz: str, aware: bool, kw: dict) -> tuple[pd.Series, pd.Series]:
     if batch.empty:
-        return pd.Series(pd.NaT, index=batch.index, dtype=_PARSED)
+        return pd.Series(pd.NaT, index=batch.index, dtype=_PARSED), pd.Series(
+            ORDINARY, index=batch.index, dtype=np.int8
+        )
     try:
         parsed = pd.to_datetime(batch, errors="coerce", utc=aware, **kw)
     except (ValueError, TypeError, OverflowError):  # naive and aware values in one batch: one by one
@@ -146,24 +178,42 @@ def _parse_one(value: str, aware: bool, kw: dict) -> pd.Timestamp | NaTType:
         return pd.NaT
 
 
-def _to_utc(parsed: pd.Series, tz: str) -> pd.Series:
-    """Naive values are local time in ``tz``; aware values keep their own offset."""
+def _to_utc(parsed: pd.Series, tz: str) -> tuple[pd.Series, pd.Series]:
+    """Naive values are local time in ``tz``; aware values keep their own offset (and are never
+    ambiguous). Returns the instants and what each local time is (ORDINARY, NONEXISTENT, AMBIGUOUS).
+
+    The rule: an ambiguous time is its first occurrence (summer time), a nonexistent one moves
+    forward to the end of the gap (29/03/2015 02:30 in Paris is stored as 03:00 CEST)."""
+    kinds = pd.Series(ORDINARY, index=parsed.index, dtype=np.int8)
     if isinstance(parsed.dtype, pd.DatetimeTZDtype):
-        return parsed.dt.tz_convert("UTC")
+        return parsed.dt.tz_convert("UTC"), kinds
     if pd.api.types.is_datetime64_dtype(parsed.dtype):
-        local = parsed.dt.tz_localize(
-            tz, ambiguous=np.ones(len(parsed), dtype=bool), nonexistent="shift_forward"
-        )
-        return local.dt.tz_convert("UTC")
+        first = np.ones(len(parsed), dtype=bool)
+        local = parsed.dt.tz_localize(tz, ambiguous=first, nonexistent="shift_forward")
+        present = parsed.notna()
+        skipped = present & parsed.dt.tz_localize(tz, ambiguous=first, nonexistent="NaT").isna()
+        twice = present & parsed.dt.tz_localize(tz, ambiguous="NaT", nonexistent="shift_forward").isna()
+        kinds[skipped] = NONEXISTENT
+        kinds[twice] = AMBIGUOUS
+        return local.dt.tz_convert("UTC"), kinds
 
-    def one(v: object) -> pd.Timestamp | NaTType:
+    def one(v: object) -> tuple[pd.Timestamp | NaTType, int]:
         if not isinstance(v, pd.Timestamp) or v is pd.NaT:
-            return pd.NaT
+            return pd.NaT, ORDINARY
+        kind = ORDINARY
         if v.tzinfo is None:
+            if v.tz_localize(tz, ambiguous="NaT", nonexistent="shift_forward") is pd.NaT:
+                kind = AMBIGUOUS
+            elif v.tz_localize(tz, ambiguous=True, nonexistent="NaT") is pd.NaT:
+                kind = NONEXISTENT
             v = v.tz_localize(tz, ambiguous=True, nonexistent="shift_forward")
-        return v.tz_convert("UTC")
+        return v.tz_convert("UTC"), kind
 
-    return pd.Series([one(v) for v in parsed], index=parsed.index, dtype=_PARSED)
+    pairs = [one(v) for v in parsed]
+    return (
+        pd.Series([p[0] for p in pairs], index=parsed.index, dtype=_PARSED),
+        pd.Series([p[1] for p in pairs], index=parsed.index, dtype=np.int8),
+    )
 
 
 def map_categories(raw: pd.Series, table: dict[str, str], column: str | None, v: Verdicts) -> pd.Series:
@@ -246,16 +296,19 @@ def to_records(table: SourceTable, mapping: Mapping, file: Path) -> Records:
         out["source_category"] = raw
 
     # dates
+    nonexistent, ambiguous = np.zeros(n, dtype=bool), np.zeros(n, dtype=bool)
     for name in ("reported_at", "resolved_at", "due_at"):
         column = getattr(cols, name)
         values = text_column(cells, column)
-        parsed, bad, outside = parse_datetimes(values, src.date_format, src.day_first, src.timezone)
+        dates = parse_datetimes(values, src.date_format, src.day_first, src.timezone)
         expected = src.date_format or ("day-first date" if src.day_first else "month-first date")
-        v.reject(bad, column or name, values, f"not a date ({expected})")
-        v.reject(outside, column or name, values, f"date outside {DATE_RANGE_TEXT}")
+        v.reject(dates.bad, column or name, values, f"not a date ({expected})")
+        v.reject(dates.outside, column or name, values, f"date outside {DATE_RANGE_TEXT}")
         if name == "reported_at":
-            v.reject(parsed.isna().to_numpy(), column, values, "missing report date")
-        out[name] = parsed
+            v.reject(dates.instants.isna().to_numpy(), column, values, "missing report date")
+        out[name] = dates.instants
+        nonexistent |= dates.nonexistent
+        ambiguous |= dates.ambiguous
 
     # status: rules first, then the value table, else derived from the resolution date
     status = pd.Series([None] * n, index=cells.index, dtype=object)
@@ -317,7 +370,12 @@ def to_records(table: SourceTable, mapping: Mapping, file: Path) -> Records:
     frame["row"] = table.rows[keep]
     frame["content_hash"] = content_hashes(frame)
     v.rejects.sort(key=lambda r: r.row)
-    return Records(frame=frame.reset_index(drop=True), rejects=v.rejects, read=n)
+    return Records(
+        frame=frame.reset_index(drop=True),
+        rejects=v.rejects,
+        read=n,
+        flags={Flag.NONEXISTENT_LOCAL_TIME: nonexistent[keep], Flag.AMBIGUOUS_LOCAL_TIME: ambiguous[keep]},
+    )
 
 
 def _locate(

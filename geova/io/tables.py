@@ -35,6 +35,8 @@ class SourceTable:
     row_unit: str  # "line" or "feature"
     lonlat: NDArray[np.float64] | None = None  # the features' own point geometry, EPSG:4326
     notes: list[str] = field(default_factory=list)  # what was detected (encoding, delimiter, CRS)
+    encoding: str | None = None  # CSV: the encoding read, and why when it was guessed
+    delimiter: str | None = None  # CSV: "comma", "semicolon", "tab" or the character
 
 
 # A well-formed multi-byte UTF-8 sequence (RFC 3629: no overlongs, no surrogates, at most U+10FFFF).
@@ -139,7 +141,14 @@ def read_csv(path: Path, delimiter: str | None = None, encoding: str | None = No
     fast = _read_csv_fast(text, delim)
     if fast is not None:
         cells, line_numbers = fast
-        return SourceTable(cells=cells, rows=line_numbers, row_unit="line", notes=notes)
+        return SourceTable(
+            cells=cells,
+            rows=line_numbers,
+            row_unit="line",
+            notes=notes,
+            encoding=encoding_note.removeprefix("encoding "),
+            delimiter=name,
+        )
     reader = csv.reader(io.StringIO(text, newline=""), delimiter=delim, strict=True)
     try:
         header = next(reader)
@@ -185,7 +194,14 @@ def read_csv(path: Path, delimiter: str | None = None, encoding: str | None = No
         if records
         else pd.DataFrame(columns=_unique(header), dtype=object)
     )
-    return SourceTable(cells=cells, rows=np.asarray(lines, dtype=np.int64), row_unit="line", notes=notes)
+    return SourceTable(
+        cells=cells,
+        rows=np.asarray(lines, dtype=np.int64),
+        row_unit="line",
+        notes=notes,
+        encoding=encoding_note.removeprefix("encoding "),
+        delimiter=name,
+    )
 
 
 def _read_csv_fast(text: str, delim: str) -> tuple[pd.DataFrame, np.ndarray] | None:
