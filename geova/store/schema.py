@@ -314,12 +314,11 @@ class Verdict(Base):
     __table_args__ = (
         Index("ix_verdict_norm_reported", "norm_code", "reported_at"),
         Index("ix_verdict_norm_quarter", "norm_code", "quarter", "reported_at"),
-        Index("ix_verdict_intervention", "intervention_id"),
     )
+    # No foreign key to the request: a million-row COPY would pay a referential check per row. A
+    # deleted request is queued by a trigger like a changed one, and settling removes its rows.
+    intervention_id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
     norm_code: Mapped[str] = mapped_column(String(96), primary_key=True)
-    intervention_id: Mapped[int] = mapped_column(
-        ForeignKey("intervention.id", ondelete="CASCADE"), primary_key=True
-    )
     reported_at: Mapped[datetime] = mapped_column(UTCDateTime())
     resolved_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     due_at: Mapped[datetime | None] = mapped_column(UTCDateTime())

@@ -14,10 +14,11 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from sqlalchemy import Connection, Select, and_, case, false, func, literal, or_, select
+from sqlalchemy import Connection, DateTime, Select, String, and_, case, false, func, literal, or_, select
 
 from geova.core.evaluate import DIMENSIONS, OPEN_STATES, RATED_STATES, State
-from geova.store.records import RecordFilter, fetch_raw, time_expr, time_value, to_utc
+from geova.store.bulk import SQLITE_TIME
+from geova.store.records import RecordFilter, fetch_raw, time_expr, to_utc
 from geova.store.schema import Intervention, InterventionZone, Verdict, Zone
 
 V = Verdict.__table__
@@ -35,18 +36,27 @@ COLUMNS = {
 }
 
 
+def instant(conn: Connection, as_of: pd.Timestamp) -> Any:
+    """A bound instant compared with the verdict table's stored columns as they are (so that their
+    indexes serve): UTC text in SQLAlchemy's SQLite format, an aware timestamp on PostgreSQL. Typed
+    so that no bind processor is needed: geova.store.records.fetch_raw sends values unprocessed."""
+    utc = pd.Timestamp(as_of).tz_convert("UTC")
+    if conn.dialect.name == "sqlite":
+        return literal(utc.strftime(SQLITE_TIME), String())
+    return literal(utc.to_pydatetime(), DateTime(timezone=True))
+
+
 def state_expr(conn: Connection, as_of: pd.Timestamp, risk_hours: float) -> Any:
     """The state of each verdict row at ``as_of`` (geova.core.evaluate.State values)."""
-    now = time_value(conn, as_of)
-    risk = time_value(conn, pd.Timestamp(as_of) + pd.Timedelta(hours=risk_hours))
-    due, resolved = time_expr(conn, V.c.due_at), time_expr(conn, V.c.resolved_at)
-    closed = and_(V.c.resolved_at.is_not(None), resolved <= now)
+    now = instant(conn, as_of)
+    risk = instant(conn, pd.Timestamp(as_of) + pd.Timedelta(hours=risk_hours))
+    closed = and_(V.c.resolved_at.is_not(None), V.c.resolved_at <= now)
     return case(
         (V.c.due_at.is_(None), State.NO_DEADLINE.value),
-        (and_(closed, resolved <= due), State.ON_TIME.value),
+        (and_(closed, V.c.resolved_at <= V.c.due_at), State.ON_TIME.value),
         (closed, State.LATE.value),
-        (due < now, State.OPEN_OVERDUE.value),
-        (due <= risk, State.OPEN_AT_RISK.value),
+        (V.c.due_at < now, State.OPEN_OVERDUE.value),
+        (V.c.due_at <= risk, State.OPEN_AT_RISK.value),
         else_=State.OPEN_IN_TIME.value,
     )
 
@@ -74,9 +84,9 @@ def restrict(conn: Connection, query: Select, where: RecordFilter | None) -> Sel
         )
         query = query.where(V.c.intervention_id.in_(inside))
     if where.reported_from is not None:
-        query = query.where(time_expr(conn, V.c.reported_at) >= time_value(conn, where.reported_from))
+        query = query.where(V.c.reported_at >= instant(conn, where.reported_from))
     if where.reported_to is not None:
-        query = query.where(time_expr(conn, V.c.reported_at) < time_value(conn, where.reported_to))
+        query = query.where(V.c.reported_at < instant(conn, where.reported_to))
     if where.bbox is not None:
         minx, miny, maxx, maxy = (float(v) for v in where.bbox)
         x, y = func.ST_X(IV.c.geom), func.ST_Y(IV.c.geom)
@@ -114,7 +124,7 @@ def aggregate(
         V.c.excluded,
         V.c.hours_taken,
         *(c.label(f"v_{d}") for d, c in COLUMNS.items()),
-    ).where(V.c.norm_code.in_(list(norm_codes)), time_expr(conn, V.c.reported_at) <= time_value(conn, as_of))
+    ).where(V.c.norm_code.in_(list(norm_codes)), V.c.reported_at <= instant(conn, as_of))
     rows = restrict(conn, base, where).subquery()
     if "zone" in by or "zone_kind" in by:
         return _aggregate_zones(conn, rows, by)
@@ -226,7 +236,7 @@ def facts(
         .select_from(V.join(IV, IV.c.id == V.c.intervention_id))
         .where(
             V.c.norm_code.in_(list(norm_codes)),
-            time_expr(conn, V.c.reported_at) <= time_value(conn, pd.Timestamp(as_of)),
+            V.c.reported_at <= instant(conn, as_of),
         )
         .order_by(V.c.norm_code, V.c.intervention_id)
     )

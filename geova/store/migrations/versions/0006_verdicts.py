@@ -25,6 +25,7 @@ depends_on = None
 SQLITE_TRIGGERS = (
     ("verdict_stale_iv_insert", "AFTER INSERT ON intervention", "NEW.id"),
     ("verdict_stale_iv_update", "AFTER UPDATE ON intervention", "NEW.id"),
+    ("verdict_stale_iv_delete", "AFTER DELETE ON intervention", "OLD.id"),
     ("verdict_stale_iz_insert", "AFTER INSERT ON intervention_zone", "NEW.intervention_id"),
     ("verdict_stale_iz_delete", "AFTER DELETE ON intervention_zone", "OLD.intervention_id"),
 )
@@ -33,6 +34,7 @@ SQLITE_TRIGGERS = (
 POSTGRES_TRIGGERS = (
     ("verdict_stale_iv_insert", "INSERT", "intervention", "NEW TABLE AS changed", "id"),
     ("verdict_stale_iv_update", "UPDATE", "intervention", "NEW TABLE AS changed", "id"),
+    ("verdict_stale_iv_delete", "DELETE", "intervention", "OLD TABLE AS changed", "id"),
     ("verdict_stale_iz_insert", "INSERT", "intervention_zone", "NEW TABLE AS changed", "intervention_id"),
     ("verdict_stale_iz_delete", "DELETE", "intervention_zone", "OLD TABLE AS changed", "intervention_id"),
 )
@@ -41,13 +43,10 @@ POSTGRES_TRIGGERS = (
 def upgrade() -> None:
     op.create_table(
         "verdict",
+        # no foreign key (a referential check per row of a million-row COPY): a deleted request is
+        # queued by its trigger and settling removes its rows
+        sa.Column("intervention_id", sa.Integer(), primary_key=True, autoincrement=False),
         sa.Column("norm_code", sa.String(96), primary_key=True),
-        sa.Column(
-            "intervention_id",
-            sa.Integer(),
-            sa.ForeignKey("intervention.id", ondelete="CASCADE"),
-            primary_key=True,
-        ),
         sa.Column("reported_at", sa.DateTime(timezone=True), nullable=False),
         sa.Column("resolved_at", sa.DateTime(timezone=True), nullable=True),
         sa.Column("due_at", sa.DateTime(timezone=True), nullable=True),
@@ -64,7 +63,6 @@ def upgrade() -> None:
     )
     op.create_index("ix_verdict_norm_reported", "verdict", ["norm_code", "reported_at"])
     op.create_index("ix_verdict_norm_quarter", "verdict", ["norm_code", "quarter", "reported_at"])
-    op.create_index("ix_verdict_intervention", "verdict", ["intervention_id"])
     op.create_table("verdict_stale", sa.Column("intervention_id", sa.Integer(), primary_key=True))
     op.create_table(
         "verdict_norm",
@@ -102,7 +100,6 @@ def downgrade() -> None:
             op.execute(f"DROP TRIGGER IF EXISTS {name}")
     op.drop_table("verdict_norm")
     op.drop_table("verdict_stale")
-    op.drop_index("ix_verdict_intervention", "verdict")
     op.drop_index("ix_verdict_norm_quarter", "verdict")
     op.drop_index("ix_verdict_norm_reported", "verdict")
     op.drop_table("verdict")

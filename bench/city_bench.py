@@ -1,0 +1,234 @@
+"""City-scale benchmark: one store of N requests built once, then every figure issue 9 asks for.
+
+For each backend (PostGIS, SpatiaLite) it builds a store with the Boston quarters and zones, the
+Boston norms and N requests from ``bench/import_bench.py``'s own generator, and measures, in one run:
+
+- **import**: the first import of the N rows (rows/s; since revision 0006 it includes computing and
+  storing every verdict), then the re-import of the unchanged file;
+- **evaluate**: ``geova evaluate``'s work (every active deadline norm, by norm and quarter) beside the
+  two honest SQL baselines of ``bench/evaluate_bench.py`` (PostGIS only: a spatial join + on-time
+  aggregate by quarter, and the same aggregate over the stored quarter), with the counts compared;
+- **pages**: every page and feed, server-side (Flask's test client, in process: no network, no
+  browser), logged in where the page needs it: the first view after a write ("cold") and the median
+  of ``--repeat`` further views.
+
+Figures only; nothing is asserted. Results and the machine's load go to ``bench/README.md`` by hand.
+
+    .venv/bin/python bench/city_bench.py                                  # 1M, both backends
+    .venv/bin/python bench/city_bench.py --size 100000 --backends postgis
+    .venv/bin/python bench/city_bench.py --sizes 10000,100000,1000000,3000000 --backends postgis \\
+        --pages overview --growth bench/growth.png                          # the growth table and plot
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+BENCH = Path(__file__).resolve().parent
+REPO = BENCH.parent
+sys.path.insert(0, str(REPO))
+sys.path.insert(0, str(BENCH))
+
+from evaluate_bench import AS_OF, BASELINES, agree, time_sql  # noqa: E402
+from import_bench import DEFAULT_MAPPING, DEFAULT_PG_ADMIN, QUARTERS_FILE, ZONES_FILE, cached_csv, store  # noqa: E402
+
+PASSWORD = "bench-password-1"
+QUARTER = "6"  # Dorchester, the largest quarter
+
+
+def pages(quarter: str, bbox: str) -> dict[str, tuple[str | None, str]]:
+    """name -> (account that views it, URL)."""
+    return {
+        "overview": (None, "/"),
+        "results": (None, "/results"),
+        "quarter page": ("correspondent", f"/quarters/{quarter}"),
+        "worklist": ("service", "/worklist"),
+        "comparison": ("official", "/compare"),
+        "print view": ("official", "/compare/print"),
+        "map: quarters": (None, "/geo/quarters.geojson"),
+        "map: requests": ("correspondent", f"/geo/interventions.geojson?bbox={bbox}&zoom=14"),
+        "api evaluations": ("official", "/api/v1/evaluations?by=norm,quarter"),
+        "ogc quarter_results": (None, "/ogc/collections/quarter_results/items?f=json"),
+        "open311 requests": ("official", "/open311/v2/requests.json"),
+    }
+
+
+def timed(call: Callable[[], Any]) -> tuple[float, Any]:
+    t = time.perf_counter()
+    out = call()
+    return time.perf_counter() - t, out
+
+
+def machine_load() -> str:
+    one, five, _ = os.getloadavg()
+    return f"load {one:.2f} / {five:.2f} (1 / 5 min) on {os.cpu_count()} CPUs"
+
+
+def measure_pages(url: str, repeat: int, only: set[str] | None) -> dict[str, dict[str, Any]]:
+    from geova.store import users
+    from geova.store.db import make_engine, write
+    from geova.web import create_app
+
+    engine = make_engine(url)
+    with write(engine) as conn:
+        for role in ("correspondent", "service", "official"):
+            if users.find(conn, f"bench-{role}") is None:
+                users.add_user(
+                    conn, f"bench-{role}", PASSWORD, role, QUARTER if role == "correspondent" else None
+                )
+    engine.dispose()
+    app = create_app({"GEOVA_DATABASE_URL": url, "TESTING": True, "WTF_CSRF_ENABLED": False})
+    clients: dict[str | None, Any] = {None: app.test_client()}
+    for role in ("correspondent", "service", "official"):
+        client = app.test_client()
+        client.post("/login", data={"username": f"bench-{role}", "password": PASSWORD})
+        clients[role] = client
+    bbox = "-71.075,42.295,-71.055,42.31"
+    out: dict[str, dict[str, Any]] = {}
+    for name, (role, path) in pages(QUARTER, bbox).items():
+        if only and name not in only:
+            continue
+        client = clients[role]
+        cold, response = timed(lambda c=client, p=path: c.get(p))
+        warm = [timed(lambda c=client, p=path: c.get(p))[0] for _ in range(repeat)]
+        out[name] = {
+            "path": path,
+            "status": response.status_code,
+            "bytes": len(response.get_data()),
+            "cold_ms": cold * 1000,
+            "median_ms": statistics.median(warm) * 1000 if warm else None,
+        }
+        print(
+            f"    {name:22} {response.status_code}  cold {cold * 1000:8.0f} ms  "
+            f"median {out[name]['median_ms']:8.0f} ms  {out[name]['bytes']:>9,} B",
+            flush=True,
+        )
+    return out
+
+
+def run_backend(backend: str, n: int, args: argparse.Namespace) -> dict[str, Any]:
+    from sqlalchemy import text
+
+    from geova.evaluation import evaluate
+    from geova.importing import import_interventions, import_layer, load_extra_referential, prepare_store
+    from geova.store.db import write
+    from geova.store.status import set_setting
+
+    csv = cached_csv(n, args.seed, False)
+    result: dict[str, Any] = {"backend": backend, "size": n, "load_before": machine_load()}
+    print(f"\n[{backend}] {n:,} requests ({result['load_before']})", flush=True)
+    with store(backend, args.pg_admin_url, None) as (engine, size):
+        prepare_store(engine)
+        with write(engine) as conn:
+            set_setting(conn, "timezone", "America/New_York")
+            set_setting(conn, "holidays", "US-MA")
+        load_extra_referential(engine, REPO / "data" / "boston" / "norms.toml")
+        import_layer(engine, QUARTERS_FILE, as_="quarters", code_field="Neighborhood_ID", name_field="Name")
+        import_layer(engine, ZONES_FILE, as_="zones", code_field="code", name_field="name", kind_field="kind")
+        first, _ = timed(lambda: import_interventions(engine, csv, DEFAULT_MAPPING))
+        result["build_s"] = first
+        print(f"  first import: {first:.1f} s ({n / first:,.0f} rows/s, verdicts included)", flush=True)
+        reimport, _ = timed(lambda: import_interventions(engine, csv, DEFAULT_MAPPING))
+        result["reimport_s"] = reimport
+        print(f"  re-import of the unchanged file: {reimport:.1f} s", flush=True)
+        if backend == "postgis":
+            with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+                conn.execute(text("VACUUM ANALYZE"))
+        result["store_mb"] = size()
+        times = []
+        for _ in range(args.repeat):
+            secs, ev = timed(lambda: evaluate(engine, as_of=AS_OF, by=["norm", "quarter"]).aggregates)
+            times.append(secs)
+        result["evaluate_s"] = min(times)
+        print(f"  geova evaluate (by norm and quarter): best {min(times):.2f} s", flush=True)
+        if backend == "postgis":
+            for key, baseline in BASELINES.items():
+                secs, frame = time_sql(engine, baseline, args.repeat)
+                codes = sorted(set(frame["norm"])) if "norm" in frame else []
+                verdict = agree(ev, frame, codes)
+                result[f"baseline_{key}_s"] = secs
+                result[f"baseline_{key}_agree"] = verdict
+                print(f"  baseline {key}: best {secs:.2f} s; counts {verdict}", flush=True)
+        if args.pages != "none":
+            only = None if args.pages == "all" else set(args.pages.split(","))
+            print("  pages (server-side):", flush=True)
+            result["pages"] = measure_pages(
+                engine.url.render_as_string(hide_password=False), args.repeat, only
+            )
+    result["load_after"] = machine_load()
+    return result
+
+
+def growth_plot(results: list[dict[str, Any]], path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    frame = pd.DataFrame(
+        [
+            {
+                "backend": r["backend"],
+                "size": r["size"],
+                "import (s)": r["build_s"],
+                "evaluate (s)": r["evaluate_s"],
+                "overview (s)": r.get("pages", {}).get("overview", {}).get("median_ms", float("nan")) / 1000,
+            }
+            for r in results
+        ]
+    )
+    fig, axes = plt.subplots(1, 3, figsize=(12, 3.6))
+    for ax, column in zip(axes, ["import (s)", "evaluate (s)", "overview (s)"], strict=True):
+        for backend, part in frame.groupby("backend"):
+            ax.plot(part["size"], part[column], marker="o", label=backend)
+        ax.set_xscale("log")
+        ax.set_title(column)
+        ax.set_xlabel("requests")
+        ax.grid(True, alpha=0.3)
+    axes[0].legend()
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    print(f"\nplot: {path}")
+
+
+def main() -> int:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--sizes", default="1000000", help="comma-separated request counts")
+    p.add_argument("--size", type=int, help="one request count (same as --sizes N)")
+    p.add_argument("--backends", default="postgis,spatialite")
+    p.add_argument("--repeat", type=int, default=5)
+    p.add_argument("--seed", type=int, default=2015)
+    p.add_argument("--pg-admin-url", default=DEFAULT_PG_ADMIN)
+    p.add_argument("--pages", default="all", help="all, none, or comma-separated page names")
+    p.add_argument("--json", help="also write the figures to this file")
+    p.add_argument("--growth", help="write the growth plot (import, evaluate, overview) to this PNG")
+    args = p.parse_args()
+    sizes = [args.size] if args.size else [int(s) for s in args.sizes.split(",")]
+    results = [run_backend(b, n, args) for n in sizes for b in args.backends.split(",")]
+    print("\n| backend | requests | import rows/s | re-import s | evaluate s | baseline a s | baseline b s |")
+    print("|---|---|---|---|---|---|---|")
+    for r in results:
+        print(
+            f"| {r['backend']} | {r['size']:,} | {r['size'] / r['build_s']:,.0f} | {r['reimport_s']:.1f} "
+            f"| {r['evaluate_s']:.2f} | {r.get('baseline_a_s', float('nan')):.2f} "
+            f"| {r.get('baseline_b_s', float('nan')):.2f} |"
+        )
+    if args.json:
+        Path(args.json).write_text(json.dumps(results, indent=1, default=str))
+    if args.growth:
+        growth_plot(results, Path(args.growth))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
