@@ -431,18 +431,18 @@ def test_cli_followups_record_then_list(requests_stored, db_url):
     assert bad.exit_code == 2 and "G99" in bad.output
 
 
-def events_of(engine: Engine, source_id: str) -> list[tuple[str, dict]]:
+def events_of(engine: Engine, source_id: str) -> list[tuple[str, dict, str | None]]:
     from geova.store.schema import Intervention, InterventionEvent
 
     ev, iv = InterventionEvent.__table__, Intervention.__table__
     with engine.connect() as conn:
         rows = conn.execute(
-            select(ev.c.kind, ev.c.detail)
+            select(ev.c.kind, ev.c.detail, ev.c.note)
             .join(iv, iv.c.id == ev.c.intervention_id)
             .where(iv.c.source_id == source_id)
             .order_by(ev.c.id)
         ).all()
-    return [(r.kind, r.detail) for r in rows]
+    return [(r.kind, r.detail, r.note) for r in rows]
 
 
 def run(db_url: str, *args: str):
@@ -501,13 +501,14 @@ def test_cli_followup_replace_and_undo_leave_a_trace(requests_stored, db_url):
     nothing = run(db_url, "followups", "undo", "G2", "contact_15d")
     assert nothing.exit_code == 2 and "'G2' has no contact_15d contact to undo" in nothing.output
     trace = events_of(requests_stored, "G2")
-    assert [k for k, _ in trace] == ["followup", "followup", "followup_undo"]
+    assert [k for k, _, _ in trace] == ["followup", "followup", "followup_undo"]
+    assert [n for _, _, n in trace] == [None, "date corrigée", None]
     assert pd.Timestamp(trace[0][1]["done_at"]) == pd.Timestamp("2015-06-10 13:30", tz="UTC")
     assert pd.Timestamp(trace[1][1]["replaced"]["done_at"]) == pd.Timestamp("2015-06-10 13:30", tz="UTC")
     assert pd.Timestamp(trace[1][1]["done_at"]) == pd.Timestamp("2015-06-12 13:30", tz="UTC")
     assert trace[2][1]["step"] == "contact_15d"
     assert pd.Timestamp(trace[2][1]["undone"]["done_at"]) == pd.Timestamp("2015-06-12 13:30", tz="UTC")
-    assert trace[2][1]["undone"]["note"] == "date corrigée"
+    assert "note" not in trace[2][1]["undone"]  # notes stay in the event's note, hidden from the public
     # after the undo, the step may be recorded again without --replace
     geova(db_url, "followups", "record", "G2", "contact_15d", "--at", "2015-06-11T09:30")
 

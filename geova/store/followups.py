@@ -37,7 +37,9 @@ def _request_id(conn: Connection, source_id: str, source: str | None) -> tuple[i
 def _trace(
     conn: Connection, intervention_id: int, kind: str, recorded_by: str | None, note: str | None, detail: dict
 ) -> None:
-    """The request's history keeps every contact recorded, corrected or undone (who, when, what)."""
+    """The request's history keeps every contact recorded, corrected or undone (who, when, what).
+    Notes go in the event's ``note`` only, which the API hides from callers without personal
+    access; ``detail`` (shown to all of them) holds steps and instants."""
     conn.execute(
         EV.insert().values(
             intervention_id=intervention_id,
@@ -86,7 +88,7 @@ def record_followup(
                 f"'{source_id}' already has a {step} contact at {old.done_at:%Y-%m-%d %H:%M} UTC "
                 "(replace it explicitly, or undo it first)"
             )
-        detail["replaced"] = {"done_at": old.done_at.isoformat(), "note": old.note}
+        detail["replaced"] = {"done_at": old.done_at.isoformat()}  # its note: in its own event
         conn.execute(F.update().where(where).values(done_at=done_at, note=note, recorded_by=recorded_by))
     else:
         conn.execute(
@@ -111,7 +113,7 @@ def undo_followup(
         raise LookupError(f"unknown follow-up step '{step}' (one of {', '.join(STEP_CODES)})")
     iv_id, _ = _request_id(conn, source_id, source)
     where = (F.c.intervention_id == iv_id) & (F.c.step == step)
-    old = conn.execute(select(F.c.done_at, F.c.note).where(where)).first()
+    old = conn.execute(select(F.c.done_at).where(where)).first()
     if old is None:
         raise LookupError(f"'{source_id}' has no {step} contact to undo")
     conn.execute(F.delete().where(where))
@@ -121,7 +123,7 @@ def undo_followup(
         "followup_undo",
         recorded_by,
         None,
-        {"step": step, "undone": {"done_at": old.done_at.isoformat(), "note": old.note}},
+        {"step": step, "undone": {"done_at": old.done_at.isoformat()}},
     )
     return old.done_at
 
