@@ -110,9 +110,9 @@ def read_referential(path: Path) -> Referential:
     try:
         model = ReferentialFile.model_validate(raw)
     except ValidationError as exc:
-        problems = [(tuple(e["loc"]), _message(e)) for e in exc.errors()]
-        raise refusal(path, problems) from exc
-    fields, tasks = [], []
+        raise refusal(path, [(tuple(e["loc"]), _message(e)) for e in exc.errors()]) from exc
+    fields: list[FieldDef] = []
+    tasks: list[TaskDef] = []
     for fpos, f in enumerate(model.field, start=1):
         fields.append(FieldDef(f.code, f.label_fr, f.label_en, fpos))
         tasks.extend(TaskDef(t.code, f.code, t.label_fr, t.label_en, pos) for pos, t in enumerate(f.task, 1))
@@ -124,17 +124,17 @@ def read_referential(path: Path) -> Referential:
         except ValueError as exc:  # what the model let through and the norm engine refuses
             raise refusal(path, [(("norm", i), str(exc).removeprefix(f"{path}: "))]) from exc
     problems: list[tuple[Loc, str]] = []
-    for table, items in (
-        ("field", fields),
-        ("field.task", tasks),
-        ("category", categories),
-        ("norm", norms),
+    for table, codes in (
+        ("field", [f.code for f in fields]),
+        ("field.task", [t.code for t in tasks]),
+        ("category", [c.code for c in categories]),
+        ("norm", [n.code for n in norms]),
     ):
         seen: set[str] = set()
-        for i, item in enumerate(items):
-            if item.code in seen:
-                problems.append((_dupe_loc(table, i, raw), f"code '{item.code}' used twice"))
-            seen.add(item.code)
+        for i, code in enumerate(codes):
+            if code in seen:
+                problems.append((_dupe_loc(table, i, raw), f"code '{code}' used twice"))
+            seen.add(code)
     if problems:
         raise refusal(path, problems)
     return Referential(fields, tasks, categories, norms)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import UTC, date, datetime
 
 import pandas as pd
-from sqlalchemy import Connection, select
+from sqlalchemy import Connection, delete, insert, select, update
 
 from geova.core.followups import STEP_CODES
 from geova.core.norms import Period
@@ -15,7 +15,6 @@ from geova.store.schema import FollowUp, Intervention, InterventionEvent, Norm, 
 
 F = FollowUp.__table__
 IV = Intervention.__table__
-EV = InterventionEvent.__table__
 
 
 class FollowupRefused(ValueError):
@@ -41,7 +40,7 @@ def _trace(
     Notes go in the event's ``note`` only, which the API hides from callers without personal
     access; ``detail`` (shown to all of them) holds steps and instants."""
     conn.execute(
-        EV.insert().values(
+        insert(InterventionEvent).values(
             intervention_id=intervention_id,
             kind=kind,
             at=datetime.now(UTC),
@@ -89,10 +88,12 @@ def record_followup(
                 "(replace it explicitly, or undo it first)"
             )
         detail["replaced"] = {"done_at": old.done_at.isoformat()}  # its note: in its own event
-        conn.execute(F.update().where(where).values(done_at=done_at, note=note, recorded_by=recorded_by))
+        conn.execute(
+            update(FollowUp).where(where).values(done_at=done_at, note=note, recorded_by=recorded_by)
+        )
     else:
         conn.execute(
-            F.insert().values(
+            insert(FollowUp).values(
                 intervention_id=iv_id, step=step, done_at=done_at, note=note, recorded_by=recorded_by
             )
         )
@@ -116,7 +117,7 @@ def undo_followup(
     old = conn.execute(select(F.c.done_at).where(where)).first()
     if old is None:
         raise LookupError(f"'{source_id}' has no {step} contact to undo")
-    conn.execute(F.delete().where(where))
+    conn.execute(delete(FollowUp).where(where))
     _trace(
         conn,
         iv_id,
