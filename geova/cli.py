@@ -42,7 +42,8 @@ EXIT_BUSY = 75  # EX_TEMPFAIL (sysexits.h): try again later
 
 class GeovaGroup(click.Group):
     """The command group; a store kept busy by another writer past GEOVA_BUSY_TIMEOUT ends any
-    command with one line and a "try again" exit code, not a traceback."""
+    command with one line and a "try again" exit code, not a traceback; so does a bad input file
+    met by any command (the referential every command loads first), with exit code 1."""
 
     def invoke(self, ctx: click.Context) -> Any:
         try:
@@ -51,6 +52,8 @@ class GeovaGroup(click.Group):
             click.secho(f"error: the store is busy with other changes ({exc})", fg="red", err=True)
             click.echo("Nothing was stored; try again (or raise GEOVA_BUSY_TIMEOUT).", err=True)
             sys.exit(EXIT_BUSY)
+        except ImportFailure as exc:  # e.g. the city's referential file, read before any command
+            _fail(exc)
 
 
 @click.group(
@@ -77,6 +80,29 @@ def cli(ctx: click.Context, db: str | None) -> None:
 
 def _n(value: int) -> str:
     return f"{value:,}"
+
+
+def _codes(values: tuple[str, ...] | str) -> list[str]:
+    """Several values given as repeated options, comma lists or both: ``--norm a,b --norm c``."""
+    items = [values] if isinstance(values, str) else list(values)
+    return [v.strip() for item in items for v in item.split(",") if v.strip()]
+
+
+class DecimalNumber(click.ParamType):
+    """A number with a decimal point or the decimal comma every French export writes (``55,5``)."""
+
+    name = "number"
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> float:
+        if isinstance(value, int | float):
+            return float(value)
+        text = str(value).strip().replace("\u202f", "").replace(" ", "")
+        if text.count(",") == 1 and "." not in text:
+            text = text.replace(",", ".")
+        try:
+            return float(text)
+        except ValueError:
+            self.fail(f"{value!r} is not a number (e.g. 55.5 or 55,5)", param, ctx)
 
 
 def _fail(exc: ImportFailure, hint: str | None = None) -> NoReturn:
@@ -134,6 +160,8 @@ def print_intervention_report(r: importing.InterventionReport) -> None:
     click.echo(f"  outside the territory: {_n(r.outside_territory)} · flagged: {flags}")
     if r.rejected:
         click.echo(f"  rejects (row, field, reason): {r.rejects_file}")
+    if getattr(r, "timezone_note", None):
+        click.echo(f"  {r.timezone_note}")
 
 
 def print_preview(p: Any) -> None:
@@ -409,14 +437,75 @@ def territory(
 
 
 def _emit(frame: Any, fmt: str, tz: str) -> None:
+    """One table: CSV for French Excel (the web exports' own: BOM, ``;``, decimal comma, day-first
+    with seconds), JSON (a list of records) or a text table."""
     from geova.io import exports
 
     if fmt == "csv":
-        click.echo(exports.to_excel_csv(frame, tz, bom=False), nl=False)
+        click.echo(exports.to_excel_csv(frame, tz), nl=False)
     elif fmt == "json":
         click.echo(exports.to_json(frame, tz))
     else:
         click.echo(exports.to_text_table(frame, tz) if len(frame) else "(nothing)")
+
+
+def _emit_tables(frames: list[Any], fmt: str, tz: str) -> None:
+    """Several tables as one output: JSON, one list holding every table's records (deadline results,
+    then periodic ones, which carry ``period`` and ``unit``); CSV, the tables one after the other
+    separated by an empty line, with one BOM; text, one after the other."""
+    from geova.io import exports
+
+    if fmt == "json":
+        rows = [r for f in frames for r in exports.to_json_records(f, tz)]
+        click.echo(json.dumps(rows, ensure_ascii=False, indent=1))
+    elif fmt == "csv":
+        texts = [exports.to_excel_csv(f, tz, bom=i == 0) for i, f in enumerate(frames)]
+        click.echo("\r\n".join(texts), nl=False)
+    else:
+        for f in frames:
+            _emit(f, fmt, tz)
+
+
+def _describe_scope(norm: Any) -> str:
+    """A norm's scopes in one line, e.g. "categories graffiti, zone kinds commercial"."""
+    said = []
+    for scope in norm.scopes:
+        parts = [
+            f"{name} {', '.join(sorted(values))}"
+            for name, values in (
+                ("categories", scope.categories),
+                ("severities", scope.severities),
+                ("zone kinds", scope.zone_kinds),
+                ("not in zone kinds", scope.exclude_zone_kinds),
+                ("zones", scope.zones),
+                ("quarters", scope.quarters),
+            )
+            if values
+        ]
+        if scope.insulting is not None:
+            parts.append("insulting" if scope.insulting else "not insulting")
+        said.append(", ".join(parts) or "every request")
+    return " or ".join(f"({s})" for s in said) or "(no scope)"
+
+
+def _hint_empty_norms(result: Any, named: bool) -> None:
+    """On stderr, why a norm has no result: its scope matches none of the stored requests (or
+    activities). Said for the norms asked for by name, or when the whole result is empty."""
+    from geova.core.norms import NormKind
+
+    judged = set(result.per_intervention["norm"]) if len(result.per_intervention) else set()
+    periodic = set(result.periodic["norm"]) if len(result.periodic) else set()
+    if not named and (judged or periodic):
+        return
+    for norm in result.norms:
+        deadline = norm.kind is NormKind.DEADLINE
+        if norm.code in (judged if deadline else periodic):
+            continue
+        what = "no request stored and reported by then" if deadline else "no quarter or zone stored to judge"
+        click.echo(
+            f"hint: norm '{norm.code}' has no result: its scope {_describe_scope(norm)} matches {what}",
+            err=True,
+        )
 
 
 @cli.command()
@@ -428,7 +517,11 @@ def _emit(frame: Any, fmt: str, tz: str) -> None:
     "A time without offset is read in the territory's time zone.",
 )
 @click.option(
-    "--norm", "norms", multiple=True, metavar="CODE", help="Norm(s) to evaluate (default: all active)."
+    "--norm",
+    "norms",
+    multiple=True,
+    metavar="CODE[,CODE...]",
+    help="Norm(s) to evaluate, repeated or comma-separated (default: all active).",
 )
 @click.option(
     "--by",
@@ -447,7 +540,7 @@ def _emit(frame: Any, fmt: str, tz: str) -> None:
 )
 @click.option(
     "--risk-hours",
-    type=float,
+    type=DecimalNumber(),
     default=24.0,
     show_default=True,
     help="An open request due within this many hours is 'at risk'.",
@@ -482,11 +575,12 @@ def evaluate(
 
     importing.prepare_store(ctx.engine)
     tz = territory_of(ctx.engine).timezone
+    codes = _codes(norms)
     try:
         result = run(
             ctx.engine,
             as_of=parse_as_of(as_of, tz),
-            norm_codes=list(norms) or None,
+            norm_codes=codes or None,
             by=[b.strip() for b in by.split(",") if b.strip()],
             basis=Basis(deadline) if deadline else None,
             risk_hours=risk_hours,
@@ -495,19 +589,23 @@ def evaluate(
         )
     except (LookupError, ValueError) as exc:
         raise click.UsageError(str(exc)) from exc
+    _hint_empty_norms(result, named=bool(codes))
     if per_intervention:
         cols = [c for c in PER_REQUEST_COLUMNS if c not in ("id", "target_hours")]
         _emit(result.per_intervention[cols], fmt, tz)
         return
     if fmt == "table":
         click.echo(f"As of {result.as_of.tz_convert(tz):%Y-%m-%d %H:%M %Z} ({tz})")
+    frames = []
     if len(result.aggregates) or not len(result.periodic):
-        _emit(result.aggregates, fmt, tz)
+        frames.append(result.aggregates)
     if len(result.periodic):
         from geova.core.periodic import summarise
 
-        detailed = bool(norms) or fmt != "table"
+        detailed = bool(codes) or fmt != "table"
         if fmt == "table":
+            _emit_tables(frames, fmt, tz)
+            frames = []
             click.echo(
                 "\nPeriodic norms "
                 + (
@@ -516,7 +614,8 @@ def evaluate(
                     else "(unit-periods; name a norm with --norm for the detail):"
                 )
             )
-        _emit(result.periodic if detailed else summarise(result.periodic), fmt, tz)
+        frames.append(result.periodic if detailed else summarise(result.periodic))
+    _emit_tables(frames, fmt, tz)
 
 
 @cli.command()
@@ -547,8 +646,14 @@ def referential() -> None:
 @click.argument("file", type=click.Path(exists=True, path_type=Path))
 @pass_ctx
 def referential_load(ctx: Context, file: Path) -> None:
-    """Add or update fields, tasks, categories and norms from a TOML file (nothing is deleted)."""
-    counts = importing.load_extra_referential(ctx.engine, file)
+    """Add or update fields, tasks, categories and norms from a TOML file (nothing is deleted).
+
+    The file is checked whole first: categories may name tasks already stored, norms may be scoped
+    to categories, quarters, zones and zone kinds already stored (load the layers first)."""
+    try:
+        counts = importing.load_extra_referential(ctx.engine, file)
+    except ImportFailure as exc:
+        _fail(exc)
     click.echo(", ".join(f"{k} added {v}" for k, v in counts.items()))
 
 
@@ -589,25 +694,32 @@ def import_activities_cmd(
 @cli.command("share")
 @click.argument("norm")
 @click.argument("quarter")
-@click.argument("period_start", metavar="PERIOD_START")
-@click.argument("value", type=float)
+@click.argument("period_start", metavar="DATE")
+@click.argument("value", type=DecimalNumber())
 @click.option("--note", help="Where the figure comes from.")
 @pass_ctx
 def share_cmd(
     ctx: Context, norm: str, quarter: str, period_start: str, value: float, note: str | None
 ) -> None:
-    """Enter the percentage achieved for a share norm, a quarter and a period (e.g. 2016-01-01 60)."""
+    """Enter the percentage achieved for a share norm, a quarter and the period holding DATE
+    (e.g. 2016-01-01 60, or 55,5). The figure is stored under the period's first day, which the
+    answer shows: 2015-03-15 for a yearly norm is stored as 2015-01-01."""
     from datetime import date
 
     from geova.store.followups import record_share
 
+    try:
+        day = date.fromisoformat(period_start)
+    except ValueError as exc:
+        raise click.BadParameter(f"{period_start!r} is not a date (YYYY-MM-DD)", param_hint="DATE") from exc
     importing.prepare_store(ctx.engine)
     try:
         with write(ctx.engine) as conn:
-            record_share(conn, norm, quarter, date.fromisoformat(period_start), value, note)
+            stored = record_share(conn, norm, quarter, day, value, note)
     except (LookupError, ValueError) as exc:
         raise click.UsageError(str(exc)) from exc
-    click.echo(f"{norm}: {quarter} {period_start} = {value:g} %")
+    held = "" if stored == day else f" (the period holding {day.isoformat()})"
+    click.echo(f"{norm}: quarter {quarter}, period from {stored.isoformat()}{held} = {value:g} %")
 
 
 @cli.group()
@@ -622,7 +734,7 @@ def audit() -> None:
 def audit_import(ctx: Context, file: Path, recorded_by: str | None) -> None:
     """Import answers from a CSV (quartier;annee;tache;engagement;respect;commentaire;...)."""
     from geova.io.audit_csv import read_audit_csv
-    from geova.store.audit import record
+    from geova.store.audit import UnknownCode, record
 
     importing.prepare_store(ctx.engine)
     try:
@@ -631,8 +743,8 @@ def audit_import(ctx: Context, file: Path, recorded_by: str | None) -> None:
             counts = record(conn, entries, recorded_by)
     except ImportFailure as exc:
         _fail(exc)
-    except LookupError as exc:
-        _fail(ImportFailure(str(file), str(exc)))
+    except UnknownCode as exc:
+        _fail(ImportFailure(str(file), str(exc), row=f"line {exc.line}" if exc.line else None))
     click.echo(
         f"{file.name}: {len(entries)} answers read, {counts['added']} recorded, "
         f"{counts['unchanged']} unchanged"
@@ -659,8 +771,8 @@ def audit_export(ctx: Context, year: int | None, lang: str, output: Path | None)
     if output:
         output.write_text(text, encoding="utf-8", newline="")
         click.echo(f"wrote {output}")
-    else:
-        click.echo(text.removeprefix("\ufeff"), nl=False)
+    else:  # the same bytes as the file: BOM included, so that `> grid.csv` opens in Excel
+        click.echo(text, nl=False)
 
 
 @audit.command("show")
@@ -671,17 +783,42 @@ def audit_export(ctx: Context, year: int | None, lang: str, output: Path | None)
 )
 @pass_ctx
 def audit_show(ctx: Context, year: int | None, quarter: str | None, show_history: bool) -> None:
-    """Show the grid (quarters x tasks) or its history."""
+    """Show the grid (quarters x tasks, one per year) or its history.
+
+    Each cell is commitment/respected: OUI, NON, PART (partially), - (not answered)."""
     from geova.store.audit import current_grid, history
 
     importing.prepare_store(ctx.engine)
     with ctx.engine.connect() as conn:
         if show_history:
             frame = history(conn, quarter, year)
-        else:
-            grid = current_grid(conn, year=year, quarter=quarter)
-            frame = grid[["year", "quarter", "quarter_name", "task", "commitment", "respected", "comment"]]
-    click.echo(frame.to_string(index=False) if len(frame) else "(no answers recorded)")
+            click.echo(frame.to_string(index=False) if len(frame) else "(no answers recorded)")
+            return
+        grid = current_grid(conn, year=year, quarter=quarter)
+    if not len(grid):
+        click.echo("(no answers recorded)")
+        return
+    click.echo("commitment/respected: OUI, NON, PART (partially), - (not answered)")
+    for y, frame in grid.groupby("year", sort=True):
+        click.echo(f"\n{y}")
+        click.echo(audit_pivot(frame).to_string())
+
+
+def audit_pivot(grid: Any) -> Any:
+    """One year's answers as a table: a row per quarter, a column per task (in code order)."""
+    import pandas as pd
+
+    def short(answer: Any) -> str:
+        if answer is None or pd.isna(answer) or answer == "":
+            return "-"
+        return "PART" if answer == "PARTIELLEMENT" else str(answer)
+
+    cells = grid.assign(
+        cell=[f"{short(c)}/{short(r)}" for c, r in zip(grid["commitment"], grid["respected"], strict=True)]
+    )
+    table = cells.pivot(index="quarter", columns="task", values="cell").fillna("")
+    table.index.name, table.columns.name = "quarter", None
+    return table
 
 
 @cli.group("followups", invoke_without_command=True)
@@ -720,28 +857,74 @@ def followups_cmd(click_ctx: click.Context, as_of: str | None, states: str, fmt:
     _emit(table[table["state"].isin(wanted)], fmt, tz)
 
 
+FOLLOWUP_STEPS = ["contact_15d", "contact_1m", "validation_2m"]
+
+
 @followups_cmd.command("record")
 @click.argument("source_id")
-@click.argument("step", type=click.Choice(["contact_15d", "contact_1m", "validation_2m"]))
-@click.option("--at", "at", metavar="ISO", help="When the requester was contacted (default: now).")
+@click.argument("step", type=click.Choice(FOLLOWUP_STEPS))
+@click.option(
+    "--at", "at", metavar="ISO", help="When the requester was contacted (default: now; local time)."
+)
 @click.option("--note")
 @click.option("--source", help="Source name, when several sources share the id.")
+@click.option("--by", "recorded_by", help="Who made the contact (kept in the request's history).")
+@click.option("--replace", is_flag=True, help="Correct the contact already recorded for this step.")
 @click.pass_obj
 def followups_record(
-    ctx: Context, source_id: str, step: str, at: str | None, note: str | None, source: str | None
+    ctx: Context,
+    source_id: str,
+    step: str,
+    at: str | None,
+    note: str | None,
+    source: str | None,
+    recorded_by: str | None,
+    replace: bool,
 ) -> None:
-    """Record that the requester of SOURCE_ID was contacted for STEP."""
+    """Record that the requester of SOURCE_ID was contacted for STEP.
+
+    A contact before the report or in the future is refused; so is a second contact for a step
+    unless --replace says it corrects the first. The request's history keeps every change."""
     from geova.evaluation import parse_as_of, territory_of
     from geova.store.followups import record_followup
 
     importing.prepare_store(ctx.engine)
-    when = parse_as_of(at, territory_of(ctx.engine).timezone).to_pydatetime()
+    tz = territory_of(ctx.engine).timezone
+    try:
+        when = parse_as_of(at, tz).tz_convert(tz).to_pydatetime()
+    except ValueError as exc:
+        raise click.BadParameter(f"{at!r} is not a date and time (ISO 8601)", param_hint="--at") from exc
     try:
         with write(ctx.engine) as conn:
-            record_followup(conn, source_id, step, when, note, source=source)
+            record_followup(
+                conn, source_id, step, when, note, recorded_by=recorded_by, source=source, replace=replace
+            )
+    except (LookupError, ValueError) as exc:
+        raise click.UsageError(str(exc)) from exc
+    click.echo(f"{source_id}: {step} {'corrected' if replace else 'recorded'} at {when:%Y-%m-%d %H:%M %Z}")
+
+
+@followups_cmd.command("undo")
+@click.argument("source_id")
+@click.argument("step", type=click.Choice(FOLLOWUP_STEPS))
+@click.option("--source", help="Source name, when several sources share the id.")
+@click.option("--by", "recorded_by", help="Who undoes it (kept in the request's history).")
+@click.pass_obj
+def followups_undo(
+    ctx: Context, source_id: str, step: str, source: str | None, recorded_by: str | None
+) -> None:
+    """Remove the contact recorded for STEP (a mistake); the request's history keeps it."""
+    from geova.evaluation import territory_of
+    from geova.store.followups import undo_followup
+
+    importing.prepare_store(ctx.engine)
+    tz = ZoneInfo(territory_of(ctx.engine).timezone)
+    try:
+        with write(ctx.engine) as conn:
+            was = undo_followup(conn, source_id, step, recorded_by=recorded_by, source=source)
     except LookupError as exc:
         raise click.UsageError(str(exc)) from exc
-    click.echo(f"{source_id}: {step} recorded at {when:%Y-%m-%d %H:%M %Z}")
+    click.echo(f"{source_id}: {step} contact of {was.astimezone(tz):%Y-%m-%d %H:%M %Z} undone")
 
 
 @cli.group()

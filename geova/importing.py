@@ -27,7 +27,7 @@ from geova.config import instance_path
 from geova.core.assign import Area, assign_points
 from geova.core.checks import location_key, outside_extent, resolved_before_report
 from geova.core.model import Flag
-from geova.core.referential import load_referential
+from geova.core.referential import Referential
 from geova.io.activities import load_activity_mapping, to_activities
 from geova.io.errors import ImportFailure, Reject, TooManyRejects
 from geova.io.exports import safe_cell
@@ -35,13 +35,14 @@ from geova.io.layers import read_layer
 from geova.io.limits import LAYER_NAME_MAX, ZONE_KIND_MAX
 from geova.io.mapping import load_mapping
 from geova.io.records import to_records
+from geova.io.referential_file import read_referential, refusal
 from geova.io.tables import read_table
 from geova.settings import load as load_settings
 from geova.store import areas, interventions, journal
 from geova.store.activities import upsert_activities
 from geova.store.db import write
 from geova.store.migrate import ensure_schema
-from geova.store.referential import category_codes, store_referential
+from geova.store.referential import category_codes, store_referential, unknown_codes
 from geova.store.status import set_setting, settings
 
 Progress = Callable[[int, int], None]  # (done, total)
@@ -74,6 +75,7 @@ class InterventionReport:
     flagged: dict[str, int] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
     rejects_file: str | None = None
+    timezone_note: str | None = None  # the territory's time zone set from, or differing from, the mapping's
 
     def counts(self) -> dict[str, int]:
         return {
@@ -110,7 +112,7 @@ def prepare_store(engine: Engine, referential: Path | None = None) -> list[str]:
     digest = _sha256(path)
     with write(engine) as conn:
         if settings(conn).get("referential_sha256") != digest:
-            store_referential(conn, load_referential(path))
+            store_referential(conn, _checked_referential(conn, path, places=False))
             set_setting(conn, "referential_sha256", digest)
             said.append(f"referential loaded from {path}")
     return said
@@ -121,10 +123,20 @@ def referential_path() -> Path:
 
 
 def load_extra_referential(engine: Engine, path: Path) -> dict[str, int]:
-    """Add a city's own norms or categories (e.g. data/boston/norms.toml) to the store."""
+    """Add a city's own norms or categories (e.g. data/boston/norms.toml) to the store. Load it after
+    the layers: the quarters, zones and zone kinds its norms name must be stored."""
     prepare_store(engine)
     with write(engine) as conn:
-        return store_referential(conn, load_referential(path))
+        return store_referential(conn, _checked_referential(conn, path, places=True))
+
+
+def _checked_referential(conn: Connection, path: Path, *, places: bool) -> Referential:
+    """The file validated whole, then against the store: an ImportFailure lists every problem."""
+    ref = read_referential(path)
+    problems = unknown_codes(conn, ref, places=places)
+    if problems:
+        raise refusal(path, problems)
+    return ref
 
 
 def _sha256(path: Path) -> str:
@@ -217,6 +229,7 @@ def import_interventions(
             raise ImportFailure(
                 str(mapping_path), "categories not in the referential: " + ", ".join(sorted(unknown))
             )
+        report.timezone_note = _territory_timezone(conn, mapping.source.timezone, mapping_path)
         quarters, zones = areas.load_areas(conn)
         xs, ys = frame["x"].to_numpy(dtype=float), frame["y"].to_numpy(dtype=float)
         # Only new or changed rows are placed: an unchanged row keeps its stored assignment (layer
@@ -266,6 +279,22 @@ def import_interventions(
         journal.finish_import(conn, import_id, {**report.counts(), "flagged": report.flagged})
     _log_import("interventions", path, report.counts(), began)
     return report
+
+
+def _territory_timezone(conn: Connection, zone: str, mapping_path: Path) -> str | None:
+    """The first import of requests gives the territory the time zone of its mapping (``--as-of``
+    and every page read local times in it); a later mapping in another zone is only warned about,
+    since its dates are read in its own zone and stored in UTC, whatever the territory's."""
+    current = settings(conn).get("timezone")
+    if current is None:
+        set_setting(conn, "timezone", zone)
+        return f"territory time zone set to {zone} (from {mapping_path.name}; change it with geova territory)"
+    if current != zone:
+        return (
+            f"warning: {mapping_path.name} reads dates in {zone}, the territory shows them in {current} "
+            "(geova territory --timezone changes the latter)"
+        )
+    return None
 
 
 def import_layer(

@@ -18,7 +18,7 @@ from geova.core.followups import STEP_CODES, followups
 from geova.io.audit_csv import audit_csv_text, read_audit_csv
 from geova.io.errors import ImportFailure
 from geova.store.audit import current_grid, history, record
-from geova.store.followups import load_done, record_followup
+from geova.store.followups import FollowupRefused, load_done, record_followup, undo_followup
 from geova.store.schema import AuditEntryRow
 from geova.store.status import set_setting
 from tests.fixtures.norms.frames import PARIS, local, records
@@ -353,9 +353,19 @@ def test_record_followups_in_the_store(requests_stored):
         record_followup(
             conn, "G1", "contact_15d", pd.Timestamp("2015-06-20 10:00", tz=BOSTON).to_pydatetime()
         )
-        # a correction replaces the contact of that step
+        # a second contact for the step is refused unless it says it corrects the first
+        with pytest.raises(
+            FollowupRefused, match="already has a contact_15d contact at 2015-06-20 14:00 UTC"
+        ):
+            record_followup(
+                conn, "G1", "contact_15d", pd.Timestamp("2015-06-15 10:00", tz=BOSTON).to_pydatetime()
+            )
         record_followup(
-            conn, "G1", "contact_15d", pd.Timestamp("2015-06-15 10:00", tz=BOSTON).to_pydatetime()
+            conn,
+            "G1",
+            "contact_15d",
+            pd.Timestamp("2015-06-15 10:00", tz=BOSTON).to_pydatetime(),
+            replace=True,
         )
         with pytest.raises(LookupError, match="unknown follow-up step"):
             record_followup(conn, "G1", "contact_3d", pd.Timestamp("2015-06-15", tz=BOSTON).to_pydatetime())
@@ -383,9 +393,10 @@ def test_cli_followups_record_then_list(requests_stored, db_url):
     geova(db_url, "followups", "record", "G2", "contact_15d", "--at", "2015-06-18T10:00")
     as_of = ["--as-of", "2015-06-20T12:00"]
     text = geova(db_url, "followups", *as_of, "--state", "done", "--format", "csv")
-    rows = list(csv.DictReader(io.StringIO(text), delimiter=";"))
+    assert text.startswith("\ufeff")  # the BOM French Excel needs, as in the web's exports
+    rows = list(csv.DictReader(io.StringIO(text.removeprefix("\ufeff")), delimiter=";"))
     assert [(r["source_id"], r["step"], r["state"]) for r in rows] == [("G1", "contact_15d", "done")]
-    assert (rows[0]["due_at"], rows[0]["done_at"]) == ("16/06/2015 08:00", "15/06/2015 10:00")
+    assert (rows[0]["due_at"], rows[0]["done_at"]) == ("16/06/2015 08:00:00", "15/06/2015 10:00:00")
     late = list(
         csv.DictReader(
             io.StringIO(geova(db_url, "followups", *as_of, "--state", "done_late", "--format", "csv")),
@@ -418,3 +429,149 @@ def test_cli_followups_record_then_list(requests_stored, db_url):
     }
     bad = CliRunner().invoke(cli, ["--db", db_url, "followups", "record", "G99", "contact_15d"])
     assert bad.exit_code == 2 and "G99" in bad.output
+
+
+def events_of(engine: Engine, source_id: str) -> list[tuple[str, dict, str | None]]:
+    from geova.store.schema import Intervention, InterventionEvent
+
+    ev, iv = InterventionEvent.__table__, Intervention.__table__
+    with engine.connect() as conn:
+        rows = conn.execute(
+            select(ev.c.kind, ev.c.detail, ev.c.note)
+            .join(iv, iv.c.id == ev.c.intervention_id)
+            .where(iv.c.source_id == source_id)
+            .order_by(ev.c.id)
+        ).all()
+    return [(r.kind, r.detail, r.note) for r in rows]
+
+
+def run(db_url: str, *args: str):
+    return CliRunner().invoke(cli, ["--db", db_url, *args])
+
+
+def test_cli_followup_before_the_report_is_refused_and_stores_nothing(requests_stored, db_url):
+    # G1 was reported on 1 June 2015 at 08:00 in Boston: a contact at 07:59 that day cannot be
+    bad = run(db_url, "followups", "record", "G1", "contact_15d", "--at", "2015-06-01T07:59")
+    assert bad.exit_code == 2
+    assert "comes before the request 'G1' was reported (2015-06-01 12:00 UTC)" in bad.output
+    assert "Traceback" not in bad.output
+    future = run(db_url, "followups", "record", "G1", "contact_15d", "--at", "2999-01-01T10:00")
+    assert future.exit_code == 2 and "in the future" in future.output
+    not_a_date = run(db_url, "followups", "record", "G1", "contact_15d", "--at", "le 15 juin")
+    assert not_a_date.exit_code == 2 and "'le 15 juin' is not a date and time" in not_a_date.output
+    with requests_stored.connect() as conn:
+        assert len(load_done(conn)) == 0
+    assert events_of(requests_stored, "G1") == []
+    # the first minute of the report is fine: shown as done on time
+    geova(db_url, "followups", "record", "G1", "contact_15d", "--at", "2015-06-01T08:00")
+    text = geova(db_url, "followups", "--as-of", "2015-06-20T12:00", "--state", "done", "--format", "csv")
+    rows = list(csv.DictReader(io.StringIO(text.removeprefix("\ufeff")), delimiter=";"))
+    assert [(r["source_id"], r["done_at"]) for r in rows] == [("G1", "01/06/2015 08:00:00")]
+
+
+def test_cli_followup_replace_and_undo_leave_a_trace(requests_stored, db_url):
+    first = geova(
+        db_url, "followups", "record", "G2", "contact_15d", "--at", "2015-06-10T09:30", "--by", "agent1"
+    )
+    assert first.startswith("G2: contact_15d recorded at 2015-06-10 09:30 EDT")
+    again = run(db_url, "followups", "record", "G2", "contact_15d", "--at", "2015-06-12T09:30")
+    assert again.exit_code == 2
+    assert "already has a contact_15d contact at 2015-06-10 13:30 UTC" in again.output
+    with requests_stored.connect() as conn:  # unchanged
+        assert list(load_done(conn)["done_at"]) == [pd.Timestamp("2015-06-10 13:30", tz="UTC")]
+    fixed = geova(
+        db_url,
+        "followups",
+        "record",
+        "G2",
+        "contact_15d",
+        "--at",
+        "2015-06-12T09:30",
+        "--replace",
+        "--note",
+        "date corrigée",
+    )
+    assert fixed.startswith("G2: contact_15d corrected at 2015-06-12 09:30 EDT")
+    with requests_stored.connect() as conn:
+        assert list(load_done(conn)["done_at"]) == [pd.Timestamp("2015-06-12 13:30", tz="UTC")]
+    undone = geova(db_url, "followups", "undo", "G2", "contact_15d", "--by", "agent2")
+    assert undone.strip() == "G2: contact_15d contact of 2015-06-12 09:30 EDT undone"
+    with requests_stored.connect() as conn:
+        assert len(load_done(conn)) == 0
+    nothing = run(db_url, "followups", "undo", "G2", "contact_15d")
+    assert nothing.exit_code == 2 and "'G2' has no contact_15d contact to undo" in nothing.output
+    trace = events_of(requests_stored, "G2")
+    assert [k for k, _, _ in trace] == ["followup", "followup", "followup_undo"]
+    assert [n for _, _, n in trace] == [None, "date corrigée", None]
+    assert pd.Timestamp(trace[0][1]["done_at"]) == pd.Timestamp("2015-06-10 13:30", tz="UTC")
+    assert pd.Timestamp(trace[1][1]["replaced"]["done_at"]) == pd.Timestamp("2015-06-10 13:30", tz="UTC")
+    assert pd.Timestamp(trace[1][1]["done_at"]) == pd.Timestamp("2015-06-12 13:30", tz="UTC")
+    assert trace[2][1]["step"] == "contact_15d"
+    assert pd.Timestamp(trace[2][1]["undone"]["done_at"]) == pd.Timestamp("2015-06-12 13:30", tz="UTC")
+    assert "note" not in trace[2][1]["undone"]  # notes stay in the event's note, hidden from the public
+    # after the undo, the step may be recorded again without --replace
+    geova(db_url, "followups", "record", "G2", "contact_15d", "--at", "2015-06-11T09:30")
+
+
+def test_store_refuses_a_contact_before_the_report(requests_stored):
+    with requests_stored.begin() as conn, pytest.raises(FollowupRefused, match="comes before"):
+        record_followup(
+            conn, "G4", "contact_15d", pd.Timestamp("2015-05-31 23:29", tz=BOSTON).to_pydatetime()
+        )
+    with requests_stored.begin() as conn, pytest.raises(LookupError, match="no contact_1m contact to undo"):
+        undo_followup(conn, "G4", "contact_1m")
+
+
+def test_cli_unknown_task_or_quarter_names_its_line(quarters, db_url, tmp_path):
+    unknown = tmp_path / "unknown-task.csv"
+    unknown.write_text(
+        "quartier;annee;tache;engagement\n"
+        "DK;2008;proprete.graffiti;OUI\n"
+        "DK;2008;proprete.depots;NON\n"
+        "DK;2008;proprete.bogus;OUI\n",
+        encoding="utf-8",
+    )
+    result = run(db_url, "audit", "import", str(unknown))
+    assert result.exit_code == 1
+    assert f"{unknown}, line 4: unknown standard task code 'proprete.bogus'" in result.output
+    quarter = tmp_path / "unknown-quarter.csv"
+    quarter.write_text("quarter,year,task\nDK,2008,proprete.graffiti\nZZ,2008,proprete.graffiti\n")
+    result = run(db_url, "audit", "import", str(quarter))
+    assert result.exit_code == 1 and f"{quarter}, line 3: unknown quarter code 'ZZ'" in result.output
+    assert rows_stored(quarters) == 0
+
+
+def test_cli_audit_show_prints_the_quarters_by_tasks_grid(quarters, db_url):
+    geova(db_url, "audit", "import", str(DUNKERQUE))
+    geova(db_url, "audit", "import", str(NANTES_EN))
+    out = geova(db_url, "audit", "show", "--year", "2008")
+    lines = out.splitlines()
+    header = next(line for line in lines if "proprete.graffiti" in line)
+    tasks = header.split()
+    # one column per task answered, in code order
+    assert tasks == sorted(
+        [
+            "proprete.depots",
+            "proprete.friches",
+            "proprete.graffiti",
+            "proprete.participation",
+            "proprete.voirie",
+            "securite.guide",
+            "securite.mediation",
+        ]
+    )
+    rows = {line.split()[0]: line.split()[1:] for line in lines[lines.index(header) + 2 :] if line.strip()}
+    assert set(rows) == {"DK", "NN"}
+    dk = dict(zip(tasks, rows["DK"], strict=False))
+    assert dk["proprete.graffiti"] == "OUI/OUI"
+    assert dk["proprete.voirie"] == "NON/PART"
+    assert dk["proprete.participation"] == "NON/-"
+    nn = dict(zip(tasks[-2:], rows["NN"], strict=True))  # NN answered only the two securite tasks
+    assert nn == {"securite.guide": "OUI/PART", "securite.mediation": "NON/NON"}
+    assert "2008" in lines
+
+
+def test_cli_audit_export_to_stdout_has_the_bom(quarters, db_url):
+    geova(db_url, "audit", "import", str(DUNKERQUE))
+    out = geova(db_url, "audit", "export")
+    assert out.startswith("\ufeffquartier;annee;tache")

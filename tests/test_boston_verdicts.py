@@ -97,13 +97,14 @@ def test_cli_prints_one_row_per_record(boston, db_url, official):
     runner = CliRunner()
     out = runner.invoke(cli, [*args, "--deadline", "source", "--per-intervention", "--format", "csv"])
     assert out.exit_code == 0, out.output
-    rows = pd.DataFrame(list(csv.DictReader(io.StringIO(out.stdout), delimiter=";")))
+    assert out.stdout.startswith("\ufeff")  # French Excel's BOM, as the web's exports
+    rows = pd.DataFrame(list(csv.DictReader(io.StringIO(out.stdout.removeprefix("\ufeff")), delimiter=";")))
     assert len(rows) == ROWS
     assert {"source_id", "due_at", "state", "hours_taken", "hours_overdue"} <= set(rows.columns)
     both = agree(rows, official)
     assert (both["state"].map(VERDICT) == both["official"]).all()
-    # due dates day-first in Boston time, to the minute
-    assert (both["due_at"] == both["target"].dt.strftime("%d/%m/%Y %H:%M")).all()
+    # due dates day-first in Boston time, to the second
+    assert (both["due_at"] == both["target"].dt.strftime("%d/%m/%Y %H:%M:%S")).all()
     closed = both[both["state"].isin(["on_time", "late"])]
     assert closed["hours_taken"].str.fullmatch(r"-?\d+(,\d+)?(e[+-]\d+)?").all()
     late = both[both["state"].isin(["late", "open_overdue"])]

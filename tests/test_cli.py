@@ -219,3 +219,62 @@ def test_demo_prints_counts_for_each_file(db_url):
         ), name
     assert "Demo territory ready" in out
     assert _total(db_url) == sum(DEMO_FILES.values())
+
+
+def _timezone(db_url: str) -> str | None:
+    result = geova(db_url, "status", "--format", "json")
+    return json.loads(result.stdout)["settings"].get("timezone")
+
+
+def test_first_import_sets_the_territory_time_zone_later_ones_warn(db_url, tmp_path, mapping):
+    data = write(tmp_path / "dmr.csv", [HEADER, *GOOD])
+    assert _timezone(db_url) is None  # a new store: no zone chosen yet
+    first = geova(db_url, "import-interventions", data, "--mapping", mapping)
+    assert first.exit_code == 0, first.output
+    assert "territory time zone set to Europe/Paris (from dmr.toml" in first.stdout
+    assert _timezone(db_url) == "Europe/Paris"
+    again = geova(db_url, "import-interventions", data, "--mapping", mapping)
+    assert "time zone" not in again.stdout  # same zone: nothing to say
+    boston = tmp_path / "boston.toml"
+    boston.write_text(
+        MAPPING.replace('timezone = "Europe/Paris"', 'timezone = "America/New_York"').replace(
+            'name = "paris-dmr"', 'name = "other"'
+        ),
+        encoding="utf-8",
+    )
+    other = geova(db_url, "import-interventions", data, "--mapping", boston)
+    assert other.exit_code == 0, other.output
+    assert (
+        "warning: boston.toml reads dates in America/New_York, the territory shows them in Europe/Paris"
+        in other.stdout
+    )
+    assert _timezone(db_url) == "Europe/Paris"  # a warning, not a change
+
+
+def test_category_set_in_two_places_is_refused(db_url, tmp_path):
+    both = tmp_path / "both.toml"
+    both.write_text(
+        MAPPING.replace('timezone = "Europe/Paris"', 'timezone = "Europe/Paris"\ncategory = "graffiti"')
+    )
+    data = write(tmp_path / "dmr.csv", [HEADER, *GOOD])
+    result = geova(db_url, "import-interventions", data, "--mapping", both)
+    assert result.exit_code == 1
+    message = " ".join(result.stderr.split())
+    assert "both.toml: invalid mapping:" in message
+    assert "[source] category gives every row its code, so the [categories] table would be ignored" in message
+    assert _total(db_url) == 0
+
+
+def test_source_category_wins_and_the_column_is_kept_as_the_label(db_url, tmp_path):
+    fixed = tmp_path / "fixed.toml"
+    text = MAPPING.replace('timezone = "Europe/Paris"', 'timezone = "Europe/Paris"\ncategory = "graffiti"')
+    fixed.write_text(
+        text.split("[categories]")[0] + '[status]\nvalues = { Ouvert = "open", "Fermé" = "closed" }\n'
+    )
+    data = write(tmp_path / "dmr.csv", [HEADER, *GOOD])
+    result = geova(db_url, "import-interventions", data, "--mapping", fixed)
+    assert result.exit_code == 0, result.output
+    status = json.loads(geova(db_url, "status", "--format", "json").stdout)
+    # P2's "Dépôt" would have been depot_sauvage through a table: [source] category gives graffiti
+    assert set(status["interventions"]["by_category"]) == {"graffiti"}
+    assert sum(status["interventions"]["by_category"]["graffiti"].values()) == 3

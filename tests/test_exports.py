@@ -115,9 +115,9 @@ def test_interventions_export_needs_a_login_or_a_key_and_reads_back(
     first = next(r for r in rows if r["source_id"] == "101001241477")
     # Boston time, day first: reported 2015-01-02T20:33:48Z, 72 hours to act, resolved 2015-11-10T13:57:27Z
     assert (first["reported_at"], first["due_at"], first["resolved_at"]) == (
-        "02/01/2015 15:33",
-        "05/01/2015 15:33",
-        "10/11/2015 08:57",
+        "02/01/2015 15:33:48",
+        "05/01/2015 15:33:48",
+        "10/11/2015 08:57:27",
     )
     assert first["state"] == "late" and first["quarter"] == "6"
     assert first["longitude"].startswith("-71,") and first["latitude"].startswith("42,")

@@ -338,9 +338,9 @@ def test_csv_opens_in_french_excel(app):
     assert header[:6] == ["Request", "Category", "Quarter", "Address", "Reported", "Due"]
     assert len(body) == len(page)
     with_id = {r[0]: r for r in body}
-    # 101001245664 was reported on 12 January 2015 at 08:26 (Boston time): day first
+    # 101001245664 was reported on 12 January 2015 at 08:26:17 (Boston time): day first, seconds kept
     row = with_id["101001245664"]
-    assert row[header.index("Reported")] == "12/01/2015 08:26"
+    assert row[header.index("Reported")] == "12/01/2015 08:26:17"
     assert re.fullmatch(r"\d+,\d", row[header.index("Hours overdue")])  # decimal comma
     assert re.fullmatch(r"-71,\d{6}", row[header.index("Longitude")])
     assert row[header.index("Quarter")] == "Dorchester"

@@ -87,6 +87,7 @@ class AuditEntry:
     obstacles: str | None = ""
     remedies: str | None = ""
     extra: dict[str, str] = field(default_factory=dict)
+    line: int | None = field(default=None, compare=False)  # in the file it was read from
 
     def key(self) -> tuple[str, int, str]:
         return (self.quarter, self.year, self.task)

@@ -19,7 +19,7 @@ from geova.core.model import Flag
 from geova.core.records import content_hashes
 from geova.io.errors import ImportFailure, Reject
 from geova.io.limits import DATE_RANGE_TEXT, SOURCE_ID_MAX
-from geova.io.mapping import SourceSection, validate_mapping
+from geova.io.mapping import SourceSection, check_category_rule, validate_mapping
 from geova.io.records import (
     Verdicts,
     map_categories,
@@ -57,8 +57,11 @@ class ActivityMapping(BaseModel):
 
     @model_validator(mode="after")
     def _category_given(self) -> ActivityMapping:
-        if self.source.category is None and (self.columns.category is None or not self.categories):
-            raise ValueError("set [source] category, or [columns] category with a [categories] table")
+        check_category_rule(self.source.category, self.columns.category, self.categories)
+        if self.source.category is not None and self.columns.category is not None:
+            raise ValueError(
+                "[source] category gives every entry its code: [columns] category would be ignored"
+            )
         return self
 
     def category_codes(self) -> set[str]:

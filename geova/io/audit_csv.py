@@ -84,6 +84,7 @@ def read_audit_csv(path: Path) -> list[AuditEntry]:
                 task=get["task"],
                 **answers,
                 **texts,
+                line=line,
             )
         )
     return entries

@@ -1,19 +1,24 @@
 """Writing tables for people: French Excel CSV, JSON, and plain-text tables for the terminal.
 
 French Excel opens a CSV correctly only with ``;`` between fields, a decimal comma, day-first dates
-and a UTF-8 BOM; that is the CSV geova writes. JSON keeps ISO 8601 instants with their offset.
+and a UTF-8 BOM; that is the CSV geova writes, the web's exports and the command line's alike. Times
+keep their seconds: cut to the minute, a request due 08:30:00 and resolved 08:30:40 would read as
+resolved on time although it is late. JSON keeps ISO 8601 instants with their offset, and days
+(periods) as ISO dates.
 """
 
 from __future__ import annotations
 
 import json
 import re
+from datetime import date
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
-DATE_FR = "%d/%m/%Y %H:%M"
+DATE_FR = "%d/%m/%Y %H:%M:%S"
+DAY_FR = "%d/%m/%Y"
 
 # OWASP's "CSV injection" rule: a spreadsheet runs a cell starting with one of these as a formula
 # (=HYPERLINK(...) phones home, a tab or carriage return hides the formula behind blank space).
@@ -51,11 +56,19 @@ def localise(frame: pd.DataFrame, tz: str) -> pd.DataFrame:
     return out
 
 
+def _all_days(column: pd.Series) -> bool:
+    """True for a column of calendar days (``datetime.date``, not instants), blanks allowed."""
+    values = column.dropna()
+    return len(values) > 0 and all(type(v) is date for v in values)
+
+
 def to_excel_csv(frame: pd.DataFrame, tz: str, bom: bool = True) -> str:
     out = localise(frame, tz)
     for col in out.columns:
         if isinstance(out[col].dtype, pd.DatetimeTZDtype):
             out[col] = out[col].dt.strftime(DATE_FR).fillna("")
+        elif out[col].dtype.kind == "O" and _all_days(out[col]):  # a period's first and last day
+            out[col] = out[col].map(lambda d: "" if d is None else d.strftime(DAY_FR))
     # four decimals at most, never scientific notation: Excel must read 13765,25 hours as a number
     for col in out.columns:
         if out[col].dtype.kind == "f":
@@ -67,7 +80,7 @@ def to_excel_csv(frame: pd.DataFrame, tz: str, bom: bool = True) -> str:
 def _json_value(v: Any) -> Any:
     if v is None or v is pd.NaT:
         return None
-    if isinstance(v, pd.Timestamp):
+    if isinstance(v, pd.Timestamp | date):  # a period's first day is a date (datetime is one too)
         return v.isoformat()
     if isinstance(v, float | np.floating):
         return None if np.isnan(v) else float(v)

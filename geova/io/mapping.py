@@ -47,7 +47,7 @@ class SourceSection(_Strict):
     encoding: str | None = None
     crs: str | None = None  # CRS of x/y columns
     layer: str | None = None  # layer name inside a GeoPackage
-    category: str | None = None  # a fixed category for every row
+    category: str | None = None  # the category code of every row: wins over [columns] category
 
     @field_validator("timezone")
     @classmethod
@@ -86,10 +86,28 @@ class SourceSection(_Strict):
         return value
 
 
+def check_category_rule(fixed: str | None, column: str | None, table: dict[str, str]) -> None:
+    """One place decides a row's category code, so that which one wins is never a question:
+
+    - ``[source] category = "code"``: every row gets this code. ``[columns] category`` may then
+      name the export's own type column, kept as the request's source label only (never mapped);
+      a ``[categories]`` table would be ignored, so it is refused.
+    - otherwise ``[columns] category`` names the column and ``[categories]`` maps each of its
+      values onto a referential code (``"*"``: the code of every other value).
+    """
+    if fixed is not None and table:
+        raise ValueError(
+            "[source] category gives every row its code, so the [categories] table would be ignored: "
+            "keep one of them (see the README, 'Mapping files')"
+        )
+    if fixed is None and (column is None or not table):
+        raise ValueError("set [source] category, or [columns] category with a [categories] table")
+
+
 class ColumnsSection(_Strict):
     source_id: str
     reported_at: str
-    category: str | None = None
+    category: str | None = None  # mapped by [categories]; with [source] category, kept as a label only
     resolved_at: str | None = None
     due_at: str | None = None
     status: str | None = None
@@ -166,8 +184,7 @@ class Mapping(_Strict):
 
     @model_validator(mode="after")
     def _category_given(self) -> Mapping:
-        if self.source.category is None and (self.columns.category is None or not self.categories):
-            raise ValueError("set [source] category, or [columns] category with a [categories] table")
+        check_category_rule(self.source.category, self.columns.category, self.categories)
         if self.columns.x is not None and self.source.crs is None:
             raise ValueError('x/y columns need [source] crs (e.g. "EPSG:2154")')
         return self

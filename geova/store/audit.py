@@ -20,6 +20,14 @@ def _text(value: object) -> str:
     return "" if value is None or (isinstance(value, float) and pd.isna(value)) else str(value)
 
 
+class UnknownCode(LookupError):
+    """An answer for a quarter or a task the store does not know, with its line in the file."""
+
+    def __init__(self, message: str, line: int | None = None):
+        super().__init__(message)
+        self.line = line
+
+
 def history(conn: Connection, quarter: str | None = None, year: int | None = None) -> pd.DataFrame:
     q = select(T).order_by(T.c.quarter_code, T.c.year, T.c.task_code, T.c.recorded_at, T.c.id)
     if quarter:
@@ -59,9 +67,9 @@ def record(conn: Connection, entries: list[AuditEntry], recorded_by: str | None 
     tasks = set(conn.execute(select(StandardTask.__table__.c.code)).scalars())
     for e in entries:
         if e.quarter not in quarters:
-            raise LookupError(f"unknown quarter code '{e.quarter}'")
+            raise UnknownCode(f"unknown quarter code '{e.quarter}'", e.line)
         if e.task not in tasks:
-            raise LookupError(f"unknown standard task code '{e.task}'")
+            raise UnknownCode(f"unknown standard task code '{e.task}'", e.line)
     grid = current_grid(conn)
     current = {(r.quarter, int(r.year), r.task): r for r in grid.itertuples()}
     counts = {"added": 0, "unchanged": 0}

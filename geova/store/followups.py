@@ -5,16 +5,50 @@ from __future__ import annotations
 from datetime import UTC, date, datetime
 
 import pandas as pd
-from sqlalchemy import Connection, select
+from sqlalchemy import Connection, delete, insert, select, update
 
 from geova.core.followups import STEP_CODES
 from geova.core.norms import Period
 from geova.core.periodic import period_starts
 from geova.store.records import time_expr, to_utc
-from geova.store.schema import FollowUp, Intervention, Norm, Quarter, ShareMeasure
+from geova.store.schema import FollowUp, Intervention, InterventionEvent, Norm, Quarter, ShareMeasure
 
 F = FollowUp.__table__
 IV = Intervention.__table__
+
+
+class FollowupRefused(ValueError):
+    """A contact that cannot be right (before the report, in the future) or that would silently
+    replace an earlier one."""
+
+
+def _request_id(conn: Connection, source_id: str, source: str | None) -> tuple[int, datetime]:
+    q = select(IV.c.id, IV.c.reported_at).where(IV.c.source_id == source_id)
+    if source:
+        q = q.where(IV.c.source == source)
+    rows = conn.execute(q).all()
+    if len(rows) != 1:
+        detail = "no request" if not rows else "several requests (give the source)"
+        raise LookupError(f"{detail} with source id '{source_id}'")
+    return rows[0].id, rows[0].reported_at
+
+
+def _trace(
+    conn: Connection, intervention_id: int, kind: str, recorded_by: str | None, note: str | None, detail: dict
+) -> None:
+    """The request's history keeps every contact recorded, corrected or undone (who, when, what).
+    Notes go in the event's ``note`` only, which the API hides from callers without personal
+    access; ``detail`` (shown to all of them) holds steps and instants."""
+    conn.execute(
+        insert(InterventionEvent).values(
+            intervention_id=intervention_id,
+            kind=kind,
+            at=datetime.now(UTC),
+            username=recorded_by,
+            note=note,
+            detail=detail,
+        )
+    )
 
 
 def record_followup(
@@ -25,27 +59,74 @@ def record_followup(
     note: str | None = None,
     recorded_by: str | None = None,
     source: str | None = None,
+    *,
+    replace: bool = False,
 ) -> int:
-    """Record (or correct) the contact of one step for the request with this source id."""
+    """Record the contact of one step for the request with this source id.
+
+    A contact before the report or in the future is refused (it would show the step as done when it
+    cannot be); so is a second contact for the same step unless ``replace`` says it corrects the
+    first. Each write leaves an ``intervention_event`` (kind ``followup``) with what it replaced.
+    """
     if step not in STEP_CODES:
         raise LookupError(f"unknown follow-up step '{step}' (one of {', '.join(STEP_CODES)})")
-    q = select(IV.c.id).where(IV.c.source_id == source_id)
-    if source:
-        q = q.where(IV.c.source == source)
-    ids = conn.execute(q).scalars().all()
-    if len(ids) != 1:
-        detail = "no request" if not ids else "several requests (give the source)"
-        raise LookupError(f"{detail} with source id '{source_id}'")
-    where = (F.c.intervention_id == ids[0]) & (F.c.step == step)
-    if conn.execute(select(F.c.id).where(where)).first():
-        conn.execute(F.update().where(where).values(done_at=done_at, note=note, recorded_by=recorded_by))
+    iv_id, reported_at = _request_id(conn, source_id, source)
+    if done_at < reported_at:
+        raise FollowupRefused(
+            f"a contact at {done_at.astimezone(UTC):%Y-%m-%d %H:%M} UTC comes before the request "
+            f"'{source_id}' was reported ({reported_at:%Y-%m-%d %H:%M} UTC)"
+        )
+    if done_at > datetime.now(UTC):
+        raise FollowupRefused(f"a contact at {done_at.astimezone(UTC):%Y-%m-%d %H:%M} UTC is in the future")
+    where = (F.c.intervention_id == iv_id) & (F.c.step == step)
+    old = conn.execute(select(F.c.done_at, F.c.note).where(where)).first()
+    detail: dict = {"step": step, "done_at": done_at.astimezone(UTC).isoformat()}
+    if old is not None:
+        if not replace:
+            raise FollowupRefused(
+                f"'{source_id}' already has a {step} contact at {old.done_at:%Y-%m-%d %H:%M} UTC "
+                "(replace it explicitly, or undo it first)"
+            )
+        detail["replaced"] = {"done_at": old.done_at.isoformat()}  # its note: in its own event
+        conn.execute(
+            update(FollowUp).where(where).values(done_at=done_at, note=note, recorded_by=recorded_by)
+        )
     else:
         conn.execute(
-            F.insert().values(
-                intervention_id=ids[0], step=step, done_at=done_at, note=note, recorded_by=recorded_by
+            insert(FollowUp).values(
+                intervention_id=iv_id, step=step, done_at=done_at, note=note, recorded_by=recorded_by
             )
         )
-    return ids[0]
+    _trace(conn, iv_id, "followup", recorded_by, note, detail)
+    return iv_id
+
+
+def undo_followup(
+    conn: Connection,
+    source_id: str,
+    step: str,
+    recorded_by: str | None = None,
+    source: str | None = None,
+) -> datetime:
+    """Remove the contact of one step (recorded by mistake); the request's history keeps it
+    (``intervention_event`` of kind ``followup_undo``). Returns the contact's instant."""
+    if step not in STEP_CODES:
+        raise LookupError(f"unknown follow-up step '{step}' (one of {', '.join(STEP_CODES)})")
+    iv_id, _ = _request_id(conn, source_id, source)
+    where = (F.c.intervention_id == iv_id) & (F.c.step == step)
+    old = conn.execute(select(F.c.done_at).where(where)).first()
+    if old is None:
+        raise LookupError(f"'{source_id}' has no {step} contact to undo")
+    conn.execute(delete(FollowUp).where(where))
+    _trace(
+        conn,
+        iv_id,
+        "followup_undo",
+        recorded_by,
+        None,
+        {"step": step, "undone": {"done_at": old.done_at.isoformat()}},
+    )
+    return old.done_at
 
 
 def load_done(conn: Connection) -> pd.DataFrame:

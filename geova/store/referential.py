@@ -12,9 +12,10 @@ from datetime import date
 
 from sqlalchemy import Connection, select
 
+from geova.core.model import ZoneKind
 from geova.core.norms import Norm, NormKind, Scope, Target, norm_from_dict
 from geova.core.referential import Referential
-from geova.store.schema import Category, FieldOfAction, NormTarget, StandardTask
+from geova.store.schema import Category, FieldOfAction, NormTarget, Quarter, StandardTask, Zone
 from geova.store.schema import Norm as NormRow
 from geova.store.status import settings
 
@@ -126,6 +127,58 @@ def load_norms(conn: Connection, codes: list[str] | None = None, active_only: bo
         }
         norms.append(norm_from_dict(raw, origin="store"))
     return norms
+
+
+def unknown_codes(
+    conn: Connection, ref: Referential, *, places: bool = True
+) -> list[tuple[tuple[str | int, ...], str]]:
+    """What ``ref`` names that neither it nor the store defines, each with its key's path in the file
+    (("norm", 3, "scope", 0, "categories"), message), so that nothing is stored that covers nothing.
+
+    Tasks and categories may come from the file or the store. Zone kinds are the OVA's own
+    (geova.core.model.ZoneKind) or those of stored zones. With ``places``, quarters and zones named
+    by scopes and overrides must be stored: true for a city's extra norms, loaded after its layers;
+    false for the main referential, loaded before any layer exists.
+    """
+    tasks = {t.code for t in ref.tasks} | set(conn.execute(select(StandardTask.__table__.c.code)).scalars())
+    cats = {c.code for c in ref.categories} | category_codes(conn)
+    zone_table, quarter_table = Zone.__table__, Quarter.__table__
+    zone_kinds = {k.value for k in ZoneKind} | set(
+        conn.execute(select(zone_table.c.kind).distinct()).scalars()
+    )
+    quarters = set(conn.execute(select(quarter_table.c.code)).scalars())
+    zones = set(conn.execute(select(zone_table.c.code)).scalars())
+    problems: list[tuple[tuple[str | int, ...], str]] = []
+    for i, c in enumerate(ref.categories):
+        if c.task_code is not None and c.task_code not in tasks:
+            problems.append((("category", i, "task"), f"unknown task '{c.task_code}'"))
+    for i, n in enumerate(ref.norms):
+        if n.task and n.task not in tasks:
+            problems.append((("norm", i, "task"), f"unknown task '{n.task}'"))
+        for j, s in enumerate(n.scopes):
+            checks = [
+                ("categories", s.categories, cats, "category"),
+                ("zone_kinds", s.zone_kinds, zone_kinds, "zone kind"),
+            ]
+            checks.append(("exclude_zone_kinds", s.exclude_zone_kinds, zone_kinds, "zone kind"))
+            if places:
+                checks += [("quarters", s.quarters, quarters, "quarter"), ("zones", s.zones, zones, "zone")]
+            for key, named, known, what in checks:
+                missing = sorted(set(named) - known)
+                if missing:
+                    problems.append(
+                        (
+                            ("norm", i, "scope", j, key),
+                            f"unknown {what} " + ", ".join(f"'{m}'" for m in missing),
+                        )
+                    )
+        if places:
+            for t in n.targets:
+                if t.quarter is not None and t.quarter not in quarters:
+                    problems.append((("norm", i, "target"), f"override for unknown quarter '{t.quarter}'"))
+                if t.zone is not None and t.zone not in zones:
+                    problems.append((("norm", i, "target"), f"override for unknown zone '{t.zone}'"))
+    return problems
 
 
 def category_codes(conn: Connection) -> set[str]:

@@ -1,0 +1,237 @@
+"""The referential file (data/referential.toml, or a city's extra norms): read and validated whole.
+
+A data officer edits this file by hand, so every mistake is reported at once, each with the
+table, its code, the key and the line (``[[norm]] 'x' (line 12), key 'kind': ...``), instead of
+the first Python exception met. TOML parsers keep no line numbers once parsed, so the line of a
+table is found again in the text: the n-th ``[[norm]]`` header is the n-th norm.
+"""
+
+from __future__ import annotations
+
+import re
+import tomllib
+from datetime import date
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from geova.core.norms import Basis, Calendar, NormKind, Period, norm_from_dict
+from geova.core.referential import CategoryDef, FieldDef, Referential, TaskDef
+from geova.io.errors import ImportFailure
+
+Loc = tuple[str | int, ...]  # a key's path in the file, as pydantic gives it: ("norm", 3, "kind")
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+
+
+class TaskModel(_Strict):
+    code: str = Field(min_length=1, max_length=64)
+    label_fr: str
+    label_en: str
+
+
+class FieldModel(_Strict):
+    code: str = Field(min_length=1, max_length=64)
+    label_fr: str
+    label_en: str
+    task: list[TaskModel] = Field(default_factory=list)
+
+
+class CategoryModel(_Strict):
+    code: str = Field(min_length=1, max_length=64)
+    label_fr: str
+    label_en: str
+    task: str | None = None  # a task of this file or one already in the store
+
+
+class ScopeModel(_Strict):
+    categories: list[str] = Field(default_factory=list)
+    insulting: bool | None = None
+    severities: list[str] = Field(default_factory=list)
+    zone_kinds: list[str] = Field(default_factory=list)
+    exclude_zone_kinds: list[str] = Field(default_factory=list)
+    zones: list[str] = Field(default_factory=list)
+    quarters: list[str] = Field(default_factory=list)
+
+
+class TargetModel(_Strict):
+    from_: date = Field(alias="from")
+    value: float | None = None
+    quarter: str | None = None
+    zone: str | None = None
+
+
+class NormModel(_Strict):
+    code: str = Field(min_length=1, max_length=64)
+    kind: NormKind
+    task: str = ""
+    set: str = ""
+    label_fr: str | None = None
+    label_en: str | None = None
+    calendar: Calendar = Calendar.CALENDAR
+    deadline: Basis = Basis.RULE
+    period: Period | None = None
+    active: bool = True
+    value: float | None = None
+    from_: date | None = Field(None, alias="from")
+    scope: list[ScopeModel] = Field(default_factory=list)
+    target: list[TargetModel] = Field(default_factory=list)
+
+    @model_validator(mode="after")
+    def _complete(self) -> NormModel:
+        if self.kind is not NormKind.SHARE and not self.scope:
+            raise ValueError("no [[norm.scope]] saying what the norm covers")
+        if self.kind is not NormKind.DEADLINE and self.period is None:
+            raise ValueError(
+                f"a {self.kind} norm needs a period (week, fortnight, month, quarter_year, year)"
+            )
+        return self
+
+
+class ReferentialFile(_Strict):
+    field: list[FieldModel] = Field(default_factory=list)
+    category: list[CategoryModel] = Field(default_factory=list)
+    norm: list[NormModel] = Field(default_factory=list)
+
+
+def read_referential(path: Path) -> Referential:
+    """The file's fields, tasks, categories and norms, or an ImportFailure listing every problem.
+
+    Codes that must exist elsewhere (a category's task may be one already stored) are checked
+    against the store by the caller (geova.store.referential.unknown_codes)."""
+    text = _read_text(path)
+    try:
+        raw = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise ImportFailure(str(path), f"not valid TOML: {exc}") from exc
+    try:
+        model = ReferentialFile.model_validate(raw)
+    except ValidationError as exc:
+        raise refusal(path, [(tuple(e["loc"]), _message(e)) for e in exc.errors()]) from exc
+    fields: list[FieldDef] = []
+    tasks: list[TaskDef] = []
+    for fpos, f in enumerate(model.field, start=1):
+        fields.append(FieldDef(f.code, f.label_fr, f.label_en, fpos))
+        tasks.extend(TaskDef(t.code, f.code, t.label_fr, t.label_en, pos) for pos, t in enumerate(f.task, 1))
+    categories = [CategoryDef(c.code, c.task, c.label_fr, c.label_en) for c in model.category]
+    norms = []
+    for i, n in enumerate(model.norm):
+        try:
+            norms.append(norm_from_dict(n.model_dump(by_alias=True, exclude_unset=True), str(path)))
+        except ValueError as exc:  # what the model let through and the norm engine refuses
+            raise refusal(path, [(("norm", i), str(exc).removeprefix(f"{path}: "))]) from exc
+    problems: list[tuple[Loc, str]] = []
+    for table, codes in (
+        ("field", [f.code for f in fields]),
+        ("field.task", [t.code for t in tasks]),
+        ("category", [c.code for c in categories]),
+        ("norm", [n.code for n in norms]),
+    ):
+        seen: set[str] = set()
+        for i, code in enumerate(codes):
+            if code in seen:
+                problems.append((_dupe_loc(table, i, raw), f"code '{code}' used twice"))
+            seen.add(code)
+    if problems:
+        raise refusal(path, problems)
+    return Referential(fields, tasks, categories, norms)
+
+
+def _dupe_loc(table: str, index: int, raw: dict[str, Any]) -> Loc:
+    if table != "field.task":
+        return (table, index, "code")
+    for f_index, f in enumerate(raw.get("field", [])):  # the index-th task across every field
+        if index < len(f.get("task", [])):
+            return ("field", f_index, "task", index, "code")
+        index -= len(f.get("task", []))
+    return ("field",)
+
+
+def _read_text(path: Path) -> str:
+    try:
+        return path.read_text(encoding="utf-8")
+    except FileNotFoundError as exc:
+        raise ImportFailure(str(path), "referential file not found") from exc
+    except UnicodeDecodeError as exc:
+        raise ImportFailure(str(path), f"not UTF-8 (TOML files must be): byte {exc.start}") from exc
+    except OSError as exc:
+        raise ImportFailure(str(path), f"cannot be read: {exc.strerror}") from exc
+
+
+def _message(err: Any) -> str:
+    msg = str(err["msg"]).removeprefix("Value error, ")
+    if err["type"] == "missing":
+        return "missing (required)"
+    if err["type"] == "extra_forbidden":
+        return "not a key of this table (a typo?)"
+    return msg
+
+
+def refusal(path: Path, problems: list[tuple[Loc, str]]) -> ImportFailure:
+    """One ImportFailure naming every problem with its table, code, line and key."""
+    try:
+        text = path.read_text(encoding="utf-8")
+        raw = tomllib.loads(text)
+    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError):
+        text, raw = "", {}
+    lines = text.splitlines()
+    said = "; ".join(f"{where(loc, raw, lines)}: {msg}" for loc, msg in problems)
+    return ImportFailure(str(path), f"invalid referential: {said}")
+
+
+def where(loc: Loc, raw: dict[str, Any], lines: list[str]) -> str:
+    """``[[norm]] 'code' (line 12), key 'kind'`` for ("norm", 3, "kind")."""
+    parts: list[str] = []
+    header = ""
+    start = 0  # the line (0-based) of the table met so far
+    node: Any = raw
+    i = 0
+    found = True
+    while i + 1 < len(loc) and isinstance(loc[i], str) and isinstance(loc[i + 1], int):
+        name, index = str(loc[i]), int(loc[i + 1])
+        header = f"{header}.{name}" if header else name
+        node = node.get(name, []) if isinstance(node, dict) else []
+        node = node[index] if index < len(node) else {}
+        line = _nth_header(lines, header, index, start) if found else None
+        found = line is not None
+        start = line if line is not None else start
+        code = node.get("code") if isinstance(node, dict) else None
+        label = f"[[{header}]] " + (f"'{code}'" if code else f"#{index + 1}")
+        parts.append(label + (f" (line {start + 1})" if found else ""))
+        i += 2
+    keys = [str(k) for k in loc[i:]]
+    if keys:
+        key = ".".join(keys)
+        line = _key_line(lines, keys[0], start) if found and parts else None
+        parts.append(f"key '{key}'" + (f" (line {line + 1})" if line is not None else ""))
+    return ", ".join(parts) or "(top)"
+
+
+def _nth_header(lines: list[str], header: str, index: int, start: int) -> int | None:
+    """The line of the index-th ``[[header]]`` after ``start``, or None (inline tables)."""
+    pattern = re.compile(rf"^\s*\[\[\s*{re.escape(header)}\s*\]\]")
+    seen = -1
+    parent = header.rsplit(".", 1)[0] if "." in header else None
+    parent_pattern = re.compile(rf"^\s*\[\[\s*{re.escape(parent)}\s*\]\]") if parent else None
+    for n in range(start, len(lines)):
+        if parent_pattern is not None and n > start and parent_pattern.match(lines[n]):
+            return None  # past the parent table: its sub-tables are not written as headers
+        if pattern.match(lines[n]):
+            seen += 1
+            if seen == index:
+                return n
+    return None
+
+
+def _key_line(lines: list[str], key: str, start: int) -> int | None:
+    """The line of ``key = ...`` in the table starting at ``start`` (before the next header)."""
+    pattern = re.compile(rf"^\s*{re.escape(key)}\s*=")
+    for n in range(start + 1, len(lines)):
+        if lines[n].lstrip().startswith("["):
+            return None
+        if pattern.match(lines[n]):
+            return n
+    return None
