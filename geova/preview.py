@@ -25,13 +25,13 @@ from geova.core.assign import Area, assign_points
 from geova.core.checks import location_key, outside_extent, resolved_before_report
 from geova.core.import_checks import CheckWarning, Example
 from geova.core.model import Flag
-from geova.core.referential import load_referential
 from geova.importing import check_layer_options, place_activities, referential_path
 from geova.io.activities import load_activity_mapping, to_activities
 from geova.io.errors import ImportFailure, Reject
 from geova.io.layers import read_layer
 from geova.io.mapping import SourceSection, load_mapping
 from geova.io.records import parse_datetimes, text_column, to_records
+from geova.io.referential_file import read_referential
 from geova.io.tables import SourceTable, read_table
 from geova.store import areas, interventions
 from geova.store.migrate import current_revision
@@ -97,7 +97,7 @@ def read_store(engine: Engine, source: str | None = None) -> StoreView:
     the referential file's categories count as known since the import loads them first."""
     view = StoreView()
     with suppress(OSError, ValueError, KeyError):  # the import itself will say what is wrong with it
-        view.categories = {c.code for c in load_referential(referential_path()).categories}
+        view.categories = {c.code for c in read_referential(referential_path()).categories}
     if current_revision(engine) is None:
         return view
     with engine.connect() as conn:

@@ -33,7 +33,7 @@ from geova import importing
 from geova.core.evaluate import PER_REQUEST_COLUMNS, Territory, aggregate, evaluate_deadline
 from geova.core.norms import NormKind, Target
 from geova.evaluation import evaluate
-from geova.store import edits
+from geova.store import edits, verdict_reads
 from geova.store.db import make_engine, write
 from geova.store.records import load_records
 from geova.store.referential import add_target, load_norms
@@ -161,6 +161,11 @@ def check_maintained(engine: Engine) -> None:
                 continue
             assert list(got.columns) == list(want.columns), by
             same_frames(got, want, by, f"grouped by {by} at {as_of}")
+            # the same counts taken by the database itself, without the columnar replica
+            with engine.connect() as conn:
+                codes = sorted(set(per["norm"]))
+                in_store = verdict_reads.aggregate(conn, as_of, codes, by=by, counted_in="store")
+            same_frames(in_store, want, by, f"grouped by {by} at {as_of}, counted in the store")
 
 
 # --- a store on each backend, fresh for each run of the state machine -------------------------------

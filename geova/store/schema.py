@@ -349,3 +349,17 @@ class VerdictNorm(Base):
     __tablename__ = "verdict_norm"
     norm_code: Mapped[str] = mapped_column(String(96), primary_key=True)
     fingerprint: Mapped[str] = mapped_column(String(64))
+
+
+class VerdictLog(Base):
+    """What each settle changed, by data version: the requests recomputed, or a norm recomputed
+    whole (``intervention_id`` empty), or everything (both empty). Columnar replicas of the verdicts
+    (geova.store.verdict_replica) replay it to catch up without reloading; it is pruned to the
+    latest versions."""
+
+    __tablename__ = "verdict_log"
+    __table_args__ = (Index("ix_verdict_log_version", "version"),)
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    version: Mapped[int] = mapped_column(Integer)
+    intervention_id: Mapped[int | None] = mapped_column(Integer)
+    norm_code: Mapped[str | None] = mapped_column(String(96))

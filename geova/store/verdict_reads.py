@@ -112,11 +112,22 @@ def aggregate(
     by: Sequence[str] = ("norm",),
     where: RecordFilter | None = None,
     risk_hours: float = 24.0,
+    counted_in: str = "replica",
 ) -> pd.DataFrame:
     """Counts per state, backlog, on-time rate, median and 90th-percentile hours per group: the
-    frame geova.core.evaluate.aggregate returns, computed by the database."""
+    frame geova.core.evaluate.aggregate returns.
+
+    Counted in this process's columnar replica of the verdicts (geova.store.verdict_replica, the
+    faster by an order of magnitude: see its docstring), or with ``counted_in="store"`` (and for a
+    bounding box, which the replica does not hold) by the database itself."""
     by = _dimensions(by)
     as_of = pd.Timestamp(as_of).tz_convert("UTC")
+    if counted_in == "replica" and (where is None or (where.bbox is None and not where.stale)):
+        # imported here: the replica module reads this one's neighbours (geova.store.verdicts)
+        from geova.store.verdict_replica import replica
+
+        frame = replica(conn.engine, conn).aggregate(as_of, norm_codes, by, where, risk_hours)
+        return _finish(frame, by)
     state = state_expr(conn, as_of, risk_hours).label("state")
     base = select(
         V.c.intervention_id,

@@ -29,14 +29,14 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from sqlalchemy import Connection, delete, func, inspect, select
+from sqlalchemy import Connection, delete, func, inspect, literal, select
 
 from geova.core.evaluate import Territory, deadline_facts
 from geova.core.norms import Norm, NormKind
 from geova.store.bulk import insert_rows, native_column
 from geova.store.records import RecordFilter, load_records
 from geova.store.referential import load_norms
-from geova.store.schema import Quarter, Verdict, VerdictNorm, VerdictStale, Zone
+from geova.store.schema import Quarter, Verdict, VerdictLog, VerdictNorm, VerdictStale, Zone
 from geova.store.status import set_setting, settings
 
 log = logging.getLogger(__name__)
@@ -46,6 +46,10 @@ DEFAULT_TIMEZONE = "Europe/Paris"  # geova.config's default, read here without i
 V = Verdict.__table__
 STALE = VerdictStale.__table__
 FINGERPRINTS = VerdictNorm.__table__
+LOG = VerdictLog.__table__
+# A settle that recomputed more requests than this logs "reload everything" rather than each id
+LOGGED_REQUESTS = 20_000
+KEPT_VERSIONS = 5_000  # data versions the log keeps; a replica further behind reloads
 
 
 def _digest(value: Any) -> str:
@@ -132,6 +136,8 @@ def settle(conn: Connection) -> dict[str, int]:
     changed = [n for n in norms if stored.get(n.code) != wanted[n.code]]
     kept = [n for n in norms if stored.get(n.code) == wanted[n.code]]
     counts = {"norms": len(changed), "requests": 0, "rows": 0}
+    version = int(data_version(conn)) + 1
+    changes = [_whole(version, c) for c in gone]
     if gone:
         conn.execute(delete(V).where(V.c.norm_code.in_(gone)))
         conn.execute(delete(FINGERPRINTS).where(FINGERPRINTS.c.norm_code.in_(gone)))
@@ -141,6 +147,7 @@ def settle(conn: Connection) -> dict[str, int]:
         counts["rows"] += _store(conn, changed, where, RecordFilter())
         conn.execute(delete(FINGERPRINTS).where(FINGERPRINTS.c.norm_code.in_(codes)))
         conn.execute(FINGERPRINTS.insert(), [{"norm_code": c, "fingerprint": wanted[c]} for c in codes])
+        changes += [_whole(version, c) for c in codes]
     queued = conn.execute(select(STALE.c.intervention_id).limit(1)).first() is not None
     if queued:
         counts["requests"] = int(conn.execute(select(func.count()).select_from(STALE)).scalar_one())
@@ -150,8 +157,20 @@ def settle(conn: Connection) -> dict[str, int]:
                 delete(V).where(V.c.intervention_id.in_(stale), V.c.norm_code.in_([n.code for n in kept]))
             )
             counts["rows"] += _store(conn, kept, where, RecordFilter(stale=True))
+        if counts["requests"] > LOGGED_REQUESTS:
+            changes.append(_whole(version, None))  # every norm: a replica reloads everything
+        else:
+            conn.execute(
+                LOG.insert().from_select(
+                    ["version", "intervention_id"],
+                    select(literal(version), STALE.c.intervention_id),
+                )
+            )
         conn.execute(delete(STALE))
-    set_setting(conn, DATA_VERSION, str(int(data_version(conn)) + 1))
+    if changes:
+        conn.execute(LOG.insert(), changes)
+    conn.execute(delete(LOG).where(LOG.c.version <= version - KEPT_VERSIONS))
+    set_setting(conn, DATA_VERSION, str(version))
     if counts["norms"] or counts["requests"]:
         ms = round((time.perf_counter() - began) * 1000)
         log.info(
@@ -163,6 +182,10 @@ def settle(conn: Connection) -> dict[str, int]:
             extra={**counts, "duration_ms": ms},
         )
     return counts
+
+
+def _whole(version: int, norm_code: str | None) -> dict[str, Any]:
+    return {"version": version, "intervention_id": None, "norm_code": norm_code}
 
 
 def _store(conn: Connection, norms: list[Norm], where: Territory, which: RecordFilter) -> int:

@@ -69,6 +69,14 @@ def upgrade() -> None:
         sa.Column("norm_code", sa.String(96), primary_key=True),
         sa.Column("fingerprint", sa.String(64), nullable=False),
     )
+    op.create_table(
+        "verdict_log",
+        sa.Column("id", sa.Integer(), primary_key=True),
+        sa.Column("version", sa.Integer(), nullable=False),
+        sa.Column("intervention_id", sa.Integer(), nullable=True),
+        sa.Column("norm_code", sa.String(96), nullable=True),
+    )
+    op.create_index("ix_verdict_log_version", "verdict_log", ["version"])
     if op.get_bind().dialect.name == "postgresql":
         for name, event, table, transition, column in POSTGRES_TRIGGERS:
             op.execute(
@@ -98,6 +106,8 @@ def downgrade() -> None:
     else:
         for name, _when, _value in SQLITE_TRIGGERS:
             op.execute(f"DROP TRIGGER IF EXISTS {name}")
+    op.drop_index("ix_verdict_log_version", "verdict_log")
+    op.drop_table("verdict_log")
     op.drop_table("verdict_norm")
     op.drop_table("verdict_stale")
     op.drop_index("ix_verdict_norm_quarter", "verdict")
