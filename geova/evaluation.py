@@ -12,7 +12,7 @@ from collections.abc import Sequence
 from datetime import UTC, datetime
 
 import pandas as pd
-from sqlalchemy import Engine
+from sqlalchemy import Connection, Engine
 
 from geova.config import DEFAULT_TIMEZONE
 from geova.core.evaluate import (
@@ -134,6 +134,22 @@ class Evaluation:
         ]
         return pd.concat(frames, ignore_index=True)
 
+    def requests_by(self, columns: Sequence[str]) -> pd.DataFrame:
+        """How many of the evaluated requests per value of ``columns`` (category, service, channel,
+        quarter, subquarter, month), each request once."""
+        if not self.deadline_norms:
+            return pd.DataFrame(columns=[*columns, "requests"])
+        if self.stored:
+            assert self._engine is not None
+            with self._engine.connect() as conn:
+                return verdict_reads.requests_by(
+                    conn, self.as_of, [n.code for n in self.deadline_norms], columns, self._where
+                )
+        per = self.per_intervention.drop_duplicates("id")[["id"]]
+        judged = per.merge(self.records, on="id")
+        counted = judged.groupby(list(columns), dropna=False).size().rename("requests").reset_index()
+        return counted.sort_values(["requests", *columns], ascending=[False, *[True] * len(columns)])
+
     def group(self, by: Sequence[str]) -> pd.DataFrame:
         """The verdicts aggregated by ``by`` (counts, rates, backlog, median and p90 hours)."""
         if not self.deadline_norms:
@@ -163,6 +179,20 @@ class Evaluation:
                 names = out[dim].map(lookup).where(out[dim] != "(none)", OUTSIDE[dim])
                 out.insert(out.columns.get_loc(dim) + 1, f"{dim}_name", names)
         return out
+
+
+def ensure_current(engine: Engine, conn: Connection | None = None) -> None:
+    """Settle the stored verdicts if a change reached the store around geova.store.db.write (a
+    maintenance script, a raw transaction): every reader of verdicts calls this first, so none is
+    ever read stale. One cheap check when, as always through geova, they are current."""
+    if conn is None:
+        with engine.connect() as own:
+            stale = verdicts.maintained(own) and not verdicts.current(own)
+    else:
+        stale = verdicts.maintained(conn) and not verdicts.current(conn)
+    if stale:
+        with write(engine):
+            pass  # a write settles the verdicts before it commits
 
 
 def territory_of(engine: Engine) -> Territory:
@@ -209,9 +239,8 @@ def evaluate(
         periodic_norms = [n for n in norms if n.kind is not NormKind.DEADLINE]
         # the stored verdicts are judged on each norm's own basis; another basis is computed here
         from_store = verdicts.maintained(conn) and all(basis in (None, n.basis) for n in deadline_norms)
-        if from_store and deadline_norms and not verdicts.current(conn):
-            with write(engine):
-                pass  # a write settles the verdicts (geova.store.db.write)
+        if from_store and deadline_norms:
+            ensure_current(engine, conn)
         display = store_records.names(conn)
         recs = zones = None
         if not from_store and deadline_norms:

@@ -314,6 +314,7 @@ class Verdict(Base):
     __table_args__ = (
         Index("ix_verdict_norm_reported", "norm_code", "reported_at"),
         Index("ix_verdict_norm_quarter", "norm_code", "quarter", "reported_at"),
+        Index("ix_verdict_norm_due", "norm_code", "due_at"),  # the worklist, earliest due first
     )
     # No foreign key to the request: a million-row COPY would pay a referential check per row. A
     # deleted request is queued by a trigger like a changed one, and settling removes its rows.

@@ -10,6 +10,7 @@ requests are read and the two quantiles taken with pandas.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -18,8 +19,8 @@ from sqlalchemy import Connection, DateTime, Select, String, and_, case, false, 
 
 from geova.core.evaluate import DIMENSIONS, OPEN_STATES, RATED_STATES, State
 from geova.store.bulk import SQLITE_TIME
-from geova.store.records import RecordFilter, fetch_raw, time_expr, to_utc
-from geova.store.schema import Intervention, InterventionZone, Verdict, Zone
+from geova.store.records import RecordFilter, fetch_raw, filter_query, time_expr, to_utc
+from geova.store.schema import Intervention, InterventionZone, Quarter, Verdict, Zone
 
 V = Verdict.__table__
 IV = Intervention.__table__
@@ -95,6 +96,30 @@ def restrict(conn: Connection, query: Select, where: RecordFilter | None) -> Sel
     if where.stale:
         query = query.where(false())
     return query
+
+
+def requests_by(
+    conn: Connection,
+    as_of: pd.Timestamp,
+    norm_codes: Sequence[str],
+    columns: Sequence[str],
+    where: RecordFilter | None = None,
+) -> pd.DataFrame:
+    """The number of requests judged by ``norm_codes`` per value of ``columns`` (e.g. which
+    services handle each category), counted in the columnar replica."""
+    if where is None or (where.bbox is None and not where.stale):
+        from geova.store.verdict_replica import replica
+
+        return replica(conn.engine, conn).requests_by(as_of, norm_codes, where, columns)
+    keys = [V.c[c] for c in columns]
+    query = (
+        select(*keys, func.count(V.c.intervention_id.distinct()).label("requests"))
+        .where(V.c.norm_code.in_(list(norm_codes)), V.c.reported_at <= instant(conn, as_of))
+        .group_by(*keys)
+        .order_by(func.count(V.c.intervention_id.distinct()).desc(), *keys)
+    )
+    rows = conn.execute(restrict(conn, query, where)).all()
+    return pd.DataFrame(rows, columns=[*columns, "requests"])
 
 
 def _dimensions(by: Sequence[str]) -> list[str]:
@@ -252,12 +277,145 @@ def facts(
         .order_by(V.c.norm_code, V.c.intervention_id)
     )
     rows = fetch_raw(conn, restrict(conn, query, where))
+    return _facts_frame(conn, rows, [])
+
+
+@dataclass(frozen=True)
+class OpenPage:
+    """A page of the requests still open at an instant and overdue or due within the risk window
+    (the services' worklist), with what the whole list counts."""
+
+    facts: pd.DataFrame  # FACT_COLUMNS + category, quarter, service, x, y; due first
+    overdue: int
+    at_risk: int
+    bounds: tuple[float, float, float, float] | None  # lon/lat extent of the whole list
+
+
+def open_page(
+    conn: Connection,
+    as_of: pd.Timestamp,
+    norm_code: str,
+    where: RecordFilter | None,
+    risk_hours: float,
+    offset: int,
+    limit: int,
+) -> OpenPage:
+    """The worklist's rows ``offset`` to ``offset + limit``, earliest due first, counted and sorted
+    by the database (an index on the norm and the due date serves), so that a city with a hundred
+    thousand open requests costs one page, not the whole list."""
+    now = instant(conn, as_of)
+    risk = instant(conn, pd.Timestamp(as_of) + pd.Timedelta(hours=risk_hours))
+    still_open = or_(V.c.resolved_at.is_(None), V.c.resolved_at > now)
+    active = V.c.excluded.is_(False) if conn.dialect.name == "postgresql" else V.c.excluded == 0
+    due = and_(V.c.norm_code == norm_code, V.c.reported_at <= now, still_open, active, V.c.due_at <= risk)
+    x, y = func.ST_X(IV.c.geom), func.ST_Y(IV.c.geom)
+    joined = V.join(IV, IV.c.id == V.c.intervention_id)
+    summary = restrict(
+        conn,
+        select(
+            func.count().filter(V.c.due_at < now),
+            func.count().filter(V.c.due_at >= now),
+            func.min(x),
+            func.min(y),
+            func.max(x),
+            func.max(y),
+        )
+        .select_from(joined)
+        .where(due),
+        where,
+    )
+    overdue, at_risk, *box = conn.execute(summary).one()
+    query = (
+        select(
+            V.c.norm_code,
+            V.c.intervention_id,
+            IV.c.source_id,
+            V.c.applied,
+            V.c.target_hours,
+            time_expr(conn, V.c.reported_at),
+            time_expr(conn, V.c.due_at),
+            time_expr(conn, V.c.resolved_at),
+            V.c.excluded,
+            V.c.hours_taken,
+            V.c.category,
+            V.c.quarter,
+            V.c.service,
+            x,
+            y,
+        )
+        .select_from(joined)
+        .where(due)
+        .order_by(V.c.due_at, V.c.intervention_id)
+        .offset(offset)
+        .limit(limit)
+    )
+    rows = fetch_raw(conn, restrict(conn, query, where))
+    extra = ["category", "quarter", "service", "x", "y"]
+    frame = _facts_frame(conn, rows, extra)
+    bounds = None if box[0] is None else (float(box[0]), float(box[1]), float(box[2]), float(box[3]))
+    return OpenPage(frame, int(overdue or 0), int(at_risk or 0), bounds)
+
+
+def _facts_frame(conn: Connection, rows: list[tuple], extra: list[str]) -> pd.DataFrame:
     names = ["norm", "id", "source_id", "applied", "target_hours", "reported_at", "due_at", "resolved_at"]
-    frame = pd.DataFrame.from_records(rows, columns=[*names, "excluded", "hours_taken"], coerce_float=False)
+    frame = pd.DataFrame.from_records(
+        rows, columns=[*names, "excluded", "hours_taken", *extra], coerce_float=False
+    )
     frame["id"] = frame["id"].astype(np.int64)
     for name in ("reported_at", "due_at", "resolved_at"):
         frame[name] = to_utc(conn, frame[name].tolist())
-    for name in ("target_hours", "hours_taken"):
+    for name in ("target_hours", "hours_taken", *(c for c in ("x", "y") if c in extra)):
         frame[name] = frame[name].astype(float)
     frame["excluded"] = frame["excluded"].astype(bool)
     return frame
+
+
+def recent(
+    conn: Connection,
+    as_of: pd.Timestamp,
+    norm_code: str,
+    wheres: Sequence[RecordFilter],
+    states: Sequence[str],
+    risk_hours: float,
+    limit: int,
+) -> tuple[int, pd.DataFrame]:
+    """(how many requests every filter of ``wheres`` selects, the ``limit`` most recently reported
+    of them) with their state under one norm at ``as_of``: a request the norm does not judge, or
+    reported after ``as_of``, has no deadline. ``states`` keeps only those states (all if empty).
+    Counted, sorted and cut by the database."""
+    q1 = Quarter.__table__.alias("q1")
+    q2 = Quarter.__table__.alias("q2")
+    now = instant(conn, as_of)
+    joined = IV.outerjoin(
+        V, and_(V.c.intervention_id == IV.c.id, V.c.norm_code == norm_code, V.c.reported_at <= now)
+    )
+    state = case(
+        (V.c.intervention_id.is_(None), State.NO_DEADLINE.value), else_=state_expr(conn, as_of, risk_hours)
+    )
+    base = select(IV.c.id).select_from(joined)
+    for where in wheres:
+        base = filter_query(conn, base, where, q1, q2)
+    if states:
+        base = base.where(state.in_(list(states)))
+    total = conn.execute(select(func.count()).select_from(base.subquery())).scalar_one()
+    query = select(
+        IV.c.id,
+        IV.c.source_id,
+        IV.c.category_code,
+        time_expr(conn, IV.c.reported_at),
+        time_expr(conn, IV.c.resolved_at),
+        IV.c.status,
+        state,
+        time_expr(conn, V.c.due_at),
+    ).select_from(joined)
+    for where in wheres:
+        query = filter_query(conn, query, where, q1, q2)
+    if states:
+        query = query.where(state.in_(list(states)))
+    query = query.order_by(IV.c.reported_at.desc(), IV.c.id.desc()).limit(limit)
+    names = ["id", "source_id", "category", "reported_at", "resolved_at", "status", "state", "due_at"]
+    frame = pd.DataFrame.from_records(fetch_raw(conn, query), columns=names, coerce_float=False)
+    frame["id"] = frame["id"].astype(np.int64)
+    for name in ("reported_at", "resolved_at", "due_at"):
+        frame[name] = to_utc(conn, frame[name].tolist())
+    return int(total), frame

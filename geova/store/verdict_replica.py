@@ -162,19 +162,18 @@ class Replica:
 
     # --- reading --------------------------------------------------------------------------------
 
-    def aggregate(
-        self,
-        as_of: pd.Timestamp,
-        norm_codes: Sequence[str],
-        by: list[str],
-        where: RecordFilter | None,
-        risk_hours: float,
-    ) -> pd.DataFrame:
-        """The counts and quantiles of geova.store.verdict_reads.aggregate (before ``_finish``)."""
+    @staticmethod
+    def _conditions(
+        as_of: pd.Timestamp, norm_codes: Sequence[str], where: RecordFilter | None
+    ) -> tuple[dict[str, Any], list[str]]:
+        """The bound parameters and the WHERE conditions of a read (what ``where`` selects, reported
+        by ``as_of``, under ``norm_codes``). The replica holds no locations: a bounding box is read
+        from the store (geova.store.verdict_reads)."""
+        if where is not None and (where.bbox is not None or where.stale):
+            raise ValueError("the verdicts' replica cannot select by bounding box")
         now = micros(as_of)
         params: dict[str, Any] = {
             "now": now,
-            "risk": micros(pd.Timestamp(as_of) + pd.Timedelta(hours=risk_hours)),
             "norms": list(norm_codes),
         }
         conditions = ["v.norm_code IN (SELECT unnest($norms))", "v.reported_at <= $now"]
@@ -203,6 +202,38 @@ class Replica:
         if w.reported_to is not None:
             params["end"] = micros(w.reported_to)
             conditions.append("v.reported_at < $end")
+        return params, conditions
+
+    def requests_by(
+        self,
+        as_of: pd.Timestamp,
+        norm_codes: Sequence[str],
+        where: RecordFilter | None,
+        columns: Sequence[str],
+    ) -> pd.DataFrame:
+        """How many requests (each once, whatever the norms judging it) per value of ``columns``
+        (among category, service, channel, quarter, subquarter, month)."""
+        unknown = [c for c in columns if c not in KEYS]
+        if unknown:
+            raise ValueError(f"cannot count requests by {', '.join(unknown)}")
+        params, conditions = self._conditions(as_of, norm_codes, where)
+        keys = ", ".join(columns)
+        sql = f"""SELECT {keys}, count(DISTINCT v.intervention_id) AS requests FROM v
+                  WHERE {" AND ".join(conditions)} GROUP BY {keys} ORDER BY requests DESC, {keys}"""
+        with self.lock:
+            return self.db.execute(sql, params).df()
+
+    def aggregate(
+        self,
+        as_of: pd.Timestamp,
+        norm_codes: Sequence[str],
+        by: list[str],
+        where: RecordFilter | None,
+        risk_hours: float,
+    ) -> pd.DataFrame:
+        """The counts and quantiles of geova.store.verdict_reads.aggregate (before ``_finish``)."""
+        params, conditions = self._conditions(as_of, norm_codes, where)
+        params["risk"] = micros(pd.Timestamp(as_of) + pd.Timedelta(hours=risk_hours))
         closed = "v.resolved_at IS NOT NULL AND v.resolved_at <= $now"
         state = f"""CASE
           WHEN v.due_at IS NULL THEN '{State.NO_DEADLINE.value}'

@@ -24,11 +24,11 @@ from sqlalchemy.exc import DBAPIError
 from wtforms import FloatField, SelectField, StringField, TextAreaField
 from wtforms.validators import DataRequired, InputRequired, Length, NumberRange, Optional
 
-from geova.core.evaluate import State
+from geova.core.evaluate import DEFAULT_RISK_HOURS, State
 from geova.core.norms import NormKind
 from geova.core.periodic import Units, evaluate_periodic, summarise
-from geova.evaluation import Evaluation, evaluate
-from geova.store import catalogue, edits, request_details
+from geova.evaluation import Evaluation, ensure_current, evaluate
+from geova.store import catalogue, edits, request_details, verdict_reads
 from geova.store import records as store_records
 from geova.store.areas import parent_codes
 from geova.store.audit import current_grid
@@ -49,7 +49,6 @@ from geova.web.queries import (
     evaluate_view,
     norm_label,
     rate_colour,
-    visible_requests,
 )
 from geova.web.queries import (
     quarters as all_quarters,
@@ -255,22 +254,22 @@ def recent_requests(
 
     ``result``: the scorecard's evaluation of every active norm over the quarter and period, when
     the page has it; the view's category filter is then applied here rather than read again."""
-    if result is None or view.norm.code not in set(result.per_intervention["norm"]):
-        result = evaluate_view(replace(view, quarter=code))
-    recs = visible_requests(result.records, access)
-    if view.category:
-        recs = recs[recs["category"] == view.category]
-    if recs.empty:
+    if not access.allowed:
         return 0, []
-    verdicts = result.per_intervention
-    per = verdicts[verdicts["norm"] == view.norm.code].set_index("id")
-    frame = recs[["id", "source_id", "category", "reported_at", "resolved_at", "status"]].copy()
-    frame["state"] = frame["id"].map(per["state"]).fillna(State.NO_DEADLINE.value)
-    frame["due_at"] = frame["id"].map(per["due_at"])
-    if view.states:
-        frame = frame[frame["state"].isin(view.states)]
-    total = len(frame)
-    frame = frame.sort_values(["reported_at", "id"], ascending=False).head(RECENT)
+    quartered = replace(view, quarter=code)
+    categories = tuple(
+        sorted(view.norm.categories & {view.category} if view.category else view.norm.categories)
+    )
+    wheres = [quartered.where(categories=categories)]
+    if access.quarters is not None:
+        wheres.append(RecordFilter(quarters=tuple(access.quarters)))
+    ensure_current(engine())
+    with engine().connect() as conn:
+        total, frame = verdict_reads.recent(
+            conn, view.as_of, view.norm.code, wheres, view.states, DEFAULT_RISK_HOURS, RECENT
+        )
+    if not total:
+        return 0, []
     with engine().connect() as conn:
         texts = request_details.request_texts(conn, [int(i) for i in frame["id"]])
     labels = _category_labels()

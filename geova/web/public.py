@@ -130,15 +130,17 @@ def results() -> Any:
 
 
 def _guide(result: Any, lang: str) -> list[dict[str, Any]]:
-    """Who to call for what: each category, the norms that apply, and the services that handle it."""
+    """Who to call for what: each category, the norms that apply, and the services that handle it
+    (the three that handled the most of the requests the view's norm judged)."""
     cats = categories()
-    recs = result.records
+    services = result.requests_by(["category", "service"]).dropna(subset=["service"])
+    channels_used = result.requests_by(["category", "channel"]).dropna(subset=["channel"])
     out = []
     norms = deadline_norms()
     for c in cats.itertuples():
         applying = [n for n in norms if c.code in n.categories]
-        handled = recs.loc[recs["category"] == c.code, "service"].value_counts().head(3).index.tolist()
-        channels = recs.loc[recs["category"] == c.code, "channel"].value_counts().head(3).index.tolist()
+        handled = services.loc[services["category"] == c.code, "service"].head(3).tolist()
+        channels = channels_used.loc[channels_used["category"] == c.code, "channel"].head(3).tolist()
         if not applying and not handled:
             continue
         out.append(

@@ -36,10 +36,11 @@ from pydantic import Field
 from wtforms import DateTimeLocalField, StringField, TextAreaField
 from wtforms.validators import DataRequired, Length, Optional
 
-from geova.core.evaluate import DEFAULT_RISK_HOURS, State
-from geova.evaluation import evaluate
+from geova.core.evaluate import DEFAULT_RISK_HOURS, State, judge
+from geova.evaluation import ensure_current, territory_of
 from geova.io.exports import to_excel_csv
-from geova.store import edits, request_details
+from geova.store import edits, request_details, verdict_reads
+from geova.store import records as store_records
 from geova.store.db import write
 from geova.store.records import RecordFilter
 from geova.web import engine
@@ -67,6 +68,9 @@ bp = Blueprint("services", __name__)
 ROLES = RESOLVERS
 WORKLIST_STATES = (State.OPEN_OVERDUE.value, State.OPEN_AT_RISK.value)
 PAGE_SIZE = 200
+# At most this many requests in the worklist's CSV and map feed (the earliest due first): a bounded
+# cost whatever the backlog; the page itself lists them all, page by page.
+MAX_LISTED = 20_000
 MAX_RISK_HOURS = 24 * 90
 DATETIME_LOCAL = "%Y-%m-%dT%H:%M"
 COLUMNS = [
@@ -120,9 +124,15 @@ def _period(view: View) -> tuple[pd.Timestamp | None, pd.Timestamp | None]:
 
 
 def worklist_frame(
-    view: View, risk: float, bbox: tuple[float, float, float, float] | None = None
-) -> pd.DataFrame:
-    """Open requests overdue or due within ``risk`` hours under the view's norm, earliest due first."""
+    view: View,
+    risk: float,
+    bbox: tuple[float, float, float, float] | None = None,
+    offset: int = 0,
+    limit: int = MAX_LISTED,
+) -> tuple[pd.DataFrame, verdict_reads.OpenPage]:
+    """Open requests overdue or due within ``risk`` hours under the view's norm, earliest due first:
+    rows ``offset`` to ``offset + limit`` (sorted and paged by the database), and what the whole
+    list counts."""
     start, end = _period(view)
     where = RecordFilter(
         categories=(view.category,) if view.category else None,
@@ -133,24 +143,17 @@ def worklist_frame(
         reported_to=end,
         bbox=bbox,
     )
-    result = evaluate(
-        engine(),
-        as_of=view.as_of,
-        norm_codes=[view.norm.code],
-        by=["norm"],
-        where=where,
-        with_location=True,
-        risk_hours=risk,
-    )
-    per = result.per_intervention
-    per = per[per["state"].isin(WORKLIST_STATES) & ~per["excluded"].astype(bool)]
-    if per.empty:
-        return pd.DataFrame({c: pd.Series(dtype=object) for c in COLUMNS})
-    recs = result.records[["id", "category", "quarter", "service", "x", "y"]]
-    frame = per[["id", "source_id", "reported_at", "due_at", "hours_overdue", "state"]].merge(
-        recs, on="id", how="left"
-    )
-    frame = frame.sort_values(["due_at", "id"], kind="stable").reset_index(drop=True)
+    ensure_current(engine())
+    with engine().connect() as conn:
+        page = verdict_reads.open_page(conn, view.as_of, view.norm.code, where, risk, offset, limit)
+        names = store_records.names(conn)["quarter"]
+    facts = page.facts
+    if facts.empty:
+        return pd.DataFrame({c: pd.Series(dtype=object) for c in COLUMNS}), page
+    per = judge(facts, view.as_of, view.norm.calendar, territory_of(engine()), risk)
+    frame = per[["id", "source_id", "reported_at", "due_at", "hours_overdue", "state"]].copy()
+    for column in ("category", "quarter", "service", "x", "y"):
+        frame[column] = facts[column].to_numpy()
     as_of = pd.Timestamp(view.as_of).tz_convert("UTC")
     left = (frame["due_at"] - as_of).dt.total_seconds() / 3600
     frame["hours_left"] = left.where(frame["state"] == State.OPEN_AT_RISK.value)
@@ -158,7 +161,7 @@ def worklist_frame(
     cats = categories()
     labels = dict(zip(cats["code"], cats["label_fr" if _lang() == "fr" else "label_en"], strict=True))
     frame["category_label"] = frame["category"].map(labels).fillna(frame["category"])
-    frame["quarter_name"] = frame["quarter"].map(result.display_names.get("quarter", {}))
+    frame["quarter_name"] = frame["quarter"].map(names)
     with engine().connect() as conn:
         texts = request_details.request_texts(conn, [int(i) for i in frame["id"]])
     frame["address"] = frame["id"].map(lambda i: texts[i].address if i in texts else None)
@@ -167,7 +170,7 @@ def worklist_frame(
     texts_columns = ("source_id", "category", "category_label", "quarter", "quarter_name", "address")
     for col in (*texts_columns, "service", "description"):
         frame[col] = frame[col].astype(object).where(frame[col].notna(), None)  # None, never NaN
-    return frame
+    return frame, page
 
 
 def _keep() -> dict[str, Any]:
@@ -179,20 +182,21 @@ def _keep() -> dict[str, Any]:
 # -- the page -----------------------------------------------------------------------------------
 
 
-def worklist_map(args: dict[str, Any], view: View, frame: pd.DataFrame) -> dict[str, str]:
+def worklist_map(
+    args: dict[str, Any], view: View, bounds: tuple[float, float, float, float] | None
+) -> dict[str, str]:
     """The worklist's requests on a map, fitted to them (to the quarters when there are none)."""
     cfg = current_app.config
     m = GeovaMap(
         cfg["GEOVA_TILES_URL"], cfg["GEOVA_TILES_ATTRIBUTION"], location=[0, 0], zoom_start=12, height="100%"
     )
-    located = frame.dropna(subset=["x", "y"])
-    if len(located):
-        xs, ys = located["x"].astype(float), located["y"].astype(float)
-        m.fit_bounds([[ys.min(), xs.min()], [ys.max(), xs.max()]], padding=(20, 20), max_zoom=16)
+    if bounds is not None:
+        minx, miny, maxx, maxy = bounds
+        m.fit_bounds([[miny, minx], [maxy, maxx]], padding=(20, 20), max_zoom=16)
     RemotePolygons(
         url_for("geo.quarters_geojson", **view.args()),
         _("Quarters"),
-        fit=not len(located),
+        fit=bounds is None,
         fill_opacity=0.0,
         fill="#ffffff",
         weight=1,
@@ -230,11 +234,13 @@ def worklist() -> Any:
     if view is None:
         return render_template("public/empty.html")
     risk = risk_hours()
-    frame = worklist_frame(view, risk)
-    page = view_params(WorklistParams).page
-    pages = max(ceil(len(frame) / PAGE_SIZE), 1)
-    page = min(page, pages)
-    shown = frame.iloc[(page - 1) * PAGE_SIZE : page * PAGE_SIZE]
+    asked = view_params(WorklistParams).page
+    shown, listed = worklist_frame(view, risk, offset=(asked - 1) * PAGE_SIZE, limit=PAGE_SIZE)
+    total = listed.overdue + listed.at_risk
+    pages = max(ceil(total / PAGE_SIZE), 1)
+    page = min(asked, pages)
+    if page != asked:  # past the last page: show the last one
+        shown, listed = worklist_frame(view, risk, offset=(page - 1) * PAGE_SIZE, limit=PAGE_SIZE)
     keep = _keep()
     feed_args = {k: v for k, v in keep.items() if k != "page"}
     lang = _lang()
@@ -246,14 +252,14 @@ def worklist() -> Any:
         view=view,
         risk=risk,
         rows=shown.to_dict("records"),
-        total=len(frame),
-        overdue=int((frame["state"] == State.OPEN_OVERDUE.value).sum()),
-        at_risk=int((frame["state"] == State.OPEN_AT_RISK.value).sum()),
+        total=total,
+        overdue=listed.overdue,
+        at_risk=listed.at_risk,
         page=page,
         pages=pages,
         keep=keep,
         feed_args=feed_args,
-        map=worklist_map(feed_args, view, frame),
+        map=worklist_map(feed_args, view, listed.bounds),
         norms=deadline_norms(),
         norm_label=lambda n: norm_label(n, lang),
         services=services(),
@@ -367,7 +373,7 @@ def worklist_csv() -> Any:
     view = worklist_view()
     if view is None:
         abort(404)
-    frame = worklist_frame(view, risk_hours())
+    frame, _listed = worklist_frame(view, risk_hours())
     out = frame.copy()
     for col in ("hours_overdue", "hours_left"):
         out[col] = out[col].map(_hours_text)
@@ -410,7 +416,7 @@ def worklist_geojson() -> Any:
     view = worklist_view()
     if view is None:
         abort(404)
-    frame = worklist_frame(view, risk_hours(), view_params(WorklistParams).bbox)
+    frame, _listed = worklist_frame(view, risk_hours(), view_params(WorklistParams).bbox)
     tz = territory_tz()
     features = [
         {

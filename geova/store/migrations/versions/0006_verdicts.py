@@ -63,6 +63,7 @@ def upgrade() -> None:
     )
     op.create_index("ix_verdict_norm_reported", "verdict", ["norm_code", "reported_at"])
     op.create_index("ix_verdict_norm_quarter", "verdict", ["norm_code", "quarter", "reported_at"])
+    op.create_index("ix_verdict_norm_due", "verdict", ["norm_code", "due_at"])
     op.create_table("verdict_stale", sa.Column("intervention_id", sa.Integer(), primary_key=True))
     op.create_table(
         "verdict_norm",
@@ -110,6 +111,7 @@ def downgrade() -> None:
     op.drop_table("verdict_log")
     op.drop_table("verdict_norm")
     op.drop_table("verdict_stale")
+    op.drop_index("ix_verdict_norm_due", "verdict")
     op.drop_index("ix_verdict_norm_quarter", "verdict")
     op.drop_index("ix_verdict_norm_reported", "verdict")
     op.drop_table("verdict")
