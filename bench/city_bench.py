@@ -28,7 +28,8 @@ import os
 import statistics
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -59,7 +60,10 @@ def pages(quarter: str, bbox: str) -> dict[str, tuple[str | None, str]]:
         "map: requests": ("correspondent", f"/geo/interventions.geojson?bbox={bbox}&zoom=14"),
         "api evaluations": ("official", "/api/v1/evaluations?by=norm,quarter"),
         "ogc quarter_results": (None, "/ogc/collections/quarter_results/items?f=json"),
-        "open311 requests": ("official", "/open311/v2/requests.json"),
+        "open311 requests": (
+            "official",
+            "/open311/v2/requests.json?start_date=2015-10-01T00:00:00Z&end_date=2015-12-31T00:00:00Z",
+        ),
     }
 
 
@@ -127,7 +131,8 @@ def run_backend(backend: str, n: int, args: argparse.Namespace) -> dict[str, Any
     csv = cached_csv(n, args.seed, False)
     result: dict[str, Any] = {"backend": backend, "size": n, "load_before": machine_load()}
     print(f"\n[{backend}] {n:,} requests ({result['load_before']})", flush=True)
-    with store(backend, args.pg_admin_url, None) as (engine, size):
+    kept = kept_store(backend, n, args) if args.keep else None
+    with kept or store(backend, args.pg_admin_url, None) as (engine, size):
         prepare_store(engine)
         with write(engine) as conn:
             set_setting(conn, "timezone", "America/New_York")
@@ -167,6 +172,42 @@ def run_backend(backend: str, n: int, args: argparse.Namespace) -> dict[str, Any
             )
     result["load_after"] = machine_load()
     return result
+
+
+@contextmanager
+def kept_store(backend: str, n: int, args: argparse.Namespace) -> Iterator[tuple[Any, Callable[[], float]]]:
+    """A store left in place after the run (for bench/load_bench.py --db): a PostGIS database
+    ``geova_city_<n>`` or a SpatiaLite file under bench/out/, replaced if it exists."""
+    from sqlalchemy import create_engine, text
+    from sqlalchemy.engine import make_url
+
+    from geova.store.db import make_engine
+
+    if backend == "spatialite":
+        path = BENCH / "out" / f"city-{n}.sqlite"
+        for old in path.parent.glob(path.name + "*"):
+            old.unlink()
+        engine = make_engine(f"sqlite:///{path}")
+        print(f"  kept store: sqlite:///{path}", flush=True)
+        yield engine, lambda: sum(p.stat().st_size for p in path.parent.glob(path.name + "*")) / 1e6
+        engine.dispose()
+        return
+    name = f"geova_city_{n}"
+    admin = create_engine(args.pg_admin_url, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        conn.execute(text(f'CREATE DATABASE "{name}"'))
+    admin.dispose()
+    url = make_url(args.pg_admin_url).set(database=name).render_as_string(hide_password=False)
+    print(f"  kept store: {url}", flush=True)
+    engine = make_engine(url)
+
+    def pg_size() -> float:
+        with engine.connect() as conn:
+            return conn.execute(text("SELECT pg_database_size(current_database())")).scalar_one() / 1e6
+
+    yield engine, pg_size
+    engine.dispose()
 
 
 def growth_plot(results: list[dict[str, Any]], path: Path) -> None:
@@ -211,6 +252,7 @@ def main() -> int:
     p.add_argument("--pg-admin-url", default=DEFAULT_PG_ADMIN)
     p.add_argument("--pages", default="all", help="all, none, or comma-separated page names")
     p.add_argument("--json", help="also write the figures to this file")
+    p.add_argument("--keep", action="store_true", help="keep the store (for bench/load_bench.py --db)")
     p.add_argument("--growth", help="write the growth plot (import, evaluate, overview) to this PNG")
     args = p.parse_args()
     sizes = [args.size] if args.size else [int(s) for s in args.sizes.split(",")]

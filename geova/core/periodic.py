@@ -150,26 +150,33 @@ def evaluate_periodic(
         else:
             in_period = e.loc[((local_at >= p_start) & (local_at < p_end)).to_numpy()]
             achieved = _counts(unit_type, unit_recs, in_period, entry_zones, norm)
-        for i, unit in unit_recs.iterrows():
-            target = targets[i]
-            value = achieved[i]
-            rows.append(
+        values = np.asarray(achieved, dtype=float)
+        figures = np.asarray(targets, dtype=float)
+        known = ~(np.isnan(figures) | np.isnan(values))
+        with np.errstate(invalid="ignore"):
+            met = np.where(known, values >= figures, None)
+        n = len(unit_recs)
+        # one frame per period, built column-wise (a row at a time cost a second a year of weeks)
+        rows.append(
+            pd.DataFrame(
                 {
-                    "norm": norm.code,
-                    "unit_type": unit_type,
-                    "unit": unit["code"],
-                    "unit_name": unit["name"],
-                    "period": period_label(norm.period, p_start),
-                    "period_start": p_start.date(),
-                    "period_end": (p_end - pd.Timedelta(days=1)).date(),
-                    "achieved": value,
-                    "target": target,
-                    "met": bool(value >= target) if not (np.isnan(target) or np.isnan(value)) else None,
-                    "complete": bool(p_end <= as_of_local),
-                    "applied": applied[i],
+                    "norm": [norm.code] * n,
+                    "unit_type": [unit_type] * n,
+                    "unit": unit_recs["code"].to_numpy(dtype=object),
+                    "unit_name": unit_recs["name"].to_numpy(dtype=object),
+                    "period": [period_label(norm.period, p_start)] * n,
+                    "period_start": [p_start.date()] * n,
+                    "period_end": [(p_end - pd.Timedelta(days=1)).date()] * n,
+                    "achieved": list(achieved),
+                    "target": list(targets),
+                    "met": [None if m is None else bool(m) for m in met],
+                    "complete": [bool(p_end <= as_of_local)] * n,
+                    "applied": list(applied),
                 }
             )
-    return pd.DataFrame(rows)
+        )
+    filled = [r for r in rows if len(r)]
+    return pd.concat(filled, ignore_index=True) if filled else pd.DataFrame()
 
 
 def _counts(

@@ -392,7 +392,8 @@ def recent(
     state = case(
         (V.c.intervention_id.is_(None), State.NO_DEADLINE.value), else_=state_expr(conn, as_of, risk_hours)
     )
-    base = select(IV.c.id).select_from(joined)
+    # without a state filter the count needs no verdicts (nor the join to them)
+    base = select(IV.c.id).select_from(joined if states else IV)
     for where in wheres:
         base = filter_query(conn, base, where, q1, q2)
     if states:

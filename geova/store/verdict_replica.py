@@ -100,7 +100,7 @@ class Replica:
         norms = sorted({r.norm_code for r in changes if r.norm_code is not None})
         ids = sorted({int(r.intervention_id) for r in changes if r.intervention_id is not None})
         if norms:
-            self.db.execute("DELETE FROM v WHERE norm_code IN (SELECT unnest($1))", [norms])
+            self.db.execute("DELETE FROM v WHERE list_contains($1, norm_code)", [norms])
             self._insert(conn, select(*self._columns(conn)).where(V.c.norm_code.in_(norms)))
             # a norm recomputed whole may follow new zones: the memberships are reloaded with it
             self.db.execute("DELETE FROM iz")
@@ -176,7 +176,7 @@ class Replica:
             "now": now,
             "norms": list(norm_codes),
         }
-        conditions = ["v.norm_code IN (SELECT unnest($norms))", "v.reported_at <= $now"]
+        conditions = ["list_contains($norms, v.norm_code)", "v.reported_at <= $now"]
         w = where or RecordFilter()
         for name, column, values in (
             ("categories", "v.category", w.categories),
@@ -185,16 +185,22 @@ class Replica:
         ):
             if values is not None:
                 params[name] = list(values)
-                conditions.append(f"{column} IN (SELECT unnest(${name}))")
+                # short lists (codes) are scanned; a list of ids is hashed
+                test = (
+                    f"{column} IN (SELECT unnest(${name}))"
+                    if name == "ids"
+                    else f"list_contains(${name}, {column})"
+                )
+                conditions.append(test)
         if w.quarters is not None:
             params["quarters"] = list(w.quarters)
             conditions.append(
-                "(v.quarter IN (SELECT unnest($quarters)) OR v.subquarter IN (SELECT unnest($quarters)))"
+                "(list_contains($quarters, v.quarter) OR list_contains($quarters, v.subquarter))"
             )
         if w.zones is not None:
             params["zones"] = list(w.zones)
             conditions.append(
-                "v.intervention_id IN (SELECT intervention_id FROM iz WHERE zone IN (SELECT unnest($zones)))"
+                "v.intervention_id IN (SELECT intervention_id FROM iz WHERE list_contains($zones, zone))"
             )
         if w.reported_from is not None:
             params["start"] = micros(w.reported_from)
