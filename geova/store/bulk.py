@@ -8,7 +8,9 @@ parses natively, and rows go through the driver's bulk path inside the caller's 
 
 from __future__ import annotations
 
+import tempfile
 from collections.abc import Callable, Sequence
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -22,14 +24,47 @@ SQLITE_TIME = "%Y-%m-%d %H:%M:%S.%f"  # SQLAlchemy's own SQLite DateTime storage
 def native_column(conn: Connection, series: pd.Series) -> list:
     """One column as values the driver sends as they are: UTC text for instants, None for gaps."""
     if isinstance(series.dtype, pd.DatetimeTZDtype):
-        utc = series.dt.tz_convert("UTC")
-        fmt = SQLITE_TIME if conn.dialect.name == "sqlite" else SQLITE_TIME + "+00:00"
-        text = utc.dt.strftime(fmt)
-        return text.astype(object).where(series.notna(), None).tolist()
+        # numpy's formatter, several times faster than strftime: "YYYY-MM-DDTHH:MM:SS.ffffff"
+        iso = np.datetime_as_string(series.dt.tz_convert("UTC").to_numpy(dtype="datetime64[us]"), unit="us")
+        missing = series.isna().to_numpy()
+        if conn.dialect.name == "sqlite":
+            return [
+                None if gap else f"{t[:10]} {t[11:]}" for t, gap in zip(iso.tolist(), missing, strict=True)
+            ]
+        return [None if gap else f"{t}+00:00" for t, gap in zip(iso.tolist(), missing, strict=True)]
     if series.dtype == bool:
         return series.astype(int if conn.dialect.name == "sqlite" else bool).tolist()
     values = series.astype(object).where(series.notna(), None)
     return [v.item() if isinstance(v, np.generic) else v for v in values.tolist()]
+
+
+def copy_frame(conn: Connection, table: Table, frame: pd.DataFrame, chunk: int = 1 << 22) -> None:
+    """PostgreSQL: COPY a whole frame (columns named as the table's), written as CSV by DuckDB.
+
+    psycopg's ``write_row`` costs about 7 µs a row in Python and pandas' ``strftime`` as much again
+    for each instant: 2.2 million verdict rows took half a minute. DuckDB writes the same CSV in a
+    second (vectorised, both cores) and the server parses it in C. Every value but a null is
+    quoted, so an empty text stays an empty text and only a null reaches the table as NULL."""
+    import duckdb  # the columnar engine geova already uses (geova.store.verdict_replica)
+
+    if frame.empty:
+        return
+    with tempfile.TemporaryDirectory(prefix="geova-copy-") as folder:
+        path = Path(folder) / "rows.csv"
+        db = duckdb.connect(":memory:")
+        try:
+            db.execute("SET TimeZone = 'UTC'")
+            db.register("rows", frame)
+            db.execute(f"COPY rows TO '{path}' (FORMAT csv, HEADER false, FORCE_QUOTE *)")
+        finally:
+            db.close()
+        raw = conn.connection.dbapi_connection
+        assert raw is not None
+        columns = ", ".join(frame.columns)
+        sql = f"COPY {table.name} ({columns}) FROM STDIN (FORMAT csv)"
+        with raw.cursor() as cur, cur.copy(sql) as copy, path.open("rb") as f:
+            while block := f.read(chunk):
+                copy.write(block)
 
 
 def _point_sql(conn: Connection) -> str:

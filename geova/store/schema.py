@@ -353,14 +353,16 @@ class VerdictNorm(Base):
 
 
 class VerdictLog(Base):
-    """What each settle changed, by data version: the requests recomputed, or a norm recomputed
-    whole (``intervention_id`` empty), or everything (both empty). Columnar replicas of the verdicts
-    (geova.store.verdict_replica) replay it to catch up without reloading; it is pruned to the
+    """What each settle changed, by data version: one row marking the version, then the requests
+    recomputed, the norms recomputed whole (``norm_code``), or ``everything``. Columnar replicas of
+    the verdicts (geova.store.verdict_replica) replay it to catch up without reloading; it is pruned to the
     latest versions."""
 
     __tablename__ = "verdict_log"
     __table_args__ = (Index("ix_verdict_log_version", "version"),)
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     version: Mapped[int] = mapped_column(Integer)
+    token: Mapped[str] = mapped_column(String(16))  # the version's random part (verdicts.data_version)
     intervention_id: Mapped[int | None] = mapped_column(Integer)
     norm_code: Mapped[str | None] = mapped_column(String(96))
+    everything: Mapped[bool] = mapped_column(Boolean, default=False)  # replicas reload all

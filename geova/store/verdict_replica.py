@@ -24,12 +24,12 @@ from typing import Any
 import duckdb
 import numpy as np
 import pandas as pd
-from sqlalchemy import Connection, Engine, func, select
+from sqlalchemy import Connection, Engine, select
 
 from geova.core.evaluate import State
 from geova.store.records import RecordFilter, fetch_raw, time_expr, to_utc
 from geova.store.schema import InterventionZone, Verdict, VerdictLog, Zone
-from geova.store.verdicts import data_version
+from geova.store.verdicts import data_version, version_number
 
 V = Verdict.__table__
 LOG = VerdictLog.__table__
@@ -59,35 +59,39 @@ class Replica:
         self.db.execute("SET threads = 2")
         self.db.execute(VERDICT_DDL)
         self.db.execute(ZONES_DDL)
-        self.version: int | None = None
+        self.version: str | None = None  # the store's data version the replica holds
         self.lock = threading.Lock()
 
     # --- keeping up with the store --------------------------------------------------------------
 
     def sync(self, conn: Connection) -> None:
         """Bring the replica to the store's data version (read first: rows read afterwards are at
-        least that recent, and replaying a change twice is harmless)."""
-        current = int(data_version(conn))
+        least that recent, and replaying a change twice is harmless). The log is replayed only if
+        it still holds the version the replica is at, with the same random token: a store
+        emptied, replaced or restored from a backup is reloaded, never patched."""
+        current = data_version(conn)
         if current == self.version:
             return
-        if self.version is None or self.version > current:
-            self._reload(conn)
+        mine = None if self.version is None else self.version.split(":", 1)
+        replayable = False
+        changes: Sequence[Any] = []
+        if mine is not None:
+            seen = conn.execute(
+                select(LOG.c.token)
+                .where(LOG.c.version == int(mine[0]), LOG.c.intervention_id.is_(None))
+                .limit(1)
+            ).first()
+            if seen is not None and seen.token == mine[1]:
+                changes = conn.execute(
+                    select(LOG.c.intervention_id, LOG.c.norm_code, LOG.c.everything)
+                    .where(LOG.c.version > int(mine[0]), LOG.c.version <= version_number(current))
+                    .limit(MAX_REPLAYED + 1)
+                ).all()
+                replayable = len(changes) <= MAX_REPLAYED and not any(r.everything for r in changes)
+        if replayable:
+            self._replay(conn, changes)
         else:
-            changes = conn.execute(
-                select(LOG.c.version, LOG.c.intervention_id, LOG.c.norm_code)
-                .where(LOG.c.version > self.version)
-                .limit(MAX_REPLAYED + 1)
-            ).all()
-            oldest = conn.execute(select(func.min(LOG.c.version))).scalar()
-            complete = (oldest is not None and oldest <= self.version + 1) or not changes
-            if (
-                not complete
-                or len(changes) > MAX_REPLAYED
-                or any(r.intervention_id is None and r.norm_code is None for r in changes)
-            ):
-                self._reload(conn)
-            else:
-                self._replay(conn, changes)
+            self._reload(conn)
         self.version = current
 
     def _reload(self, conn: Connection) -> None:

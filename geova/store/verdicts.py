@@ -24,6 +24,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import secrets
 import time
 from typing import Any
 
@@ -33,7 +34,7 @@ from sqlalchemy import Connection, delete, func, inspect, literal, select
 
 from geova.core.evaluate import Territory, deadline_facts
 from geova.core.norms import Norm, NormKind
-from geova.store.bulk import insert_rows, native_column
+from geova.store.bulk import copy_frame, insert_rows, native_column
 from geova.store.records import RecordFilter, load_records
 from geova.store.referential import load_norms
 from geova.store.schema import Quarter, Verdict, VerdictLog, VerdictNorm, VerdictStale, Zone
@@ -96,8 +97,14 @@ def territory_fingerprint(conn: Connection, where: Territory) -> Any:
 
 
 def data_version(conn: Connection) -> str:
-    """Changes with every write (see :func:`settle`); keys caches of what is read from the store."""
-    return settings(conn).get(DATA_VERSION, "0")
+    """``"<n>:<token>"``, changed by every write (see :func:`settle`): ``n`` counts the writes and
+    ``token`` is random, so that a store emptied, replaced or restored from a backup never shows a
+    reader a version it already knows for other data. Keys caches of what is read from the store."""
+    return settings(conn).get(DATA_VERSION, "0:")
+
+
+def version_number(version: str) -> int:
+    return int(version.split(":", 1)[0] or 0)
 
 
 def maintained(conn: Connection) -> bool:
@@ -136,8 +143,13 @@ def settle(conn: Connection) -> dict[str, int]:
     changed = [n for n in norms if stored.get(n.code) != wanted[n.code]]
     kept = [n for n in norms if stored.get(n.code) == wanted[n.code]]
     counts = {"norms": len(changed), "requests": 0, "rows": 0}
-    version = int(data_version(conn)) + 1
-    changes = [_whole(version, c) for c in gone]
+    version = version_number(data_version(conn)) + 1
+    token = secrets.token_hex(8)
+    # one row marks the version itself (how a replica recognises the history it has seen)
+    changes = [
+        {"version": version, "token": token, "intervention_id": None, "norm_code": None, "everything": False}
+    ]
+    changes += [_whole(version, token, c) for c in gone]
     if gone:
         conn.execute(delete(V).where(V.c.norm_code.in_(gone)))
         conn.execute(delete(FINGERPRINTS).where(FINGERPRINTS.c.norm_code.in_(gone)))
@@ -147,7 +159,7 @@ def settle(conn: Connection) -> dict[str, int]:
         counts["rows"] += _store(conn, changed, where, RecordFilter())
         conn.execute(delete(FINGERPRINTS).where(FINGERPRINTS.c.norm_code.in_(codes)))
         conn.execute(FINGERPRINTS.insert(), [{"norm_code": c, "fingerprint": wanted[c]} for c in codes])
-        changes += [_whole(version, c) for c in codes]
+        changes += [_whole(version, token, c) for c in codes]
     queued = conn.execute(select(STALE.c.intervention_id).limit(1)).first() is not None
     if queued:
         counts["requests"] = int(conn.execute(select(func.count()).select_from(STALE)).scalar_one())
@@ -158,19 +170,18 @@ def settle(conn: Connection) -> dict[str, int]:
             )
             counts["rows"] += _store(conn, kept, where, RecordFilter(stale=True))
         if counts["requests"] > LOGGED_REQUESTS:
-            changes.append(_whole(version, None))  # every norm: a replica reloads everything
+            changes.append({**_whole(version, token, None), "everything": True})  # replicas reload
         else:
             conn.execute(
                 LOG.insert().from_select(
-                    ["version", "intervention_id"],
-                    select(literal(version), STALE.c.intervention_id),
+                    ["version", "token", "intervention_id", "everything"],
+                    select(literal(version), literal(token), STALE.c.intervention_id, literal(False)),
                 )
             )
         conn.execute(delete(STALE))
-    if changes:
-        conn.execute(LOG.insert(), changes)
+    conn.execute(LOG.insert(), changes)
     conn.execute(delete(LOG).where(LOG.c.version <= version - KEPT_VERSIONS))
-    set_setting(conn, DATA_VERSION, str(version))
+    set_setting(conn, DATA_VERSION, f"{version}:{token}")
     if counts["norms"] or counts["requests"]:
         ms = round((time.perf_counter() - began) * 1000)
         log.info(
@@ -184,8 +195,14 @@ def settle(conn: Connection) -> dict[str, int]:
     return counts
 
 
-def _whole(version: int, norm_code: str | None) -> dict[str, Any]:
-    return {"version": version, "intervention_id": None, "norm_code": norm_code}
+def _whole(version: int, token: str, norm_code: str | None) -> dict[str, Any]:
+    return {
+        "version": version,
+        "token": token,
+        "intervention_id": None,
+        "norm_code": norm_code,
+        "everything": False,
+    }
 
 
 def _store(conn: Connection, norms: list[Norm], where: Territory, which: RecordFilter) -> int:
@@ -204,23 +221,28 @@ def _store(conn: Connection, norms: list[Norm], where: Territory, which: RecordF
             continue
         ids = facts["id"].to_numpy()
         k = keys.loc[ids]
-        columns = {
-            "norm_code": [norm.code] * len(facts),
-            "intervention_id": ids.astype(np.int64).tolist(),
-            "reported_at": native_column(conn, facts["reported_at"]),
-            "resolved_at": native_column(conn, facts["resolved_at"]),
-            "due_at": native_column(conn, facts["due_at"]),
-            "target_hours": native_column(conn, facts["target_hours"]),
-            "applied": facts["applied"].astype(str).tolist(),
-            "hours_taken": native_column(conn, facts["hours_taken"]),
-            "excluded": native_column(conn, facts["excluded"].astype(bool)),
-            "quarter": native_column(conn, k["quarter"]),
-            "subquarter": native_column(conn, k["subquarter"]),
-            "category": k["category"].astype(str).tolist(),
-            "service": native_column(conn, k["service"]),
-            "channel": native_column(conn, k["channel"]),
-            "month": months.loc[ids].astype(str).tolist(),
-        }
-        insert_rows(conn, V, columns)
-        total += len(facts)
+        frame = pd.DataFrame(
+            {
+                "intervention_id": ids.astype(np.int64),
+                "norm_code": norm.code,
+                "reported_at": facts["reported_at"].array,
+                "resolved_at": facts["resolved_at"].array,
+                "due_at": facts["due_at"].array,
+                "target_hours": facts["target_hours"].astype(float).to_numpy(),
+                "applied": facts["applied"].astype(str).to_numpy(dtype=object),
+                "hours_taken": facts["hours_taken"].astype(float).to_numpy(),
+                "excluded": facts["excluded"].astype(bool).to_numpy(),
+                "quarter": k["quarter"].to_numpy(dtype=object),
+                "subquarter": k["subquarter"].to_numpy(dtype=object),
+                "category": k["category"].astype(str).to_numpy(dtype=object),
+                "service": k["service"].to_numpy(dtype=object),
+                "channel": k["channel"].to_numpy(dtype=object),
+                "month": months.loc[ids].astype(str).to_numpy(dtype=object),
+            }
+        )
+        if conn.dialect.name == "postgresql":
+            copy_frame(conn, V, frame)
+        else:
+            insert_rows(conn, V, {name: native_column(conn, frame[name]) for name in frame.columns})
+        total += len(frame)
     return total

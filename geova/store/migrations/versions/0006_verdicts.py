@@ -74,8 +74,10 @@ def upgrade() -> None:
         "verdict_log",
         sa.Column("id", sa.Integer(), primary_key=True),
         sa.Column("version", sa.Integer(), nullable=False),
+        sa.Column("token", sa.String(16), nullable=False),
         sa.Column("intervention_id", sa.Integer(), nullable=True),
         sa.Column("norm_code", sa.String(96), nullable=True),
+        sa.Column("everything", sa.Boolean(), nullable=False),
     )
     op.create_index("ix_verdict_log_version", "verdict_log", ["version"])
     if op.get_bind().dialect.name == "postgresql":
