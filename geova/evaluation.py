@@ -17,6 +17,7 @@ from sqlalchemy import Connection, Engine
 from geova.config import DEFAULT_TIMEZONE
 from geova.core.evaluate import (
     DEFAULT_RISK_HOURS,
+    DIMENSIONS,
     PER_REQUEST_COLUMNS,
     Territory,
     aggregate,
@@ -70,7 +71,8 @@ class Evaluation:
         self.norms = norms
         self.periodic = periodic if periodic is not None else pd.DataFrame()
         self.display_names = display_names or {"quarter": {}, "zone": {}}
-        self.aggregates = pd.DataFrame()
+        self.by: Sequence[str] = ("norm",)
+        self._aggregates: pd.DataFrame | None = None
         self.deadline_norms = [n for n in norms if n.kind is NormKind.DEADLINE]
         self._engine = engine
         self._where = where
@@ -79,6 +81,18 @@ class Evaluation:
         self._per = computed  # None: read from the stored verdicts when first asked for
         self._records = records
         self._zones = zones
+
+    @property
+    def aggregates(self) -> pd.DataFrame:
+        """The verdicts grouped as the evaluation was asked (``by``), counted when first read: a
+        caller that only lists requests does not pay for them."""
+        if self._aggregates is None:
+            self._aggregates = self.group(self.by)
+        return self._aggregates
+
+    @aggregates.setter
+    def aggregates(self, value: pd.DataFrame) -> None:
+        self._aggregates = value
 
     @property
     def stored(self) -> bool:
@@ -225,6 +239,9 @@ def evaluate(
     """Evaluate the given norms (default: every active norm) at ``as_of`` (default: now), over the
     requests ``where`` selects (default: all)."""
     began = time.perf_counter()
+    unknown = [d for d in by if d not in DIMENSIONS]
+    if unknown:  # said now, although the grouping is counted only when first read
+        raise ValueError(f"cannot group by {', '.join(unknown)}; choose among {', '.join(DIMENSIONS)}")
     territory = territory_of(engine)
     as_of = pd.Timestamp(as_of if as_of is not None else datetime.now(UTC))
     if as_of.tzinfo is None:
@@ -288,7 +305,7 @@ def evaluate(
         records=recs,
         zones=zones,
     )
-    result.aggregates = result.group(by)
+    result.by = tuple(by)
     ms = round((time.perf_counter() - began) * 1000)
     log.info(
         "evaluated %d norms in %d ms (%s)",

@@ -12,7 +12,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from sqlalchemy import Connection, Float, Select, cast, extract, func, select, type_coerce
+from sqlalchemy import Connection, Float, Select, cast, column, extract, func, select, table, type_coerce
 from sqlalchemy import Text as SAText
 
 from geova.core.periodic import Units
@@ -121,10 +121,25 @@ def filter_query(conn: Connection, query: Select, f: RecordFilter, q1, q2) -> Se
     if f.reported_to is not None:
         query = query.where(time_expr(conn, IV.c.reported_at) < time_value(conn, f.reported_to))
     if f.bbox is not None:
-        minx, miny, maxx, maxy = (float(v) for v in f.bbox)
-        x, y = func.ST_X(IV.c.geom), func.ST_Y(IV.c.geom)
-        query = query.where(x.between(minx, maxx) & y.between(miny, maxy))
+        query = query.where(IV.c.id.in_(in_box(conn, f.bbox)))
     return query
+
+
+def in_box(conn: Connection, bbox: tuple[float, float, float, float]) -> Select:
+    """The ids of the requests inside a lon/lat box, found through the spatial index (PostGIS's
+    GiST with ``&&``, SpatiaLite's R*Tree table) rather than by reading every point."""
+    minx, miny, maxx, maxy = (float(v) for v in bbox)
+    x, y = func.ST_X(IV.c.geom), func.ST_Y(IV.c.geom)
+    exact = x.between(minx, maxx) & y.between(miny, maxy)
+    if conn.dialect.name == "postgresql":
+        box = func.ST_MakeEnvelope(minx, miny, maxx, maxy, 4326)
+        return select(IV.c.id).where(IV.c.geom.op("&&")(box), exact)
+    # the R*Tree keeps 32-bit bounds rounded outwards: candidates, then the exact test
+    rtree = table("idx_intervention_geom", *(column(c) for c in ("pkid", "xmin", "xmax", "ymin", "ymax")))
+    near = select(rtree.c.pkid).where(
+        rtree.c.xmin <= maxx, rtree.c.xmax >= minx, rtree.c.ymin <= maxy, rtree.c.ymax >= miny
+    )
+    return select(IV.c.id).where(IV.c.id.in_(near), exact)
 
 
 def load_records(

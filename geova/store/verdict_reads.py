@@ -19,7 +19,7 @@ from sqlalchemy import Connection, DateTime, Select, String, and_, case, false, 
 
 from geova.core.evaluate import DIMENSIONS, OPEN_STATES, RATED_STATES, State
 from geova.store.bulk import SQLITE_TIME
-from geova.store.records import RecordFilter, fetch_raw, filter_query, time_expr, to_utc
+from geova.store.records import RecordFilter, fetch_raw, filter_query, in_box, time_expr, to_utc
 from geova.store.schema import Intervention, InterventionZone, Quarter, Verdict, Zone
 
 V = Verdict.__table__
@@ -89,10 +89,7 @@ def restrict(conn: Connection, query: Select, where: RecordFilter | None) -> Sel
     if where.reported_to is not None:
         query = query.where(V.c.reported_at < instant(conn, where.reported_to))
     if where.bbox is not None:
-        minx, miny, maxx, maxy = (float(v) for v in where.bbox)
-        x, y = func.ST_X(IV.c.geom), func.ST_Y(IV.c.geom)
-        inside_box = select(IV.c.id).where(x.between(minx, maxx) & y.between(miny, maxy))
-        query = query.where(V.c.intervention_id.in_(inside_box))
+        query = query.where(V.c.intervention_id.in_(in_box(conn, where.bbox)))
     if where.stale:
         query = query.where(false())
     return query
