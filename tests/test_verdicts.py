@@ -393,3 +393,35 @@ def test_a_write_around_the_write_path_is_never_read_stale(engine):
     after = evaluate(engine, as_of=as_of, norm_codes=["test.graffiti.48h"]).per_intervention
     assert after.set_index("source_id").loc["G3", "state"] == "on_time"
     check_maintained(engine)
+
+
+def test_reimporting_an_unchanged_file_is_answered_from_the_journal(engine, tmp_path):
+    """The same bytes with the same mapping change nothing, so they are not parsed again; a request
+    of the source changed in geova since, or another mapping, brings the full import back."""
+    load_quarters(engine)
+    load_zones(engine)
+    importing.load_extra_referential(engine, FIX / "norms.toml")
+    first = importing.import_interventions(engine, FIX / "requests.csv", FIX / "requests.toml")
+    with (FIX / "requests.csv").open(newline="") as f:
+        rows = len(list(csv.DictReader(f)))
+    assert first.inserted == rows and not any("nothing to change" in n for n in first.notes)
+    again = importing.import_interventions(engine, FIX / "requests.csv", FIX / "requests.toml")
+    assert again.unchanged == first.read - first.rejected and again.inserted == again.updated == 0
+    assert any("nothing to change" in n for n in again.notes)
+    with engine.connect() as conn:
+        runs = conn.execute(text("SELECT count(*) FROM import_run WHERE kind = 'interventions'")).scalar_one()
+        g3 = conn.execute(text("SELECT id FROM intervention WHERE source_id = 'G3'")).scalar_one()
+    assert runs == 2  # the quick run is journalled too
+    # a service resolves G3 in geova: the source's file, imported again, is authoritative once more
+    with write(engine) as conn:
+        edits.resolve(conn, g3, datetime(2015, 6, 6, 12, tzinfo=ZoneInfo(BOSTON)), "done", "svc")
+    full = importing.import_interventions(engine, FIX / "requests.csv", FIX / "requests.toml")
+    assert full.updated == 1 and not any("nothing to change" in n for n in full.notes)
+    # the same file under an edited mapping is read again
+    mapping = tmp_path / "requests.toml"
+    mapping.write_text((FIX / "requests.toml").read_text() + "\n# edited\n")
+    edited = importing.import_interventions(engine, FIX / "requests.csv", mapping)
+    assert (
+        not any("nothing to change" in n for n in edited.notes)
+        and edited.unchanged == full.read - full.rejected
+    )

@@ -6,9 +6,9 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import Connection, insert, update
+from sqlalchemy import Connection, func, insert, select, update
 
-from geova.store.schema import ImportRun
+from geova.store.schema import ImportRun, Intervention, InterventionEvent
 
 
 def record_import(
@@ -39,3 +39,39 @@ def finish_import(conn: Connection, import_id: int, counts: dict[str, Any]) -> N
         .where(ImportRun.id == import_id)
         .values(finished_at=datetime.now(UTC), counts=counts)
     )
+
+
+def unchanged_import(
+    conn: Connection, kind: str, source: str, sha256: str, mapping_sha256: str
+) -> dict[str, Any] | None:
+    """The counts of the latest import of ``source`` if importing the same file with the same
+    mapping again could change nothing: that import read these very bytes, and since it finished
+    no request of the source was changed in geova (no event) and none came or went. ``None``
+    otherwise, and the file is imported in full."""
+    runs = ImportRun.__table__
+    last = conn.execute(
+        select(runs.c.sha256, runs.c.finished_at, runs.c.counts)
+        .where(runs.c.kind == kind, runs.c.source == source)
+        .order_by(runs.c.id.desc())
+        .limit(1)
+    ).first()
+    if last is None or last.sha256 != sha256:
+        return None
+    counts = dict(last.counts or {})
+    if counts.get("mapping_sha256") != mapping_sha256 or "stored" not in counts:
+        return None
+    iv, ev = Intervention.__table__, InterventionEvent.__table__
+    if stored_count(conn, source) != counts["stored"]:
+        return None
+    touched = conn.execute(
+        select(ev.c.id)
+        .join(iv, iv.c.id == ev.c.intervention_id)
+        .where(iv.c.source == source, ev.c.at >= last.finished_at)
+        .limit(1)
+    ).first()
+    return None if touched is not None else counts
+
+
+def stored_count(conn: Connection, source: str) -> int:
+    iv = Intervention.__table__
+    return int(conn.execute(select(func.count()).select_from(iv).where(iv.c.source == source)).scalar_one())
