@@ -153,8 +153,7 @@ def evaluate_periodic(
         values = np.asarray(achieved, dtype=float)
         figures = np.asarray(targets, dtype=float)
         known = ~(np.isnan(figures) | np.isnan(values))
-        with np.errstate(invalid="ignore"):
-            met = np.where(known, values >= figures, None)
+        met = [bool(v >= f) if k else None for v, f, k in zip(values, figures, known, strict=True)]
         n = len(unit_recs)
         # one frame per period, built column-wise (a row at a time cost a second a year of weeks)
         rows.append(
@@ -169,7 +168,7 @@ def evaluate_periodic(
                     "period_end": [(p_end - pd.Timedelta(days=1)).date()] * n,
                     "achieved": list(achieved),
                     "target": list(targets),
-                    "met": [None if m is None else bool(m) for m in met],
+                    "met": met,
                     "complete": [bool(p_end <= as_of_local)] * n,
                     "applied": list(applied),
                 }

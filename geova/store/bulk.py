@@ -11,6 +11,7 @@ from __future__ import annotations
 import tempfile
 from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -58,7 +59,7 @@ def copy_frame(conn: Connection, table: Table, frame: pd.DataFrame, chunk: int =
             db.execute(f"COPY rows TO '{path}' (FORMAT csv, HEADER false, FORCE_QUOTE *)")
         finally:
             db.close()
-        raw = conn.connection.dbapi_connection
+        raw: Any = conn.connection.dbapi_connection  # psycopg's own connection (COPY)
         assert raw is not None
         columns = ", ".join(frame.columns)
         sql = f"COPY {table.name} ({columns}) FROM STDIN (FORMAT csv)"

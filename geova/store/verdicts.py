@@ -26,11 +26,11 @@ import json
 import logging
 import secrets
 import time
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 import pandas as pd
-from sqlalchemy import Connection, delete, func, inspect, literal, select
+from sqlalchemy import Connection, Table, delete, func, inspect, literal, select
 
 from geova.core.evaluate import Territory, deadline_facts
 from geova.core.norms import Norm, NormKind
@@ -44,10 +44,10 @@ log = logging.getLogger(__name__)
 DATA_VERSION = "data_version"
 DEFAULT_TIMEZONE = "Europe/Paris"  # geova.config's default, read here without importing the app's config
 
-V = Verdict.__table__
-STALE = VerdictStale.__table__
-FINGERPRINTS = VerdictNorm.__table__
-LOG = VerdictLog.__table__
+V = cast(Table, Verdict.__table__)
+STALE = cast(Table, VerdictStale.__table__)
+FINGERPRINTS = cast(Table, VerdictNorm.__table__)
+LOG = cast(Table, VerdictLog.__table__)
 # A settle that recomputed more requests than this logs "reload everything" rather than each id
 LOGGED_REQUESTS = 20_000
 KEPT_VERSIONS = 5_000  # data versions the log keeps; a replica further behind reloads
