@@ -136,6 +136,7 @@ class Evaluation:
             return pd.DataFrame(columns=list(PER_REQUEST_COLUMNS))
         with self._engine.connect() as conn:
             facts = verdict_reads.facts(conn, self.as_of, [n.code for n in self.deadline_norms], self._where)
+        present = set(facts["norm"])
         frames = [
             judge(
                 facts.loc[facts["norm"] == n.code].reset_index(drop=True),
@@ -145,7 +146,10 @@ class Evaluation:
                 self._risk_hours,
             )
             for n in self.deadline_norms
+            if n.code in present
         ]
+        if not frames:
+            return pd.DataFrame(columns=list(PER_REQUEST_COLUMNS))
         return pd.concat(frames, ignore_index=True)
 
     def requests_by(self, columns: Sequence[str]) -> pd.DataFrame:

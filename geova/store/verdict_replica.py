@@ -18,6 +18,7 @@ behind than the log reaches reloads too.
 from __future__ import annotations
 
 import threading
+from collections import OrderedDict
 from collections.abc import Sequence
 from typing import Any
 
@@ -285,8 +286,9 @@ class Replica:
         return frame
 
 
-_REPLICAS: dict[str, Replica] = {}
+_REPLICAS: OrderedDict[str, Replica] = OrderedDict()
 _REPLICAS_LOCK = threading.Lock()
+KEPT_REPLICAS = 4  # stores a process keeps replicas of (one in production; tests open many)
 
 
 def replica(engine: Engine, conn: Connection) -> Replica:
@@ -296,6 +298,9 @@ def replica(engine: Engine, conn: Connection) -> Replica:
         found = _REPLICAS.get(key)
         if found is None:
             found = _REPLICAS[key] = Replica()
+            while len(_REPLICAS) > KEPT_REPLICAS:  # the least recently used goes (closed when unused)
+                _REPLICAS.popitem(last=False)
+        _REPLICAS.move_to_end(key)
     with found.lock:
         found.sync(conn)
     return found

@@ -30,7 +30,7 @@ from typing import Any, cast
 
 import numpy as np
 import pandas as pd
-from sqlalchemy import Connection, Table, delete, func, inspect, literal, select
+from sqlalchemy import Connection, Table, delete, func, inspect, literal, select, text
 
 from geova.core.evaluate import Territory, deadline_facts
 from geova.core.norms import Norm, NormKind
@@ -50,6 +50,8 @@ FINGERPRINTS = cast(Table, VerdictNorm.__table__)
 LOG = cast(Table, VerdictLog.__table__)
 # A settle that recomputed more requests than this logs "reload everything" rather than each id
 LOGGED_REQUESTS = 20_000
+SETTLE_LOCK = 0x67656F76  # "geov": the advisory lock key of settle on PostgreSQL
+FEW_REQUESTS = 5_000  # queued requests read by id rather than through the queue table
 KEPT_VERSIONS = 5_000  # data versions the log keeps; a replica further behind reloads
 
 
@@ -138,6 +140,12 @@ def settle(conn: Connection) -> dict[str, int]:
     if not maintained(conn):
         return {}
     began = time.perf_counter()
+    if conn.dialect.name == "postgresql":
+        # One settle at a time (SQLite's BEGIN IMMEDIATE already serialises writers): a settle then
+        # plans after the previous one committed, and two never insert the same verdict rows (a
+        # norm recomputed whole beside a report's own rows). Bounded by the lock timeout like any
+        # write (StoreBusy).
+        conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": SETTLE_LOCK})
     where, norms, wanted, stored = _plan(conn)
     gone = sorted(set(stored) - set(wanted))
     changed = [n for n in norms if stored.get(n.code) != wanted[n.code]]
@@ -168,7 +176,12 @@ def settle(conn: Connection) -> dict[str, int]:
             conn.execute(
                 delete(V).where(V.c.intervention_id.in_(stale), V.c.norm_code.in_([n.code for n in kept]))
             )
-            counts["rows"] += _store(conn, kept, where, RecordFilter(stale=True))
+            few = counts["requests"] <= FEW_REQUESTS
+            # a few ids are looked up by key; a large import's are joined to the queue
+            ids = tuple(conn.execute(select(STALE.c.intervention_id)).scalars()) if few else None
+            counts["rows"] += _store(
+                conn, kept, where, RecordFilter(ids=ids) if few else RecordFilter(stale=True)
+            )
         if counts["requests"] > LOGGED_REQUESTS:
             changes.append({**_whole(version, token, None), "everything": True})  # replicas reload
         else:
@@ -214,8 +227,11 @@ def _store(conn: Connection, norms: list[Norm], where: Territory, which: RecordF
     keys = records.set_index("id")[["quarter", "subquarter", "category", "service", "channel"]]
     month = records["reported_at"].dt.tz_convert(where.timezone).dt.tz_localize(None).dt.strftime("%Y-%m")
     months = pd.Series(month.to_numpy(), index=records["id"].to_numpy())
+    present = set(records["category"])
     total = 0
     for norm in norms:
+        if all(s.categories and not (s.categories & present) for s in norm.scopes):
+            continue  # no request here is of a category the norm covers (a web report: most norms)
         facts = deadline_facts(norm, records, zones, where)
         if facts.empty:
             continue
@@ -240,8 +256,8 @@ def _store(conn: Connection, norms: list[Norm], where: Territory, which: RecordF
                 "month": months.loc[ids].astype(str).to_numpy(dtype=object),
             }
         )
-        if conn.dialect.name == "postgresql":
-            copy_frame(conn, V, frame)
+        if conn.dialect.name == "postgresql" and len(frame) > FEW_REQUESTS:
+            copy_frame(conn, V, frame)  # COPY pays off for many rows, not for one report
         else:
             insert_rows(conn, V, {name: native_column(conn, frame[name]) for name in frame.columns})
         total += len(frame)
