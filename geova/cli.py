@@ -56,6 +56,24 @@ class GeovaGroup(click.Group):
             _fail(exc)
 
 
+def table_import_options(command: Callable[..., Any]) -> Callable[..., Any]:
+    """``--max-rejects`` and ``--dry-run``, the same for every import of a table of rows."""
+    command = click.option(
+        "--dry-run",
+        is_flag=True,
+        help="Read and check the whole file, show the first rows as geova reads them, rejects, flags "
+        "and warnings; store nothing. Exits 1 when the import would store nothing.",
+    )(command)
+    return click.option(
+        "--max-rejects",
+        type=click.IntRange(min=0),
+        default=0,
+        show_default=True,
+        help="Store nothing (and exit 1) if more rows than this are rejected; "
+        "within the limit the other rows are stored.",
+    )(command)
+
+
 @click.group(
     cls=GeovaGroup, context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100}
 )
@@ -297,20 +315,7 @@ def import_layer_cmd(ctx: Context, file: Path, as_: str, dry_run: bool, **option
     type=click.Path(path_type=Path),
     help="Where to write rejected rows (default: instance/rejects/FILE.rejects.csv).",
 )
-@click.option(
-    "--max-rejects",
-    type=click.IntRange(min=0),
-    default=0,
-    show_default=True,
-    help="Store nothing (and exit 1) if more rows than this are rejected; "
-    "within the limit the other rows are stored.",
-)
-@click.option(
-    "--dry-run",
-    is_flag=True,
-    help="Read and check the whole file, show the first rows as geova reads them, rejects, flags "
-    "and warnings; store nothing. Exits 1 when the import would store nothing.",
-)
+@table_import_options
 @pass_ctx
 def import_interventions_cmd(
     ctx: Context, file: Path, mapping: Path, rejects: Path | None, max_rejects: int, dry_run: bool
@@ -661,20 +666,7 @@ def referential_load(ctx: Context, file: Path) -> None:
 @click.argument("file", type=click.Path(path_type=Path))
 @click.option("--mapping", type=click.Path(path_type=Path), required=True, help="TOML mapping of the file.")
 @click.option("--rejects", type=click.Path(path_type=Path), help="Where to write rejected rows.")
-@click.option(
-    "--max-rejects",
-    type=click.IntRange(min=0),
-    default=0,
-    show_default=True,
-    help="Store nothing (and exit 1) if more rows than this are rejected; "
-    "within the limit the other rows are stored.",
-)
-@click.option(
-    "--dry-run",
-    is_flag=True,
-    help="Read and check the whole file, show the first rows as geova reads them, rejects, flags "
-    "and warnings; store nothing. Exits 1 when the import would store nothing.",
-)
+@table_import_options
 @pass_ctx
 def import_activities_cmd(
     ctx: Context, file: Path, mapping: Path, rejects: Path | None, max_rejects: int, dry_run: bool

@@ -37,8 +37,8 @@ class State(StrEnum):
     NO_DEADLINE = "no_deadline"  # judged on the source's due date, and the source gave none
 
 
-# The columns of evaluate_deadline's per-request table, in order
-PER_REQUEST_COLUMNS = (
+# The columns of deadline_facts' table: what a verdict depends on apart from the instant
+FACT_COLUMNS = (
     "norm",
     "id",
     "source_id",
@@ -47,11 +47,11 @@ PER_REQUEST_COLUMNS = (
     "reported_at",
     "due_at",
     "resolved_at",
-    "state",
     "excluded",
     "hours_taken",
-    "hours_overdue",
 )
+# The columns of evaluate_deadline's per-request table (judge's), in order
+PER_REQUEST_COLUMNS = (*FACT_COLUMNS[:8], "state", *FACT_COLUMNS[8:], "hours_overdue")
 OPEN_STATES = (State.OPEN_OVERDUE, State.OPEN_AT_RISK, State.OPEN_IN_TIME)
 RATED_STATES = (State.ON_TIME, State.LATE, *OPEN_STATES)
 
@@ -161,21 +161,6 @@ def applicable_targets(
         best_level[wins] = 3
         best_from[wins] = z_from[wins]
     return value, applied
-
-
-# The columns of deadline_facts' table: what a verdict depends on apart from the instant
-FACT_COLUMNS = (
-    "norm",
-    "id",
-    "source_id",
-    "applied",
-    "target_hours",
-    "reported_at",
-    "due_at",
-    "resolved_at",
-    "excluded",
-    "hours_taken",
-)
 
 
 def deadline_facts(

@@ -50,6 +50,19 @@ class Scope:
     zones: frozenset[str] = frozenset()  # inside one of these zones (codes)
     quarters: frozenset[str] = frozenset()  # in one of these quarters or sub-quarters (codes)
 
+    def as_dict(self) -> dict[str, object]:
+        """The scope as plain values, sets sorted (their order varies between processes): for the
+        API and for the fingerprints that say when stored verdicts must be recomputed."""
+        return {
+            "categories": sorted(self.categories),
+            "insulting": self.insulting,
+            "severities": sorted(self.severities),
+            "zone_kinds": sorted(self.zone_kinds),
+            "exclude_zone_kinds": sorted(self.exclude_zone_kinds),
+            "zones": sorted(self.zones),
+            "quarters": sorted(self.quarters),
+        }
+
 
 @dataclass(frozen=True)
 class Target:

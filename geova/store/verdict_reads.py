@@ -255,16 +255,7 @@ def facts(
     by norm and request id: geova.core.evaluate.judge turns them into one instant's verdicts."""
     query = (
         select(
-            V.c.norm_code,
-            V.c.intervention_id,
-            IV.c.source_id,
-            V.c.applied,
-            V.c.target_hours,
-            time_expr(conn, V.c.reported_at),
-            time_expr(conn, V.c.due_at),
-            time_expr(conn, V.c.resolved_at),
-            V.c.excluded,
-            V.c.hours_taken,
+            *_fact_columns(conn),
         )
         .select_from(V.join(IV, IV.c.id == V.c.intervention_id))
         .where(
@@ -324,16 +315,7 @@ def open_page(
     overdue, at_risk, *box = conn.execute(summary).one()
     query = (
         select(
-            V.c.norm_code,
-            V.c.intervention_id,
-            IV.c.source_id,
-            V.c.applied,
-            V.c.target_hours,
-            time_expr(conn, V.c.reported_at),
-            time_expr(conn, V.c.due_at),
-            time_expr(conn, V.c.resolved_at),
-            V.c.excluded,
-            V.c.hours_taken,
+            *_fact_columns(conn),
             V.c.category,
             V.c.quarter,
             V.c.service,
@@ -351,6 +333,22 @@ def open_page(
     frame = _facts_frame(conn, rows, extra)
     bounds = None if box[0] is None else (float(box[0]), float(box[1]), float(box[2]), float(box[3]))
     return OpenPage(frame, int(overdue or 0), int(at_risk or 0), bounds)
+
+
+def _fact_columns(conn: Connection) -> list[Any]:
+    """The stored facts in the order of :func:`_facts_frame` (the verdict joined to its request)."""
+    return [
+        V.c.norm_code,
+        V.c.intervention_id,
+        IV.c.source_id,
+        V.c.applied,
+        V.c.target_hours,
+        time_expr(conn, V.c.reported_at),
+        time_expr(conn, V.c.due_at),
+        time_expr(conn, V.c.resolved_at),
+        V.c.excluded,
+        V.c.hours_taken,
+    ]
 
 
 def _facts_frame(conn: Connection, rows: list[tuple], extra: list[str]) -> pd.DataFrame:

@@ -63,18 +63,7 @@ def norm_fingerprint(norm: Norm) -> Any:
     """What of a norm its verdicts depend on, in a canonical form (sets sorted: their order varies
     between processes)."""
     return {
-        "scopes": [
-            {
-                "categories": sorted(s.categories),
-                "insulting": s.insulting,
-                "severities": sorted(s.severities),
-                "zone_kinds": sorted(s.zone_kinds),
-                "exclude_zone_kinds": sorted(s.exclude_zone_kinds),
-                "zones": sorted(s.zones),
-                "quarters": sorted(s.quarters),
-            }
-            for s in norm.scopes
-        ],
+        "scopes": [s.as_dict() for s in norm.scopes],
         "targets": sorted(
             [t.valid_from.isoformat(), t.value, t.quarter or "", t.zone or ""] for t in norm.targets
         ),

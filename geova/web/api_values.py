@@ -60,18 +60,7 @@ def norm_json(norm: Norm) -> dict[str, Any]:
         "calendar": norm.calendar.value,
         "deadline": norm.basis.value if norm.kind is NormKind.DEADLINE else None,
         "period": norm.period.value if norm.period else None,
-        "scopes": [
-            {
-                "categories": sorted(s.categories),
-                "insulting": s.insulting,
-                "severities": sorted(s.severities),
-                "zone_kinds": sorted(s.zone_kinds),
-                "exclude_zone_kinds": sorted(s.exclude_zone_kinds),
-                "zones": sorted(s.zones),
-                "quarters": sorted(s.quarters),
-            }
-            for s in norm.scopes
-        ],
+        "scopes": [s.as_dict() for s in norm.scopes],
         "targets": [
             {"from": t.valid_from.isoformat(), "value": t.value, "quarter": t.quarter, "zone": t.zone}
             for t in norm.targets
