@@ -62,7 +62,7 @@ def pages(quarter: str, bbox: str) -> dict[str, tuple[str | None, str]]:
         "ogc quarter_results": (None, "/ogc/collections/quarter_results/items?f=json"),
         "open311 requests": (
             "official",
-            "/open311/v2/requests.json?start_date=2015-10-01T00:00:00Z&end_date=2015-12-31T00:00:00Z",
+            "/open311/v2/requests.json?start_date=2015-10-01T00:00:00Z&end_date=2015-12-29T00:00:00Z",
         ),
     }
 

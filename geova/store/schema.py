@@ -100,6 +100,7 @@ class Intervention(Base):
     __table_args__ = (
         UniqueConstraint("source", "source_id", name="uq_intervention_source"),
         Index("ix_intervention_category_reported", "category_code", "reported_at"),
+        Index("ix_intervention_reported", "reported_at"),  # the latest report, recent requests
     )
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     source: Mapped[str] = mapped_column(String(128))

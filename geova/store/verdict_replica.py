@@ -45,6 +45,7 @@ CREATE TABLE v (
 )"""
 ZONES_DDL = "CREATE TABLE iz (intervention_id BIGINT, zone VARCHAR, kind VARCHAR)"
 MAX_REPLAYED = 50_000  # log rows replayed one by one; beyond, a reload is cheaper
+CACHED_RESULTS = 256  # aggregates remembered per data version (the oldest goes first)
 
 
 def micros(ts: pd.Timestamp) -> int:
@@ -61,6 +62,8 @@ class Replica:
         self.db.execute(VERDICT_DDL)
         self.db.execute(ZONES_DDL)
         self.version: str | None = None  # the store's data version the replica holds
+        # aggregates at this version: key -> [(low, high, frame)], valid for low < as_of < high
+        self.cache: dict[tuple[Any, ...], list[tuple[int, int, pd.DataFrame]]] = {}
         self.lock = threading.Lock()
 
     # --- keeping up with the store --------------------------------------------------------------
@@ -94,6 +97,7 @@ class Replica:
         else:
             self._reload(conn)
         self.version = current
+        self.cache = {}
 
     def _reload(self, conn: Connection) -> None:
         self.db.execute("DELETE FROM v")
@@ -146,7 +150,11 @@ class Replica:
         frame["excluded"] = frame["excluded"].astype(bool)
         self.db.register("incoming", frame)
         try:
-            self.db.execute(f"INSERT INTO v SELECT {', '.join(names)} FROM incoming")
+            # sorted by norm and report date, so that DuckDB's per-block min/max skip the blocks of
+            # other norms and periods (a page reads one norm over a year)
+            self.db.execute(
+                f"INSERT INTO v SELECT {', '.join(names)} FROM incoming ORDER BY norm_code, reported_at"
+            )
         finally:
             self.db.unregister("incoming")
 
@@ -179,9 +187,11 @@ class Replica:
         now = micros(as_of)
         params: dict[str, Any] = {
             "now": now,
-            "norms": list(norm_codes),
+            **{f"norm{i}": code for i, code in enumerate(norm_codes)},
         }
-        conditions = ["list_contains($norms, v.norm_code)", "v.reported_at <= $now"]
+        # constants compared one by one (not a list): the form DuckDB pushes down to its block filters
+        named = ", ".join(f"$norm{i}" for i in range(len(norm_codes))) or "NULL"
+        conditions = [f"v.norm_code IN ({named})", "v.reported_at <= $now"]
         w = where or RecordFilter()
         for name, column, values in (
             ("categories", "v.category", w.categories),
@@ -242,7 +252,51 @@ class Replica:
         where: RecordFilter | None,
         risk_hours: float,
     ) -> pd.DataFrame:
-        """The counts and quantiles of geova.store.verdict_reads.aggregate (before ``_finish``)."""
+        """The counts and quantiles of geova.store.verdict_reads.aggregate (before ``_finish``).
+
+        Remembered until the data version moves: a result holds for every instant between the
+        stored instants around ``as_of`` (reports, resolutions, due dates and the starts of their
+        risk windows), since states change only there; a page "as of now" is counted once, then
+        served again until a write, or a due date passing, changes what it shows."""
+        now = micros(as_of)
+        key = (tuple(norm_codes), tuple(by), where, float(risk_hours))
+        for low, high, cached in self.cache.get(key, []):
+            if now == low or low < now < high:
+                return cached.copy()
+        frame = self._aggregate(as_of, norm_codes, by, where, risk_hours)
+        low, high = self._stable(as_of, norm_codes, where, risk_hours)
+        with self.lock:
+            self.cache.setdefault(key, []).append((low, high, frame))
+            if len(self.cache) > CACHED_RESULTS:
+                self.cache.pop(next(iter(self.cache)))
+        return frame.copy()
+
+    def _stable(
+        self, as_of: pd.Timestamp, norm_codes: Sequence[str], where: RecordFilter | None, risk_hours: float
+    ) -> tuple[int, int]:
+        """(the latest stored instant at or before ``as_of``, the first after it) among the rows the
+        aggregate reads; with ``as_of`` itself as the low end when an instant falls on it (a strict
+        comparison, such as overdue, changes just after it)."""
+        params, conditions = self._conditions(as_of, norm_codes, where)
+        conditions = [c for c in conditions if c != "v.reported_at <= $now"]
+        params["lead"] = round(risk_hours * 3_600_000_000)
+        sql = f"""SELECT max(t) FILTER (WHERE t <= $now), min(t) FILTER (WHERE t > $now) FROM (
+                    SELECT unnest([v.reported_at, v.resolved_at, v.due_at, v.due_at - $lead]) AS t
+                    FROM v WHERE {" AND ".join(conditions)})"""
+        with self.lock:
+            low, high = self.db.execute(sql, params).fetchone() or (None, None)
+        now = micros(as_of)
+        low = now if low is None or low == now else int(low)
+        return low, (2**63 - 1 if high is None else int(high))
+
+    def _aggregate(
+        self,
+        as_of: pd.Timestamp,
+        norm_codes: Sequence[str],
+        by: list[str],
+        where: RecordFilter | None,
+        risk_hours: float,
+    ) -> pd.DataFrame:
         params, conditions = self._conditions(as_of, norm_codes, where)
         params["risk"] = micros(pd.Timestamp(as_of) + pd.Timedelta(hours=risk_hours))
         closed = "v.resolved_at IS NOT NULL AND v.resolved_at <= $now"

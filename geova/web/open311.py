@@ -38,7 +38,9 @@ import json
 import re
 from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
+from functools import lru_cache
 from typing import Annotated, Any
+from zoneinfo import ZoneInfo
 
 import pandas as pd
 import xmltodict
@@ -165,10 +167,18 @@ def w3(value: Any, tz: str) -> str | None:
     """An instant in the w3 subset of ISO 8601, seconds, with the territory's offset."""
     if value is None or value is pd.NaT:
         return None
-    ts = pd.Timestamp(value)
-    if ts.tzinfo is None:
-        ts = ts.tz_localize("UTC")
-    return ts.tz_convert(tz).floor("s").isoformat()
+    # datetime and zoneinfo rather than pandas: a page of 1,000 requests writes 3,000 of these
+    when = value.to_pydatetime() if isinstance(value, pd.Timestamp) else value
+    if not isinstance(when, datetime):
+        when = pd.Timestamp(when).to_pydatetime()
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=UTC)
+    return when.astimezone(_zone(tz)).replace(microsecond=0).isoformat()
+
+
+@lru_cache(maxsize=16)
+def _zone(tz: str) -> ZoneInfo:
+    return ZoneInfo(tz)
 
 
 # -- parameters ----------------------------------------------------------------------------------

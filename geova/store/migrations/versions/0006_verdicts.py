@@ -21,7 +21,7 @@ down_revision = "0005"
 branch_labels = None
 depends_on = None
 
-# SQLite has row triggers only; ``INSERT OR IGNORE`` keeps one queue row per request.
+# SQLite has row triggers only; each keeps one queue row per request.
 SQLITE_TRIGGERS = (
     ("verdict_stale_iv_insert", "AFTER INSERT ON intervention", "NEW.id"),
     ("verdict_stale_iv_update", "AFTER UPDATE ON intervention", "NEW.id"),
@@ -64,6 +64,7 @@ def upgrade() -> None:
     op.create_index("ix_verdict_norm_reported", "verdict", ["norm_code", "reported_at"])
     op.create_index("ix_verdict_norm_quarter", "verdict", ["norm_code", "quarter", "reported_at"])
     op.create_index("ix_verdict_norm_due", "verdict", ["norm_code", "due_at"])
+    op.create_index("ix_intervention_reported", "intervention", ["reported_at"])
     op.create_table("verdict_stale", sa.Column("intervention_id", sa.Integer(), primary_key=True))
     op.create_table(
         "verdict_norm",
@@ -93,9 +94,13 @@ def upgrade() -> None:
             )
     else:
         for name, when, value in SQLITE_TRIGGERS:
+            # not INSERT OR IGNORE: when a foreign key's action (a quarter deleted, its requests'
+            # quarter set to NULL) fires the trigger, the outer statement's conflict policy
+            # (ABORT) overrides the trigger's own, and a request queued twice would fail the delete
             op.execute(
                 f"CREATE TRIGGER {name} {when} BEGIN "
-                f"INSERT OR IGNORE INTO verdict_stale (intervention_id) VALUES ({value}); END"
+                f"INSERT INTO verdict_stale (intervention_id) SELECT {value} WHERE NOT EXISTS "
+                f"(SELECT 1 FROM verdict_stale WHERE intervention_id = {value}); END"
             )
     # every request already stored is judged when this upgrade's transaction settles
     op.execute("INSERT INTO verdict_stale (intervention_id) SELECT id FROM intervention")
@@ -112,6 +117,7 @@ def downgrade() -> None:
     op.drop_index("ix_verdict_log_version", "verdict_log")
     op.drop_table("verdict_log")
     op.drop_table("verdict_norm")
+    op.drop_index("ix_intervention_reported", "intervention")
     op.drop_table("verdict_stale")
     op.drop_index("ix_verdict_norm_due", "verdict")
     op.drop_index("ix_verdict_norm_quarter", "verdict")
