@@ -101,6 +101,7 @@ class Intervention(Base):
         UniqueConstraint("source", "source_id", name="uq_intervention_source"),
         Index("ix_intervention_category_reported", "category_code", "reported_at"),
         Index("ix_intervention_reported", "reported_at"),  # the latest report, recent requests
+        Index("ix_intervention_service", "service"),  # the services named (catalogue.services)
     )
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     source: Mapped[str] = mapped_column(String(128))

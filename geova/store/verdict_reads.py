@@ -276,7 +276,7 @@ class OpenPage:
     facts: pd.DataFrame  # FACT_COLUMNS + category, quarter, service, x, y; due first
     overdue: int
     at_risk: int
-    bounds: tuple[float, float, float, float] | None  # lon/lat extent of the whole list
+    bounds: tuple[float, float, float, float] | None  # lon/lat extent of the page's rows
 
 
 def open_page(
@@ -300,19 +300,10 @@ def open_page(
     joined = V.join(IV, IV.c.id == V.c.intervention_id)
     summary = restrict(
         conn,
-        select(
-            func.count().filter(V.c.due_at < now),
-            func.count().filter(V.c.due_at >= now),
-            func.min(x),
-            func.min(y),
-            func.max(x),
-            func.max(y),
-        )
-        .select_from(joined)
-        .where(due),
+        select(func.count().filter(V.c.due_at < now), func.count().filter(V.c.due_at >= now)).where(due),
         where,
     )
-    overdue, at_risk, *box = conn.execute(summary).one()
+    overdue, at_risk = conn.execute(summary).one()
     query = (
         select(
             *_fact_columns(conn),
@@ -331,7 +322,9 @@ def open_page(
     rows = fetch_raw(conn, restrict(conn, query, where))
     extra = ["category", "quarter", "service", "x", "y"]
     frame = _facts_frame(conn, rows, extra)
-    bounds = None if box[0] is None else (float(box[0]), float(box[1]), float(box[2]), float(box[3]))
+    located = frame.dropna(subset=["x", "y"])
+    xs, ys = located["x"], located["y"]
+    bounds = (float(xs.min()), float(ys.min()), float(xs.max()), float(ys.max())) if len(located) else None
     return OpenPage(frame, int(overdue or 0), int(at_risk or 0), bounds)
 
 

@@ -237,12 +237,27 @@ class Replica:
         unknown = [c for c in columns if c not in KEYS]
         if unknown:
             raise ValueError(f"cannot count requests by {', '.join(unknown)}")
+        now = micros(as_of)
+        key = ("requests_by", tuple(norm_codes), tuple(columns), where)
+        for low, high, cached in self.cache.get(key, []):
+            if now == low or low < now < high:
+                return cached.copy()
         params, conditions = self._conditions(as_of, norm_codes, where)
         keys = ", ".join(columns)
-        sql = f"""SELECT {keys}, count(DISTINCT v.intervention_id) AS requests FROM v
+        # under one norm a request has one row: a plain count, without the hashing DISTINCT needs
+        counted = "count(*)" if len(norm_codes) == 1 else "count(DISTINCT v.intervention_id)"
+        sql = f"""SELECT {keys}, {counted} AS requests FROM v
                   WHERE {" AND ".join(conditions)} GROUP BY {keys} ORDER BY requests DESC, {keys}"""
         with self.lock:
-            return self.db.execute(sql, params).df()
+            frame = self.db.execute(sql, params).df()
+        self._remember(key, self._stable(as_of, norm_codes, where, 0.0), frame)
+        return frame.copy()
+
+    def _remember(self, key: tuple[Any, ...], valid: tuple[int, int], frame: pd.DataFrame) -> None:
+        with self.lock:
+            self.cache.setdefault(key, []).append((*valid, frame))
+            if len(self.cache) > CACHED_RESULTS:
+                self.cache.pop(next(iter(self.cache)))
 
     def aggregate(
         self,
@@ -264,11 +279,7 @@ class Replica:
             if now == low or low < now < high:
                 return cached.copy()
         frame = self._aggregate(as_of, norm_codes, by, where, risk_hours)
-        low, high = self._stable(as_of, norm_codes, where, risk_hours)
-        with self.lock:
-            self.cache.setdefault(key, []).append((low, high, frame))
-            if len(self.cache) > CACHED_RESULTS:
-                self.cache.pop(next(iter(self.cache)))
+        self._remember(key, self._stable(as_of, norm_codes, where, risk_hours), frame)
         return frame.copy()
 
     def _stable(

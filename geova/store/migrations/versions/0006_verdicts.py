@@ -65,6 +65,7 @@ def upgrade() -> None:
     op.create_index("ix_verdict_norm_quarter", "verdict", ["norm_code", "quarter", "reported_at"])
     op.create_index("ix_verdict_norm_due", "verdict", ["norm_code", "due_at"])
     op.create_index("ix_intervention_reported", "intervention", ["reported_at"])
+    op.create_index("ix_intervention_service", "intervention", ["service"])
     op.create_table("verdict_stale", sa.Column("intervention_id", sa.Integer(), primary_key=True))
     op.create_table(
         "verdict_norm",
@@ -117,6 +118,7 @@ def downgrade() -> None:
     op.drop_index("ix_verdict_log_version", "verdict_log")
     op.drop_table("verdict_log")
     op.drop_table("verdict_norm")
+    op.drop_index("ix_intervention_service", "intervention")
     op.drop_index("ix_intervention_reported", "intervention")
     op.drop_table("verdict_stale")
     op.drop_index("ix_verdict_norm_due", "verdict")
