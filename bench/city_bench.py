@@ -253,8 +253,18 @@ def main() -> int:
     p.add_argument("--pages", default="all", help="all, none, or comma-separated page names")
     p.add_argument("--json", help="also write the figures to this file")
     p.add_argument("--keep", action="store_true", help="keep the store (for bench/load_bench.py --db)")
+    p.add_argument("--url", help="measure the pages only, on this store (kept by an earlier --keep run)")
     p.add_argument("--growth", help="write the growth plot (import, evaluate, overview) to this PNG")
     args = p.parse_args()
+    if args.url:
+        print(f"pages of {args.url} ({machine_load()})", flush=True)
+        found = measure_pages(
+            args.url, args.repeat, None if args.pages == "all" else set(args.pages.split(","))
+        )
+        print(f"load after: {machine_load()}")
+        if args.json:
+            Path(args.json).write_text(json.dumps(found, indent=1, default=str))
+        return 0
     sizes = [args.size] if args.size else [int(s) for s in args.sizes.split(",")]
     results = [run_backend(b, n, args) for n in sizes for b in args.backends.split(",")]
     print("\n| backend | requests | import rows/s | re-import s | evaluate s | baseline a s | baseline b s |")

@@ -408,3 +408,43 @@ def recent(
     for name in ("reported_at", "resolved_at", "due_at"):
         frame[name] = to_utc(conn, frame[name].tolist())
     return int(total), frame
+
+
+def points(
+    conn: Connection,
+    as_of: pd.Timestamp,
+    norm_code: str,
+    wheres: Sequence[RecordFilter],
+    states: Sequence[str],
+    risk_hours: float,
+) -> pd.DataFrame:
+    """(id, x, y, category, service, quarter, state) of the requests every filter of ``wheres``
+    selects, with their state under one norm at ``as_of`` (no deadline when the norm does not judge
+    them): the map feeds' rows in one query, the bounding box through the spatial index."""
+    q1 = Quarter.__table__.alias("q1")
+    q2 = Quarter.__table__.alias("q2")
+    now = instant(conn, as_of)
+    joined = IV.outerjoin(
+        V, and_(V.c.intervention_id == IV.c.id, V.c.norm_code == norm_code, V.c.reported_at <= now)
+    ).outerjoin(q1, q1.c.id == IV.c.quarter_id)
+    judged = state_expr(conn, as_of, risk_hours)
+    state = case((V.c.intervention_id.is_(None), State.NO_DEADLINE.value), else_=judged)
+    query = select(
+        IV.c.id,
+        func.ST_X(IV.c.geom),
+        func.ST_Y(IV.c.geom),
+        IV.c.category_code,
+        IV.c.service,
+        q1.c.code,
+        state,
+    ).select_from(joined)
+    for where in wheres:
+        query = filter_query(conn, query, where, q1, q2)
+    if states:
+        query = query.where(state.in_(list(states)))
+    names = ["id", "x", "y", "category", "service", "quarter", "state"]
+    frame = pd.DataFrame.from_records(fetch_raw(conn, query), columns=names, coerce_float=False)
+    frame["id"] = frame["id"].astype(np.int64)
+    frame["x"] = frame["x"].astype(float)
+    frame["y"] = frame["y"].astype(float)
+    return frame

@@ -17,8 +17,9 @@ from flask_babel import get_locale
 from flask_babel import gettext as _
 from flask_login import login_required
 
-from geova.core.evaluate import State, evaluate_deadline
-from geova.evaluation import territory_of
+from geova.core.evaluate import DEFAULT_RISK_HOURS, State, evaluate_deadline
+from geova.evaluation import ensure_current, territory_of
+from geova.store import verdict_reads
 from geova.store.areas import area_shapes, layers_version
 from geova.store.records import RecordFilter, load_records
 from geova.store.request_details import request_row
@@ -31,9 +32,7 @@ from geova.web.queries import (
     current_view,
     evaluate_view,
     rate_colour,
-    scoped_quarters,
     view_params,
-    visible_requests,
 )
 
 bp = Blueprint("geo", __name__, url_prefix="/geo")
@@ -127,13 +126,16 @@ def view_points(bbox: tuple[float, float, float, float] | None = None) -> pd.Dat
     columns = ["id", "x", "y", "category", "service", "quarter", "state"]
     if not access.allowed:
         return pd.DataFrame(columns=columns)
-    result = evaluate_view(view, with_location=True, bbox=bbox, quarters=scoped_quarters(view, access))
-    recs = visible_requests(result.records, access)
-    states = result.per_intervention.set_index("id")["state"]
-    frame = recs[["id", "x", "y", "category", "service", "quarter"]].copy()
-    frame["state"] = frame["id"].map(states).fillna(State.NO_DEADLINE.value)
-    if view.states:
-        frame = frame[frame["state"].isin(view.states)]
+    judged = view.norm.categories
+    categories = tuple(sorted(judged & {view.category} if view.category else judged))
+    wheres = [view.where(categories=categories, bbox=bbox)]
+    if access.quarters is not None:
+        wheres.append(RecordFilter(quarters=tuple(access.quarters)))
+    ensure_current(engine())
+    with engine().connect() as conn:
+        frame = verdict_reads.points(
+            conn, view.as_of, view.norm.code, wheres, view.states, DEFAULT_RISK_HOURS
+        )
     return frame[columns]
 
 
