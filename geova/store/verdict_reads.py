@@ -358,6 +358,21 @@ def _facts_frame(conn: Connection, rows: list[tuple], extra: list[str]) -> pd.Da
     return frame
 
 
+def _judged_requests(
+    conn: Connection, as_of: pd.Timestamp, norm_code: str, risk_hours: float
+) -> tuple[Any, Any, Any, Any]:
+    """(the requests outer-joined to their verdict under one norm when reported by ``as_of``; their
+    state then, no deadline without a verdict; the quarter and sub-quarter aliases that
+    geova.store.records.filter_query takes)."""
+    now = instant(conn, as_of)
+    joined = IV.outerjoin(
+        V, and_(V.c.intervention_id == IV.c.id, V.c.norm_code == norm_code, V.c.reported_at <= now)
+    )
+    judged = state_expr(conn, as_of, risk_hours)
+    state = case((V.c.intervention_id.is_(None), State.NO_DEADLINE.value), else_=judged)
+    return joined, state, Quarter.__table__.alias("q1"), Quarter.__table__.alias("q2")
+
+
 def recent(
     conn: Connection,
     as_of: pd.Timestamp,
@@ -371,15 +386,7 @@ def recent(
     of them) with their state under one norm at ``as_of``: a request the norm does not judge, or
     reported after ``as_of``, has no deadline. ``states`` keeps only those states (all if empty).
     Counted, sorted and cut by the database."""
-    q1 = Quarter.__table__.alias("q1")
-    q2 = Quarter.__table__.alias("q2")
-    now = instant(conn, as_of)
-    joined = IV.outerjoin(
-        V, and_(V.c.intervention_id == IV.c.id, V.c.norm_code == norm_code, V.c.reported_at <= now)
-    )
-    state = case(
-        (V.c.intervention_id.is_(None), State.NO_DEADLINE.value), else_=state_expr(conn, as_of, risk_hours)
-    )
+    joined, state, q1, q2 = _judged_requests(conn, as_of, norm_code, risk_hours)
     # without a state filter the count needs no verdicts (nor the join to them)
     base = select(IV.c.id).select_from(joined if states else IV)
     for where in wheres:
@@ -421,14 +428,8 @@ def points(
     """(id, x, y, category, service, quarter, state) of the requests every filter of ``wheres``
     selects, with their state under one norm at ``as_of`` (no deadline when the norm does not judge
     them): the map feeds' rows in one query, the bounding box through the spatial index."""
-    q1 = Quarter.__table__.alias("q1")
-    q2 = Quarter.__table__.alias("q2")
-    now = instant(conn, as_of)
-    joined = IV.outerjoin(
-        V, and_(V.c.intervention_id == IV.c.id, V.c.norm_code == norm_code, V.c.reported_at <= now)
-    ).outerjoin(q1, q1.c.id == IV.c.quarter_id)
-    judged = state_expr(conn, as_of, risk_hours)
-    state = case((V.c.intervention_id.is_(None), State.NO_DEADLINE.value), else_=judged)
+    joined, state, q1, q2 = _judged_requests(conn, as_of, norm_code, risk_hours)
+    joined = joined.outerjoin(q1, q1.c.id == IV.c.quarter_id)
     query = select(
         IV.c.id,
         func.ST_X(IV.c.geom),

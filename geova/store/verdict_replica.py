@@ -237,11 +237,9 @@ class Replica:
         unknown = [c for c in columns if c not in KEYS]
         if unknown:
             raise ValueError(f"cannot count requests by {', '.join(unknown)}")
-        now = micros(as_of)
         key = ("requests_by", tuple(norm_codes), tuple(columns), where)
-        for low, high, cached in self.cache.get(key, []):
-            if now == low or low < now < high:
-                return cached.copy()
+        if (cached := self._recall(key, as_of)) is not None:
+            return cached
         params, conditions = self._conditions(as_of, norm_codes, where)
         keys = ", ".join(columns)
         # under one norm a request has one row: a plain count, without the hashing DISTINCT needs
@@ -252,6 +250,14 @@ class Replica:
             frame = self.db.execute(sql, params).df()
         self._remember(key, self._stable(as_of, norm_codes, where, 0.0), frame)
         return frame.copy()
+
+    def _recall(self, key: tuple[Any, ...], as_of: pd.Timestamp) -> pd.DataFrame | None:
+        """A copy of the result remembered for ``key`` that holds at ``as_of`` (see :meth:`_stable`)."""
+        now = micros(as_of)
+        for low, high, cached in self.cache.get(key, []):
+            if now == low or low < now < high:
+                return cached.copy()
+        return None
 
     def _remember(self, key: tuple[Any, ...], valid: tuple[int, int], frame: pd.DataFrame) -> None:
         with self.lock:
@@ -273,11 +279,9 @@ class Replica:
         stored instants around ``as_of`` (reports, resolutions, due dates and the starts of their
         risk windows), since states change only there; a page "as of now" is counted once, then
         served again until a write, or a due date passing, changes what it shows."""
-        now = micros(as_of)
         key = (tuple(norm_codes), tuple(by), where, float(risk_hours))
-        for low, high, cached in self.cache.get(key, []):
-            if now == low or low < now < high:
-                return cached.copy()
+        if (cached := self._recall(key, as_of)) is not None:
+            return cached
         frame = self._aggregate(as_of, norm_codes, by, where, risk_hours)
         self._remember(key, self._stable(as_of, norm_codes, where, risk_hours), frame)
         return frame.copy()
