@@ -23,6 +23,7 @@ import pandas as pd
 
 from geova.core.model import Status
 from geova.core.norms import Basis, Calendar, Norm, NormKind, Scope
+from geova.core.ordering import natural_sort
 from geova.core.workcal import add_calendar_hours, add_working_hours, working_hours_between
 
 DEFAULT_RISK_HOURS = 24.0
@@ -363,4 +364,4 @@ def aggregate(
     hours = closed.groupby(by, sort=True, dropna=False)["hours_taken"]
     out["median_hours"] = hours.median()
     out["p90_hours"] = hours.quantile(0.9)
-    return out.reset_index()
+    return natural_sort(out.reset_index(), by)

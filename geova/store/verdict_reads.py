@@ -18,6 +18,7 @@ import pandas as pd
 from sqlalchemy import Connection, DateTime, Select, String, and_, case, false, func, literal, or_, select
 
 from geova.core.evaluate import DIMENSIONS, OPEN_STATES, RATED_STATES, State
+from geova.core.ordering import natural_sort
 from geova.store.bulk import SQLITE_TIME
 from geova.store.records import RecordFilter, fetch_raw, filter_query, in_box, time_expr, to_utc
 from geova.store.schema import Intervention, InterventionZone, Quarter, Verdict, Zone
@@ -242,7 +243,7 @@ def _finish(frame: pd.DataFrame, by: list[str]) -> pd.DataFrame:
     frame["on_time_rate"] = (frame["on_time"] / judged.where(judged > 0)).astype(float)
     hours = frame.pop("median_hours").astype(float), frame.pop("p90_hours").astype(float)
     frame["median_hours"], frame["p90_hours"] = hours
-    return frame.sort_values(by, kind="stable").reset_index(drop=True)
+    return natural_sort(frame, by)
 
 
 def facts(
