@@ -26,6 +26,7 @@ import argparse
 import json
 import os
 import statistics
+import subprocess
 import sys
 import time
 from collections.abc import Callable, Iterator
@@ -164,6 +165,14 @@ def run_backend(backend: str, n: int, args: argparse.Namespace) -> dict[str, Any
                 result[f"baseline_{key}_s"] = secs
                 result[f"baseline_{key}_agree"] = verdict
                 print(f"  baseline {key}: best {secs:.2f} s; counts {verdict}", flush=True)
+        url = engine.url.render_as_string(hide_password=False)
+        for how in ("replica", "tuples"):
+            probe = subprocess.run(
+                [sys.executable, str(BENCH / "replica_probe.py"), url, how], capture_output=True, text=True
+            )
+            figures = json.loads(probe.stdout) if probe.returncode == 0 else {"error": probe.stderr[-500:]}
+            result[f"replica_load_{how}"] = figures
+            print(f"  replica cold load ({how}): {figures}", flush=True)
         if args.pages != "none":
             only = None if args.pages == "all" else set(args.pages.split(","))
             print("  pages (server-side):", flush=True)

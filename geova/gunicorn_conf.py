@@ -33,6 +33,11 @@ need a full restart, and whatever the master had opened would be shared by every
 request, in the worker serving it; tests/test_gunicorn.py checks it), so ``--preload`` remains safe
 for an operator who prefers it.
 
+Warm-up. Each worker, once it has loaded the app, loads its columnar replica of the verdicts
+(geova.store.verdict_replica) in a background thread (``post_worker_init``): seconds for a million
+requests that the first visitor would otherwise wait for. The worker serves meanwhile; a page that
+needs the replica waits for it. Its log line says how many rows and how long.
+
 Logs. The access log (Apache's combined format, plus the duration and geova's request id) goes to
 standard output; gunicorn's messages and geova's own lines go to standard error. Secret query values
 (``?api_key=``) are masked in both: ``geova.logs.configure`` filters the ``gunicorn.access`` logger,
@@ -99,3 +104,13 @@ def post_fork(server: Any, worker: Any) -> None:
     error_log = logging.getLogger("gunicorn.error")
     if not any(isinstance(f, ScrubFilter) for f in error_log.filters):
         error_log.addFilter(ScrubFilter())
+
+
+def post_worker_init(worker: Any) -> None:
+    """In each worker, its app loaded: warm the verdicts' replica in the background (why:
+    geova.web.warm_up)."""
+    import threading
+
+    from geova.web import warm_up
+
+    threading.Thread(target=warm_up, args=(worker.wsgi,), name="geova-warm-up", daemon=True).start()

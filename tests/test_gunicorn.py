@@ -124,6 +124,8 @@ def test_gunicorn_serves_reloads_and_stops_without_leaking_keys(server, engine):
     status, html = server.get("/?lang=en")
     assert status == 200 and ">Dorchester</a>" in html
     assert len(server.workers()) == 2
+    # each worker loaded its replica of the verdicts as it started, before any page asked for it
+    wait_for(lambda: server.logs().count("verdict replica warmed") == 2, BOOT, "both workers' warm-up")
 
     # an API key in the query string works, and neither it nor a wrong one reaches the logs
     with engine.begin() as conn:

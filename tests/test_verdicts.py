@@ -40,6 +40,7 @@ from geova.store.referential import add_target, load_norms
 from geova.store.schema import Base
 from geova.store.status import set_setting
 from geova.store.status import settings as store_settings
+from geova.store.verdict_replica import Replica
 from tests.boston import LAYERS, load_quarters, load_zones
 
 FIX = Path(__file__).parent / "fixtures" / "norms"
@@ -425,3 +426,34 @@ def test_reimporting_an_unchanged_file_is_answered_from_the_journal(engine, tmp_
         not any("nothing to change" in n for n in edited.notes)
         and edited.unchanged == full.read - full.rejected
     )
+
+
+def test_a_replica_loaded_afresh_keeps_empty_texts_nulls_and_punctuation(engine):
+    """A worker's replica is loaded in bulk (CSV from PostgreSQL, chunks from SQLite): a service
+    left empty, one missing and one with a comma and quotes stay three different groups, with the
+    counts the database itself takes."""
+    load_quarters(engine)
+    load_zones(engine)
+    importing.load_extra_referential(engine, FIX / "norms.toml")
+    with write(engine) as conn:
+        set_setting(conn, "timezone", BOSTON)
+    importing.import_interventions(engine, FIX / "requests.csv", FIX / "requests.toml")
+    with write(engine) as conn:
+        ids = [r[0] for r in conn.execute(text("SELECT id FROM intervention ORDER BY id")).all()]
+        assert len(ids) >= 3
+        for value, rid in (("", ids[0]), (None, ids[1]), ('Parks, "North"\nteam', ids[2])):
+            conn.execute(text("UPDATE intervention SET service = :s WHERE id = :i"), {"s": value, "i": rid})
+    as_of = pd.Timestamp("2015-08-01 00:00", tz=BOSTON)
+    with engine.connect() as conn:
+        codes = sorted(r[0] for r in conn.execute(text("SELECT DISTINCT norm_code FROM verdict")))
+        fresh = Replica()
+        fresh.sync(conn)
+        got = fresh.aggregate(as_of, codes, ["norm", "service"], None, 24.0)
+        want = verdict_reads.aggregate(conn, as_of, codes, by=["norm", "service"], counted_in="store")
+    states = ["on_time", "late", "open_overdue", "open_at_risk", "open_in_time", "no_deadline", "excluded"]
+    key = ["norm", "service"]
+    got = got.set_index(key)[states].sort_index()
+    want = want.set_index(key)[states].sort_index()
+    pd.testing.assert_frame_equal(got, want, check_dtype=False)
+    services = set(got.index.get_level_values("service"))
+    assert {"", "(none)", 'Parks, "North"\nteam'} <= services

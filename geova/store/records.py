@@ -6,7 +6,7 @@ through SQLAlchemy's per-row type processing would dominate the evaluation of a 
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -43,12 +43,8 @@ def to_utc(conn: Connection, values: list) -> pd.Series:
     return pd.to_datetime(pd.Series(values, dtype=object), format="%Y-%m-%d %H:%M:%S.%f", utc=True)
 
 
-def fetch_raw(conn: Connection, query: Select) -> list[tuple]:
-    """Rows as plain tuples from the driver's cursor.
-
-    Skips SQLAlchemy's Row objects and result processing, which cost more than the query itself
-    for a million rows; the caller converts the columns it needs in one vectorised step.
-    """
+def _raw_cursor(conn: Connection, query: Select) -> Any:
+    """The driver's cursor with ``query`` executed on it."""
     # Values travel as bound parameters (never formatted into the SQL text); IN lists are expanded
     # into one parameter each, since the driver's cursor knows nothing of SQLAlchemy's expansion.
     compiled = query.compile(dialect=conn.dialect, compile_kwargs={"render_postcompile": True})
@@ -59,7 +55,32 @@ def fetch_raw(conn: Connection, query: Select) -> list[tuple]:
     cur = raw.cursor()
     try:
         cur.execute(str(compiled), args)
+    except BaseException:
+        cur.close()
+        raise
+    return cur
+
+
+def fetch_raw(conn: Connection, query: Select) -> list[tuple]:
+    """Rows as plain tuples from the driver's cursor.
+
+    Skips SQLAlchemy's Row objects and result processing, which cost more than the query itself
+    for a million rows; the caller converts the columns it needs in one vectorised step.
+    """
+    cur = _raw_cursor(conn, query)
+    try:
         return cur.fetchall()
+    finally:
+        cur.close()
+
+
+def fetch_chunks(conn: Connection, query: Select, size: int) -> Iterator[list[tuple]]:
+    """Rows as fetch_raw gives them, ``size`` at a time, so that a large read never sits whole in
+    memory as Python objects (SQLite's cursor steps through the result as it is fetched)."""
+    cur = _raw_cursor(conn, query)
+    try:
+        while rows := cur.fetchmany(size):
+            yield rows
     finally:
         cur.close()
 

@@ -10,9 +10,12 @@
 
 from __future__ import annotations
 
+import logging
 import os
 import secrets
 import tempfile
+import threading
+import time
 from pathlib import Path
 from typing import Any
 
@@ -35,13 +38,43 @@ babel = Babel()
 login_manager = LoginManager()
 
 
+_ENGINE_LOCK = threading.Lock()
+
+
 def engine() -> Engine:
-    """The app's engine, created once per app (not per request)."""
+    """The app's engine, created once per app (not per request, nor twice by two threads)."""
     eng = current_app.extensions.get("geova_engine")
     if eng is None:
-        eng = make_engine(current_app.config["GEOVA_DATABASE_URL"])
-        current_app.extensions["geova_engine"] = eng
+        with _ENGINE_LOCK:
+            eng = current_app.extensions.get("geova_engine")
+            if eng is None:
+                eng = make_engine(current_app.config["GEOVA_DATABASE_URL"])
+                current_app.extensions["geova_engine"] = eng
     return eng
+
+
+def warm_up(app: Flask) -> None:
+    """Load the verdicts' replica of ``app``'s store before the first page needs it (run in a
+    background thread by each gunicorn worker as it starts: geova.gunicorn_conf.post_worker_init).
+
+    Why in the background: gunicorn kills a worker that has not reported for ``timeout`` seconds,
+    and loading a large city's replica may take longer; meanwhile the worker already serves, and a
+    page that needs the replica waits for it rather than loading a second copy. A failure here (the
+    store unreachable) is logged and left to the first request, which reports it properly."""
+    from geova.store.verdict_replica import warm
+
+    if not isinstance(app, Flask):  # gunicorn serving something else than geova's app factory
+        return
+    started = time.monotonic()
+    try:
+        with app.app_context():
+            rows = warm(engine())
+    except Exception:  # logged; the first request meets the same error and answers it
+        logging.getLogger("geova.web").warning("verdict replica not warmed", exc_info=True)
+        return
+    logging.getLogger("geova.web").info(
+        "verdict replica warmed: %d rows in %.1f s", rows, time.monotonic() - started
+    )
 
 
 def select_locale() -> str:
