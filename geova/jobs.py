@@ -17,6 +17,7 @@ import sys
 import threading
 import time
 from collections.abc import Callable
+from contextlib import suppress
 from pathlib import Path
 from typing import Any
 
@@ -71,11 +72,8 @@ def _progress_writer(engine: Engine, job_id: int) -> Callable[[int, int], None] 
         if now - last[0] < PROGRESS_EVERY and done < total:
             return
         last[0] = now
-        try:
-            with write(engine) as conn:
-                import_jobs.update_job(conn, job_id, phase="storing", rows_done=done, rows_total=total)
-        except StoreBusy:
-            pass  # the next call tries again
+        with suppress(StoreBusy):  # the next call tries again
+            import_jobs.record_progress(engine, job_id, done, total)
 
     return progress
 

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import Connection, insert, select, update
+from sqlalchemy import Connection, Engine, insert, select, update
 
 from geova.store.schema import ImportJob, ImportRun
 
@@ -102,6 +102,16 @@ def update_job(conn: Connection, job_id: int, **values: Any) -> None:
     if values.get("phase") == "running":
         values.setdefault("started_at", datetime.now(UTC))
     conn.execute(update(JOBS).where(JOBS.c.id == job_id).values(**values))
+
+
+def record_progress(engine: Engine, job_id: int, done: int, total: int) -> None:
+    """Rows stored so far, in a transaction of its own while the import's is still open. Progress is
+    bookkeeping, not data: it does not go through ``db.write`` (no verdicts to settle, no new data
+    version for the pages' caches at every tick)."""
+    with engine.begin() as conn:
+        conn.execute(
+            update(JOBS).where(JOBS.c.id == job_id).values(phase="storing", rows_done=done, rows_total=total)
+        )
 
 
 def get_job(conn: Connection, job_id: int) -> Job | None:

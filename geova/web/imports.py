@@ -95,7 +95,7 @@ def _labels() -> dict[str, Any]:
 
 
 class UploadForm(FlaskForm):
-    kind = SelectField(_l("What the file holds"), choices=[(k, k) for k in KINDS])
+    kind = SelectField(_l("What the file holds"), choices=[])
     file = FileField(_l("File"), validators=[FileRequired()])
     mapping = SelectField(_l("Shipped mapping"), choices=[], validate_choice=False)
     mapping_text = TextAreaField(
