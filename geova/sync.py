@@ -55,7 +55,9 @@ def download(url: str, target: Path, *, max_bytes: int, timeout: float) -> Path:
             while chunk := response.read(CHUNK):
                 size += len(chunk)
                 if size > max_bytes:
-                    raise ImportFailure(url, f"larger than {max_bytes // 1_000_000} MB (GEOVA_UPLOAD_MAX_MB)")
+                    raise ImportFailure(
+                        url, f"larger than {max_bytes / 1_000_000:g} MB (GEOVA_UPLOAD_MAX_MB)"
+                    )
                 if time.monotonic() - began > timeout:
                     raise ImportFailure(url, f"download took longer than {timeout:g} s (GEOVA_SYNC_TIMEOUT)")
                 out.write(chunk)

@@ -96,6 +96,18 @@ def _message(err: Any) -> str:
     return str(err["msg"]).removeprefix("Value error, ")
 
 
+def _where(loc: tuple[Any, ...], raw: dict[str, Any], lines: list[str]) -> str:
+    """``[[source]] 'graffiti' (line 7), key 'kind' (line 9)``: the source by its name when it has one."""
+    said = where(loc, raw, lines)
+    if len(loc) > 1 and loc[0] == "source" and isinstance(loc[1], int):
+        listed = raw.get("source")
+        entry = listed[loc[1]] if isinstance(listed, list) and loc[1] < len(listed) else {}
+        name = entry.get("name") if isinstance(entry, dict) else None
+        if isinstance(name, str):
+            said = said.replace(f"[[source]] #{loc[1] + 1}", f"[[source]] '{name}'", 1)
+    return said
+
+
 def read_sources(path: Path) -> list[Source]:
     """The sources, their relative paths resolved from the file's folder; ImportFailure otherwise."""
     try:
@@ -114,12 +126,12 @@ def read_sources(path: Path) -> list[Source]:
         model = SourcesFile.model_validate(raw)
     except ValidationError as exc:
         lines = text.splitlines()
-        said = "; ".join(f"{where(tuple(e['loc']), raw, lines)}: {_message(e)}" for e in exc.errors())
+        said = "; ".join(f"{_where(tuple(e['loc']), raw, lines)}: {_message(e)}" for e in exc.errors())
         raise ImportFailure(str(path), f"invalid sources file: {said}") from exc
     seen: set[str] = set()
     for i, s in enumerate(model.source):
         if s.name in seen:
-            loc = where(("source", i, "name"), raw, text.splitlines())
+            loc = _where(("source", i, "name"), raw, text.splitlines())
             raise ImportFailure(str(path), f"invalid sources file: {loc}: name '{s.name}' used twice")
         seen.add(s.name)
         base = path.parent
