@@ -85,8 +85,8 @@ def _run(engine: Engine, job: import_jobs.Job) -> dict[str, Any]:
     if job.kind in ("quarters", "zones"):
         options = {k: job.options[k] for k in LAYER_OPTIONS if job.options.get(k) is not None}
         r = importing.import_layer(engine, path, as_=job.kind, **options)
-        counts = {k: getattr(r, k) for k in ("features", "inserted", "updated", "unchanged", "deleted")}
-        return {"counts": counts, "rows_done": r.features, "rows_total": r.features}
+        done = {k: getattr(r, k) for k in ("features", "inserted", "updated", "unchanged", "deleted")}
+        return {"counts": done, "rows_done": r.features, "rows_total": r.features}
     mapping = Path(job.mapping or "")
     if job.kind == "interventions":
         report = importing.import_interventions(

@@ -254,3 +254,21 @@ def test_downloads_are_bounded_in_time(tmp_path):
         port = listener.getsockname()[1]
         with pytest.raises(ImportFailure, match=r"no answer within 0.5 s|cannot be downloaded"):
             download(f"http://127.0.0.1:{port}/x.csv", tmp_path / "x", max_bytes=1000, timeout=0.5)
+
+
+def test_the_readme_sources_file_is_valid(tmp_path):
+    readme = (REPO / "README.md").read_text(encoding="utf-8")
+    block = readme.split("# /etc/geova/sources.toml\n", 1)[1].split("```", 1)[0]
+    sources = tmp_path / "sources.toml"
+    sources.write_text(block, encoding="utf-8")
+    parsed = read_sources(sources)
+    assert [(s.name, s.import_kind) for s in parsed] == [
+        ("allo-mairie", "interventions"),
+        ("passages", "activities"),
+        ("quartiers", "quarters"),
+    ]
+    assert parsed[2].layer_options() == {
+        "code_field": "c_quinsee",
+        "name_field": "l_qu",
+        "parent_field": "c_ar",
+    }

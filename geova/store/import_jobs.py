@@ -8,14 +8,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import Connection, Engine, insert, select, update
+from sqlalchemy import Connection, Engine, Table, insert, select, update
 
 from geova.store.schema import ImportJob, ImportRun
 
-JOBS = ImportJob.__table__
-RUNS = ImportRun.__table__
+JOBS = cast(Table, ImportJob.__table__)
+RUNS = cast(Table, ImportRun.__table__)
 FINISHED = ("done", "failed", "skipped")
 
 
