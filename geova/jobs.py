@@ -38,12 +38,13 @@ def jobs_folder() -> Path:
     return instance_path() / "jobs"
 
 
-def launch(database_url: str, job_id: int) -> int:
-    """Start the job's process detached from the caller; its pid. The database URL goes through the
-    environment (a command line is visible to every user of the machine in ``ps``)."""
+def launch(job_id: int, settings: dict[str, str]) -> int:
+    """Start the job's process detached from the caller; its pid. ``settings`` (``GEOVA_*`` names:
+    the caller's database URL, referential...) go through the environment, where a database
+    password stays private (a command line is visible to every user of the machine in ``ps``)."""
     folder = jobs_folder()
     folder.mkdir(parents=True, exist_ok=True)
-    env = {**os.environ, "GEOVA_DATABASE_URL": database_url, "GEOVA_INSTANCE_PATH": str(instance_path())}
+    env = {**os.environ, "GEOVA_INSTANCE_PATH": str(instance_path()), **settings}
     with (folder / f"{job_id}.log").open("ab") as out:
         process = subprocess.Popen(
             [sys.executable, "-m", "geova", "run-job", str(job_id)],
@@ -57,6 +58,17 @@ def launch(database_url: str, job_id: int) -> int:
     # reaped when it ends, so that a long-lived web worker does not collect zombies
     threading.Thread(target=process.wait, daemon=True).start()
     return process.pid
+
+
+def alive(pid: int) -> bool:
+    """Whether process ``pid`` still runs on this machine (the web app and its jobs share one)."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True  # it exists, under another user
+    return True
 
 
 def _progress_writer(engine: Engine, job_id: int) -> Callable[[int, int], None] | None:

@@ -20,7 +20,7 @@ from sqlalchemy import Engine, func, select
 
 from app import create_app
 from geova.store.schema import ImportJob, Intervention
-from tests.test_web_correspondent import PASSWORD, REPO, build_store, csrf, fast_passwords, login
+from tests.test_web_correspondent import REPO, build_store, csrf, fast_passwords, login
 
 GRAFFITI = REPO / "data/boston/graffiti-removal.csv"
 MAPPING = "mappings/graffiti-removal.toml"
@@ -317,4 +317,20 @@ def test_the_job_page_refreshes_without_javascript_until_finished(app, engine):
     assert client.get("/admin/imports/jobs/999999").status_code == 404
 
 
-assert PASSWORD  # the accounts of build_store log in with it
+def test_a_job_whose_process_died_is_marked_failed(app, engine):
+    import subprocess
+    import sys
+
+    from geova.store import import_jobs
+    from geova.store.db import write
+
+    gone = subprocess.Popen([sys.executable, "-c", "pass"])
+    gone.wait()
+    with write(engine) as conn:
+        job_id = import_jobs.create_job(
+            conn, kind="interventions", origin="web", file_name="x.csv", path="/nonexistent"
+        )
+        import_jobs.update_job(conn, job_id, phase="running", pid=gone.pid)
+    state = login(app, "admin").get(f"/admin/imports/jobs/{job_id}.json").get_json()
+    assert state["finished"] and state["phase"] == "failed"
+    assert "ended without finishing" in state["error"]

@@ -104,6 +104,15 @@ def update_job(conn: Connection, job_id: int, **values: Any) -> None:
     conn.execute(update(JOBS).where(JOBS.c.id == job_id).values(**values))
 
 
+def fail_unfinished(conn: Connection, job_id: int, error: str) -> None:
+    """Mark a job failed unless it finished meanwhile (its process may have just written it)."""
+    conn.execute(
+        update(JOBS)
+        .where(JOBS.c.id == job_id, JOBS.c.phase.not_in(FINISHED))
+        .values(phase="failed", error=error, finished_at=datetime.now(UTC))
+    )
+
+
 def record_progress(engine: Engine, job_id: int, done: int, total: int) -> None:
     """Rows stored so far, in a transaction of its own while the import's is still open. Progress is
     bookkeeping, not data: it does not go through ``db.write`` (no verdicts to settle, no new data

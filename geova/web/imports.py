@@ -33,7 +33,7 @@ from geova import preview as dry_run
 from geova.config import instance_path
 from geova.io.errors import ImportFailure
 from geova.io.uploads import LAYER_FORMATS, SUFFIX, TABLE_FORMATS, UploadRefused, check_format
-from geova.jobs import launch
+from geova.jobs import alive, launch
 from geova.store import import_jobs
 from geova.store.db import write
 from geova.web import ROOT, engine
@@ -259,7 +259,14 @@ def run() -> Any:
             created_by=current_user.username,
         )
     (folder / "upload.json").unlink()  # one import per preview
-    pid = launch(current_app.config["GEOVA_DATABASE_URL"], job_id)
+    pid = launch(
+        job_id,
+        {
+            "GEOVA_DATABASE_URL": current_app.config["GEOVA_DATABASE_URL"],
+            "GEOVA_REFERENTIAL": str(current_app.config["GEOVA_REFERENTIAL"]),
+            "GEOVA_BUSY_TIMEOUT": str(current_app.config["GEOVA_BUSY_TIMEOUT"]),
+        },
+    )
     with write(engine()) as conn:
         job = import_jobs.get_job(conn, job_id)
         if job is not None and job.pid is None:
@@ -268,10 +275,18 @@ def run() -> Any:
 
 
 def _job_or_404(job_id: int) -> import_jobs.Job:
+    """The job; one whose process ended without saying so (killed, out of memory) is marked failed,
+    so that its page stops waiting."""
     with engine().connect() as conn:
         job = import_jobs.get_job(conn, job_id)
     if job is None:
         abort(404)
+    if not job.finished and job.pid is not None and not alive(job.pid):
+        error = _("the import process ended without finishing (its log: instance/jobs/%(id)s.log)", id=job.id)
+        with write(engine()) as conn:
+            import_jobs.fail_unfinished(conn, job_id, error)
+            job = import_jobs.get_job(conn, job_id)
+        assert job is not None
     return job
 
 
