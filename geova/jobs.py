@@ -31,7 +31,10 @@ from geova.store.db import StoreBusy, is_sqlite, write
 
 log = logging.getLogger(__name__)
 PROGRESS_EVERY = 1.0  # seconds between two progress writes
-LAYER_OPTIONS = ("code_field", "name_field", "parent_field", "parent_name", "kind", "crs", "layer_name")
+LAYER_OPTIONS = (
+    "code_field", "name_field", "parent_field", "parent_name",
+    "kind", "kind_field", "crs", "layer", "layer_name",
+)  # fmt: skip
 
 
 def jobs_folder() -> Path:

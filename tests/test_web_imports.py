@@ -334,3 +334,16 @@ def test_a_job_whose_process_died_is_marked_failed(app, engine):
     state = login(app, "admin").get(f"/admin/imports/jobs/{job_id}.json").get_json()
     assert state["finished"] and state["phase"] == "failed"
     assert "ended without finishing" in state["error"]
+
+
+def test_an_admin_api_key_cannot_import(app, engine):
+    from geova.store.apikeys import add_key
+    from geova.store.db import write
+
+    with write(engine) as conn:
+        _key, token = add_key(conn, "sig-robot", "admin")
+    client = app.test_client()
+    headers = {"Authorization": f"Bearer {token}"}
+    for path in ("/admin/imports/", "/admin/imports/log", "/admin/imports/jobs/1.json"):
+        assert client.get(path, headers=headers).status_code == 403
+    assert counted(engine, JOBS) == 0

@@ -38,14 +38,18 @@ class _Strict(BaseModel):
 
 
 class LayerOptions(_Strict):
+    """The options of ``geova import-layer``, under the same names."""
+
     as_: Literal["quarters", "zones"] = Field(alias="as")
     code_field: str | None = None
     name_field: str | None = None
     parent_field: str | None = None
     parent_name: str | None = None
     kind: str | None = None
+    kind_field: str | None = None
     crs: str | None = None
-    layer_name: str | None = Field(None, alias="name")
+    layer: str | None = None  # the layer inside a GeoPackage
+    layer_name: str | None = Field(None, alias="name")  # the layer's name in geova
 
 
 class Source(_Strict):

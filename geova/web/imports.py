@@ -37,6 +37,7 @@ from geova.jobs import alive, launch
 from geova.store import import_jobs
 from geova.store.db import write
 from geova.web import ROOT, engine
+from geova.web.access import key_user
 from geova.web.auth import roles_required
 
 bp = Blueprint("imports", __name__, url_prefix="/admin/imports")
@@ -44,7 +45,7 @@ bp = Blueprint("imports", __name__, url_prefix="/admin/imports")
 MAPPING_FOLDERS = (ROOT / "data" / "mappings", ROOT / "data" / "examples")
 TOKEN = re.compile(r"^[0-9a-f]{32}$")
 KINDS = ("interventions", "activities", "quarters", "zones")
-LAYER_FIELDS = ("code_field", "name_field", "parent_field", "zone_kind", "crs", "layer_name")
+LAYER_FIELDS = ("code_field", "name_field", "parent_field", "zone_kind", "kind_field", "crs", "layer_name")
 MAPPING_MAX = 200_000  # characters of a pasted mapping
 LOG_ROWS = 100
 
@@ -52,6 +53,13 @@ LOG_ROWS = 100
 def upload_limit() -> int:
     """Bytes an upload may have (GEOVA_UPLOAD_MAX_MB)."""
     return int(current_app.config["GEOVA_UPLOAD_MAX_MB"]) * 1_000_000
+
+
+@bp.before_request
+def _people_only() -> None:
+    """Imports are a person's act, from a session: an API key is refused, whatever its role."""
+    if key_user() is not None:
+        abort(403, _("API keys cannot import files; log in as an administrator."))
 
 
 @bp.record_once
@@ -106,6 +114,9 @@ class UploadForm(FlaskForm):
     name_field = StringField(_l("Name field"), validators=[Optional(), Length(max=128)])
     parent_field = StringField(_l("Parent field (quarters)"), validators=[Optional(), Length(max=128)])
     zone_kind = StringField(_l("Kind of every zone (zones)"), validators=[Optional(), Length(max=64)])
+    kind_field = StringField(
+        _l("Field holding each zone's kind (zones)"), validators=[Optional(), Length(max=128)]
+    )
     crs = StringField(
         _l("CRS when the file has none (e.g. EPSG:2154)"), validators=[Optional(), Length(max=64)]
     )
