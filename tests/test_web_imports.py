@@ -347,3 +347,36 @@ def test_an_admin_api_key_cannot_import(app, engine):
     for path in ("/admin/imports/", "/admin/imports/log", "/admin/imports/jobs/1.json"):
         assert client.get(path, headers=headers).status_code == 403
     assert counted(engine, JOBS) == 0
+
+
+def test_an_activity_file_with_a_pasted_mapping(app, engine):
+    """Passages located by coordinates and meetings naming their quarter; quarter 99 is not one of
+    Boston's 26 neighbourhoods, so its row is the one reject."""
+    folder = REPO / "tests/fixtures/norms"
+    rows = (folder / "activities.csv").read_text(encoding="utf-8").splitlines()[1:]
+    unknown = [r for r in rows if r.split(",")[3] == "99"]
+    client = login(app, "admin")
+    response = upload(
+        client,
+        (folder / "activities.csv").read_bytes(),
+        "passages.csv",
+        kind="activities",
+        mapping="",
+        mapping_text=(folder / "activities.toml").read_text(encoding="utf-8"),
+    )
+    html = response.get_data(as_text=True)
+    assert response.status_code == 200, html
+    assert re.search(rf'data-count="read">{len(rows)}<', html)
+    assert re.search(rf'data-count="rejected">{len(unknown)}<', html)
+    assert "the pasted mapping" in html
+    token = re.search(r'name="token" value="([0-9a-f]{32})"', html).group(1)
+    form = {"token": token, "max_rejects": str(len(unknown)), "csrf_token": csrf(client)}
+    state = wait_for(client, client.post("/admin/imports/run", data=form).headers["Location"])
+    assert state["phase"] == "done", state
+    assert (state["counts"]["read"], state["counts"]["inserted"], state["counts"]["rejected"]) == (
+        len(rows),
+        len(rows) - len(unknown),
+        len(unknown),
+    )
+    rejects = client.get(state["rejects"]).get_data().decode("utf-8-sig").splitlines()
+    assert rejects[1:] == [f"{1 + rows.index(unknown[0]) + 1};quarter;99;unknown quarter code"]
