@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import logging
 import os
+import shutil
 import subprocess
 import sys
 import threading
@@ -150,4 +151,30 @@ def run_job(engine: Engine, job_id: int) -> import_jobs.Job:
         import_jobs.update_job(conn, job_id, **outcome)
         done = import_jobs.get_job(conn, job_id)
     assert done is not None
+    if job.origin == "web":
+        remove_upload(Path(job.path))
     return done
+
+
+def uploads_folder() -> Path:
+    return instance_path() / "uploads"
+
+
+def remove_upload(path: Path) -> None:
+    """An uploaded file's folder, once imported (or not): the journal keeps its name and digest, the
+    rejects file is kept apart. Only a folder of the instance's uploads is ever removed."""
+    folder = path.resolve().parent
+    if folder.parent == uploads_folder().resolve():
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+def sweep_uploads(older_than: float = 86_400.0) -> None:
+    """Remove the uploads previewed but never imported, after a day."""
+    root = uploads_folder()
+    if not root.is_dir():
+        return
+    now = time.time()
+    for folder in root.iterdir():
+        with suppress(OSError):
+            if (folder / "upload.json").exists() and now - folder.stat().st_mtime > older_than:
+                shutil.rmtree(folder, ignore_errors=True)

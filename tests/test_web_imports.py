@@ -125,6 +125,7 @@ def test_upload_preview_background_import_and_rejects(app, engine, tmp_path):
     good = [r["CASE_ENQUIRY_ID"] for i, r in enumerate(rows) if i not in broken]
     assert counted(engine, IV, IV.c.source_id.in_(good)) == 23
     assert counted(engine, IV) == before + 23
+    assert not uploads[0].exists()  # the upload is removed once imported
 
     page = client.get(job_url).get_data(as_text=True)
     assert "Download the rejected rows" in page
@@ -380,3 +381,22 @@ def test_an_activity_file_with_a_pasted_mapping(app, engine):
     )
     rejects = client.get(state["rejects"]).get_data().decode("utf-8-sig").splitlines()
     assert rejects[1:] == [f"{1 + rows.index(unknown[0]) + 1};quarter;99;unknown quarter code"]
+
+
+def test_previews_never_imported_are_removed_after_a_day(tmp_path):
+    import os
+
+    from geova.jobs import sweep_uploads
+
+    root = tmp_path / "instance" / "uploads"
+    old, fresh, queued = root / ("a" * 32), root / ("b" * 32), root / ("c" * 32)
+    for folder in (old, fresh, queued):  # queued: its job reads it (no upload.json left)
+        folder.mkdir(parents=True)
+        (folder / "data.csv").write_text("x\n", encoding="utf-8")
+    (old / "upload.json").write_text("{}", encoding="utf-8")
+    (fresh / "upload.json").write_text("{}", encoding="utf-8")
+    two_days_ago = time.time() - 2 * 86_400
+    os.utime(old, (two_days_ago, two_days_ago))
+    os.utime(queued, (two_days_ago, two_days_ago))
+    sweep_uploads()
+    assert not old.exists() and fresh.exists() and queued.exists()

@@ -33,7 +33,7 @@ from geova import preview as dry_run
 from geova.config import instance_path
 from geova.io.errors import ImportFailure
 from geova.io.uploads import LAYER_FORMATS, SUFFIX, TABLE_FORMATS, UploadRefused, check_format
-from geova.jobs import alive, launch
+from geova.jobs import alive, launch, sweep_uploads, uploads_folder
 from geova.store import import_jobs
 from geova.store.db import write
 from geova.web import ROOT, engine
@@ -147,7 +147,7 @@ def upload() -> Any:
 
 
 def _folder(token: str) -> Path:
-    return instance_path() / "uploads" / token
+    return uploads_folder() / token
 
 
 def _save_upload(form: UploadForm, folder: Path) -> dict[str, Any]:
@@ -223,6 +223,7 @@ def preview() -> Any:
             for error in errors:
                 flash(f"{label}: {error}", "error")
         return render_template("imports/upload.html", form=form, limit_mb=upload_limit() // 1_000_000), 400
+    sweep_uploads()
     token = secrets.token_hex(16)
     folder = _folder(token)
     folder.mkdir(parents=True)
