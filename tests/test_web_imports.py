@@ -400,3 +400,21 @@ def test_previews_never_imported_are_removed_after_a_day(tmp_path):
     os.utime(queued, (two_days_ago, two_days_ago))
     sweep_uploads()
     assert not old.exists() and fresh.exists() and queued.exists()
+
+
+def test_the_preview_shows_the_warnings_of_the_mistake_checks(app, engine, tmp_path):
+    """The graffiti mapping read in Paris time, and with %H where the export has a 12 h clock: the
+    territory is in New York, and every afternoon would be read as a morning."""
+    mapping = (REPO / "data/mappings/graffiti-removal.toml").read_text(encoding="utf-8")
+    mapping = mapping.replace('"America/New_York"', '"Europe/Paris"').replace("%I:%M:%S %p", "%H:%M:%S %p")
+    data, _rows = graffiti_slice(40, {})
+    client = login(app, "admin")
+    before = counted(engine, IV)
+    response = upload(client, data, "g.csv", mapping="", mapping_text=mapping)
+    html = response.get_data(as_text=True)
+    assert response.status_code == 200, html
+    warnings = html[html.index('id="warnings"') :]
+    warnings = warnings[: warnings.index("</table>")]
+    assert "Europe/Paris" in warnings and "America/New_York" in warnings
+    assert "%p" in warnings and "%I" in warnings
+    assert counted(engine, IV) == before
