@@ -7,6 +7,8 @@ import csv
 import io
 from pathlib import Path
 
+from tests.browser.conftest import ARTIFACTS
+
 REPO = Path(__file__).resolve().parents[2]
 HOSTILE = "<img src=x onerror=alert(1)>"
 
@@ -42,6 +44,8 @@ def test_upload_preview_import_progress_and_rejects_download(web, tmp_path):
     web.page.click("form[enctype] button[type=submit]")
     web.page.wait_for_load_state("networkidle")
 
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    web.page.screenshot(path=str(ARTIFACTS / "imports-preview.png"), full_page=True)
     first = web.page.locator("#first-rows tbody tr")
     assert first.count() == 10  # the first rows, as geova reads them
     assert rows[0]["CASE_ENQUIRY_ID"] in first.first.inner_text()
@@ -55,6 +59,7 @@ def test_upload_preview_import_progress_and_rejects_download(web, tmp_path):
     web.page.wait_for_selector("#job-phase[data-phase=done]", timeout=120_000)
     web.page.wait_for_selector("#job-rejects", timeout=30_000)  # the page reloaded once finished
     assert web.page.locator("#job-progress").get_attribute("value") == "100"
+    web.page.screenshot(path=str(ARTIFACTS / "imports-job.png"), full_page=True)
     counts = web.page.locator("#job-counts").inner_text()
     assert "inserted\t14" in counts and "rejected\t1" in counts and "read\t15" in counts
 
