@@ -1037,6 +1037,39 @@ def demo(ctx: Context) -> None:
     click.echo("Demo territory ready: `flask --app app run` serves it.")
 
 
+@cli.command("sync")
+@click.option(
+    "--sources",
+    "sources_file",
+    type=click.Path(path_type=Path),
+    required=True,
+    help="The sources file (TOML).",
+)
+@pass_ctx
+def sync_cmd(ctx: Context, sources_file: Path) -> None:
+    """Import the sources whose content changed since their last sync (for cron or a systemd timer).
+    One line per source; exits 1 if any failed. Every run is in the import log."""
+    from geova.io.sources_file import read_sources
+    from geova.sync import sync
+
+    results = sync(ctx.engine, read_sources(sources_file))  # a bad sources file: one line, exit 1
+    for r in results:
+        click.secho(f"{r.name}: {r.message}", fg="red" if r.failed else None, err=r.failed)
+    sys.exit(1 if any(r.failed for r in results) else 0)
+
+
+@cli.command("run-job", hidden=True)
+@click.argument("job_id", type=int)
+@pass_ctx
+def run_job_cmd(ctx: Context, job_id: int) -> None:
+    """Run a queued import job (what the web app starts in the background)."""
+    from geova.jobs import run_job
+
+    job = run_job(ctx.engine, job_id)
+    click.echo(f"import job {job.id}: {job.phase}" + (f" ({job.error})" if job.error else ""))
+    sys.exit(0 if job.phase == "done" else 1)
+
+
 def main() -> None:
     cli(prog_name="geova")
 

@@ -64,6 +64,12 @@ class Settings(BaseSettings):
         description="database connections kept per process (default SQLAlchemy's 5; GEOVA_THREADS "
         "under gunicorn)",
     )
+    upload_max_mb: int = Field(
+        200, ge=1, le=10_000, description="largest file (MB) an admin may upload or geova sync may download"
+    )
+    sync_timeout: float = Field(
+        120.0, gt=0, le=3600, allow_inf_nan=False, description="seconds geova sync waits for a download"
+    )
     trusted_proxies: int = Field(
         0,
         ge=0,

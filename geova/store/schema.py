@@ -159,6 +159,33 @@ class ImportRun(Base):
     counts: Mapped[dict] = mapped_column(JSON, default=dict)
 
 
+class ImportJob(Base):
+    """An import run in the background (web upload or ``geova sync``) and the progress it writes."""
+
+    __tablename__ = "import_job"
+    __table_args__ = (Index("ix_import_job_source", "source", "id"),)
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    kind: Mapped[str] = mapped_column(String(16))  # interventions, activities, quarters, zones
+    origin: Mapped[str] = mapped_column(String(8))  # web or sync
+    source: Mapped[str | None] = mapped_column(String(64))  # the sources file's name of the source
+    file_name: Mapped[str] = mapped_column(Text)  # as uploaded or named: shown, never a path
+    path: Mapped[str] = mapped_column(Text)  # the file geova stored and imports
+    mapping: Mapped[str | None] = mapped_column(Text)
+    options: Mapped[dict] = mapped_column(JSON, default=dict)  # layer options
+    sha256: Mapped[str | None] = mapped_column(String(64))
+    created_by: Mapped[str | None] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    started_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    phase: Mapped[str] = mapped_column(String(16))  # queued, running, storing, done, failed, skipped
+    rows_done: Mapped[int] = mapped_column(Integer, default=0)
+    rows_total: Mapped[int | None] = mapped_column(Integer)
+    counts: Mapped[dict] = mapped_column(JSON, default=dict)
+    error: Mapped[str | None] = mapped_column(Text)
+    rejects_path: Mapped[str | None] = mapped_column(Text)
+    pid: Mapped[int | None] = mapped_column(Integer)
+
+
 class Norm(Base):
     """A quality norm of the referential; its figures live in ``norm_target`` (versioned)."""
 

@@ -144,10 +144,10 @@ def init_app(app: Flask) -> None:
     login_manager.init_app(app)
     login_manager.login_view = "auth.login"
 
-    from geova.web import auth, correspondent, geo, officials, ogc, public, services
+    from geova.web import auth, correspondent, geo, imports, officials, ogc, public, services
     from geova.web.format import register_filters
 
-    for bp in (public.bp, auth.bp, geo.bp, correspondent.bp, services.bp, officials.bp, ogc.bp):
+    for bp in (public.bp, auth.bp, geo.bp, correspondent.bp, services.bp, officials.bp, ogc.bp, imports.bp):
         app.register_blueprint(bp)
     from geova.web import api, open311  # JSON API and Open311 GeoReport v2 (CSRF-exempt: keys authenticate)
 
