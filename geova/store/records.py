@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, replace
+from datetime import datetime
 from typing import Any
 
 import numpy as np
@@ -100,12 +101,9 @@ class RecordFilter:
     stale: bool = False  # only the requests queued for their verdicts (geova.store.verdicts)
 
 
-def time_value(conn: Connection, ts: pd.Timestamp) -> float | str:
-    """A bound comparable with time_expr: epoch seconds (PostgreSQL) or the stored UTC text (SQLite)."""
-    utc = pd.Timestamp(ts).tz_convert("UTC")
-    if conn.dialect.name == "postgresql":
-        return utc.timestamp()
-    return utc.strftime("%Y-%m-%d %H:%M:%S.%f")
+def instant(ts: pd.Timestamp) -> datetime:
+    """A bound for a time column (geova.store.types.UTCDateTime converts it for each backend)."""
+    return pd.Timestamp(ts).tz_convert("UTC").to_pydatetime()
 
 
 def filter_query(conn: Connection, query: Select, f: RecordFilter, q1, q2) -> Select:  # type: ignore[no-untyped-def]
@@ -137,13 +135,24 @@ def filter_query(conn: Connection, query: Select, f: RecordFilter, q1, q2) -> Se
             select(iz.c.intervention_id).join(zt, zt.c.id == iz.c.zone_id).where(zt.c.code.in_(list(f.zones)))
         )
         query = query.where(IV.c.id.in_(inside))
+    # the column itself against an instant (not an expression of it), so that its index serves: on
+    # PostgreSQL, EXTRACT(epoch ...) >= x read every request of the quarter (0.7 s at 1M)
     if f.reported_from is not None:
-        query = query.where(time_expr(conn, IV.c.reported_at) >= time_value(conn, f.reported_from))
+        query = query.where(IV.c.reported_at >= instant(f.reported_from))
     if f.reported_to is not None:
-        query = query.where(time_expr(conn, IV.c.reported_at) < time_value(conn, f.reported_to))
+        query = query.where(IV.c.reported_at < instant(f.reported_to))
     if f.bbox is not None:
-        query = query.where(IV.c.id.in_(in_box(conn, f.bbox)))
+        query = query.where(box_condition(conn, f.bbox))
     return query
+
+
+def box_condition(conn: Connection, bbox: tuple[float, float, float, float]) -> Any:
+    """The requests inside a lon/lat box, as a condition on ``intervention`` itself. On PostGIS the
+    GiST test sits on the row (a self-join by id made the planner expect one row and look each of
+    34,000 points up again: 0.5 s at 1M); SpatiaLite's R*Tree is a table, read by in_box."""
+    if conn.dialect.name == "postgresql":
+        return in_box(conn, bbox).whereclause
+    return IV.c.id.in_(in_box(conn, bbox))
 
 
 def in_box(conn: Connection, bbox: tuple[float, float, float, float]) -> Select:

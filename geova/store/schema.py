@@ -102,6 +102,8 @@ class Intervention(Base):
         Index("ix_intervention_category_reported", "category_code", "reported_at"),
         Index("ix_intervention_reported", "reported_at"),  # the latest report, recent requests
         Index("ix_intervention_service", "service"),  # the services named (catalogue.services)
+        # a quarter's requests of some categories over a period, counted from the index alone
+        Index("ix_intervention_quarter_category_reported", "quarter_id", "category_code", "reported_at"),
     )
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     source: Mapped[str] = mapped_column(String(128))
