@@ -1062,12 +1062,12 @@ def sync_cmd(ctx: Context, sources_file: Path) -> None:
 @click.argument("job_id", type=int)
 @pass_ctx
 def run_job_cmd(ctx: Context, job_id: int) -> None:
-    """Run a queued import job (what the web app starts in the background)."""
+    """Run a queued import job, or an upload's preview (what the web app starts in the background)."""
     from geova.jobs import run_job
 
     job = run_job(ctx.engine, job_id)
     click.echo(f"import job {job.id}: {job.phase}" + (f" ({job.error})" if job.error else ""))
-    sys.exit(0 if job.phase == "done" else 1)
+    sys.exit(0 if job.phase in ("done", "previewed") else 1)
 
 
 def main() -> None:

@@ -6,10 +6,16 @@ import is rare (a few a day) and already one transaction; the store is the queue
 a ``import_job`` row, starts ``python -m geova run-job ID`` detached from the web worker (its own
 session, so a worker restart does not kill it), and answers at once; the process writes its phase,
 progress, counts and error into the row, which the page polls. Nothing else to run or monitor.
+
+A web upload's dry run goes the same way: its job starts in phase ``preview``, its process runs
+geova.preview and writes the result as JSON (``instance/jobs/ID.preview.json``), then leaves the job
+``previewed`` until the user presses "Import", which queues the same job for its import. However
+large the file, no web request parses it.
 """
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import shutil
@@ -22,9 +28,11 @@ from contextlib import suppress
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 from sqlalchemy import Engine
 
 from geova import importing
+from geova import preview as dry_run
 from geova.config import instance_path
 from geova.io.errors import ImportFailure, TooManyRejects
 from geova.store import import_jobs
@@ -40,6 +48,33 @@ LAYER_OPTIONS = (
 
 def jobs_folder() -> Path:
     return instance_path() / "jobs"
+
+
+def preview_path(job_id: int) -> Path:
+    """Where a job's dry run is written (JSON), for its page to render."""
+    return jobs_folder() / f"{job_id}.preview.json"
+
+
+def plain_message(
+    message: str, *, path: str, file_name: str, mapping: str | None = None, mapping_label: str | None = None
+) -> str:
+    """An import error with an upload's paths in the instance replaced by the names the user knows."""
+    if mapping:
+        message = message.replace(mapping, mapping_label or "mapping")
+    message = message.replace(path, file_name).replace(str(Path(path).parent) + "/", "")
+    return " ".join(message.split())
+
+
+def _plain(message: str, job: import_jobs.Job) -> str:
+    if job.origin != "web":
+        return " ".join(message.split())
+    return plain_message(
+        message,
+        path=job.path,
+        file_name=job.file_name,
+        mapping=job.mapping,
+        mapping_label=job.options.get("mapping_label"),
+    )
 
 
 def launch(job_id: int, settings: dict[str, str]) -> int:
@@ -126,22 +161,53 @@ def _run(engine: Engine, job: import_jobs.Job) -> dict[str, Any]:
     }
 
 
+def _json_value(value: Any) -> Any:
+    """numpy scalars as Python ones; anything else JSON does not know as its text."""
+    if isinstance(value, np.generic):
+        return value.item()
+    return str(value)
+
+
+def _preview(engine: Engine, job: import_jobs.Job) -> dict[str, Any]:
+    """The upload's dry run, written as JSON for its page; the job then waits for "Import"."""
+    path = Path(job.path)
+    if job.kind in ("quarters", "zones"):
+        options = {k: job.options[k] for k in LAYER_OPTIONS if job.options.get(k) is not None}
+        options = {"code_field": None, "name_field": None, **options}
+        p = dry_run.preview_layer(path, as_=job.kind, **options)
+    else:
+        read = dry_run.preview_interventions if job.kind == "interventions" else dry_run.preview_activities
+        p = read(engine, path, Path(job.mapping or ""))
+    data = p.to_dict()
+    data["file"] = job.file_name
+    if p.failure:
+        data["failure"] = _plain(p.failure, job)
+    target = preview_path(job.id)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    partial = target.with_suffix(".part")
+    partial.write_text(json.dumps(data, default=_json_value, ensure_ascii=False), encoding="utf-8")
+    partial.replace(target)  # the page never reads half a file
+    return {"phase": import_jobs.PREVIEWED}
+
+
 def run_job(engine: Engine, job_id: int) -> import_jobs.Job:
-    """Run a queued job to its end, writing its phase, counts or error into its row."""
+    """Run a queued job to its end, writing its phase, counts or error into its row; a job in
+    phase ``preview`` gets its dry run instead and waits, ``previewed``, for its import."""
     with write(engine) as conn:
         job = import_jobs.get_job(conn, job_id)
         if job is None:
             raise ImportFailure(f"job {job_id}", "no such import job")
-        if job.phase != "queued":
+        previewing = job.phase == "preview"
+        if job.phase not in ("queued", "preview"):
             raise ImportFailure(f"job {job_id}", f"already {job.phase}")
-        import_jobs.update_job(conn, job_id, phase="running", pid=os.getpid())
+        import_jobs.update_job(conn, job_id, phase="previewing" if previewing else "running", pid=os.getpid())
     outcome: dict[str, Any]
     try:
-        outcome = {"phase": "done", **_run(engine, job)}
+        outcome = _preview(engine, job) if previewing else {"phase": "done", **_run(engine, job)}
     except TooManyRejects as exc:
-        outcome = {"phase": "failed", "error": " ".join(str(exc).split()), "rejects_path": exc.rejects_file}
+        outcome = {"phase": "failed", "error": _plain(str(exc), job), "rejects_path": exc.rejects_file}
     except ImportFailure as exc:
-        outcome = {"phase": "failed", "error": " ".join(str(exc).split())}
+        outcome = {"phase": "failed", "error": _plain(str(exc), job)}
     except StoreBusy as exc:
         outcome = {"phase": "failed", "error": f"the store was busy with other changes ({exc}); try again"}
     except Exception as exc:  # the row must not stay "running" forever; the log has the traceback
@@ -151,7 +217,7 @@ def run_job(engine: Engine, job_id: int) -> import_jobs.Job:
         import_jobs.update_job(conn, job_id, **outcome)
         done = import_jobs.get_job(conn, job_id)
     assert done is not None
-    if job.origin == "web":
+    if job.origin == "web" and done.phase != import_jobs.PREVIEWED:
         remove_upload(Path(job.path))
     return done
 

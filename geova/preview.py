@@ -79,6 +79,24 @@ class Preview:
         """Plain data (for JSON): the rejects, warnings and their examples as dicts too."""
         return asdict(self)
 
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Preview:
+        """The preview ``to_dict`` gave (read back from JSON)."""
+
+        def examples(items: list[dict[str, Any]]) -> list[Example]:
+            return [Example(**e) for e in items]
+
+        values = dict(data)
+        values["rejects"] = [
+            RejectReason(**{**r, "examples": examples(r.get("examples", []))})
+            for r in data.get("rejects", [])
+        ]
+        values["warnings"] = [
+            CheckWarning(**{**w, "examples": examples(w.get("examples", []))})
+            for w in data.get("warnings", [])
+        ]
+        return cls(**values)
+
 
 @dataclass
 class StoreView:
@@ -190,6 +208,25 @@ def _outside_warning(
     inside = assign_points(xs, ys, view.quarters, []).quarter >= 0
     swapped = assign_points(ys, xs, view.quarters, []).quarter >= 0
     return checks.mostly_outside(inside, swapped, xs, ys, rows)
+
+
+def check_before_reading(
+    kind: str,
+    path: Path,
+    mapping_path: Path | None = None,
+    *,
+    layer_name: str | None = None,
+    zone_kind: str | None = None,
+    parent_name: str = "{code}",
+) -> None:
+    """What can be checked without reading the file (the mapping; a layer's name and options), at
+    a cost that does not grow with the file: ImportFailure naming the mistake."""
+    if kind == "interventions":
+        load_mapping(mapping_path or Path())
+    elif kind == "activities":
+        load_activity_mapping(mapping_path or Path())
+    else:
+        check_layer_options(path, layer_name or path.stem, zone_kind, parent_name)
 
 
 def preview_interventions(

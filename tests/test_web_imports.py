@@ -75,6 +75,23 @@ def counted(engine: Engine, table: Any, *where: Any) -> int:
         return int(conn.execute(select(func.count()).select_from(table).where(*where)).scalar_one())
 
 
+def preview_of(client: Any, response: Any, seconds: float = 180) -> str:
+    """The preview page, as a user gets it: the upload answers at once with the job's page, which
+    polls until the dry run (run by the job's process) is ready, then shows it."""
+    assert response.status_code == 302, response.get_data(as_text=True)
+    job_url = response.headers["Location"]
+    assert re.fullmatch(r"/admin/imports/jobs/\d+", job_url)
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        state = client.get(job_url + ".json").get_json()
+        if state["ready"]:
+            page = client.get(job_url)
+            assert page.status_code == 200
+            return str(page.get_data(as_text=True))
+        time.sleep(0.2)
+    raise AssertionError(f"the preview was not ready within {seconds} s: {state}")
+
+
 def wait_for(client: Any, job_url: str, seconds: float = 180) -> dict[str, Any]:
     """The job's JSON state once finished, with every percent seen on the way."""
     deadline = time.monotonic() + seconds
@@ -92,9 +109,7 @@ def test_upload_preview_background_import_and_rejects(app, engine, tmp_path):
     client = login(app, "admin")
     before = counted(engine, IV)
 
-    page = upload(client, data, "../../etc/graffiti slice.csv")
-    html = page.get_data(as_text=True)
-    assert page.status_code == 200, html
+    html = preview_of(client, upload(client, data, "../../etc/graffiti slice.csv"))
     assert "Dry run: nothing was stored." in html
     first_rows = html[html.index('id="first-rows"') :]
     assert rows[0]["CASE_ENQUIRY_ID"] in first_rows  # the first good row, as geova reads it
@@ -103,7 +118,8 @@ def test_upload_preview_background_import_and_rejects(app, engine, tmp_path):
     assert "OPEN_DT" in html[html.index('id="rejects"') :]
     assert HOSTILE not in html  # the hostile value is shown escaped, never raw
     assert "HYPERLINK(&#34;http://evil.example&#34;" in html
-    assert counted(engine, IV) == before and counted(engine, JOBS) == 0  # a preview stores nothing
+    assert counted(engine, IV) == before  # a preview stores nothing
+    assert counted(engine, JOBS, JOBS.c.phase == "previewed") == 1  # but its job waits for "Import"
     # the upload was stored under a name of geova's own, inside the instance folder
     uploads = list((tmp_path / "instance" / "uploads").rglob("*.csv"))
     assert [p.name for p in uploads] == ["etc_graffiti_slice.csv"]  # no "..", no "/"
@@ -116,6 +132,7 @@ def test_upload_preview_background_import_and_rejects(app, engine, tmp_path):
     assert started.status_code == 302
     job_url = started.headers["Location"]
     assert re.fullmatch(r"/admin/imports/jobs/\d+", job_url)
+    assert counted(engine, JOBS) == 1  # the preview's job, now importing
     state = wait_for(client, job_url)
     assert state["phase"] == "done", state
     assert state["percent"] == 100
@@ -151,7 +168,8 @@ def test_upload_preview_background_import_and_rejects(app, engine, tmp_path):
 def test_a_preview_runs_once(app, engine):
     data, _rows = graffiti_slice(5, {})
     client = login(app, "admin")
-    token = re.search(r'name="token" value="([0-9a-f]{32})"', upload(client, data, "a.csv").get_data(True))
+    html = preview_of(client, upload(client, data, "a.csv"))
+    token = re.search(r'name="token" value="([0-9a-f]{32})"', html)
     form = {"token": token.group(1), "max_rejects": "0", "csrf_token": csrf(client)}
     first = client.post("/admin/imports/run", data=form)
     wait_for(client, first.headers["Location"])
@@ -164,7 +182,8 @@ def test_too_many_rejects_fails_the_job_with_its_reason(app, engine):
     data, _rows = graffiti_slice(6, {1: "never"})
     client = login(app, "admin")
     before = counted(engine, IV)
-    token = re.search(r'name="token" value="([0-9a-f]{32})"', upload(client, data, "b.csv").get_data(True))
+    html = preview_of(client, upload(client, data, "b.csv"))
+    token = re.search(r'name="token" value="([0-9a-f]{32})"', html)
     form = {"token": token.group(1), "max_rejects": "0", "csrf_token": csrf(client)}
     state = wait_for(client, client.post("/admin/imports/run", data=form).headers["Location"])
     assert state["phase"] == "failed"
@@ -285,8 +304,7 @@ def test_a_layer_is_previewed_and_imported(app, engine):
         client, layer.read_bytes(), "zones.geojson", kind="zones", mapping="", zone_kind="commercial",
         code_field="code", name_field="name", layer_name="uploaded-zones",
     )  # fmt: skip
-    html = response.get_data(as_text=True)
-    assert response.status_code == 200, html
+    html = preview_of(client, response)
     assert re.search(rf'data-count="read">{len(features)}<', html)
     assert features[0]["properties"]["code"] in html
     token = re.search(r'name="token" value="([0-9a-f]{32})"', html).group(1)
@@ -365,8 +383,7 @@ def test_an_activity_file_with_a_pasted_mapping(app, engine):
         mapping="",
         mapping_text=(folder / "activities.toml").read_text(encoding="utf-8"),
     )
-    html = response.get_data(as_text=True)
-    assert response.status_code == 200, html
+    html = preview_of(client, response)
     assert re.search(rf'data-count="read">{len(rows)}<', html)
     assert re.search(rf'data-count="rejected">{len(unknown)}<', html)
     assert "the pasted mapping" in html
@@ -410,11 +427,73 @@ def test_the_preview_shows_the_warnings_of_the_mistake_checks(app, engine, tmp_p
     data, _rows = graffiti_slice(40, {})
     client = login(app, "admin")
     before = counted(engine, IV)
-    response = upload(client, data, "g.csv", mapping="", mapping_text=mapping)
-    html = response.get_data(as_text=True)
-    assert response.status_code == 200, html
+    html = preview_of(client, upload(client, data, "g.csv", mapping="", mapping_text=mapping))
     warnings = html[html.index('id="warnings"') :]
     warnings = warnings[: warnings.index("</table>")]
     assert "Europe/Paris" in warnings and "America/New_York" in warnings
     assert "%p" in warnings and "%I" in warnings
     assert counted(engine, IV) == before
+
+
+def test_the_upload_answers_before_the_file_is_read(app, engine, monkeypatch):
+    """The upload request saves the file and starts a job: it never parses the file (a million rows
+    would outlast the web worker's timeout); the job's process does, and the page then shows it.
+    Here the launcher only records the job, which this test then runs itself."""
+    import os
+
+    from geova import jobs
+    from geova import preview as dry_run
+    from geova.web import imports
+
+    started: list[int] = []
+    monkeypatch.setattr(imports, "launch", lambda job_id, settings: started.append(job_id) or os.getpid())
+    previewed: list[str] = []
+    real = dry_run.preview_interventions
+
+    def counting(*args: Any, **kwargs: Any) -> Any:
+        previewed.append(str(args[1]))
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(dry_run, "preview_interventions", counting)
+    data, rows = graffiti_slice(12, {2: "not a date"})
+    client = login(app, "admin")
+    response = upload(client, data, "h.csv")
+    assert response.status_code == 302
+    assert previewed == []  # the request did not read the file
+    assert len(started) == 1 and response.headers["Location"] == f"/admin/imports/jobs/{started[0]}"
+    state = client.get(f"/admin/imports/jobs/{started[0]}.json").get_json()
+    assert state["phase"] == "preview" and not state["ready"] and not state["finished"]
+    page = client.get(response.headers["Location"]).get_data(as_text=True)
+    assert "Preview of h.csv" in page and "waiting to read the file" in page
+    assert '<noscript><meta http-equiv="refresh"' in page and "geova-imports.js" in page
+    assert 'name="token"' not in page  # nothing to import yet
+
+    jobs.run_job(engine, started[0])  # what `geova run-job ID` does
+    assert len(previewed) == 1
+    html = preview_of(client, response)
+    assert re.search(r'data-count="read">12<', html) and re.search(r'data-count="rejected">1<', html)
+    assert rows[0]["CASE_ENQUIRY_ID"] in html[html.index('id="first-rows"') :]
+    assert "refresh" not in html and "geova-imports.js" not in html
+    assert re.search(r'name="token" value="[0-9a-f]{32}"', html)
+    assert counted(engine, IV, IV.c.source_id == rows[0]["CASE_ENQUIRY_ID"]) == 0
+
+
+def test_a_mistake_found_while_reading_fails_the_preview_with_its_reason(app, engine, tmp_path):
+    """A pasted mapping naming a column the file does not have: the mapping itself is valid (the
+    upload is accepted), the file's header shows the mistake, in the job's process."""
+    mapping = (REPO / "data/mappings/graffiti-removal.toml").read_text(encoding="utf-8")
+    assert '"CASE_ENQUIRY_ID"' in mapping
+    mapping = mapping.replace('"CASE_ENQUIRY_ID"', '"CASE_NUMBER"')
+    data, _rows = graffiti_slice(5, {})
+    client = login(app, "admin")
+    before = counted(engine, IV)
+    response = upload(client, data, "i.csv", mapping="", mapping_text=mapping)
+    html = preview_of(client, response)
+    state = client.get(response.headers["Location"] + ".json").get_json()
+    assert state["phase"] == "failed" and "CASE_NUMBER" in state["error"]
+    assert "Not imported: " in html and "CASE_NUMBER" in html and "Nothing was stored." in html
+    assert str(tmp_path) not in html  # the instance's paths are not shown
+    assert 'name="token"' not in html
+    assert counted(engine, IV) == before
+    folder = tmp_path / "instance" / "uploads"
+    assert not any(folder.rglob("*.csv"))  # the upload is removed: there is nothing to import

@@ -17,6 +17,8 @@ from geova.store.schema import ImportJob, ImportRun
 JOBS = cast(Table, ImportJob.__table__)
 RUNS = cast(Table, ImportRun.__table__)
 FINISHED = ("done", "failed", "skipped")
+PREVIEWING = ("preview", "previewing")  # a web upload's dry run: waiting to start, then running
+PREVIEWED = "previewed"  # the dry run's result is stored; the job waits for "Import" (or nothing)
 
 
 @dataclass(frozen=True)
@@ -45,6 +47,20 @@ class Job:
     @property
     def finished(self) -> bool:
         return self.phase in FINISHED
+
+    @property
+    def previewing(self) -> bool:
+        return self.phase in PREVIEWING
+
+    @property
+    def settled(self) -> bool:
+        """No process works on the job: finished, or previewed and waiting for the user."""
+        return self.finished or self.phase == PREVIEWED
+
+    @property
+    def failed_before_import(self) -> bool:
+        """Failed before its import started (its preview found the file or mapping wrong)."""
+        return self.phase == "failed" and self.started_at is None
 
     @property
     def percent(self) -> int | None:
@@ -108,9 +124,23 @@ def fail_unfinished(conn: Connection, job_id: int, error: str) -> None:
     """Mark a job failed unless it finished meanwhile (its process may have just written it)."""
     conn.execute(
         update(JOBS)
-        .where(JOBS.c.id == job_id, JOBS.c.phase.not_in(FINISHED))
+        .where(JOBS.c.id == job_id, JOBS.c.phase.not_in((*FINISHED, PREVIEWED)))
         .values(phase="failed", error=error, finished_at=datetime.now(UTC))
     )
+
+
+def queue_previewed(conn: Connection, job_id: int, **options: Any) -> bool:
+    """A previewed job queued for its import, with ``options`` added to its own; False if it is
+    not waiting for that any more (imported already, from another tab or a second click)."""
+    job = get_job(conn, job_id)
+    if job is None or job.phase != PREVIEWED:
+        return False
+    statement = (
+        update(JOBS)
+        .where(JOBS.c.id == job_id, JOBS.c.phase == PREVIEWED)
+        .values(phase="queued", pid=None, options={**job.options, **options})
+    )
+    return conn.execute(statement).rowcount == 1
 
 
 def record_progress(engine: Engine, job_id: int, done: int, total: int) -> None:

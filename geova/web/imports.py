@@ -2,11 +2,14 @@
 
 1. ``/admin/imports``: upload a layer (GeoJSON, GeoPackage, zipped Shapefile), a request file or an
    activity file, with a shipped mapping or one pasted in the form;
-2. the preview (geova.preview, the CLI's ``--dry-run``) rendered as tables; nothing is stored, the
-   upload waits in its own folder of the instance (a random name: the file's name is never a path);
-3. "Import": a job row and a background process (geova.jobs, which says why not a task queue); the
-   job's page polls ``/admin/imports/jobs/ID.json`` (static/js/geova-imports.js; without JavaScript
-   the page refreshes itself) and offers the rejects file when done;
+2. the upload request only saves the file (in its own folder of the instance: a random name, the
+   file's name is never a path), checks its format and its mapping, and creates a job in phase
+   ``preview``: a background process (geova.jobs, which says why not a task queue) runs the preview
+   (geova.preview, the CLI's ``--dry-run``) and stores it as JSON, so that no request parses a file,
+   however large; the job's page polls ``/admin/imports/jobs/ID.json`` (static/js/geova-imports.js;
+   without JavaScript the page refreshes itself) and renders the preview as tables once ready;
+3. "Import": the same job queued for its import, run by a new process; its page shows the progress
+   and offers the rejects file when done;
 4. ``/admin/imports/log``: the jobs and the import journal (CLI imports too).
 """
 
@@ -29,11 +32,11 @@ from werkzeug.utils import secure_filename
 from wtforms import IntegerField, SelectField, StringField, TextAreaField
 from wtforms.validators import DataRequired, Length, NumberRange, Optional, Regexp
 
-from geova import preview as dry_run
 from geova.config import instance_path
 from geova.io.errors import ImportFailure
 from geova.io.uploads import LAYER_FORMATS, SUFFIX, TABLE_FORMATS, UploadRefused, check_format
-from geova.jobs import alive, launch, sweep_uploads, uploads_folder
+from geova.jobs import alive, launch, plain_message, preview_path, sweep_uploads, uploads_folder
+from geova.preview import Preview, check_before_reading
 from geova.store import import_jobs
 from geova.store.db import write
 from geova.web import ROOT, engine
@@ -92,6 +95,9 @@ def kind_labels() -> dict[str, str]:
 def _labels() -> dict[str, Any]:
     return {
         "phase_labels": {
+            "preview": _("waiting to read the file"),
+            "previewing": _("reading the file (dry run)"),
+            "previewed": _("previewed, not imported"),
             "queued": _("waiting to start"),
             "running": _("running"),
             "storing": _("storing rows"),
@@ -187,24 +193,50 @@ def _save_upload(form: UploadForm, folder: Path) -> dict[str, Any]:
         options["kind"] = options.pop("zone_kind")
         options["layer_name"] = options["layer_name"] or stem
         meta["options"] = {k: v for k, v in options.items() if v is not None}
-    (folder / "upload.json").write_text(json.dumps(meta), encoding="utf-8")
     return meta
 
 
-def _preview(meta: dict[str, Any]) -> dry_run.Preview:
-    path = Path(meta["path"])
-    if meta["kind"] in ("quarters", "zones"):
-        return dry_run.preview_layer(path, as_=meta["kind"], **meta["options"])
-    read = dry_run.preview_interventions if meta["kind"] == "interventions" else dry_run.preview_activities
-    return read(engine(), path, Path(meta["mapping"]))
+def _check_options(meta: dict[str, Any]) -> None:
+    """The mapping (or the layer's options) checked before the job starts: cheap, and a mistake
+    there is shown at once on the form, as the CLI's dry run would say it. ImportFailure if wrong."""
+    options = meta.get("options") or {}
+    check_before_reading(
+        meta["kind"],
+        Path(meta["path"]),
+        Path(meta["mapping"]) if meta.get("mapping") else None,
+        layer_name=options.get("layer_name"),
+        zone_kind=options.get("kind"),
+        parent_name=options.get("parent_name", "{code}"),
+    )
 
 
-def _plain(message: str, meta: dict[str, Any], folder: Path) -> str:
+def _plain(message: str, meta: dict[str, Any]) -> str:
     """An import error with the instance's paths replaced by the names the user knows."""
-    if meta.get("mapping"):
-        message = message.replace(meta["mapping"], meta.get("mapping_label", "mapping"))
-    message = message.replace(meta["path"], meta["file_name"]).replace(str(folder) + "/", "")
-    return " ".join(message.split())
+    return plain_message(
+        message,
+        path=meta["path"],
+        file_name=meta["file_name"],
+        mapping=meta.get("mapping"),
+        mapping_label=meta.get("mapping_label"),
+    )
+
+
+def _job_settings() -> dict[str, str]:
+    """What the job's process needs of this app's settings (geova.jobs.launch)."""
+    return {
+        "GEOVA_DATABASE_URL": current_app.config["GEOVA_DATABASE_URL"],
+        "GEOVA_REFERENTIAL": str(current_app.config["GEOVA_REFERENTIAL"]),
+        "GEOVA_BUSY_TIMEOUT": str(current_app.config["GEOVA_BUSY_TIMEOUT"]),
+    }
+
+
+def _start(job_id: int) -> None:
+    """The job's process started, its pid written unless the process wrote it first."""
+    pid = launch(job_id, _job_settings())
+    with write(engine()) as conn:
+        job = import_jobs.get_job(conn, job_id)
+        if job is not None and job.pid is None:
+            import_jobs.update_job(conn, job_id, pid=pid)
 
 
 @bp.post("/preview")
@@ -230,19 +262,34 @@ def preview() -> Any:
     meta: dict[str, Any] = {"path": str(folder / "upload.bin"), "file_name": form.file.data.filename or ""}
     try:
         meta = _save_upload(form, folder)
-        p = _preview(meta)
+        _check_options(meta)
     except UploadRefused as exc:
         shutil.rmtree(folder, ignore_errors=True)
         return _refuse(form, _("Not imported: %(reason)s. Nothing was stored.", reason=str(exc)))
     except ImportFailure as exc:
         shutil.rmtree(folder, ignore_errors=True)
-        return _refuse(
-            form, _("Not imported: %(reason)s. Nothing was stored.", reason=_plain(str(exc), meta, folder))
+        reason = _plain(str(exc), meta)
+        return _refuse(form, _("Not imported: %(reason)s. Nothing was stored.", reason=reason))
+    # the file is read by the job's process, never here: a request's cost does not grow with the file
+    options = dict(meta.get("options") or {})
+    if meta.get("mapping_label"):
+        options["mapping_label"] = meta["mapping_label"]
+    with write(engine()) as conn:
+        job_id = import_jobs.create_job(
+            conn,
+            kind=meta["kind"],
+            origin="web",
+            file_name=meta["file_name"],
+            path=meta["path"],
+            mapping=meta["mapping"],
+            options=options,
+            created_by=current_user.username,
+            phase="preview",
         )
-    run = RunForm(formdata=None, token=token, max_rejects=p.rejected)
-    return render_template(
-        "imports/preview.html", p=p, meta=meta, run=run, failure=p.failure and _plain(p.failure, meta, folder)
-    )
+    meta["job"] = job_id
+    (folder / "upload.json").write_text(json.dumps(meta), encoding="utf-8")
+    _start(job_id)
+    return redirect(url_for("imports.job", job_id=job_id))
 
 
 @bp.post("/run")
@@ -254,35 +301,18 @@ def run() -> Any:
     folder = _folder(form.token.data)
     try:
         meta = json.loads((folder / "upload.json").read_text(encoding="utf-8"))
-    except (OSError, ValueError):
+        job_id = int(meta["job"])
+    except (OSError, ValueError, KeyError, TypeError):
         abort(400, _("This preview is no longer valid: upload the file again."))
-    options = dict(meta.get("options") or {})
+    options = {}
     if meta["kind"] in ("interventions", "activities"):
         options["max_rejects"] = form.max_rejects.data or 0
     with write(engine()) as conn:
-        job_id = import_jobs.create_job(
-            conn,
-            kind=meta["kind"],
-            origin="web",
-            file_name=meta["file_name"],
-            path=meta["path"],
-            mapping=meta["mapping"],
-            options=options,
-            created_by=current_user.username,
-        )
-    (folder / "upload.json").unlink()  # one import per preview
-    pid = launch(
-        job_id,
-        {
-            "GEOVA_DATABASE_URL": current_app.config["GEOVA_DATABASE_URL"],
-            "GEOVA_REFERENTIAL": str(current_app.config["GEOVA_REFERENTIAL"]),
-            "GEOVA_BUSY_TIMEOUT": str(current_app.config["GEOVA_BUSY_TIMEOUT"]),
-        },
-    )
-    with write(engine()) as conn:
-        job = import_jobs.get_job(conn, job_id)
-        if job is not None and job.pid is None:
-            import_jobs.update_job(conn, job_id, pid=pid)
+        queued = import_jobs.queue_previewed(conn, job_id, **options)  # one import per preview
+    if not queued:
+        abort(400, _("This preview is no longer valid: upload the file again."))
+    (folder / "upload.json").unlink(missing_ok=True)
+    _start(job_id)
     return redirect(url_for("imports.job", job_id=job_id))
 
 
@@ -293,7 +323,7 @@ def _job_or_404(job_id: int) -> import_jobs.Job:
         job = import_jobs.get_job(conn, job_id)
     if job is None:
         abort(404)
-    if not job.finished and job.pid is not None and not alive(job.pid):
+    if not job.settled and job.pid is not None and not alive(job.pid):
         error = _("the import process ended without finishing (its log: instance/jobs/%(id)s.log)", id=job.id)
         with write(engine()) as conn:
             import_jobs.fail_unfinished(conn, job_id, error)
@@ -318,6 +348,7 @@ def job_state(job: import_jobs.Job) -> dict[str, Any]:
         "id": job.id,
         "phase": job.phase,
         "finished": job.finished,
+        "ready": job.settled,  # the page has something new to show: the preview, or the outcome
         "rows_done": job.rows_done,
         "rows_total": job.rows_total,
         "percent": job.percent,
@@ -327,10 +358,25 @@ def job_state(job: import_jobs.Job) -> dict[str, Any]:
     }
 
 
+def _stored_preview(job: import_jobs.Job) -> Preview | None:
+    try:
+        return Preview.from_dict(json.loads(preview_path(job.id).read_text(encoding="utf-8")))
+    except (OSError, ValueError, TypeError):
+        return None
+
+
 @bp.get("/jobs/<int:job_id>")
 @roles_required("admin")
 def job(job_id: int) -> Any:
     j = _job_or_404(job_id)
+    if j.phase == import_jobs.PREVIEWED:
+        p = _stored_preview(j)
+        token = Path(j.path).parent.name
+        waiting = TOKEN.match(token) and (_folder(token) / "upload.json").is_file()  # not swept away
+        if p is not None and waiting:
+            meta = {"file_name": j.file_name, "mapping_label": j.options.get("mapping_label")}
+            run = RunForm(formdata=None, token=token, max_rejects=p.rejected)
+            return render_template("imports/preview.html", p=p, meta=meta, run=run, failure=p.failure)
     return render_template("imports/job.html", job=j, state=job_state(j))
 
 

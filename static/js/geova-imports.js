@@ -1,6 +1,6 @@
-// The import job's page: poll its JSON state, move the progress bar, reload once it is finished
-// (the page then shows the counts, the error or the rejects file). Without JavaScript the page
-// refreshes itself (<noscript> meta refresh).
+// The import job's page: poll its JSON state, move the progress bar, reload once there is something
+// new to show (the preview once the dry run is done; the counts, the error or the rejects file once
+// the import is finished). Without JavaScript the page refreshes itself (<noscript> meta refresh).
 (function () {
   "use strict";
   var box = document.getElementById("job");
@@ -8,6 +8,7 @@
   var bar = document.getElementById("job-progress");
   var rows = document.getElementById("job-rows");
   var phase = document.getElementById("job-phase");
+  var wait = 300;  // a small file's preview is often ready at the first poll
   function poll() {
     fetch(box.dataset.url, { credentials: "same-origin", headers: { Accept: "application/json" } })
       .then(function (r) { return r.ok ? r.json() : null; })
@@ -16,10 +17,11 @@
         if (s.percent !== null) { bar.value = s.percent; }
         if (s.rows_total) { rows.textContent = s.rows_done + " / " + s.rows_total; }
         phase.dataset.phase = s.phase;
-        if (s.finished) { window.location.reload(); return; }
-        window.setTimeout(poll, 1000);
+        if (s.ready) { window.location.reload(); return; }
+        wait = Math.min(1000, wait * 2);
+        window.setTimeout(poll, wait);
       })
       .catch(function () { window.setTimeout(poll, 3000); });
   }
-  window.setTimeout(poll, 500);
+  window.setTimeout(poll, wait);
 })();

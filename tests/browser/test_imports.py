@@ -1,5 +1,6 @@
-"""An administrator loads a file from the browser: upload, preview table, background import with
-its progress, and the rejects file downloaded. Offline, under the app's Content-Security-Policy."""
+"""An administrator loads a file from the browser: upload, the preview computed in the background
+and shown as tables, background import with its progress, and the rejects file downloaded.
+Offline, under the app's Content-Security-Policy."""
 
 from __future__ import annotations
 
@@ -42,6 +43,9 @@ def test_upload_preview_import_progress_and_rejects_download(web, tmp_path):
     )
     web.page.select_option("select[name=mapping]", "mappings/needle-pickup.toml")
     web.page.click("form[enctype] button[type=submit]")
+    # the upload answers with the job's page at once; it polls the dry run and shows it when ready
+    web.page.wait_for_url("**/admin/imports/jobs/*")
+    web.page.wait_for_selector("#first-rows", timeout=120_000)
     web.page.wait_for_load_state("networkidle")
 
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
@@ -75,3 +79,23 @@ def test_upload_preview_import_progress_and_rejects_download(web, tmp_path):
     web.goto("/admin/imports/log?lang=en")
     assert "needles.csv" in web.page.locator("#jobs").inner_text()
     assert not dialogs
+
+
+def test_a_preview_that_fails_says_why_on_its_page(web):
+    """A mapping naming a column the export does not have: valid as a mapping, so the upload is
+    accepted; the background dry run finds the mistake, and the page says it, with nothing to import."""
+    data, _rows = needle_slice(5, {})
+    mapping = (REPO / "data/mappings/needle-pickup.toml").read_text(encoding="utf-8")
+    assert '"CASE_ENQUIRY_ID"' in mapping
+    web.login("admin")
+    web.goto("/admin/imports/?lang=en")
+    web.page.select_option("select[name=kind]", "interventions")
+    web.page.set_input_files(
+        "input[name=file]", files=[{"name": "needles.csv", "mimeType": "text/csv", "buffer": data}]
+    )
+    web.page.fill("textarea[name=mapping_text]", mapping.replace('"CASE_ENQUIRY_ID"', '"CASE_NUMBER"'))
+    web.page.click("form[enctype] button[type=submit]")
+    web.page.wait_for_selector("#job-error", timeout=120_000)  # the page reloaded once failed
+    error = web.page.locator("#job-error").inner_text()
+    assert "CASE_NUMBER" in error and "Nothing was stored." in error
+    assert web.page.locator("form[aria-label='Run the import']").count() == 0
