@@ -15,7 +15,21 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from sqlalchemy import Connection, DateTime, Select, String, and_, case, false, func, literal, or_, select
+from sqlalchemy import (
+    Connection,
+    DateTime,
+    Integer,
+    Select,
+    String,
+    and_,
+    case,
+    cast,
+    false,
+    func,
+    literal,
+    or_,
+    select,
+)
 
 from geova.core.evaluate import DIMENSIONS, OPEN_STATES, RATED_STATES, State
 from geova.core.ordering import natural_sort
@@ -450,3 +464,41 @@ def points(
     frame["x"] = frame["x"].astype(float)
     frame["y"] = frame["y"].astype(float)
     return frame
+
+
+def cells(
+    conn: Connection,
+    as_of: pd.Timestamp,
+    norm_code: str,
+    wheres: Sequence[RecordFilter],
+    states: Sequence[str],
+    risk_hours: float,
+    size: float,
+) -> pd.DataFrame:
+    """(x, y, n, o) per square cell of ``size`` degrees holding the requests ``points`` would
+    return: their mean location, how many, how many overdue. A zoomed-out map's clusters, counted
+    by the database rather than shipping every point to Python (34,000 in one quarter's view at 1M).
+    Cells are ``floor(x / size)``, ``floor(y / size)``, as numpy's floor would make them."""
+    joined, state, q1, q2 = _judged_requests(conn, as_of, norm_code, risk_hours)
+    x, y = func.ST_X(IV.c.geom), func.ST_Y(IV.c.geom)
+    inner = select(x.label("x"), y.label("y"), state.label("state")).select_from(joined)
+    for where in wheres:
+        inner = filter_query(conn, inner, where, q1, q2)
+    if states:
+        inner = inner.where(state.in_(list(states)))
+    sub = inner.subquery()
+    gx, gy = _floor(conn, sub.c.x / size), _floor(conn, sub.c.y / size)
+    overdue = func.sum(case((sub.c.state == State.OPEN_OVERDUE.value, 1), else_=0))
+    query = (
+        select(func.avg(sub.c.x), func.avg(sub.c.y), func.count(), overdue).group_by(gx, gy).order_by(gx, gy)
+    )
+    frame = pd.DataFrame.from_records(fetch_raw(conn, query), columns=["x", "y", "n", "o"], coerce_float=True)
+    return frame.astype({"x": float, "y": float, "n": np.int64, "o": np.int64})
+
+
+def _floor(conn: Connection, value: Any) -> Any:
+    # SQLite may lack floor() (a compile-time option); its CAST to INTEGER truncates toward zero
+    if conn.dialect.name == "postgresql":
+        return func.floor(value)
+    whole = cast(value, Integer)
+    return whole - case((value < whole, 1), else_=0)

@@ -9,7 +9,6 @@ from __future__ import annotations
 from functools import lru_cache
 from typing import Any
 
-import numpy as np
 import pandas as pd
 import shapely
 from flask import Blueprint, abort, current_app, jsonify, url_for
@@ -118,19 +117,29 @@ def zones_geojson() -> Any:
     return jsonify({"type": "FeatureCollection", "features": features})
 
 
-def view_points(bbox: tuple[float, float, float, float] | None = None) -> pd.DataFrame:
-    """The view's requests the caller may see one by one (the access rule: a correspondent, their
-    quarter's), with their state under the view's norm and their location."""
+def _view_filters(bbox: tuple[float, float, float, float] | None) -> list[RecordFilter] | None:
+    """The filters of the view's requests the caller may see one by one (the access rule: a
+    correspondent, their quarter's); None when the caller may see none."""
     view = current_view()
     access = request_access()
-    columns = ["id", "x", "y", "category", "service", "quarter", "state"]
     if not access.allowed:
-        return pd.DataFrame(columns=columns)
+        return None
     judged = view.norm.categories
     categories = tuple(sorted(judged & {view.category} if view.category else judged))
     wheres = [view.where(categories=categories, bbox=bbox)]
     if access.quarters is not None:
         wheres.append(RecordFilter(quarters=tuple(access.quarters)))
+    return wheres
+
+
+def view_points(bbox: tuple[float, float, float, float] | None = None) -> pd.DataFrame:
+    """The view's requests the caller may see one by one, with their state under the view's norm
+    and their location."""
+    columns = ["id", "x", "y", "category", "service", "quarter", "state"]
+    wheres = _view_filters(bbox)
+    if wheres is None:
+        return pd.DataFrame(columns=columns)
+    view = current_view()
     ensure_current(engine())
     with engine().connect() as conn:
         frame = verdict_reads.points(
@@ -139,14 +148,30 @@ def view_points(bbox: tuple[float, float, float, float] | None = None) -> pd.Dat
     return frame[columns]
 
 
+def view_cells(bbox: tuple[float, float, float, float] | None, zoom: int) -> pd.DataFrame:
+    """The same requests gathered in cells of about 60 screen pixels at this zoom (x, y, n, o)."""
+    wheres = _view_filters(bbox)
+    if wheres is None:
+        return pd.DataFrame(columns=["x", "y", "n", "o"])
+    view = current_view()
+    cell = 360 / (2**zoom) * 60 / 256  # zoom is bounded by MapFeedParams (0..22)
+    ensure_current(engine())
+    with engine().connect() as conn:
+        return verdict_reads.cells(
+            conn, view.as_of, view.norm.code, wheres, view.states, DEFAULT_RISK_HOURS, cell
+        )
+
+
 @bp.get("/interventions.geojson")
 @login_required
 def interventions_geojson() -> Any:
     params = view_params(MapFeedParams)
-    frame = view_points(params.bbox)
-    zoom = params.zoom
-    total = len(frame)
+    # counted in cells first: a dense view never ships its points; a sparse one reads them after
+    cells = view_cells(params.bbox, params.zoom)
+    total = int(cells["n"].sum()) if len(cells) else 0
     if total <= MAX_POINTS:
+        frame = view_points(params.bbox)
+        total = len(frame)  # a write between both reads: the points are what is shown
         features = [
             {
                 "type": "Feature",
@@ -156,33 +181,15 @@ def interventions_geojson() -> Any:
             for i, x, y, s in zip(frame["id"], frame["x"], frame["y"], frame["state"], strict=True)
         ]
     else:
-        features = _grid(frame, zoom)
+        features = [
+            {
+                "type": "Feature",
+                "geometry": {"type": "Point", "coordinates": [round(x, 5), round(y, 5)]},
+                "properties": {"n": int(n), "o": int(o)},
+            }
+            for x, y, n, o in zip(cells["x"], cells["y"], cells["n"], cells["o"], strict=True)
+        ]
     return jsonify({"type": "FeatureCollection", "total": total, "features": features})
-
-
-def _grid(frame: pd.DataFrame, zoom: int) -> list[dict[str, Any]]:
-    """Requests gathered in cells of about 60 screen pixels at this zoom."""
-    cell = 360 / (2**zoom) * 60 / 256  # zoom is bounded by MapFeedParams (0..22)
-    keys = pd.DataFrame(
-        {
-            "gx": np.floor(frame["x"].to_numpy() / cell),
-            "gy": np.floor(frame["y"].to_numpy() / cell),
-            "x": frame["x"].to_numpy(),
-            "y": frame["y"].to_numpy(),
-            "overdue": (frame["state"] == State.OPEN_OVERDUE.value).to_numpy(),
-        }
-    )
-    cells = keys.groupby(["gx", "gy"]).agg(
-        x=("x", "mean"), y=("y", "mean"), n=("x", "size"), o=("overdue", "sum")
-    )
-    return [
-        {
-            "type": "Feature",
-            "geometry": {"type": "Point", "coordinates": [round(x, 5), round(y, 5)]},
-            "properties": {"n": int(n), "o": int(o)},
-        }
-        for x, y, n, o in zip(cells["x"], cells["y"], cells["n"], cells["o"], strict=True)
-    ]
 
 
 @bp.get("/interventions/<int:intervention_id>.json")
