@@ -1037,6 +1037,16 @@ def demo(ctx: Context) -> None:
     click.echo("Demo territory ready: `flask --app app run` serves it.")
 
 
+def _add_committee_commands() -> None:
+    """`geova report`, `reports`, `indicators`, `measures`, `quarter-attributes` (geova.cli_reports)."""
+    from geova.cli_reports import add_commands
+
+    add_commands(cli)
+
+
+_add_committee_commands()
+
+
 def main() -> None:
     cli(prog_name="geova")
 
