@@ -42,18 +42,17 @@ def _period_of(month: str | None, period: str | None, year: str | None) -> Any:
 
 def _period_options(command: Any) -> Any:
     command = click.option("--year", metavar="YYYY", help="A yearly report: 2015.")(command)
-    command = click.option("--period", metavar="CODE", help="A month, half year or year: 2015-06, 2015-H1, 2015.")(
-        command
-    )
+    command = click.option(
+        "--period", metavar="CODE", help="A month, half year or year: 2015-06, 2015-H1, 2015."
+    )(command)
     command = click.option("--month", metavar="YYYY-MM", help="A monthly report: 2015-06.")(command)
     return click.option("--quarter", metavar="CODE", help="One quarter (default: the whole city).")(command)
 
 
 def _app(obj: Any) -> Any:
-    from geova.web import create_app
-
     from geova import logs
     from geova.settings import load as load_settings
+    from geova.web import create_app
 
     config: dict[str, Any] = {"TESTING": False}
     if obj.db:
@@ -78,7 +77,12 @@ def add_commands(cli: click.Group) -> None:
     "--format", "fmt", type=click.Choice(["html", "pdf", "json"]), default="html", show_default=True
 )
 @click.option("--lang", type=click.Choice(["fr", "en"]), default="fr", show_default=True)
-@click.option("-o", "--output", type=click.Path(path_type=Path), help="The file to write (default: stdout; required for pdf).")
+@click.option(
+    "-o",
+    "--output",
+    type=click.Path(path_type=Path),
+    help="The file to write (default: stdout; required for pdf).",
+)
 @click.option("--publish", is_flag=True, help="Publish the report: frozen, on the public site.")
 @click.option("--reason", help="Why a corrected version is published (required once a version exists).")
 @click.option("--by", "by", help="Who publishes (recorded with the report).")
@@ -155,7 +159,9 @@ def reports_cmd(obj: Any) -> None:
 
 @click.command("indicators")
 @_period_options
-@click.option("--format", "fmt", type=click.Choice(["table", "csv", "json"]), default="table", show_default=True)
+@click.option(
+    "--format", "fmt", type=click.Choice(["table", "csv", "json"]), default="table", show_default=True
+)
 @click.pass_obj
 def indicators_cmd(
     obj: Any, quarter: str | None, month: str | None, period: str | None, year: str | None, fmt: str
@@ -189,7 +195,9 @@ def indicators_cmd(
         for s in scopes
         for r in table.rows(s)
     ]
-    frame = pd.DataFrame(rows, columns=["period", "quarter", "indicator", "kind", "value", "unit", "no_value_because"])
+    frame = pd.DataFrame(
+        rows, columns=["period", "quarter", "indicator", "kind", "value", "unit", "no_value_because"]
+    )
     if fmt == "csv":
         click.echo(exports.to_excel_csv(frame, tz), nl=False)
     elif fmt == "json":
@@ -300,7 +308,9 @@ def attributes_set(obj: Any, quarter: str, population: str | None, street_km: st
             continue
         number = parse_number(text)
         if number is None or number < 0:
-            raise click.BadParameter(f"{text!r} is not a positive number", param_hint=f"--{name.replace('_', '-')}")
+            raise click.BadParameter(
+                f"{text!r} is not a positive number", param_hint=f"--{name.replace('_', '-')}"
+            )
         values[name] = number
     if not values:
         raise click.UsageError("give --population and/or --street-km")
@@ -338,4 +348,3 @@ def attributes_import(obj: Any, file: Path) -> None:
     except UnknownName as exc:
         _error(f"{file}, {exc}. Nothing was stored.")
     click.echo(f"{file}: {len(rows)} attributes set")
-

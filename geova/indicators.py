@@ -37,7 +37,9 @@ def _months(start: pd.Timestamp) -> date:
     return date(start.year, start.month, 1)
 
 
-def measures_of_period(engine: Engine, start: pd.Timestamp, end: pd.Timestamp) -> dict[str, dict[str, float | None]]:
+def measures_of_period(
+    engine: Engine, start: pd.Timestamp, end: pd.Timestamp
+) -> dict[str, dict[str, float | None]]:
     """Measure name -> value per scope (each quarter code, and "" for the city), for the local
     period [start, end) whose bounds are first days of months."""
     with engine.connect() as conn:
@@ -64,7 +66,9 @@ def measures_of_period(engine: Engine, start: pd.Timestamp, end: pd.Timestamp) -
         for q in quarters:
             values[q][name] = float(mine[q]) if q in mine.index else None
         # the city's population is the sum of its quarters' only when every quarter has one
-        values[CITY][name] = float(mine.reindex(quarters).sum()) if mine.reindex(quarters).notna().all() else None
+        values[CITY][name] = (
+            float(mine.reindex(quarters).sum()) if mine.reindex(quarters).notna().all() else None
+        )
     return values
 
 

@@ -106,7 +106,7 @@ def _figures(row: dict[str, Any] | None) -> dict[str, Any]:
 def _by(frame: pd.DataFrame, key: str) -> dict[str, dict[str, Any]]:
     if frame.empty:
         return {}
-    return {str(r[key]): r for r in frame.to_dict("records")}
+    return {str(r[key]): {str(k): v for k, v in r.items()} for r in frame.to_dict("records")}
 
 
 def _local(ts: pd.Timestamp, tz: str) -> pd.Timestamp:
@@ -149,7 +149,9 @@ def build_report(
     deadline = [n for n in norms if n.kind is NormKind.DEADLINE]
     periodic_norms = [n for n in norms if n.kind is not NormKind.DEADLINE]
 
-    def judged(first: pd.Timestamp | None, last: pd.Timestamp, by: list[str], codes: list[str]) -> pd.DataFrame:
+    def judged(
+        first: pd.Timestamp | None, last: pd.Timestamp, by: list[str], codes: list[str]
+    ) -> pd.DataFrame:
         where = RecordFilter(quarters=scope, reported_from=first, reported_to=last)
         return evaluate(engine, as_of=as_of, norm_codes=codes, by=by, where=where).group(by)
 
@@ -205,14 +207,16 @@ def build_report(
                     "kind": n.kind.value,
                     "period": n.period.value if n.period else None,
                     "target": _current_target(n, end - pd.Timedelta(seconds=1)),
-                    "units": int(len(part)),
+                    "units": len(part),
                     "met": int((met == True).sum()),  # noqa: E712 - met holds True/False/None
                     "missed": int((met == False).sum()),  # noqa: E712
                     "achieved": _plain(part["achieved"].sum()) if len(part) else None,
                 }
             )
 
-    main = headline if headline is not None and headline.code in codes else (deadline[0] if deadline else None)
+    main = (
+        headline if headline is not None and headline.code in codes else (deadline[0] if deadline else None)
+    )
     worst_zones: list[dict[str, Any]] = []
     quarters_rows: list[dict[str, Any]] = []
     worst_quarters: list[dict[str, Any]] = []
@@ -221,26 +225,30 @@ def build_report(
         kinds = zone_rows.set_index("code")["kind"].to_dict() if len(zone_rows) else {}
         by_zone = judged(start, end, ["norm", "zone"], [main.code])
         ranked = []
-        for r in by_zone.to_dict("records") if len(by_zone) else []:
+        for r in _by(by_zone, "zone").values():
             if r["zone"] == "(none)":
                 continue
             f = _figures(r)
             rated = f["on_time"] + f["late"] + f["open_overdue"]
             if rated >= WORST_MIN_REQUESTS and f["on_time_rate"] is not None:
-                ranked.append({"code": r["zone"], "name": r.get("zone_name"), "kind": kinds.get(r["zone"]), **f})
+                ranked.append(
+                    {"code": r["zone"], "name": r.get("zone_name"), "kind": kinds.get(str(r["zone"])), **f}
+                )
         worst_zones = sorted(ranked, key=lambda z: (z["on_time_rate"], -z["requests"], z["code"]))[:WORST]
         by_quarter = _by(judged(start, end, ["norm", "quarter"], [main.code]), "quarter")
         with engine.connect() as conn:
             level0 = catalogue.quarters(conn, 0)
         for q in level0.itertuples():
-            quarters_rows.append({"code": q.code, "name": q.name, **_figures(by_quarter.get(q.code))})
+            quarters_rows.append({"code": q.code, "name": q.name, **_figures(by_quarter.get(str(q.code)))})
         rated_quarters = [
             q for q in quarters_rows if q["on_time_rate"] is not None and q["requests"] >= WORST_MIN_REQUESTS
         ]
         worst_quarters = sorted(rated_quarters, key=lambda q: (q["on_time_rate"], q["code"]))[:WORST]
         trend_start = end - pd.DateOffset(months=max(TREND_MONTHS, period.months))
         monthly = _by(judged(trend_start, end, ["norm", "month"], [main.code]), "month")
-        for p in pd.period_range(trend_start.tz_localize(None), (end - pd.Timedelta(days=1)).tz_localize(None), freq="M"):
+        for p in pd.period_range(
+            trend_start.tz_localize(None), (end - pd.Timedelta(days=1)).tz_localize(None), freq="M"
+        ):
             trend.append({"month": str(p), **_figures(monthly.get(str(p)))})
 
     with engine.connect() as conn:
@@ -263,16 +271,20 @@ def build_report(
             for r in (grid.to_dict("records") if len(grid) else [])
         ],
     }
-    steps = followups(recs, done, as_of, tz) if len(recs) else pd.DataFrame(columns=["due_at", "state", "step"])
+    steps = (
+        followups(recs, done, as_of, tz) if len(recs) else pd.DataFrame(columns=["due_at", "state", "step"])
+    )
     if len(steps):
-        due_in = steps[(steps["due_at"] >= start.tz_convert("UTC")) & (steps["due_at"] < end.tz_convert("UTC"))]
+        due_in = steps[
+            (steps["due_at"] >= start.tz_convert("UTC")) & (steps["due_at"] < end.tz_convert("UTC"))
+        ]
     else:
         due_in = steps
-    follow = {
+    follow: dict[str, Any] = {
         state: int((due_in["state"] == state).sum()) if len(due_in) else 0
         for state in ("done", "done_late", "missed", "due")
     }
-    follow["total"] = int(len(due_in))
+    follow["total"] = len(due_in)
     follow["by_step"] = {
         str(step): {s: int(n) for s, n in part["state"].value_counts().items()}
         for step, part in (due_in.groupby("step") if len(due_in) else [])

@@ -146,7 +146,9 @@ def test_the_shipped_referential_defines_the_three_kinds():
     ref = read_referential(REPO / "data/referential.toml")
     kinds = {i.kind.value for i in ref.indicators}
     assert kinds == {"activity", "impact", "resource"}
-    assert {"fte", "cost", "passages", "fines", "prevention_actions", "hours_worked"} <= {m.code for m in ref.measures}
+    assert {"fte", "cost", "passages", "fines", "prevention_actions", "hours_worked"} <= {
+        m.code for m in ref.measures
+    }
 
 
 # --- values from the store ---------------------------------------------------------------------------
@@ -208,8 +210,12 @@ def test_indicator_values_from_measures_and_attributes(store, db_url, tmp_path):
     rows = json.loads(run(db_url, "indicators", "--month", "2015-06", "--format", "json").stdout)
     reported, resolved = _june_csv()
     city_pop = 1000 * len(codes)
-    assert _value(rows, "(city)", "impact.reported_per_1000")["value"] == pytest.approx(reported / city_pop * 1000)
-    assert _value(rows, "(city)", "impact.reported_per_km")["value"] == pytest.approx(reported / (2.5 * len(codes)))
+    assert _value(rows, "(city)", "impact.reported_per_1000")["value"] == pytest.approx(
+        reported / city_pop * 1000
+    )
+    assert _value(rows, "(city)", "impact.reported_per_km")["value"] == pytest.approx(
+        reported / (2.5 * len(codes))
+    )
     # the city's money is the sum of its quarters', June only
     assert _value(rows, "(city)", "resource.cost")["value"] == pytest.approx(1700.5)
     assert _value(rows, "(city)", "resource.cost_per_resolved")["value"] == pytest.approx(1700.5 / resolved)
@@ -220,7 +226,9 @@ def test_indicator_values_from_measures_and_attributes(store, db_url, tmp_path):
     missing = _value(rows, "(city)", "activity.fines")
     assert missing["value"] is None and missing["no_value_because"] == "no figure for fines"
     # the six-month period adds May's figures
-    half = json.loads(run(db_url, "indicators", "--period", "2015-H1", "--quarter", "6", "--format", "json").stdout)
+    half = json.loads(
+        run(db_url, "indicators", "--period", "2015-H1", "--quarter", "6", "--format", "json").stdout
+    )
     assert _value(half, "6", "resource.fte")["value"] == 7
     assert {r["quarter"] for r in half} == {"6"}
 
@@ -228,7 +236,8 @@ def test_indicator_values_from_measures_and_attributes(store, db_url, tmp_path):
 def test_measure_files_and_commands_refuse_bad_input(store, db_url, tmp_path):
     mapping = tmp_path / "m.toml"
     mapping.write_text(
-        '[source]\nname = "s"\n[columns]\nquarter = "q"\nmonth = "m"\n[measures]\n"v" = "fte"\n', encoding="utf-8"
+        '[source]\nname = "s"\n[columns]\nquarter = "q"\nmonth = "m"\n[measures]\n"v" = "fte"\n',
+        encoding="utf-8",
     )
     bad_number = tmp_path / "n.csv"
     bad_number.write_text("q;m;v\n6;2015-06;4\n6;2015-07;beaucoup\n", encoding="utf-8")
@@ -242,10 +251,14 @@ def test_measure_files_and_commands_refuse_bad_input(store, db_url, tmp_path):
     unknown.write_text("q;m;v\n6;2015-06;4\nnowhere;2015-06;4\n", encoding="utf-8")
     out = run(db_url, "measures", "import", unknown, "--mapping", mapping)
     assert out.exit_code == 1 and "line 3, quarter: unknown quarter 'nowhere'" in out.stderr
-    rows = json.loads(run(db_url, "indicators", "--month", "2015-06", "--quarter", "6", "--format", "json").stdout)
+    rows = json.loads(
+        run(db_url, "indicators", "--month", "2015-06", "--quarter", "6", "--format", "json").stdout
+    )
     assert _value(rows, "6", "resource.fte")["value"] is None  # nothing stored
     wrong = tmp_path / "w.toml"
-    wrong.write_text('[source]\nname = "s"\n[columns]\nquarter = "q"\n[measures]\n"v" = "fte"\n', encoding="utf-8")
+    wrong.write_text(
+        '[source]\nname = "s"\n[columns]\nquarter = "q"\n[measures]\n"v" = "fte"\n', encoding="utf-8"
+    )
     out = run(db_url, "measures", "import", unknown, "--mapping", wrong)
     assert out.exit_code == 1 and "columns.month" in out.stderr
     assert run(db_url, "measures", "set", "fte", "6", "juin", "4").exit_code == 2
@@ -272,7 +285,13 @@ def test_officials_enter_figures_and_see_indicators(store, db_url):
     for measure, value in (("fte", "2"), ("cost", "300")):
         done = client.post(
             "/indicators/measures?lang=en",
-            data={"measure": measure, "quarter": "6", "month": "2015-06", "value": value, "period": "2015-06"},
+            data={
+                "measure": measure,
+                "quarter": "6",
+                "month": "2015-06",
+                "value": value,
+                "period": "2015-06",
+            },
             follow_redirects=True,
         )
         assert "Figure recorded." in done.get_data(as_text=True)

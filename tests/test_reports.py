@@ -67,7 +67,9 @@ def _csv_month(month: str, as_of: pd.Timestamp) -> dict[str, float]:
     raw = pd.read_csv(GRAFFITI, dtype=str, keep_default_na=False)
     opened = pd.to_datetime(raw["OPEN_DT"], format=FMT).dt.tz_localize(BOSTON)
     rows = raw[opened.dt.strftime("%Y-%m") == month]
-    excluded = rows["CLOSURE_REASON"].str.contains("duplicate|case invalid", case=False)  # the mapping's rules
+    excluded = rows["CLOSURE_REASON"].str.contains(
+        "duplicate|case invalid", case=False
+    )  # the mapping's rules
     kept = rows[~excluded]
     due = pd.to_datetime(kept["TARGET_DT"], format=FMT, errors="coerce").dt.tz_localize(BOSTON)
     closed = pd.to_datetime(kept["CLOSED_DT"].replace("", None), format=FMT, errors="coerce").dt.tz_localize(
@@ -96,9 +98,11 @@ def test_report_figures_equal_the_api_and_the_csv(app, store, db_url):
     assert out.exit_code == 0, out.output
     figures = json.loads(out.stdout)
     assert figures["period"]["code"] == "2015-06" and figures["headline"] == NORM
-    api = _client(app, None).get(
-        f"/api/v1/evaluations?norm={NORM}&by=month&as_of=2015-07-01T00:00:00-04:00"
-    ).get_json()
+    api = (
+        _client(app, None)
+        .get(f"/api/v1/evaluations?norm={NORM}&by=month&as_of=2015-07-01T00:00:00-04:00")
+        .get_json()
+    )
     by_month = {r["month"]: r for r in api["aggregates"]}
     norm = _norm(figures)
     for key, month in (("current", "2015-06"), ("previous", "2015-05")):
@@ -111,9 +115,11 @@ def test_report_figures_equal_the_api_and_the_csv(app, store, db_url):
     # the same month a year before: the export starts in 2015
     assert norm["year_before"]["requests"] == 0 and norm["year_before"]["on_time_rate"] is None
     # per quarter, the API's figures for the month
-    api_q = _client(app, None).get(
-        f"/api/v1/evaluations?norm={NORM}&by=quarter&by=month&as_of=2015-07-01T00:00:00-04:00"
-    ).get_json()
+    api_q = (
+        _client(app, None)
+        .get(f"/api/v1/evaluations?norm={NORM}&by=quarter&by=month&as_of=2015-07-01T00:00:00-04:00")
+        .get_json()
+    )
     june = {r["quarter"]: r for r in api_q["aggregates"] if r["month"] == "2015-06"}
     for q in figures["quarters"]:
         assert q["requests"] == (june[q["code"]]["requests"] if q["code"] in june else 0)
@@ -127,7 +133,9 @@ def test_report_figures_equal_the_api_and_the_csv(app, store, db_url):
 
 def test_a_quarter_report_counts_only_the_quarter(app, store, db_url):
     city = json.loads(run(db_url, "report", "--month", "2015-06", "--format", "json").stdout)
-    mine = json.loads(run(db_url, "report", "--month", "2015-06", "--quarter", "6", "--format", "json").stdout)
+    mine = json.loads(
+        run(db_url, "report", "--month", "2015-06", "--quarter", "6", "--format", "json").stdout
+    )
     assert mine["scope"] == {"quarter": "6", "name": "Dorchester"}
     dorchester = next(q for q in city["quarters"] if q["code"] == "6")
     for figure in ("requests", "on_time", "late", "open_overdue"):
@@ -138,7 +146,9 @@ def test_a_quarter_report_counts_only_the_quarter(app, store, db_url):
 def test_six_month_and_yearly_reports_come_from_the_same_code(store, db_url):
     half = json.loads(run(db_url, "report", "--period", "2015-H1", "--format", "json").stdout)
     year = json.loads(run(db_url, "report", "--year", "2015", "--format", "json").stdout)
-    months = [json.loads(run(db_url, "report", "--month", f"2015-0{m}", "--format", "json").stdout) for m in (1, 2)]
+    months = [
+        json.loads(run(db_url, "report", "--month", f"2015-0{m}", "--format", "json").stdout) for m in (1, 2)
+    ]
     assert half["period"] == {
         "code": "2015-H1",
         "kind": "half",
@@ -163,18 +173,35 @@ def _pdf_text(data: bytes) -> str:
 
 
 def test_the_pdf_is_a4_in_french_and_english(store, db_url, tmp_path):
-    figures = json.loads(run(db_url, "report", "--month", "2015-06", "--quarter", "6", "--format", "json").stdout)
+    figures = json.loads(
+        run(db_url, "report", "--month", "2015-06", "--quarter", "6", "--format", "json").stdout
+    )
     requests = _norm(figures)["current"]["requests"]
     texts = {}
     for lang in ("fr", "en"):
         path = tmp_path / f"report-{lang}.pdf"
-        out = run(db_url, "report", "--month", "2015-06", "--quarter", "6", "--format", "pdf", "--lang", lang, "-o", path)
+        out = run(
+            db_url,
+            "report",
+            "--month",
+            "2015-06",
+            "--quarter",
+            "6",
+            "--format",
+            "pdf",
+            "--lang",
+            lang,
+            "-o",
+            path,
+        )
         assert out.exit_code == 0, out.output
         data = path.read_bytes()
         assert data.startswith(b"%PDF")
         page = PdfReader(io.BytesIO(data)).pages[0]
         # A4: 210 x 297 mm in points
-        assert (float(page.mediabox.width), float(page.mediabox.height)) == pytest.approx((595.28, 841.89), abs=1)
+        assert (float(page.mediabox.width), float(page.mediabox.height)) == pytest.approx(
+            (595.28, 841.89), abs=1
+        )
         texts[lang] = _pdf_text(data)
     assert "Rapport mensuel" in texts["fr"] and "juin 2015" in texts["fr"]
     assert "Normes de qualité : objectif et réalisé" in texts["fr"]

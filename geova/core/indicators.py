@@ -107,7 +107,7 @@ class NoValue(Exception):
 def _walk(node: ast.AST, values: Mapping[str, float | None]) -> float:
     if isinstance(node, ast.Expression):
         return _walk(node.body, values)
-    if isinstance(node, ast.Constant):
+    if isinstance(node, ast.Constant) and isinstance(node.value, int | float):
         return float(node.value)
     if isinstance(node, ast.Name):
         value = values.get(node.id)

@@ -135,7 +135,8 @@ def read_measures(path: Path, mapping: MeasureMapping) -> list[MeasureRow]:
     if missing:
         raise ImportFailure(
             str(path),
-            f"columns named in the mapping are absent: {', '.join(missing)}; the file has: {', '.join(header)}",
+            f"columns named in the mapping are absent: {', '.join(missing)}; "
+            f"the file has: {', '.join(header)}",
         )
     out: list[MeasureRow] = []
     seen: dict[tuple[str, date, str, str], int] = {}
@@ -183,7 +184,8 @@ def read_attributes(path: Path) -> list[tuple[int, str, str, float | None]]:
     if unknown or not present:
         raise ImportFailure(
             str(path),
-            f"columns must be quarter and any of {', '.join(ATTRIBUTES)}; unknown: {', '.join(unknown) or '-'}",
+            f"columns must be quarter and any of {', '.join(ATTRIBUTES)}; "
+            f"unknown: {', '.join(unknown) or '-'}",
         )
     out: list[tuple[int, str, str, float | None]] = []
     for line, cells in rows:

@@ -7,13 +7,13 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime
 
 import pandas as pd
-from sqlalchemy import Connection, and_, func, select
+from sqlalchemy import Connection, and_, delete, func, insert, select, update
 
 from geova.core.indicators import ATTRIBUTES, IndicatorDef, IndicatorKind, MeasureDef
 from geova.core.model import Status
 from geova.store.records import time_expr, time_value
-from geova.store.schema import Intervention, MeasureValue, Quarter, QuarterAttribute
 from geova.store.schema import IndicatorDef as IndicatorRow
+from geova.store.schema import Intervention, MeasureValue, Quarter, QuarterAttribute
 from geova.store.schema import MeasureDef as MeasureRow
 
 IV, Q = Intervention.__table__, Quarter.__table__
@@ -85,7 +85,7 @@ def record_measures(
         held = conn.execute(select(MV.c.value).where(key)).first()
         if held is None:
             conn.execute(
-                MV.insert().values(
+                insert(MeasureValue).values(
                     measure_code=e.measure,
                     month=e.month,
                     quarter_code=e.quarter,
@@ -98,7 +98,7 @@ def record_measures(
             )
             counts["inserted"] += 1
         elif held.value != e.value:
-            conn.execute(MV.update().where(key).values(value=e.value, source=source, recorded_at=now))
+            conn.execute(update(MeasureValue).where(key).values(value=e.value, source=source, recorded_at=now))
             counts["updated"] += 1
         else:
             counts["unchanged"] += 1
@@ -123,9 +123,9 @@ def set_attribute(conn: Connection, quarter: str, name: str, value: float | None
     if quarter not in _quarter_codes(conn):
         raise UnknownName(f"unknown quarter '{quarter}'")
     key = and_(QA.c.quarter_code == quarter, QA.c.name == name)
-    conn.execute(QA.delete().where(key))
+    conn.execute(delete(QuarterAttribute).where(key))
     if value is not None:
-        conn.execute(QA.insert().values(quarter_code=quarter, name=name, value=value))
+        conn.execute(insert(QuarterAttribute).values(quarter_code=quarter, name=name, value=value))
 
 
 def attributes(conn: Connection) -> pd.DataFrame:
@@ -152,7 +152,9 @@ def request_counts(conn: Connection, start: pd.Timestamp, end: pd.Timestamp) -> 
             .group_by(Q.c.code, IV.c.category_code)
         )
         rows = conn.execute(query).all()
-        frames.append(pd.DataFrame(rows, columns=["quarter", "category", what]).set_index(["quarter", "category"]))
+        frames.append(
+            pd.DataFrame(rows, columns=["quarter", "category", what]).set_index(["quarter", "category"])
+        )
     both = pd.concat(frames, axis=1).fillna(0).astype(int).reset_index()
     if both.empty:
         return pd.DataFrame(columns=["quarter", "category", "reported", "resolved"])

@@ -12,10 +12,10 @@ from datetime import date
 
 from sqlalchemy import Connection, select
 
+from geova.core.indicators import derived_names
 from geova.core.model import ZoneKind
 from geova.core.norms import Norm, NormKind, Scope, Target, norm_from_dict
 from geova.core.referential import Referential
-from geova.core.indicators import derived_names
 from geova.store.schema import (
     Category,
     FieldOfAction,

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import Connection, func, select
+from sqlalchemy import Connection, func, insert, select
 
 from geova.store.schema import Report
 
@@ -73,7 +73,7 @@ def publish(
         )
     version = (latest or 0) + 1
     new_id = conn.execute(
-        R.insert()
+        insert(Report)
         .values(
             scope=scope,
             period=period,
@@ -109,7 +109,9 @@ def versions(conn: Connection, scope: str, period: str) -> list[Published]:
 
 def get(conn: Connection, report_id: int) -> tuple[Published, dict[str, Any], str, str] | None:
     """A published version, its figures and its HTML in French and English."""
-    row = conn.execute(select(*LISTED, R.c.figures, R.c.html_fr, R.c.html_en).where(R.c.id == report_id)).first()
+    row = conn.execute(
+        select(*LISTED, R.c.figures, R.c.html_fr, R.c.html_en).where(R.c.id == report_id)
+    ).first()
     if row is None:
         return None
     return Published(*row[:9]), row.figures, row.html_fr, row.html_en

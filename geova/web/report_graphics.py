@@ -15,11 +15,11 @@ import geopandas as gpd
 import matplotlib
 
 matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402 - after choosing the non-interactive backend
-from matplotlib.patches import Patch  # noqa: E402
-from shapely import wkb  # noqa: E402
+import matplotlib.pyplot as plt
+from matplotlib.patches import Patch
+from shapely import wkb
 
-from geova.web.queries import NO_DATA, rate_colour  # noqa: E402
+from geova.web.queries import NO_DATA, rate_colour
 
 plt.rcParams["svg.hashsalt"] = "geova-report"  # the same figures draw the same SVG
 plt.rcParams["svg.fonttype"] = "none"

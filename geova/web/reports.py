@@ -67,7 +67,7 @@ class ReportParams(Params):
 
 
 def period_label(period: ReportPeriod, lang: str) -> str:
-    """"June 2015", "first half of 2015", "2015", in the language of ``lang``."""
+    """ "June 2015", "first half of 2015", "2015", in the language of ``lang``."""
     with force_locale(lang):
         if period.kind == "month":
             return str(format_date(period.start.date(), "MMMM yyyy"))
@@ -286,7 +286,9 @@ def report_pdf() -> Any:
         raise ParamError("period", str(exc)) from None
     pdf = to_pdf(render_report(figures, _lang()))
     name = f"geova-{quarter or 'city'}-{period.code}-{_lang()}.pdf"
-    return Response(pdf, mimetype="application/pdf", headers={"Content-Disposition": f'inline; filename="{name}"'})
+    return Response(
+        pdf, mimetype="application/pdf", headers={"Content-Disposition": f'inline; filename="{name}"'}
+    )
 
 
 def publish_report(
@@ -340,7 +342,9 @@ class MeasureForm(FlaskForm):
 def _measure_form(lang: str) -> MeasureForm:
     form = MeasureForm()
     with engine().connect() as conn:
-        form.measure.choices = [(m.code, m.label_fr if lang == "fr" else m.label_en) for m in measure_defs(conn)]
+        form.measure.choices = [
+            (m.code, m.label_fr if lang == "fr" else m.label_en) for m in measure_defs(conn)
+        ]
         form.quarter.choices = [(q.code, q.name) for q in catalogue.quarters(conn, 0).itertuples()]
     return form
 
@@ -430,7 +434,7 @@ def _published(report_id: int) -> tuple[Any, dict[str, Any], str, str]:
 
 @published_bp.get("/published/<int:report_id>")
 def report(report_id: int) -> Any:
-    meta, figures, html_fr, html_en = _published(report_id)
+    meta, _figures, html_fr, html_en = _published(report_id)
     lang = _lang()
     with engine().connect() as conn:
         others = versions(conn, meta.scope, meta.period)
@@ -449,5 +453,6 @@ def report_pdf_published(report_id: int) -> Any:
     lang = request.args.get("lang") if request.args.get("lang") in LANGS else _lang()
     pdf = to_pdf(html_fr if lang == "fr" else html_en)
     name = f"geova-{meta.scope or 'city'}-{meta.period}-v{meta.version}-{lang}.pdf"
-    return Response(pdf, mimetype="application/pdf", headers={"Content-Disposition": f'inline; filename="{name}"'})
-
+    return Response(
+        pdf, mimetype="application/pdf", headers={"Content-Disposition": f'inline; filename="{name}"'}
+    )
