@@ -98,7 +98,8 @@ def record_measures(
             )
             counts["inserted"] += 1
         elif held.value != e.value:
-            conn.execute(update(MeasureValue).where(key).values(value=e.value, source=source, recorded_at=now))
+            changed = update(MeasureValue).where(key)
+            conn.execute(changed.values(value=e.value, source=source, recorded_at=now))
             counts["updated"] += 1
         else:
             counts["unchanged"] += 1
