@@ -1027,8 +1027,10 @@ def demo(ctx: Context) -> None:
         build_demo(ctx.engine, on_layer=print_layer_report, on_file=print_intervention_report)
     except ImportFailure as exc:
         _fail(exc)
-    from geova.demo import create_demo_accounts
+    from geova.demo import create_demo_accounts, publish_demo_reports
 
+    for title in publish_demo_reports(ctx.engine):
+        click.echo(f"published: {title}")
     accounts = create_demo_accounts(ctx.engine, instance_path())
     if accounts:
         click.echo("Demo accounts (also in instance/demo-accounts.txt):")

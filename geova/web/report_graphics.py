@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import io
 import threading
-from collections.abc import Callable
 from typing import Any
 
 import geopandas as gpd
@@ -16,7 +15,6 @@ import matplotlib
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt
-from matplotlib.patches import Patch
 from shapely import wkb
 
 from geova.web.queries import NO_DATA, rate_colour
@@ -25,11 +23,13 @@ plt.rcParams["svg.hashsalt"] = "geova-report"  # the same figures draw the same 
 plt.rcParams["svg.fonttype"] = "none"
 plt.rcParams["font.family"] = "DejaVu Sans"
 _LOCK = threading.Lock()  # pyplot's state is global: one figure at a time
+BAR_COLOUR, LINE_COLOUR = "#c6dbef", "#1d2733"
+SIMPLIFY_M = 15.0
 
 
 def _svg(fig: Any) -> str:
     buf = io.StringIO()
-    fig.savefig(buf, format="svg", bbox_inches="tight")
+    fig.savefig(buf, format="svg")  # laid out by the figure's constrained layout: drawn once
     plt.close(fig)
     text = buf.getvalue()
     return text[text.index("<svg") :]
@@ -41,19 +41,20 @@ def report_map(
     rates: dict[str, float | None],
     focus: str | None,
     highlight_zones: set[str],
-    legend: list[tuple[str, str]],
-    title: str,
 ) -> str:
     """A choropleth of the quarters by on-time rate (the focused quarter outlined), the priority
-    zones drawn over it and the worst ones emphasised; an SVG document."""
+    zones drawn over it and the worst ones emphasised; an SVG document without words but the
+    quarters' names (title and legend are the page's), so that one drawing serves every language."""
     with _LOCK:
-        fig, ax = plt.subplots(figsize=(7.2, 6.0))
+        fig, ax = plt.subplots(figsize=(7.2, 6.0), layout="constrained")
         if quarters:
             frame = gpd.GeoDataFrame(
                 {"code": [q[0] for q in quarters], "name": [q[1] for q in quarters]},
                 geometry=[wkb.loads(q[2]) for q in quarters],
                 crs="EPSG:4326",
             ).to_crs("EPSG:3857")
+            # a printed map needs no detail below ~15 m: lighter SVG, faster drawing
+            frame["geometry"] = frame.geometry.simplify(SIMPLIFY_M, preserve_topology=True)
             frame["colour"] = [rate_colour(rates.get(c)) for c in frame["code"]]
             if focus:
                 frame.loc[frame["code"] != focus, "colour"] = "#f2f2f2"
@@ -74,59 +75,44 @@ def report_map(
             zf = gpd.GeoDataFrame(
                 {"code": [z[0] for z in zones]}, geometry=[wkb.loads(z[2]) for z in zones], crs="EPSG:4326"
             ).to_crs("EPSG:3857")
+            zf["geometry"] = zf.geometry.simplify(SIMPLIFY_M, preserve_topology=True)
             zf.boundary.plot(ax=ax, color="#6a1b9a", linewidth=0.6, linestyle="--")
             worst = zf[zf["code"].isin(highlight_zones)]
             if len(worst):
                 worst.plot(ax=ax, color="none", edgecolor="#d7191c", linewidth=1.6, hatch="///")
         ax.set_axis_off()
-        ax.set_title(title, fontsize=9)
-        ax.legend(
-            handles=[Patch(facecolor=c, edgecolor="#555555", label=label) for c, label in legend],
-            loc="lower left",
-            fontsize=6,
-            frameon=True,
-        )
         return _svg(fig)
 
 
-def trend_chart(
-    months: list[str],
-    rates: list[float | None],
-    requests: list[int],
-    labels: dict[str, str],
-    month_label: Callable[[str], str],
-) -> str:
-    """Requests reported per month (bars) and the on-time rate (line), as SVG."""
+def trend_chart(months: list[str], rates: list[float | None], requests: list[int]) -> str:
+    """Requests reported per month (bars, left axis) and the on-time rate in % (line, right axis),
+    as SVG; months are written 2015-06, so one drawing serves every language (the page says what
+    the axes are)."""
     with _LOCK:
-        fig, ax = plt.subplots(figsize=(7.2, 2.8))
+        fig, ax = plt.subplots(figsize=(7.2, 2.8), layout="constrained")
         x = list(range(len(months)))
-        ax.bar(x, requests, color="#c6dbef", label=labels["requests"])
-        ax.set_ylabel(labels["requests"], fontsize=7)
+        ax.bar(x, requests, color=BAR_COLOUR)
         ax.tick_params(labelsize=6)
-        ax.set_xticks(x, [month_label(m) for m in months], rotation=45, ha="right")
+        ax.set_xticks(x, months, rotation=45, ha="right")
         ax2 = ax.twinx()
         ys = [r * 100 if r is not None else float("nan") for r in rates]
-        ax2.plot(x, ys, color="#1d2733", marker="o", markersize=3, linewidth=1.5, label=labels["rate"])
+        ax2.plot(x, ys, color=LINE_COLOUR, marker="o", markersize=3, linewidth=1.5)
         ax2.set_ylim(0, 100)
-        ax2.set_ylabel(labels["rate"], fontsize=7)
+        ax2.set_ylabel("%", fontsize=7)
         ax2.tick_params(labelsize=6)
-        ax.set_title(labels["title"], fontsize=9)
-        handles = [*ax.get_legend_handles_labels()[0], *ax2.get_legend_handles_labels()[0]]
-        ax.legend(handles=handles, fontsize=6, loc="upper left")
         return _svg(fig)
 
 
-def quarter_bars(names: list[str], rates: list[float | None], title: str, axis: str) -> str:
-    """The on-time rate of every quarter, as horizontal bars (SVG)."""
+def quarter_bars(names: list[str], rates: list[float | None]) -> str:
+    """The on-time rate (%) of every quarter, as horizontal bars (SVG)."""
     with _LOCK:
-        fig, ax = plt.subplots(figsize=(7.2, max(2.0, 0.18 * len(names) + 0.8)))
+        fig, ax = plt.subplots(figsize=(7.2, max(2.0, 0.18 * len(names) + 0.8)), layout="constrained")
         values = [r * 100 if r is not None else 0 for r in rates]
         colours = [rate_colour(r) if r is not None else NO_DATA for r in rates]
         ax.barh(range(len(names)), values, color=colours, edgecolor="#555555", linewidth=0.3)
         ax.set_yticks(range(len(names)), names, fontsize=6)
         ax.invert_yaxis()
         ax.set_xlim(0, 100)
-        ax.set_xlabel(axis, fontsize=7)
+        ax.set_xlabel("%", fontsize=7)
         ax.tick_params(axis="x", labelsize=6)
-        ax.set_title(title, fontsize=9)
         return _svg(fig)

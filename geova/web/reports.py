@@ -39,7 +39,7 @@ from geova.web.errors import ParamError
 from geova.web.format import num, pct
 from geova.web.params import Code, Params, parse
 from geova.web.queries import rate_legend
-from geova.web.report_graphics import quarter_bars, report_map, trend_chart
+from geova.web.report_graphics import BAR_COLOUR, LINE_COLOUR, quarter_bars, report_map, trend_chart
 
 bp = Blueprint("reports", __name__)
 published_bp = Blueprint("published", __name__)
@@ -105,47 +105,46 @@ def _month_label(month: str, fmt: str = "MMM yyyy") -> str:
     return str(format_date(pd.Period(month, freq="M").start_time.date(), fmt))
 
 
-def render_report(figures: dict[str, Any], lang: str, eng: Engine | None = None) -> str:
+def report_graphics(figures: dict[str, Any], eng: Engine | None = None) -> dict[str, str | None]:
+    """The report's map and charts as SVG; they hold no translated word, so one drawing serves
+    both languages of a publication."""
+    eng = eng or engine()
+    quarters, zones = _shapes(eng)
+    focus = figures["scope"]["quarter"]
+    return {
+        "map": report_map(
+            quarters,
+            zones,
+            {q["code"]: q["on_time_rate"] for q in figures["quarters"]},
+            focus,
+            {z["code"] for z in figures["worst_zones"]},
+        ),
+        "trend": trend_chart(
+            [t["month"] for t in figures["trend"]],
+            [t["on_time_rate"] for t in figures["trend"]],
+            [t["requests"] for t in figures["trend"]],
+        ),
+        "bars": None
+        if focus
+        else quarter_bars(
+            [q["name"] for q in figures["quarters"]], [q["on_time_rate"] for q in figures["quarters"]]
+        ),
+    }
+
+
+def render_report(
+    figures: dict[str, Any],
+    lang: str,
+    eng: Engine | None = None,
+    graphics: dict[str, str | None] | None = None,
+) -> str:
     """The report as one self-contained HTML document in ``lang`` (map and charts inlined as
     SVG), ready to print or to hand to WeasyPrint."""
-    eng = eng or engine()
     period = parse_period(figures["period"]["code"])
-    quarters, zones = _shapes(eng)
+    graphics = graphics or report_graphics(figures, eng)
     with force_locale(lang):
-        rates = {q["code"]: q["on_time_rate"] for q in figures["quarters"]}
-        focus = figures["scope"]["quarter"]
         headline = next((n for n in figures["norms"] if n["code"] == figures["headline"]), None)
         label = (headline or {}).get("label_fr" if lang == "fr" else "label_en", "")
-        graphics = {
-            "map": report_map(
-                quarters,
-                zones,
-                rates,
-                focus,
-                {z["code"] for z in figures["worst_zones"]},
-                [(c, str(t)) for c, t in rate_legend()],
-                _("On-time rate per quarter, %(period)s", period=period_label(period, lang)),
-            ),
-            "trend": trend_chart(
-                [t["month"] for t in figures["trend"]],
-                [t["on_time_rate"] for t in figures["trend"]],
-                [t["requests"] for t in figures["trend"]],
-                {
-                    "requests": _("Requests reported"),
-                    "rate": _("On time (%)"),
-                    "title": _("The last months: requests and on-time rate"),
-                },
-                lambda m: _month_label(m, "MMM yy"),
-            ),
-            "bars": None
-            if focus
-            else quarter_bars(
-                [q["name"] for q in figures["quarters"]],
-                [q["on_time_rate"] for q in figures["quarters"]],
-                _("On-time rate per quarter"),
-                _("On time (%)"),
-            ),
-        }
         tasks = {t["code"]: t for t in figures["audit"]["tasks"]}
         return render_template(
             "reports/document.html",
@@ -157,6 +156,8 @@ def render_report(figures: dict[str, Any], lang: str, eng: Engine | None = None)
             previous_label=_period_range(figures["period"]["previous"], period, lang),
             year_label=_period_range(figures["period"]["year_before"], period, lang),
             graphics=graphics,
+            legend=[(c, str(t)) for c, t in rate_legend()],
+            colours={"bar": BAR_COLOUR, "line": LINE_COLOUR},
             headline_label=label,
             tasks=tasks,
             label=lambda row: row.get("label_fr" if lang == "fr" else "label_en") or row.get("code"),
@@ -296,7 +297,8 @@ def publish_report(
 ) -> Any:
     """Compute, render in both languages and store a report, frozen (see geova.store.reports)."""
     figures = build_report(eng, period, quarter)
-    html = (render_report(figures, "fr", eng), render_report(figures, "en", eng))
+    graphics = report_graphics(figures, eng)
+    html = (render_report(figures, "fr", eng, graphics), render_report(figures, "en", eng, graphics))
     titles = (report_title(figures, "fr"), report_title(figures, "en"))
     with write(eng) as conn:
         return publish(
