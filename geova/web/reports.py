@@ -287,9 +287,7 @@ def report_pdf() -> Any:
         raise ParamError("period", str(exc)) from None
     pdf = to_pdf(render_report(figures, _lang()))
     name = f"geova-{quarter or 'city'}-{period.code}-{_lang()}.pdf"
-    return Response(
-        pdf, mimetype="application/pdf", headers={"Content-Disposition": f'inline; filename="{name}"'}
-    )
+    return pdf_response(pdf, name)
 
 
 def publish_report(
@@ -455,6 +453,12 @@ def report_pdf_published(report_id: int) -> Any:
     lang = request.args.get("lang") if request.args.get("lang") in LANGS else _lang()
     pdf = to_pdf(html_fr if lang == "fr" else html_en)
     name = f"geova-{meta.scope or 'city'}-{meta.period}-v{meta.version}-{lang}.pdf"
-    return Response(
-        pdf, mimetype="application/pdf", headers={"Content-Disposition": f'inline; filename="{name}"'}
-    )
+    return pdf_response(pdf, name)
+
+
+def pdf_response(pdf: bytes, name: str) -> Response:
+    """The PDF, shown in the browser, saved under ``name`` (a quarter code may hold any character:
+    only letters, digits, dots and dashes reach the header)."""
+    safe = re.sub(r"[^A-Za-z0-9._-]", "_", name)
+    disposition = f'inline; filename="{safe}"'
+    return Response(pdf, mimetype="application/pdf", headers={"Content-Disposition": disposition})
