@@ -292,3 +292,22 @@ def test_cli_exit_codes(store, db_url, tmp_path):
     html = tmp_path / "r.html"
     ok = run(db_url, "report", "--month", "2015-06", "--lang", "en", "-o", html)
     assert ok.exit_code == 0 and "Monthly report" in html.read_text(encoding="utf-8")
+
+
+def test_names_and_reasons_are_escaped(app, store):
+    from sqlalchemy import update
+
+    from geova.store.schema import Quarter
+
+    with store.begin() as conn:
+        conn.execute(update(Quarter).where(Quarter.code == "6").values(name="<b>Dorchester</b> & co"))
+    client = _client(app)
+    client.post("/reports/publish?period=2015-06&quarter=6")
+    url = client.post(
+        "/reports/publish?period=2015-06&quarter=6", data={"reason": "<script>alert(1)</script>"}
+    ).headers["Location"]
+    html = _client(app, None).get(url + "?lang=en").get_data(as_text=True)
+    assert "<script>alert(1)</script>" not in html and "&lt;script&gt;alert(1)&lt;/script&gt;" in html
+    assert "<b>Dorchester</b>" not in html and "&lt;b&gt;Dorchester&lt;/b&gt; &amp; co" in html
+    svg = re.search(r"<svg.*?</svg>", html, re.S).group(0)
+    assert "<b>" not in svg  # the map's label too
