@@ -28,6 +28,7 @@ VIEW = ("norm", "from", "to", "as_of", "category", "service", "quarter", "zone",
 MAP = (*VIEW, "bbox", "zoom")
 WORKLIST = (*MAP, "risk_hours", "page")
 COMPARE = (*VIEW, "quarters", "sort", "dir", "year")
+REPORT = ("period", "quarter", "lang")
 # every page and feed, with the parameters it reads ("{code}" and "{id}" are path parameters)
 ENDPOINTS: dict[str, tuple[str, ...]] = {
     "/": VIEW,
@@ -44,6 +45,10 @@ ENDPOINTS: dict[str, tuple[str, ...]] = {
     "/geo/zones.geojson": VIEW,
     "/geo/interventions.geojson": MAP,
     "/geo/interventions/{id}.json": VIEW,
+    "/reports": REPORT,
+    "/indicators": REPORT,
+    "/published": ("lang",),
+    "/published/{id}": ("lang",),
 }
 
 HOSTILE = [
