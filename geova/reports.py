@@ -254,7 +254,10 @@ def build_report(
     with engine.connect() as conn:
         grid = current_grid(conn, year=period.year, quarter=quarter)
         tasks = catalogue.tasks(conn)
-        recs, _zones = load_records(conn, where=RecordFilter(quarters=scope) if scope else None)
+        # steps due in the period come from requests reported in the two months before it (at most)
+        earliest = start - pd.DateOffset(months=2) - pd.Timedelta(days=1)
+        window = RecordFilter(quarters=scope, reported_from=earliest, reported_to=end)
+        recs, _zones = load_records(conn, where=window)
         done = load_done(conn)
     audit = {
         "year": period.year,

@@ -311,3 +311,23 @@ def test_names_and_reasons_are_escaped(app, store):
     assert "<b>Dorchester</b>" not in html and "&lt;b&gt;Dorchester&lt;/b&gt; &amp; co" in html
     svg = re.search(r"<svg.*?</svg>", html, re.S).group(0)
     assert "<b>" not in svg  # the map's label too
+
+
+def test_followups_due_in_the_month(store, db_url):
+    """The steps due in June: the 15-day, one-month and two-month calls of the requests reported
+    from April on, computed here from the export's dates (no contact recorded: every step due
+    before the month's end is missed)."""
+    raw = pd.read_csv(GRAFFITI, dtype=str, keep_default_na=False)
+    raw = raw[~raw["CLOSURE_REASON"].str.contains("duplicate|case invalid", case=False)]
+    opened = pd.to_datetime(raw["OPEN_DT"], format=FMT)
+    june = lambda s: (s >= pd.Timestamp("2015-06-01")) & (s < pd.Timestamp("2015-07-01"))  # noqa: E731
+    expected = {
+        "contact_15d": int(june(opened + pd.DateOffset(days=15)).sum()),
+        "contact_1m": int(june(opened + pd.DateOffset(months=1)).sum()),
+        "validation_2m": int(june(opened + pd.DateOffset(months=2)).sum()),
+    }
+    figures = json.loads(run(db_url, "report", "--month", "2015-06", "--format", "json").stdout)
+    follow = figures["followups"]
+    assert {step: counts.get("missed", 0) for step, counts in follow["by_step"].items()} == expected
+    assert follow["missed"] == follow["total"] == sum(expected.values())
+    assert follow["done"] == follow["done_late"] == follow["due"] == 0

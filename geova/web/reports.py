@@ -33,6 +33,7 @@ from geova.store.areas import area_shapes
 from geova.store.db import write
 from geova.store.measures import MeasureEntry, UnknownName, measure_defs, record_measures
 from geova.store.reports import PublishRefused, get, listing, publish, versions
+from geova.store.status import settings
 from geova.web import engine
 from geova.web.auth import roles_required
 from geova.web.errors import ParamError
@@ -360,6 +361,7 @@ def indicators_page() -> Any:
     table = indicator_table(engine(), start, end)
     with engine().connect() as conn:
         quarters = catalogue.quarters(conn, 0)
+        example = settings(conn).get("example_measures") == "yes"
     scopes = [(CITY, _("City"))] + [(q.code, q.name) for q in quarters.itertuples()]
     if quarter:
         scopes = [s for s in scopes if s[0] == quarter]
@@ -371,6 +373,7 @@ def indicators_page() -> Any:
         scopes=scopes,
         quarters=quarters.to_dict("records"),
         asked_quarter=quarter,
+        example=example,
         form=_measure_form(lang),
         kind_label=_kind_label,
         label=lambda d: d.label_fr if lang == "fr" else d.label_en,
