@@ -7,6 +7,7 @@ No browser and no tile server are needed: the report is one self-contained docum
 from __future__ import annotations
 
 import io
+import re
 import threading
 from typing import Any
 
@@ -32,7 +33,11 @@ def _svg(fig: Any) -> str:
     fig.savefig(buf, format="svg")  # laid out by the figure's constrained layout: drawn once
     plt.close(fig)
     text = buf.getvalue()
-    return text[text.index("<svg") :]
+    svg = text[text.index("<svg") :]
+    # sized by the page (width 100 %), in proportion through the viewBox alone
+    head, rest = svg.split(">", 1)
+    head = re.sub(r'\s(width|height)="[^"]*"', "", head)
+    return f'{head} preserveAspectRatio="xMidYMid meet">{rest}'
 
 
 def report_map(

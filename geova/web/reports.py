@@ -47,6 +47,7 @@ published_bp = Blueprint("published", __name__)
 
 LANGS = ("fr", "en")
 BODY_START, BODY_END = "<!--report-body-->", "<!--/report-body-->"
+HATCHED_BELOW = 0.95  # the worst zones are hatched on the map when under the best class
 
 
 def _period_text(value: str) -> str:
@@ -118,7 +119,7 @@ def report_graphics(figures: dict[str, Any], eng: Engine | None = None) -> dict[
             zones,
             {q["code"]: q["on_time_rate"] for q in figures["quarters"]},
             focus,
-            {z["code"] for z in figures["worst_zones"]},
+            {z["code"] for z in figures["worst_zones"] if z["on_time_rate"] < HATCHED_BELOW},
         ),
         "trend": trend_chart(
             [t["month"] for t in figures["trend"]],
@@ -164,6 +165,7 @@ def render_report(
             label=lambda row: row.get("label_fr" if lang == "fr" else "label_en") or row.get("code"),
             pct=pct,
             num=num,
+            hours=_hours,
             month_label=_month_label,
             change=_change,
             body_start=BODY_START,
@@ -181,6 +183,12 @@ def _period_range(bounds: list[str], period: ReportPeriod, lang: str) -> str:
     if period.kind == "half" and start.month not in (1, 7):
         return f"{start.date()} – {pd.Timestamp(bounds[1]).date()}"
     return period_label(shifted, lang)
+
+
+def _hours(value: float | None) -> str:
+    """Hours with one decimal ("22.1 h"); a median just below zero (resolutions flagged before
+    their report) shows as 0.0, not -0.0."""
+    return "—" if value is None else f"{num(round(value, 1) + 0.0, 1)} h"
 
 
 def _change(now: float | None, before: float | None) -> str:
