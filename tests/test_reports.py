@@ -242,8 +242,11 @@ def test_a_published_report_is_frozen_and_public(app, store, db_url):
 def test_a_corrected_version_keeps_both(app, store, db_url):
     client = _client(app)
     first = client.post("/reports/publish?period=2015-06&quarter=6").headers["Location"]
-    again = client.post("/reports/publish?period=2015-06&quarter=6", follow_redirects=True)
-    assert "needs a reason" in again.get_data(as_text=True)
+    again = client.post("/reports/publish?period=2015-06&quarter=6&lang=en", follow_redirects=True)
+    refused = "Version 1 of this report is already published: a corrected version needs a reason."
+    assert refused in again.get_data(as_text=True)
+    again = client.post("/reports/publish?period=2015-06&quarter=6&lang=fr", follow_redirects=True)
+    assert "une version corrigée demande un motif" in again.get_data(as_text=True)
     out = run(db_url, "report", "--month", "2015-06", "--quarter", "6", "--publish", "--by", "elu")
     assert out.exit_code == 1 and "needs a reason" in out.stderr
     import_interventions(

@@ -19,7 +19,12 @@ R = Report.__table__
 
 
 class PublishRefused(ValueError):
-    """A publication the rules refuse (a second version without a reason)."""
+    """A publication the rules refuse (a second version without a reason); ``latest`` is the
+    version already published, if any."""
+
+    def __init__(self, message: str, latest: int | None = None):
+        super().__init__(message)
+        self.latest = latest
 
 
 @dataclass(frozen=True)
@@ -69,7 +74,8 @@ def publish(
     reason = (reason or "").strip() or None
     if latest is not None and reason is None:
         raise PublishRefused(
-            f"version {latest} of this report is already published: a corrected version needs a reason"
+            f"version {latest} of this report is already published: a corrected version needs a reason",
+            latest,
         )
     version = (latest or 0) + 1
     new_id = conn.execute(

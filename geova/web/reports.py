@@ -23,6 +23,7 @@ from flask_login import current_user
 from flask_wtf import FlaskForm
 from pydantic import AfterValidator, Field
 from sqlalchemy import Engine
+from sqlalchemy.exc import IntegrityError
 from wtforms import DecimalField, SelectField, StringField, TextAreaField
 from wtforms.validators import DataRequired, Length, Optional
 
@@ -307,17 +308,23 @@ def publish_report(
     graphics = report_graphics(figures, eng)
     html = (render_report(figures, "fr", eng, graphics), render_report(figures, "en", eng, graphics))
     titles = (report_title(figures, "fr"), report_title(figures, "en"))
-    with write(eng) as conn:
-        return publish(
-            conn,
-            scope=quarter or "",
-            period=period.code,
-            titles=titles,
-            figures=figures,
-            html=html,
-            by=by,
-            reason=reason,
-        )
+    try:
+        with write(eng) as conn:
+            return publish(
+                conn,
+                scope=quarter or "",
+                period=period.code,
+                titles=titles,
+                figures=figures,
+                html=html,
+                by=by,
+                reason=reason,
+            )
+    except IntegrityError:  # the same version published by someone else at the same moment
+        raise PublishRefused(
+            "this report was published by someone else at the same moment: read it, then publish "
+            "a corrected version if it needs one"
+        ) from None
 
 
 @bp.post("/reports/publish")
@@ -330,7 +337,19 @@ def publish_page() -> Any:
         return redirect(url_for("reports.reports_page"))
     try:
         done = publish_report(engine(), period, quarter, current_user.username, form.reason.data)
-    except (PublishRefused, ReportError) as exc:
+    except PublishRefused as exc:
+        if exc.latest is not None:
+            flash(
+                _(
+                    "Version %(n)s of this report is already published: a corrected version needs a reason.",
+                    n=exc.latest,
+                ),
+                "error",
+            )
+        else:
+            flash(_("This report was published by someone else at the same moment: read it first."), "error")
+        return redirect(url_for("reports.reports_page", period=period.code, quarter=quarter))
+    except ReportError as exc:
         flash(str(exc), "error")
         return redirect(url_for("reports.reports_page", period=period.code, quarter=quarter))
     flash(_("Report published (version %(n)s).", n=done.version), "success")
