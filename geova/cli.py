@@ -1027,8 +1027,10 @@ def demo(ctx: Context) -> None:
         build_demo(ctx.engine, on_layer=print_layer_report, on_file=print_intervention_report)
     except ImportFailure as exc:
         _fail(exc)
-    from geova.demo import create_demo_accounts
+    from geova.demo import create_demo_accounts, publish_demo_reports
 
+    for title in publish_demo_reports(ctx.engine):
+        click.echo(f"published: {title}")
     accounts = create_demo_accounts(ctx.engine, instance_path())
     if accounts:
         click.echo("Demo accounts (also in instance/demo-accounts.txt):")
@@ -1068,6 +1070,14 @@ def run_job_cmd(ctx: Context, job_id: int) -> None:
     job = run_job(ctx.engine, job_id)
     click.echo(f"import job {job.id}: {job.phase}" + (f" ({job.error})" if job.error else ""))
     sys.exit(0 if job.phase in ("done", "previewed") else 1)
+def _add_committee_commands() -> None:
+    """`geova report`, `reports`, `indicators`, `measures`, `quarter-attributes` (geova.cli_reports)."""
+    from geova.cli_reports import add_commands
+
+    add_commands(cli)
+
+
+_add_committee_commands()
 
 
 def main() -> None:

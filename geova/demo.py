@@ -78,6 +78,49 @@ def build_demo(
     )
     for f in DEMO_FILES:
         on_file(import_interventions(engine, DATA / f.data, DATA / f.mapping))
+    load_example_indicators(engine)
+
+
+# Made-up figures (Boston publishes none): the reports that use them say they are example data.
+EXAMPLE_MEASURES = DemoFile("boston/example-measures.csv", "boston/example-measures.toml")
+EXAMPLE_ATTRIBUTES = "boston/example-quarter-attributes.csv"
+DEMO_REPORTS = [("2015-06", None), ("2015-06", "6")]  # June 2015, the city and Dorchester
+
+
+def load_example_indicators(engine: Engine) -> int:
+    """The example measures and quarter attributes; returns the number of figures stored."""
+    from geova.io.measures import load_measure_mapping, read_attributes, read_measures
+    from geova.store.measures import MeasureEntry, record_measures, set_attribute
+
+    mapping = load_measure_mapping(DATA / EXAMPLE_MEASURES.mapping)
+    rows = read_measures(DATA / EXAMPLE_MEASURES.data, mapping)
+    entries = [MeasureEntry(r.measure, r.month, r.quarter, r.value, r.service) for r in rows]
+    with write(engine) as conn:
+        set_setting(conn, "example_measures", "yes")
+        record_measures(conn, entries, source=mapping.source.name)
+        for _line, quarter, name, value in read_attributes(DATA / EXAMPLE_ATTRIBUTES):
+            set_attribute(conn, quarter, name, value)
+    return len(entries)
+
+
+def publish_demo_reports(engine: Engine) -> list[str]:
+    """The published June 2015 reports of the city and of Dorchester (once: a demo built again
+    keeps the versions it has)."""
+    from geova.reports import parse_period
+    from geova.store.reports import versions
+    from geova.web import create_app
+    from geova.web.reports import publish_report
+
+    done = []
+    app = create_app({"GEOVA_DATABASE_URL": engine.url.render_as_string(hide_password=False)})
+    with app.test_request_context("/"):
+        for period, quarter in DEMO_REPORTS:
+            with engine.connect() as conn:
+                if versions(conn, quarter or "", period):
+                    continue
+            report = publish_report(engine, parse_period(period), quarter, "demo", None)
+            done.append(report.title_en)
+    return done
 
 
 DEMO_ACCOUNTS = [

@@ -43,7 +43,7 @@ from geova.store import areas, interventions, journal, verdicts
 from geova.store.activities import upsert_activities
 from geova.store.db import write
 from geova.store.migrate import current_revision, ensure_schema
-from geova.store.referential import category_codes, store_referential, unknown_codes
+from geova.store.referential import category_codes, formula_names_known, store_referential, unknown_codes
 from geova.store.status import set_setting, settings
 
 Progress = Callable[[int, int], None]  # (done, total)
@@ -133,7 +133,7 @@ def load_extra_referential(engine: Engine, path: Path) -> dict[str, int]:
 
 def _checked_referential(conn: Connection, path: Path, *, places: bool) -> Referential:
     """The file validated whole, then against the store: an ImportFailure lists every problem."""
-    ref = read_referential(path)
+    ref = read_referential(path, formula_names_known(conn))
     problems = unknown_codes(conn, ref, places=places)
     if problems:
         raise refusal(path, problems)

@@ -219,6 +219,14 @@ def test_demo_prints_counts_for_each_file(db_url):
         ), name
     assert "Demo territory ready" in out
     assert _total(db_url) == sum(DEMO_FILES.values())
+    # the monthly committee: June 2015 published for the city and Dorchester, example indicators
+    assert "published: Monthly report — Boston (demo) — June 2015" in out
+    assert "published: Monthly report — Dorchester — June 2015" in out
+    listed = geova(db_url, "reports").stdout
+    assert re.search(r"2015-06\s+\(city\)\s+v1", listed) and re.search(r"2015-06\s+6\s+v1", listed)
+    rows = json.loads(geova(db_url, "indicators", "--month", "2015-06", "--format", "json").stdout)
+    city = {r["indicator"]: r["value"] for r in rows if r["quarter"] == "(city)"}
+    assert city["resource.fte"] > 0 and city["impact.reported_per_1000"] > 0
 
 
 def _timezone(db_url: str) -> str | None:

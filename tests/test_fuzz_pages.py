@@ -28,6 +28,7 @@ VIEW = ("norm", "from", "to", "as_of", "category", "service", "quarter", "zone",
 MAP = (*VIEW, "bbox", "zoom")
 WORKLIST = (*MAP, "risk_hours", "page")
 COMPARE = (*VIEW, "quarters", "sort", "dir", "year")
+REPORT = ("period", "quarter", "lang")
 # every page and feed, with the parameters it reads ("{code}" and "{id}" are path parameters)
 ENDPOINTS: dict[str, tuple[str, ...]] = {
     "/": VIEW,
@@ -44,6 +45,10 @@ ENDPOINTS: dict[str, tuple[str, ...]] = {
     "/geo/zones.geojson": VIEW,
     "/geo/interventions.geojson": MAP,
     "/geo/interventions/{id}.json": VIEW,
+    "/reports": REPORT,
+    "/indicators": REPORT,
+    "/published": ("lang",),
+    "/published/{id}": ("lang",),
 }
 
 HOSTILE = [
@@ -126,6 +131,7 @@ PLAUSIBLE: dict[str, list[str]] = {
     "sort": ["name", "on_time_rate", "requests_change", "p90_hours"],
     "dir": ["asc", "desc"],
     "year": ["2015", "1970", "2100"],
+    "period": ["2015-06", "2015-H2", "2015", "2015-13", "1969-12", "2101"],
 }
 
 values = st.one_of(
@@ -270,3 +276,12 @@ def test_a_filter_that_matches_nothing_gives_empty_pages(clients):
         assert response.status_code in (200, 404), (path, response.status_code)
     html = clients[None].get("/?category=NaN&lang=en").get_data(as_text=True)
     assert 'data-figure="on-time-rate">—<' in html
+
+
+def test_a_report_page_answers_within_the_bound(clients):
+    """The committee's report of a month, a half year and a year, made while the official waits."""
+    for period in ("2015-06", "2015-H2", "2015"):
+        for quarter in ("", DORCHESTER):
+            response, elapsed = timed(clients["elu"], "/reports", [("period", period), ("quarter", quarter)])
+            assert response.status_code == 200, (period, quarter)
+            assert elapsed < SLOW, (period, quarter, elapsed)

@@ -9,6 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from geova.core.indicators import IndicatorDef, MeasureDef
 from geova.core.norms import Norm
 
 DEFAULT_REFERENTIAL = Path(__file__).resolve().parents[2] / "data" / "referential.toml"
@@ -45,3 +46,5 @@ class Referential:
     tasks: list[TaskDef]
     categories: list[CategoryDef]
     norms: list[Norm] = field(default_factory=list)
+    measures: list[MeasureDef] = field(default_factory=list)
+    indicators: list[IndicatorDef] = field(default_factory=list)

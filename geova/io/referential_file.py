@@ -14,8 +14,17 @@ from datetime import date
 from pathlib import Path
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from geova.core.indicators import (
+    ATTRIBUTES,
+    FormulaError,
+    IndicatorDef,
+    IndicatorKind,
+    MeasureDef,
+    derived_names,
+    formula_names,
+)
 from geova.core.norms import Basis, Calendar, NormKind, Period, norm_from_dict
 from geova.core.referential import CategoryDef, FieldDef, Referential, TaskDef
 from geova.io.errors import ImportFailure
@@ -91,17 +100,51 @@ class NormModel(_Strict):
         return self
 
 
+MEASURE_CODE = r"^[A-Za-z_][A-Za-z0-9_]*$"  # a name a formula can use
+
+
+class MeasureModel(_Strict):
+    code: str = Field(min_length=1, max_length=64, pattern=MEASURE_CODE)
+    label_fr: str
+    label_en: str
+    unit: str | None = None
+
+
+class IndicatorModel(_Strict):
+    code: str = Field(min_length=1, max_length=64)
+    kind: IndicatorKind
+    label_fr: str
+    label_en: str
+    formula: str = Field(min_length=1)
+    unit: str | None = None
+
+    @field_validator("formula")
+    @classmethod
+    def _safe(cls, value: str) -> str:
+        try:
+            formula_names(value)
+        except FormulaError as exc:
+            raise ValueError(str(exc)) from None
+        return value
+
+
 class ReferentialFile(_Strict):
     field: list[FieldModel] = Field(default_factory=list)
     category: list[CategoryModel] = Field(default_factory=list)
     norm: list[NormModel] = Field(default_factory=list)
+    measure: list[MeasureModel] = Field(default_factory=list)
+    indicator: list[IndicatorModel] = Field(default_factory=list)
 
 
-def read_referential(path: Path) -> Referential:
-    """The file's fields, tasks, categories and norms, or an ImportFailure listing every problem.
+def read_referential(path: Path, known_names: frozenset[str] | set[str] = frozenset()) -> Referential:
+    """The file's fields, tasks, categories, norms, measures and indicators, or an ImportFailure
+    listing every problem.
 
     Codes that must exist elsewhere (a category's task may be one already stored) are checked
-    against the store by the caller (geova.store.referential.unknown_codes)."""
+    against the store by the caller (geova.store.referential.unknown_codes). An indicator's formula
+    may name the file's measures, the measures counted from requests (also per category of the
+    file), the quarter attributes, and ``known_names`` (the store's measures and categories' names).
+    """
     text = _read_text(path)
     try:
         raw = tomllib.loads(text)
@@ -123,12 +166,27 @@ def read_referential(path: Path) -> Referential:
             norms.append(norm_from_dict(n.model_dump(by_alias=True, exclude_unset=True), str(path)))
         except ValueError as exc:  # what the model let through and the norm engine refuses
             raise refusal(path, [(("norm", i), str(exc).removeprefix(f"{path}: "))]) from exc
+    measures = [MeasureDef(m.code, m.label_fr, m.label_en, m.unit) for m in model.measure]
+    indicators = [
+        IndicatorDef(i.code, i.kind, i.label_fr, i.label_en, i.formula, i.unit, pos)
+        for pos, i in enumerate(model.indicator, start=1)
+    ]
     problems: list[tuple[Loc, str]] = []
+    allowed = {m.code for m in measures} | derived_names(c.code for c in categories) | set(ATTRIBUTES)
+    allowed |= set(known_names)
+    for i, ind in enumerate(indicators):
+        unknown = [n for n in formula_names(ind.formula) if n not in allowed]
+        if unknown:
+            problems.append(
+                (("indicator", i, "formula"), f"unknown measure {', '.join(repr(n) for n in unknown)}")
+            )
     for table, codes in (
         ("field", [f.code for f in fields]),
         ("field.task", [t.code for t in tasks]),
         ("category", [c.code for c in categories]),
         ("norm", [n.code for n in norms]),
+        ("measure", [m.code for m in measures]),
+        ("indicator", [i.code for i in indicators]),
     ):
         seen: set[str] = set()
         for i, code in enumerate(codes):
@@ -137,7 +195,7 @@ def read_referential(path: Path) -> Referential:
             seen.add(code)
     if problems:
         raise refusal(path, problems)
-    return Referential(fields, tasks, categories, norms)
+    return Referential(fields, tasks, categories, norms, measures, indicators)
 
 
 def _dupe_loc(table: str, index: int, raw: dict[str, Any]) -> Loc:

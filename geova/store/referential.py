@@ -12,10 +12,20 @@ from datetime import date
 
 from sqlalchemy import Connection, select
 
+from geova.core.indicators import derived_names
 from geova.core.model import ZoneKind
 from geova.core.norms import Norm, NormKind, Scope, Target, norm_from_dict
 from geova.core.referential import Referential
-from geova.store.schema import Category, FieldOfAction, NormTarget, Quarter, StandardTask, Zone
+from geova.store.schema import (
+    Category,
+    FieldOfAction,
+    IndicatorDef,
+    MeasureDef,
+    NormTarget,
+    Quarter,
+    StandardTask,
+    Zone,
+)
 from geova.store.schema import Norm as NormRow
 from geova.store.status import settings
 
@@ -38,7 +48,7 @@ def _scope_json(scope: Scope) -> dict:
 
 
 def store_referential(conn: Connection, ref: Referential) -> dict[str, int]:
-    counts = {"fields": 0, "tasks": 0, "categories": 0, "norms": 0, "targets": 0}
+    counts = {"fields": 0, "tasks": 0, "categories": 0, "norms": 0, "targets": 0, "indicators": 0}
     for key, model, items in (
         ("fields", FieldOfAction, ref.fields),
         ("tasks", StandardTask, ref.tasks),
@@ -67,7 +77,20 @@ def store_referential(conn: Connection, ref: Referential) -> dict[str, int]:
         )
         for target in norm.targets:
             counts["targets"] += add_target(conn, norm.code, target)
+    for m in ref.measures:
+        _upsert(conn, MeasureDef.__table__, "code", dict(m.__dict__))
+    for ind in ref.indicators:
+        counts["indicators"] += _upsert(
+            conn, IndicatorDef.__table__, "code", {**ind.__dict__, "kind": ind.kind.value}
+        )
     return counts
+
+
+def formula_names_known(conn: Connection) -> set[str]:
+    """The measure names an indicator of a city's extra file may use besides its own: the stored
+    measures, and the counts of the stored categories."""
+    measures = set(conn.execute(select(MeasureDef.__table__.c.code)).scalars())
+    return measures | derived_names(category_codes(conn))
 
 
 def add_target(conn: Connection, norm_code: str, target: Target) -> bool:

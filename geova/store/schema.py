@@ -397,3 +397,76 @@ class VerdictLog(Base):
     intervention_id: Mapped[int | None] = mapped_column(Integer)
     norm_code: Mapped[str | None] = mapped_column(String(96))
     everything: Mapped[bool] = mapped_column(Boolean, default=False)  # replicas reload all
+
+
+class MeasureDef(Base):
+    """A measure the referential declares (``[[measure]]``): a named number entered per month and
+    quarter (staff FTE, money, passages, fines...), which indicator formulas name."""
+
+    __tablename__ = "measure_def"
+    code: Mapped[str] = mapped_column(String(64), primary_key=True)
+    label_fr: Mapped[str] = mapped_column(Text)
+    label_en: Mapped[str] = mapped_column(Text)
+    unit: Mapped[str | None] = mapped_column(Text)
+
+
+class IndicatorDef(Base):
+    """An activity, impact or resource indicator of the referential: a formula over measures."""
+
+    __tablename__ = "indicator"
+    code: Mapped[str] = mapped_column(String(64), primary_key=True)
+    kind: Mapped[str] = mapped_column(String(16))
+    label_fr: Mapped[str] = mapped_column(Text)
+    label_en: Mapped[str] = mapped_column(Text)
+    formula: Mapped[str] = mapped_column(Text)
+    unit: Mapped[str | None] = mapped_column(Text)
+    position: Mapped[int] = mapped_column(Integer, default=0)
+
+
+class MeasureValue(Base):
+    """One entered figure: a measure for a month (its first day) and a quarter, optionally for one
+    service (empty: all services). A later entry for the same key replaces the figure."""
+
+    __tablename__ = "measure_value"
+    __table_args__ = (
+        UniqueConstraint("measure_code", "month", "quarter_code", "service", name="uq_measure_value"),
+    )
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    measure_code: Mapped[str] = mapped_column(String(64))
+    month: Mapped[date] = mapped_column(Date)
+    quarter_code: Mapped[str] = mapped_column(String(64))
+    service: Mapped[str] = mapped_column(String(128), default="")
+    value: Mapped[float] = mapped_column(Float)
+    source: Mapped[str] = mapped_column(Text, default="")
+    recorded_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    recorded_by: Mapped[str | None] = mapped_column(Text)
+
+
+class QuarterAttribute(Base):
+    """A quarter's population or street length (km), which impact indicators divide by."""
+
+    __tablename__ = "quarter_attribute"
+    quarter_code: Mapped[str] = mapped_column(String(64), primary_key=True)
+    name: Mapped[str] = mapped_column(String(32), primary_key=True)
+    value: Mapped[float] = mapped_column(Float)
+
+
+class Report(Base):
+    """A published report, frozen: its figures (JSON) and its rendering in each language, as they
+    were when published. A corrected version of the same scope and period gets the next number and
+    a reason; every version is kept."""
+
+    __tablename__ = "report"
+    __table_args__ = (UniqueConstraint("scope", "period", "version", name="uq_report_version"),)
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    scope: Mapped[str] = mapped_column(String(64))  # a quarter code, or "" for the city
+    period: Mapped[str] = mapped_column(String(16))  # 2015-06, 2015-H1, 2015
+    version: Mapped[int] = mapped_column(Integer)
+    title_fr: Mapped[str] = mapped_column(Text)
+    title_en: Mapped[str] = mapped_column(Text)
+    figures: Mapped[dict] = mapped_column(JSON)
+    html_fr: Mapped[str] = mapped_column(Text)
+    html_en: Mapped[str] = mapped_column(Text)
+    reason: Mapped[str | None] = mapped_column(Text)
+    published_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    published_by: Mapped[str | None] = mapped_column(Text)

@@ -149,6 +149,10 @@ def init_app(app: Flask) -> None:
 
     for bp in (public.bp, auth.bp, geo.bp, correspondent.bp, services.bp, officials.bp, ogc.bp, imports.bp):
         app.register_blueprint(bp)
+    from geova.web import reports  # the monthly committee: reports, publication, indicators
+
+    for bp in (reports.bp, reports.published_bp):
+        app.register_blueprint(bp)
     from geova.web import api, open311  # JSON API and Open311 GeoReport v2 (CSRF-exempt: keys authenticate)
 
     for bp in (api.bp, open311.bp):
