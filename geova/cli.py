@@ -1037,6 +1037,16 @@ def demo(ctx: Context) -> None:
     click.echo("Demo territory ready: `flask --app app run` serves it.")
 
 
+def _add_survey_commands() -> None:
+    from geova.cli_surveys import survey, voice  # field surveys and residents' voice
+
+    cli.add_command(survey)
+    cli.add_command(voice)
+
+
+_add_survey_commands()
+
+
 def main() -> None:
     cli(prog_name="geova")
 

@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from geova.core.norms import Norm
+from geova.core.surveys import Grid, SurveyNorm
 
 DEFAULT_REFERENTIAL = Path(__file__).resolve().parents[2] / "data" / "referential.toml"
 
@@ -45,3 +46,5 @@ class Referential:
     tasks: list[TaskDef]
     categories: list[CategoryDef]
     norms: list[Norm] = field(default_factory=list)
+    grids: list[Grid] = field(default_factory=list)  # field-survey grading grids
+    survey_norms: list[SurveyNorm] = field(default_factory=list)

@@ -18,6 +18,7 @@ from geova.core.referential import Referential
 from geova.store.schema import Category, FieldOfAction, NormTarget, Quarter, StandardTask, Zone
 from geova.store.schema import Norm as NormRow
 from geova.store.status import settings
+from geova.store.survey_grids import store_survey_referential
 
 
 def _upsert(conn: Connection, table, key: str, values: dict) -> bool:  # type: ignore[no-untyped-def]
@@ -67,6 +68,8 @@ def store_referential(conn: Connection, ref: Referential) -> dict[str, int]:
         )
         for target in norm.targets:
             counts["targets"] += add_target(conn, norm.code, target)
+    if ref.grids or ref.survey_norms:
+        counts["survey"] = store_survey_referential(conn, ref.grids, ref.survey_norms)
     return counts
 
 
