@@ -1,0 +1,114 @@
+"""The surveyor's page in a real browser on a phone-sized screen: the network drops mid-survey,
+transects are graded offline and kept in the browser, the network returns, and every entry
+reaches the store exactly once."""
+
+from __future__ import annotations
+
+from datetime import date
+
+from sqlalchemy import func, select
+
+from tests.browser.conftest import ARTIFACTS, Watched
+
+CODE = "offline-walk"
+
+
+def _store_entries(url: str) -> list[dict]:
+    from geova.store.db import make_engine
+    from geova.store.schema import SurveyCampaign, SurveyEntry, SurveyTransect
+
+    engine = make_engine(url)
+    e, t, c = SurveyEntry.__table__, SurveyTransect.__table__, SurveyCampaign.__table__
+    try:
+        with engine.connect() as conn:
+            rows = conn.execute(
+                select(t.c.position, e.c.grades, e.c.note, e.c.entry_id)
+                .join(t, t.c.id == e.c.transect_id)
+                .join(c, c.c.id == t.c.campaign_id)
+                .where(c.c.code == CODE)
+                .order_by(t.c.position)
+            )
+            return [dict(r._mapping) for r in rows]
+    finally:
+        engine.dispose()
+
+
+def _campaign(url: str) -> int:
+    from geova.store import surveys
+    from geova.store.db import make_engine, write
+    from geova.store.schema import SurveyTransect
+
+    engine = make_engine(url)
+    try:
+        with write(engine) as conn:
+            if surveys.campaign(conn, CODE) is None:
+                surveys.create_campaign(
+                    conn, CODE, "Offline walk", "cop", date(2015, 6, 1), date(2015, 6, 30), 0, 11,
+                    {"commercial": 1},
+                )
+                surveys.draw(conn, CODE)
+        with engine.connect() as conn:
+            return conn.execute(select(func.count()).select_from(SurveyTransect.__table__)).scalar_one()
+    finally:
+        engine.dispose()
+
+
+def _grade(page, position: int, litter: str, graffiti: str, note: str) -> None:
+    item = page.locator(f'#transects li[data-position="{position}"]')
+    item.locator("summary").click()
+    form = item.locator("form.grade-form")
+    form.locator(f'input[name="litter"][value="{litter}"]').check()
+    form.locator(f'input[name="graffiti"][value="{graffiti}"]').check()
+    form.locator('textarea[name="note"]').fill(note)
+    form.locator('button[type="submit"]').click()
+
+
+def test_entries_graded_offline_reach_the_store_once_when_the_network_returns(browser, live_server, browser_store):
+    assert _campaign(browser_store) >= 3
+    context = browser.new_context(viewport={"width": 390, "height": 844}, is_mobile=True, has_touch=True)
+    web = Watched(context.new_page(), live_server)
+    try:
+        web.login("correspondent")
+        web.goto(f"/surveys/{CODE}/grade?lang=en")
+        page = web.page
+        page.wait_for_function("() => document.body.dataset.pending === '0'")
+        # a phone's width: nothing wider than the screen, the map drawn with its transects
+        assert page.evaluate("document.documentElement.scrollWidth") <= 390
+        assert page.locator("#survey-map path.leaflet-interactive").count() >= 3
+
+        _grade(page, 1, "A", "B", "online")
+        page.wait_for_function("() => document.body.dataset.pending === '0'")
+        assert [(r["position"], r["grades"]) for r in _store_entries(browser_store)] == [
+            (1, {"litter": "A", "graffiti": "B"})
+        ]
+
+        context.set_offline(True)
+        _grade(page, 2, "C", "A", "offline <b>one</b>")
+        _grade(page, 3, "D", "B-", "offline two")
+        page.wait_for_function("() => document.body.dataset.pending === '2'")
+        assert "Offline" in page.locator("#survey-status").inner_text()
+        kept = page.evaluate(f"JSON.parse(localStorage.getItem('geova-survey-outbox:{CODE}'))")
+        assert [e["position"] for e in kept] == [2, 3]
+        assert len(_store_entries(browser_store)) == 1  # nothing reached the server
+
+        context.set_offline(False)
+        page.wait_for_function("() => document.body.dataset.pending === '0'", timeout=20000)
+        assert page.locator("#survey-status").inner_text() == "All entries sent"
+        # sending the outbox again (the 15 s timer, a reload) stores nothing more
+        page.evaluate(f"(kept) => localStorage.setItem('geova-survey-outbox:{CODE}', JSON.stringify(kept))", kept)
+        page.reload()
+        page.wait_for_function("() => document.body.dataset.pending === '0'", timeout=20000)
+        rows = _store_entries(browser_store)
+        assert [(r["position"], r["grades"], r["note"]) for r in rows] == [
+            (1, {"litter": "A", "graffiti": "B"}, "online"),
+            (2, {"litter": "C", "graffiti": "A"}, "offline <b>one</b>"),
+            (3, {"litter": "D", "graffiti": "B-"}, "offline two"),
+        ]
+        assert len({r["entry_id"] for r in rows}) == 3
+        assert not web.blocked
+        unexpected = [e for e in web.errors if "ERR_INTERNET_DISCONNECTED" not in e and "Failed to fetch" not in e]
+        assert not unexpected, unexpected
+    finally:
+        ARTIFACTS.mkdir(parents=True, exist_ok=True)
+        web.page.screenshot(path=str(ARTIFACTS / "survey-offline-390px.png"), full_page=True)
+        context.close()
