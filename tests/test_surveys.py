@@ -12,7 +12,7 @@ import base64
 import math
 import re
 import uuid
-from datetime import UTC, date, datetime
+from datetime import date
 from pathlib import Path
 from typing import Any
 
@@ -55,7 +55,7 @@ def test_wilson_interval_against_values_computed_by_hand():
     assert high == pytest.approx(Z**2 / (10 + Z**2), abs=1e-12)  # 0.27753...
     # 3 of 10: statsmodels' proportion_confint(3, 10, method="wilson") = (0.10779127, 0.60322185)
     assert wilson_interval(3, 10) == pytest.approx((0.10779127, 0.60322185), abs=1e-8)
-    # 12 of 40, by hand: p = .3, centre = (.3 + z²/80) / (1 + z²/40), half = z/(1+z²/40) sqrt(.21/40 + z²/6400)
+    # 12 of 40 by hand: p = .3, centre = (p + z²/2n) / (1 + z²/n), half = z/(1+z²/n) sqrt(p(1-p)/n + z²/4n²)
     p, n = 0.3, 40
     centre = (p + Z**2 / (2 * n)) / (1 + Z**2 / n)
     half = Z / (1 + Z**2 / n) * math.sqrt(p * (1 - p) / n + Z**2 / (4 * n * n))
@@ -229,7 +229,9 @@ def app(db_url, engine, tmp_path, monkeypatch):
 def _campaign(engine, code="spring", size=0, seed=42, allocation=None) -> list[dict[str, Any]]:
     allocation = allocation if allocation is not None else {"commercial": 2, OTHER: 1}
     with write(engine) as conn:
-        store.create_campaign(conn, code, "Spring survey", "cop", date(2015, 4, 1), date(2015, 6, 30), size, seed, allocation)
+        store.create_campaign(
+            conn, code, "Spring survey", "cop", date(2015, 4, 1), date(2015, 6, 30), size, seed, allocation
+        )
         store.draw(conn, code)
     with engine.connect() as conn:
         return store.transects(conn, code)
@@ -238,7 +240,9 @@ def _campaign(engine, code="spring", size=0, seed=42, allocation=None) -> list[d
 def test_campaign_sample_is_stored_reproducibly_per_quarter_and_kind(app, engine):
     rows = _campaign(engine)
     again = _campaign(engine, code="spring-bis")
-    assert [(r["lon"], r["lat"], r["quarter"]) for r in rows] == [(r["lon"], r["lat"], r["quarter"]) for r in again]
+    assert [(r["lon"], r["lat"], r["quarter"]) for r in rows] == [
+        (r["lon"], r["lat"], r["quarter"]) for r in again
+    ]
     quarters = {r["quarter"] for r in rows}
     assert len(quarters) == 26  # Boston's neighbourhoods, one "other" transect each
     assert sum(r["zone_kind"] == OTHER for r in rows) == 26
@@ -257,7 +261,9 @@ def _token(client) -> str:
 
 
 def _post(client, token, **entry):
-    return client.post(f"/surveys/{entry.pop('code', 'spring')}/entries", json=entry, headers={"X-CSRFToken": token})
+    return client.post(
+        f"/surveys/{entry.pop('code', 'spring')}/entries", json=entry, headers={"X-CSRFToken": token}
+    )
 
 
 def _entry(position: int, litter: str, graffiti: str = "A", **extra: Any) -> dict[str, Any]:
@@ -297,7 +303,10 @@ def test_grading_through_the_json_endpoint_is_idempotent_and_gives_the_shares(ap
         counts[0] += 1
         counts[1] += g in ("B-", "C", "D")
     for quarter, (n, below) in by_quarter.items():
-        assert (results[("quarter", quarter, ANY)].transects, results[("quarter", quarter, ANY)].below) == (n, below)
+        assert (results[("quarter", quarter, ANY)].transects, results[("quarter", quarter, ANY)].below) == (
+            n,
+            below,
+        )
     # a later grading of the same transect replaces the earlier one in the figures
     assert _post(client, token, **_entry(3, "A")).status_code == 201
     with engine.connect() as conn:
@@ -313,7 +322,9 @@ def test_the_json_endpoint_refuses_bad_entries_clearly(app, engine):
     token = _token(client)
     bad = _post(client, token, **_entry(1, "E"))
     assert bad.status_code == 400 and "grade 'E'" in bad.get_json()["error"]
-    assert "element" in _post(client, token, **_entry(1, "A") | {"grades": {"smell": "A"}}).get_json()["error"]
+    assert (
+        "element" in _post(client, token, **_entry(1, "A") | {"grades": {"smell": "A"}}).get_json()["error"]
+    )
     assert "no transect 999" in _post(client, token, **_entry(999, "A")).get_json()["error"]
     assert "entry_id" in _post(client, token, **_entry(1, "A") | {"entry_id": "x" * 36}).get_json()["error"]
     assert _post(client, token, **_entry(1, "A"), code="nope").status_code == 404
@@ -380,7 +391,9 @@ def test_a_walk_observation_becomes_a_request_in_one_click(app, engine):
 
 def _voice(engine, code="voice-dor", quarter=DORCHESTER):
     with write(engine) as conn:
-        voice_store.create_voice_campaign(conn, code, "Your quarter", date(2015, 1, 1), date(2100, 12, 31), quarter)
+        voice_store.create_voice_campaign(
+            conn, code, "Your quarter", date(2015, 1, 1), date(2100, 12, 31), quarter
+        )
 
 
 def _answer(client, code="voice-dor", **data):
@@ -400,7 +413,7 @@ def _answers(engine) -> int:
 def test_one_answer_per_person_then_a_limit_per_address(app, engine):
     _voice(engine)
     person = app.test_client()
-    first = _answer(person, comment="=HYPERLINK(\"http://x\") <script>alert(1)</script>")
+    first = _answer(person, comment='=HYPERLINK("http://x") <script>alert(1)</script>')
     assert first.status_code == 200 and "answer is recorded" in first.get_data(as_text=True)
     again = person.post("/v/voice-dor", data={"cleanliness": "1", "csrf_token": csrf(person)})
     assert again.status_code == 409 and _answers(engine) == 1

@@ -14,7 +14,15 @@ from datetime import date
 from pathlib import Path
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 
 from geova.core.norms import Basis, Calendar, NormKind, Period, norm_from_dict
 from geova.core.referential import CategoryDef, FieldDef, Referential, TaskDef

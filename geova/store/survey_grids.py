@@ -13,13 +13,16 @@ from geova.store.schema import SurveyGrid, SurveyNormRow
 def store_survey_referential(conn: Connection, grids: list[Grid], norms: list[SurveyNorm]) -> int:
     """Upsert grids and survey norms by code; returns how many were new."""
     new = 0
-    for table, code, definition in [(SurveyGrid.__table__, g.code, g.as_dict()) for g in grids] + [
-        (SurveyNormRow.__table__, n.code, n.as_dict()) for n in norms
-    ]:
+    rows: list[tuple[type[SurveyGrid] | type[SurveyNormRow], str, dict]] = [
+        (SurveyGrid, g.code, g.as_dict()) for g in grids
+    ]
+    rows += [(SurveyNormRow, n.code, n.as_dict()) for n in norms]
+    for model, code, definition in rows:
+        table = model.__table__
         if conn.execute(select(table.c.code).where(table.c.code == code)).first():
-            conn.execute(update(table).where(table.c.code == code).values(definition=definition))
+            conn.execute(update(model).where(table.c.code == code).values(definition=definition))
         else:
-            conn.execute(insert(table).values(code=code, definition=definition))
+            conn.execute(insert(model).values(code=code, definition=definition))
             new += 1
     return new
 

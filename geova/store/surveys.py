@@ -118,7 +118,7 @@ def create_campaign(
     if conn.execute(select(C.c.id).where(C.c.code == code)).first():
         raise ValueError(f"campaign '{code}' already exists")
     conn.execute(
-        insert(C).values(
+        insert(SurveyCampaign).values(
             code=code,
             name=name,
             grid_code=grid,
@@ -171,10 +171,10 @@ def draw(conn: Connection, code: str) -> list[Transect]:
     if not quarters:
         raise ValueError("no quarter in the store: import the quarters layer first")
     sample = draw_sample(quarters, zones, c.size, c.seed, c.allocation)
-    conn.execute(delete(T).where(T.c.campaign_id == c.id))
+    conn.execute(delete(SurveyTransect).where(T.c.campaign_id == c.id))
     if sample:
         conn.execute(
-            insert(T),
+            insert(SurveyTransect),
             [
                 {
                     "campaign_id": c.id,
@@ -252,7 +252,7 @@ def record_entry(
     if graded_at.tzinfo is None:
         raise ValueError("graded_at: a time with its offset")
     conn.execute(
-        insert(E).values(
+        insert(SurveyEntry).values(
             entry_id=entry_id.lower(),
             transect_id=row.id,
             grades=checked,
@@ -343,7 +343,7 @@ def add_observation(
     if note is not None and (len(note) > MAX_NOTE or "\x00" in note):
         raise ValueError(f"note: at most {MAX_NOTE} characters, no NUL")
     result = conn.execute(
-        insert(W).values(
+        insert(WalkObservation).values(
             walk=walk,
             lon=lon,
             lat=lat,
@@ -377,5 +377,5 @@ def observation_to_request(
     new_id = edits.report_intervention(
         conn, row.category_code, description, None, row.lon, row.lat, username, when, channel="walk"
     )
-    conn.execute(update(W).where(W.c.id == observation_id).values(intervention_id=new_id))
+    conn.execute(update(WalkObservation).where(W.c.id == observation_id).values(intervention_id=new_id))
     return new_id

@@ -69,7 +69,7 @@ def create_voice_campaign(
     if conn.execute(select(VC.c.id).where(VC.c.code == code)).first():
         raise ValueError(f"questionnaire '{code}' already exists")
     conn.execute(
-        insert(VC).values(
+        insert(VoiceCampaign).values(
             code=code,
             name=name,
             quarter_code=quarter,
@@ -135,7 +135,7 @@ def record_answer(
     try:
         with conn.begin_nested():
             conn.execute(
-                insert(VA).values(
+                insert(VoiceAnswer).values(
                     campaign_id=c.id,
                     respondent=respondent,
                     quarter_code=quarter,

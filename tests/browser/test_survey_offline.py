@@ -43,7 +43,14 @@ def _campaign(url: str) -> int:
         with write(engine) as conn:
             if surveys.campaign(conn, CODE) is None:
                 surveys.create_campaign(
-                    conn, CODE, "Offline walk", "cop", date(2015, 6, 1), date(2015, 6, 30), 0, 11,
+                    conn,
+                    CODE,
+                    "Offline walk",
+                    "cop",
+                    date(2015, 6, 1),
+                    date(2015, 6, 30),
+                    0,
+                    11,
                     {"commercial": 1},
                 )
                 surveys.draw(conn, CODE)
@@ -63,7 +70,9 @@ def _grade(page, position: int, litter: str, graffiti: str, note: str) -> None:
     form.locator('button[type="submit"]').click()
 
 
-def test_entries_graded_offline_reach_the_store_once_when_the_network_returns(browser, live_server, browser_store):
+def test_entries_graded_offline_reach_the_store_once_when_the_network_returns(
+    browser, live_server, browser_store
+):
     assert _campaign(browser_store) >= 3
     context = browser.new_context(viewport={"width": 390, "height": 844}, is_mobile=True, has_touch=True)
     web = Watched(context.new_page(), live_server)
@@ -95,7 +104,9 @@ def test_entries_graded_offline_reach_the_store_once_when_the_network_returns(br
         page.wait_for_function("() => document.body.dataset.pending === '0'", timeout=20000)
         assert page.locator("#survey-status").inner_text() == "All entries sent"
         # sending the outbox again (the 15 s timer, a reload) stores nothing more
-        page.evaluate(f"(kept) => localStorage.setItem('geova-survey-outbox:{CODE}', JSON.stringify(kept))", kept)
+        page.evaluate(
+            f"(kept) => localStorage.setItem('geova-survey-outbox:{CODE}', JSON.stringify(kept))", kept
+        )
         page.reload()
         page.wait_for_function("() => document.body.dataset.pending === '0'", timeout=20000)
         rows = _store_entries(browser_store)
@@ -106,7 +117,9 @@ def test_entries_graded_offline_reach_the_store_once_when_the_network_returns(br
         ]
         assert len({r["entry_id"] for r in rows}) == 3
         assert not web.blocked
-        unexpected = [e for e in web.errors if "ERR_INTERNET_DISCONNECTED" not in e and "Failed to fetch" not in e]
+        unexpected = [
+            e for e in web.errors if "ERR_INTERNET_DISCONNECTED" not in e and "Failed to fetch" not in e
+        ]
         assert not unexpected, unexpected
     finally:
         ARTIFACTS.mkdir(parents=True, exist_ok=True)
