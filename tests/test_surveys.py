@@ -397,6 +397,7 @@ def _voice(engine, code="voice-dor", quarter=DORCHESTER):
 
 
 def _answer(client, code="voice-dor", **data):
+    client.environ_base["HTTP_ACCEPT_LANGUAGE"] = "en"
     page = client.get(f"/v/{code}")
     token = re.search(r'name="csrf_token"[^>]*value="([^"]+)"', page.get_data(as_text=True))
     form = {"cleanliness": "4", "safety": "2", "comment": "", **data}
