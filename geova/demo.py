@@ -78,6 +78,9 @@ def build_demo(
     )
     for f in DEMO_FILES:
         on_file(import_interventions(engine, DATA / f.data, DATA / f.mapping))
+    from geova.demo_surveys import build_example_surveys  # example survey and questionnaire
+
+    build_example_surveys(engine)
 
 
 DEMO_ACCOUNTS = [

@@ -455,3 +455,57 @@ def test_city_questionnaire_asks_the_quarter_and_the_qr_code_is_svg(app, engine)
     text = svg.get_data(as_text=True)
     assert text.lstrip().startswith("<svg") and "http://localhost/v/city" in text
     assert client.get("/v/nope").status_code == 404
+
+
+def test_the_demo_ships_an_example_survey_and_questionnaire_labelled_as_such(app, engine):
+    from geova.demo_surveys import QUESTIONNAIRE, SURVEY, build_example_surveys
+
+    assert build_example_surveys(engine) is True
+    assert build_example_surveys(engine) is False  # a second demo build adds nothing
+    with engine.connect() as conn:
+        campaign = store.campaign(conn, SURVEY)
+        rows = store.transects(conn, SURVEY)
+        norms = store.campaign_norms(conn, SURVEY)
+        assert campaign is not None and campaign.example
+        assert rows and all(r["grades"] for r in rows)
+        assert store.entry_count(conn, SURVEY) == len(rows)
+        assert len(voice_store.answers(conn, QUESTIONNAIRE)) == 36
+    commercial = [r for r in rows if r["zone_kind"] == "commercial"]
+    below = sum(any(DEFAULT_GRID.below(g) for g in r["grades"].values()) for r in commercial)
+    outcome = {o.norm.code: o for o in norms}["survey.commercial.10"]
+    assert (outcome.transects, outcome.below) == (len(commercial), below)
+    assert outcome.verdict == (MET if below / len(commercial) <= 0.10 else NOT_MET)
+    elu = login(app, "elu")
+    assert "Example data" in elu.get(f"/surveys/{SURVEY}/results?lang=en").get_data(as_text=True)
+    html = elu.get(f"/voice/{QUESTIONNAIRE}/results?lang=en").get_data(as_text=True)
+    assert "Example data" in html and 'data-key="6"' in html
+
+
+def test_pages_answer_in_both_languages_and_only_to_their_roles(app, engine):
+    from geova.demo_surveys import QUESTIONNAIRE, SURVEY, build_example_surveys
+
+    build_example_surveys(engine)
+    pages = {
+        "/surveys": ("corr", "agent", "elu"),
+        f"/surveys/{SURVEY}/results": ("corr", "agent", "elu"),
+        f"/surveys/{SURVEY}/grade": ("corr", "agent"),
+        "/walks": ("corr", "agent"),
+        "/voice": ("corr", "agent", "elu"),
+        f"/voice/{QUESTIONNAIRE}/results": ("corr", "agent", "elu"),
+    }
+    clients = {name: login(app, name) for name in ("corr", "agent", "elu", "admin")}
+    expected_fr = {"/surveys": "Relevés de propreté", "/walks": "Marches exploratoires", "/voice": "Parole des habitants"}
+    for path, allowed in pages.items():
+        for name, client in clients.items():
+            status = client.get(f"{path}?lang=fr").status_code
+            assert status == (200 if name in allowed or name == "admin" else 403), (path, name)
+        assert app.test_client().get(path).status_code == 302  # to the login page
+        if path in expected_fr:
+            assert expected_fr[path] in clients["admin"].get(f"{path}?lang=fr").get_data(as_text=True)
+    closed = app.test_client().get(f"/v/{QUESTIONNAIRE}?lang=fr").get_data(as_text=True)
+    assert "Ce questionnaire est ouvert du 1 avr. 2015 au 30 juin 2015." in closed and "<form" not in closed
+    _voice(engine, code="open-city", quarter=None)
+    public = app.test_client().get("/v/open-city?lang=fr").get_data(as_text=True)
+    assert "Êtes-vous satisfait de la propreté ici ?" in public and "Choisissez votre quartier" in public
+    assert app.test_client().get("/surveys/nope/results").status_code == 302
+    assert clients["elu"].get("/surveys/nope/results").status_code == 404
