@@ -29,8 +29,16 @@ def build_example_surveys(engine: Engine) -> bool:
         if surveys.campaign(conn, SURVEY) is not None:
             return False
         surveys.create_campaign(
-            conn, SURVEY, "Spring 2015 cleanliness survey (example data)", DEFAULT_GRID.code,
-            date(2015, 4, 1), date(2015, 6, 30), 0, 2015, {"commercial": 2, OTHER: 3}, example=True,
+            conn,
+            SURVEY,
+            "Spring 2015 cleanliness survey (example data)",
+            DEFAULT_GRID.code,
+            date(2015, 4, 1),
+            date(2015, 6, 30),
+            0,
+            2015,
+            {"commercial": 2, OTHER: 3},
+            example=True,
         )
         rng = np.random.default_rng(2015)
         when = datetime(2015, 6, 15, 14, 0, tzinfo=UTC)
@@ -42,13 +50,23 @@ def build_example_surveys(engine: Engine) -> bool:
             surveys.record_entry(conn, SURVEY, entry, t.position, grades, None, "example", when)
         if voice.voice_campaign(conn, QUESTIONNAIRE) is None:
             voice.create_voice_campaign(
-                conn, QUESTIONNAIRE, "How clean and safe is your neighbourhood? (example data)",
-                date(2015, 4, 1), date(2015, 6, 30), example=True,
+                conn,
+                QUESTIONNAIRE,
+                "How clean and safe is your neighbourhood? (example data)",
+                date(2015, 4, 1),
+                date(2015, 6, 30),
+                example=True,
             )
             for quarter in ("6", "7", "15"):  # Dorchester, Downtown, Roslindale
                 for _ in range(12):
                     voice.record_answer(
-                        conn, QUESTIONNAIRE, uuid.UUID(bytes=rng.bytes(16)).hex,
-                        int(rng.integers(1, 6)), int(rng.integers(1, 6)), None, when, quarter=quarter,
+                        conn,
+                        QUESTIONNAIRE,
+                        uuid.UUID(bytes=rng.bytes(16)).hex,
+                        int(rng.integers(1, 6)),
+                        int(rng.integers(1, 6)),
+                        None,
+                        when,
+                        quarter=quarter,
                     )
     return True

@@ -494,7 +494,11 @@ def test_pages_answer_in_both_languages_and_only_to_their_roles(app, engine):
         f"/voice/{QUESTIONNAIRE}/results": ("corr", "agent", "elu"),
     }
     clients = {name: login(app, name) for name in ("corr", "agent", "elu", "admin")}
-    expected_fr = {"/surveys": "Relevés de propreté", "/walks": "Marches exploratoires", "/voice": "Parole des habitants"}
+    expected_fr = {
+        "/surveys": "Relevés de propreté",
+        "/walks": "Marches exploratoires",
+        "/voice": "Parole des habitants",
+    }
     for path, allowed in pages.items():
         for name, client in clients.items():
             status = client.get(f"{path}?lang=fr").status_code

@@ -36,6 +36,7 @@ from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_login import current_user
 from flask_wtf import FlaskForm
+from flask_wtf.csrf import generate_csrf
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from wtforms import FloatField, SelectField, StringField, TextAreaField
 from wtforms.validators import DataRequired, InputRequired, Length, NumberRange, Optional
@@ -103,6 +104,7 @@ def grade(code: str) -> Any:
     data = {
         "campaign": c.code,
         "post": url_for(".entries", code=c.code),
+        "token": url_for(".token"),
         "tiles": current_app.config.get("GEOVA_TILES_URL"),
         "attribution": current_app.config.get("GEOVA_TILES_ATTRIBUTION"),
         "grades": list(grid.grades),
@@ -117,9 +119,17 @@ def grade(code: str) -> Any:
             "graded": _("graded"),
             "refused": _("Refused by the server: %(reason)s", reason="{reason}"),
             "photo_too_big": _("The photo is larger than 2 MB."),
+            "login": _("Log in again to send the entries kept on this device."),
         },
     }
     return render_template("surveys/grade.html", campaign=c, grid=grid, data=data, rows=rows, label=_label)
+
+
+@bp.get("/surveys/token")
+@roles_required(*SURVEYORS)
+def token() -> Any:
+    """A fresh CSRF token for the surveyor's page, whose own may have expired during a long survey."""
+    return jsonify({"csrf_token": generate_csrf()})
 
 
 class PhotoIn(BaseModel):

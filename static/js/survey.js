@@ -51,7 +51,6 @@
 
   /* ---- the outbox ---- */
   var KEY = "geova-survey-outbox:" + data.campaign;
-  var token = (document.querySelector('meta[name="csrf-token"]') || {}).content || "";
   var sending = false;
 
   function load() {
@@ -87,38 +86,71 @@
     if (markers[position]) { markers[position].setStyle({ color: "#2e7d32" }); }
   }
 
-  function flush() {
+  function token() {
+    return (document.querySelector('meta[name="csrf-token"]') || {}).content || "";
+  }
+
+  function refreshToken() {
+    /* the page's CSRF token expires (an hour by default): a survey offline for longer gets a new one */
+    return fetch(data.token, { credentials: "same-origin", headers: { Accept: "application/json" } })
+      .then(function (r) { return r.ok ? r.json() : null; })
+      .then(function (body) {
+        if (body && body.csrf_token) {
+          document.querySelector('meta[name="csrf-token"]').content = body.csrf_token;
+          return true;
+        }
+        return false;
+      })
+      .catch(function () { return false; });
+  }
+
+  function send(entry) {
+    return fetch(data.post, {
+      method: "POST",
+      credentials: "same-origin",
+      headers: { "Content-Type": "application/json", Accept: "application/json", "X-CSRFToken": token() },
+      body: JSON.stringify(entry)
+    }).then(function (response) {
+      return response.json().catch(function () { return null; }).then(function (body) {
+        return { response: response, body: body };
+      });
+    });
+  }
+
+  function flush(retried) {
     if (sending) { return Promise.resolve(); }
     var box = load();
     if (!box.length) { showState(); return Promise.resolve(); }
     sending = true;
     var entry = box[0];
-    return fetch(data.post, {
-      method: "POST",
-      credentials: "same-origin",
-      headers: { "Content-Type": "application/json", "X-CSRFToken": token },
-      body: JSON.stringify(entry)
-    }).then(function (response) {
-      if (response.ok) {
+    return send(entry).then(function (answer) {
+      var response = answer.response, body = answer.body;
+      if (response.ok && body && body.entry_id === entry.entry_id) {
         save(load().filter(function (e) { return e.entry_id !== entry.entry_id; }));
         mark(entry.position, data.text.graded);
-        return true;
+        return "next";
       }
-      if (response.status === 400 || response.status === 404 || response.status === 413) {
+      if (body && body.error && (response.status === 400 || response.status === 404)) {
         /* refused for good (a bad grade, a campaign gone): say why and drop it */
-        return response.json().catch(function () { return {}; }).then(function (body) {
-          save(load().filter(function (e) { return e.entry_id !== entry.entry_id; }));
-          say(data.text.refused.replace("{reason}", String(body.error || response.status)));
-          return false;
-        });
+        save(load().filter(function (e) { return e.entry_id !== entry.entry_id; }));
+        say(data.text.refused.replace("{reason}", String(body.error)));
+        return "next";
       }
-      return false; /* logged out, busy store: keep it and try again later */
+      if (response.status === 400 && !retried) {
+        return refreshToken().then(function (ok) { return ok ? "retry" : "stop"; });
+      }
+      if (response.redirected || response.status === 401 || response.status === 403) {
+        return "login"; /* logged out: the entries wait on this device */
+      }
+      return "stop"; /* busy store: keep it and try again later */
     }).catch(function () {
-      return false; /* no network: keep it */
-    }).then(function (goOn) {
+      return "stop"; /* no network: keep it */
+    }).then(function (what) {
       sending = false;
       showState();
-      if (goOn) { return flush(); }
+      if (what === "login") { say(data.text.login); }
+      if (what === "next") { return flush(false); }
+      if (what === "retry") { return flush(true); }
     });
   }
 
@@ -162,14 +194,14 @@
         var details = form.closest("details");
         if (details) { details.open = false; }
         showState();
-        return flush();
+        return flush(false);
       }).catch(function (error) { say(String(error.message || error)); });
     });
   });
 
-  window.addEventListener("online", flush);
+  window.addEventListener("online", function () { flush(false); });
   window.addEventListener("offline", showState);
-  setInterval(flush, 15000);
+  setInterval(function () { flush(false); }, 15000);
   showState();
-  flush();
+  flush(false);
 }());
