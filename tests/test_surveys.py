@@ -12,9 +12,10 @@ import base64
 import math
 import re
 import uuid
-from datetime import date
+from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import pytest
 import shapely
@@ -479,6 +480,40 @@ def test_the_demo_ships_an_example_survey_and_questionnaire_labelled_as_such(app
     assert "Example data" in elu.get(f"/surveys/{SURVEY}/results?lang=en").get_data(as_text=True)
     html = elu.get(f"/voice/{QUESTIONNAIRE}/results?lang=en").get_data(as_text=True)
     assert "Example data" in html and 'data-key="6"' in html
+    # perceived beside measured: Dorchester's share of transects below B, and its on-time rate
+    dorchester = [r for r in rows if r["quarter"] == DORCHESTER]
+    n_below = sum(any(DEFAULT_GRID.below(g) for g in r["grades"].values()) for r in dorchester)
+    low, high = wilson_interval(n_below, len(dorchester))
+    row = re.search(r'<tr data-level="quarter" data-key="6">(.*?)</tr>', html, re.S).group(1)
+    survey_cell = re.search(r'class="survey">([^<]*)<', row).group(1)
+    share = n_below / len(dorchester) * 100
+    assert survey_cell == f"{share:.0f} % ({low * 100:.0f}–{high * 100:.0f} %, n={len(dorchester)})"
+    on_time = re.search(r'class="on-time">([^<]*)<', row).group(1)
+    assert on_time == f"{_on_time_rate(engine, DORCHESTER) * 100:.0f} %"
+
+
+def _on_time_rate(engine, quarter: str) -> float:
+    """Requests reported in April–June 2015 in the quarter under the headline norm (72 h from the
+    report): on time / (on time + late + open and overdue), counted here from the rows."""
+    from geova.store.schema import Quarter
+
+    iv, q = Intervention.__table__, Quarter.__table__
+    with engine.connect() as conn:
+        rows = conn.execute(
+            select(iv.c.reported_at, iv.c.resolved_at)
+            .join(q, q.c.id == iv.c.quarter_id)
+            .where(q.c.code == quarter, iv.c.category_code == "friche")
+        ).all()
+    boston = ZoneInfo("America/New_York")  # the store's time zone: the period's days are Boston's
+    start, end = datetime(2015, 4, 1, tzinfo=boston), datetime(2015, 7, 1, tzinfo=boston)
+    on_time = judged = 0
+    for reported, resolved in rows:
+        if not start <= reported < end:
+            continue
+        hours = ((resolved or datetime.now(UTC)) - reported).total_seconds() / 3600
+        judged += 1  # every request of 2015 is either resolved or long overdue by now
+        on_time += resolved is not None and hours <= 72
+    return on_time / judged
 
 
 def test_pages_answer_in_both_languages_and_only_to_their_roles(app, engine):

@@ -36,7 +36,7 @@ from wtforms import RadioField, SelectField, TextAreaField
 from wtforms.validators import Length, Optional
 
 from geova.core.surveys import ANY
-from geova.evaluation import evaluate
+from geova.evaluation import evaluate, territory_of
 from geova.io.exports import to_excel_csv
 from geova.store import surveys as survey_store
 from geova.store import voice as store
@@ -242,8 +242,9 @@ def _measured(c: store.VoiceCampaignRow) -> tuple[dict[tuple[str, str], dict[str
             if r.element == ANY and r.level in ("quarter", "zone"):
                 out.setdefault((r.level, r.key), {})["survey"] = r
     if norm is not None:
-        start = pd.Timestamp(c.starts).tz_localize("UTC")
-        end = pd.Timestamp(c.ends).tz_localize("UTC") + pd.Timedelta(days=1)
+        tz = territory_of(engine()).timezone  # the questionnaire's days are the territory's
+        start = pd.Timestamp(c.starts).tz_localize(tz)
+        end = (pd.Timestamp(c.ends) + pd.Timedelta(days=1)).tz_localize(tz)
         result = evaluate(
             engine(), norm_codes=[norm.code], where=RecordFilter(reported_from=start, reported_to=end)
         )
