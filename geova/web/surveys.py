@@ -35,8 +35,7 @@ from flask_babel import get_locale
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_login import current_user
-from flask_wtf import FlaskForm
-from flask_wtf.csrf import generate_csrf
+from flask_wtf import FlaskForm, csrf
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from wtforms import FloatField, SelectField, StringField, TextAreaField
 from wtforms.validators import DataRequired, InputRequired, Length, NumberRange, Optional
@@ -129,7 +128,7 @@ def grade(code: str) -> Any:
 @roles_required(*SURVEYORS)
 def token() -> Any:
     """A fresh CSRF token for the surveyor's page, whose own may have expired during a long survey."""
-    return jsonify({"csrf_token": generate_csrf()})
+    return jsonify({"csrf_token": csrf.generate_csrf()})
 
 
 class PhotoIn(BaseModel):
