@@ -330,6 +330,10 @@ def test_the_json_endpoint_refuses_bad_entries_clearly(app, engine):
     assert "entry_id" in _post(client, token, **_entry(1, "A") | {"entry_id": "x" * 36}).get_json()["error"]
     assert _post(client, token, **_entry(1, "A"), code="nope").status_code == 404
     assert client.post("/surveys/spring/entries", json=_entry(1, "A")).status_code == 400  # no CSRF token
+    as_form = client.post("/surveys/spring/entries", data={"position": "1"}, headers={"X-CSRFToken": token})
+    assert as_form.status_code == 400 and "Content-Type: application/json" in as_form.get_json()["error"]
+    huge = _entry(1, "A", photo={"type": "image/png", "data": "A" * (4 * 1024 * 1024)})
+    assert _post(client, token, **huge).status_code == 413
     official = login(app, "elu")
     assert _post(official, _token(official), **_entry(1, "A")).status_code == 403
 
@@ -548,3 +552,100 @@ def test_pages_answer_in_both_languages_and_only_to_their_roles(app, engine):
     assert "Êtes-vous satisfait de la propreté ici ?" in public and "Choisissez votre quartier" in public
     assert app.test_client().get("/surveys/nope/results").status_code == 302
     assert clients["elu"].get("/surveys/nope/results").status_code == 404
+
+
+def test_survey_and_voice_commands(db_url, engine):
+    import json
+
+    from click.testing import CliRunner
+
+    from geova.cli import cli
+    from tests.boston import load_quarters, load_zones
+
+    load_quarters(engine)
+    load_zones(engine)
+
+    def geova(*args: str) -> Any:
+        return CliRunner().invoke(cli, ["--db", db_url, *args], catch_exceptions=False)
+
+    made = geova(
+        "survey",
+        "create",
+        "s1",
+        "--name",
+        "S1",
+        "--from",
+        "2015-04-01",
+        "--to",
+        "2015-06-30",
+        "--seed",
+        "3",
+        "--allocation",
+        "other=1",
+        "--allocation",
+        "commercial=1",
+    )
+    assert made.exit_code == 0, made.output
+    with engine.connect() as conn:
+        n = len(store.transects(conn, "s1"))
+        first = store.transects(conn, "s1")
+    assert n > 26 and f"{n} transects drawn" in made.output
+    again = geova("survey", "draw", "s1")
+    assert again.exit_code == 0 and f"{n} transects drawn" in again.output
+    with engine.connect() as conn:
+        assert store.transects(conn, "s1") == first
+    results = geova("survey", "results", "s1", "--format", "json")
+    assert json.loads(results.output)["norms"][0]["verdict"] == NOT_ENOUGH
+    bad = geova(
+        "survey",
+        "create",
+        "s2",
+        "--name",
+        "S2",
+        "--from",
+        "2015-04-01",
+        "--to",
+        "2015-06-30",
+        "--seed",
+        "3",
+        "--allocation",
+        "commercial",
+    )
+    assert bad.exit_code == 2 and "KIND=COUNT" in bad.output
+    grid = geova(
+        "survey",
+        "create",
+        "s3",
+        "--name",
+        "S3",
+        "--from",
+        "2015-04-01",
+        "--to",
+        "2015-06-30",
+        "--seed",
+        "3",
+        "--grid",
+        "nope",
+    )
+    assert grid.exit_code == 2 and "grid: unknown grid 'nope'" in grid.output
+    assert geova("survey", "results", "nope").exit_code == 2
+    voice = geova(
+        "voice", "create", "v1", "--name", "V", "--from", "2015-04-01", "--to", "2015-06-30", "--quarter", "6"
+    )
+    assert voice.exit_code == 0 and "/v/v1/qr.svg" in voice.output
+    assert (
+        "unknown quarter"
+        in geova(
+            "voice",
+            "create",
+            "v2",
+            "--name",
+            "V",
+            "--from",
+            "2015-04-01",
+            "--to",
+            "2015-06-30",
+            "--quarter",
+            "nope",
+        ).output
+    )

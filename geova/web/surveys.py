@@ -52,6 +52,7 @@ bp = Blueprint("surveys", __name__)
 SURVEYORS = REPORTERS  # who grades transects and records walks
 READERS = (*REPORTERS, "official")  # who reads the results
 MAX_PHOTO = 2 * 1024 * 1024  # bytes, once decoded
+MAX_BODY = 3 * 1024 * 1024  # one entry: a base64 photo of 2 MB and the grades
 PHOTO_TYPES = {"image/jpeg": "jpg", "image/png": "png", "image/webp": "webp"}
 PHOTO_FOLDER = "survey_photos"
 VERDICTS = {MET: _l("met"), NOT_MET: _l("not met"), NOT_ENOUGH: _l("not enough transects")}
@@ -180,6 +181,11 @@ def photo_folder() -> Path:
 @roles_required(*SURVEYORS)
 def entries(code: str) -> Any:
     """One graded transect as JSON: 201 when stored, 200 when this entry id was already stored."""
+    if request.mimetype != "application/json":
+        return _problem("send a JSON object with Content-Type: application/json")
+    if (request.content_length or 0) > MAX_BODY:
+        return _problem("the entry is larger than 3 MB", 413)
+    request.max_content_length = MAX_BODY  # a body without a length is cut there too
     body = request.get_json(silent=True)
     if not isinstance(body, dict):
         return _problem("the body must be a JSON object")

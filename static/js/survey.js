@@ -130,7 +130,7 @@
         mark(entry.position, data.text.graded);
         return "next";
       }
-      if (body && body.error && (response.status === 400 || response.status === 404)) {
+      if (body && body.error && [400, 404, 413].indexOf(response.status) >= 0) {
         /* refused for good (a bad grade, a campaign gone): say why and drop it */
         save(load().filter(function (e) { return e.entry_id !== entry.entry_id; }));
         say(data.text.refused.replace("{reason}", String(body.error)));
