@@ -252,7 +252,12 @@ def results(code: str) -> Any:
         rows = store.campaign_results(conn, code)
         norms = store.campaign_norms(conn, code)
         points = store.transects(conn, code)
-    elements = {e.code: _label(e) for e in grid.elements} | {ANY: _("any element")}
+    elements = {ANY: _("any element")} | {e.code: _label(e) for e in grid.elements}
+    table: dict[tuple[str, str], dict[str, Any]] = {}  # one row per place, one cell per element
+    for r in rows:
+        table.setdefault((r.level, r.key), {"level": r.level, "key": r.key, "cells": {}})["cells"][
+            r.element
+        ] = r
     for p in points:
         p["below"] = None if p["grades"] is None else any(grid.below(g) for g in p["grades"].values())
     data = {
@@ -269,7 +274,7 @@ def results(code: str) -> Any:
         "surveys/results.html",
         campaign=c,
         grid=grid,
-        rows=rows,
+        rows=list(table.values()),
         norms=norms,
         elements=elements,
         levels=LEVELS,

@@ -76,6 +76,7 @@ def test_entries_graded_offline_reach_the_store_once_when_the_network_returns(
     assert _campaign(browser_store) >= 3
     context = browser.new_context(viewport={"width": 390, "height": 844}, is_mobile=True, has_touch=True)
     web = Watched(context.new_page(), live_server)
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
     try:
         web.login("correspondent")
         web.goto(f"/surveys/{CODE}/grade?lang=en")
@@ -118,6 +119,19 @@ def test_entries_graded_offline_reach_the_store_once_when_the_network_returns(
             (3, {"litter": "D", "graffiti": "B-"}, "offline two"),
         ]
         assert len({r["entry_id"] for r in rows}) == 3
+        # the results page maps every transect: below B (C, D), acceptable (A) or not graded
+        web.goto(f"/surveys/{CODE}/results?lang=en")
+        page.wait_for_function(
+            "() => document.querySelectorAll('#survey-map path.leaflet-interactive').length > 0"
+        )
+        colours = page.eval_on_selector_all(
+            "#survey-map path.leaflet-interactive", "paths => paths.map(p => p.getAttribute('stroke'))"
+        )
+        assert colours.count("#c62828") == 2 and colours.count("#2e7d32") == 1
+        assert colours.count("#757575") == len(colours) - 3
+        assert "66.7 %" in page.inner_text("table.survey-results")
+        assert page.evaluate("document.documentElement.scrollWidth") <= 390
+        page.screenshot(path=str(ARTIFACTS / "survey-results-390px.png"), full_page=True)
         assert not web.blocked
         expected = (
             "ERR_INTERNET_DISCONNECTED",
@@ -130,4 +144,40 @@ def test_entries_graded_offline_reach_the_store_once_when_the_network_returns(
     finally:
         ARTIFACTS.mkdir(parents=True, exist_ok=True)
         web.page.screenshot(path=str(ARTIFACTS / "survey-offline-390px.png"), full_page=True)
+        context.close()
+
+
+def test_the_public_questionnaire_fits_a_phone_and_takes_one_answer(browser, live_server, browser_store):
+    from geova.store import voice
+    from geova.store.db import make_engine, write
+
+    engine = make_engine(browser_store)
+    try:
+        with write(engine) as conn:
+            if voice.voice_campaign(conn, "phone-voice") is None:
+                voice.create_voice_campaign(
+                    conn, "phone-voice", "Your street", date(2015, 1, 1), date(2100, 1, 1)
+                )
+    finally:
+        engine.dispose()
+    context = browser.new_context(viewport={"width": 390, "height": 844}, is_mobile=True, has_touch=True)
+    web = Watched(context.new_page(), live_server)
+    try:
+        web.goto("/v/phone-voice?lang=en")
+        page = web.page
+        assert page.evaluate("document.documentElement.scrollWidth") <= 390
+        page.select_option("select[name=quarter]", "6")
+        page.check('input[name="cleanliness"][value="4"]')
+        page.check('input[name="safety"][value="2"]')
+        page.fill("textarea[name=comment]", "<img src=x onerror=alert(1)> bins overflow")
+        page.click("form button[type=submit]")
+        page.wait_for_load_state("networkidle")
+        assert "your answer is recorded" in page.inner_text("main")
+        web.goto("/v/phone-voice?lang=en")
+        assert "already answered" in page.inner_text("main")
+        assert page.locator("form button[type=submit]").count() == 0
+        assert not web.errors and not web.blocked
+    finally:
+        ARTIFACTS.mkdir(parents=True, exist_ok=True)
+        web.page.screenshot(path=str(ARTIFACTS / "voice-390px.png"), full_page=True)
         context.close()
