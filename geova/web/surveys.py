@@ -41,6 +41,7 @@ from wtforms import FloatField, SelectField, StringField, TextAreaField
 from wtforms.validators import DataRequired, InputRequired, Length, NumberRange, Optional
 
 from geova.core.surveys import ANY, MET, NOT_ENOUGH, NOT_MET
+from geova.store import catalogue
 from geova.store import surveys as store
 from geova.store.db import write
 from geova.web import engine
@@ -65,6 +66,24 @@ def _lang() -> str:
 
 def _label(item: Any) -> str:
     return str(item.label_fr if _lang() == "fr" else item.label_en)
+
+
+def _names() -> dict[str, dict[str, str]]:
+    """The names of quarters and zones by code, for lists and tooltips."""
+    with engine().connect() as conn:
+        q, z = catalogue.quarters(conn, None), catalogue.zones(conn)
+    return {
+        "quarter": dict(zip(q["code"], q["name"], strict=True)),
+        "zone": dict(zip(z["code"], z["name"], strict=True)),
+    }
+
+
+def _named(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    names = _names()
+    for r in rows:
+        r["quarter_name"] = names["quarter"].get(r["quarter"], r["quarter"])
+        r["zone_name"] = names["zone"].get(r["zone"], r["zone"]) if r["zone"] else None
+    return rows
 
 
 def _campaign_or_404(code: str) -> store.Campaign:
@@ -101,6 +120,7 @@ def grade(code: str) -> Any:
         rows = store.transects(conn, code)
     if grid is None:
         abort(404)
+    rows = _named(rows)
     data = {
         "campaign": c.code,
         "post": url_for(".entries", code=c.code),
@@ -252,6 +272,8 @@ def results(code: str) -> Any:
         rows = store.campaign_results(conn, code)
         norms = store.campaign_norms(conn, code)
         points = store.transects(conn, code)
+    points = _named(points)
+    names = _names()
     elements = {ANY: _("any element")} | {e.code: _label(e) for e in grid.elements}
     table: dict[tuple[str, str], dict[str, Any]] = {}  # one row per place, one cell per element
     for r in rows:
@@ -281,6 +303,7 @@ def results(code: str) -> Any:
         verdicts=VERDICTS,
         data=data,
         label=_label,
+        names=names,
     )
 
 

@@ -30,11 +30,13 @@
     var bounds = [];
     data.transects.forEach(function (t) {
       var m = L.circleMarker([t.lat, t.lon], { radius: 7, color: colour(t), fillOpacity: 0.8 });
-      var label = String(t.position) + " · " + t.quarter + " · " + (t.zone || t.zone_kind);
+      var label = String(t.position) + " · " + (t.quarter_name || t.quarter) + " · " + (t.zone_name || t.zone_kind);
       if (t.below === true) { label += " · " + data.text.below; }
       else if (t.below === false) { label += " · " + data.text.ok; }
       else if (t.below === null && data.text.none) { label += " · " + data.text.none; }
-      m.bindTooltip(label); /* a tooltip's text is set as text, not as HTML, by Leaflet: escaped */
+      var text = document.createElement("span");
+      text.textContent = label; /* names come from files: text, never HTML (a string would be HTML) */
+      m.bindTooltip(text);
       m.on("click", function () {
         var item = document.querySelector('#transects li[data-position="' + t.position + '"] details');
         if (item) { item.open = true; item.scrollIntoView({ block: "start" }); }

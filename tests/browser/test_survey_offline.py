@@ -9,6 +9,13 @@ from datetime import date
 from sqlalchemy import func, select
 
 from tests.browser.conftest import ARTIFACTS, Watched
+from tests.browser.test_hostile_strings import (  # the hostile store and its watched page
+    EVIL_QUARTER,
+    INJECTED,
+    hostile,  # noqa: F401
+    hostile_server,  # noqa: F401
+    page,  # noqa: F401
+)
 
 CODE = "offline-walk"
 
@@ -60,8 +67,8 @@ def _campaign(url: str) -> int:
         engine.dispose()
 
 
-def _grade(page, position: int, litter: str, graffiti: str, note: str) -> None:
-    item = page.locator(f'#transects li[data-position="{position}"]')
+def _grade(tab, position: int, litter: str, graffiti: str, note: str) -> None:
+    item = tab.locator(f'#transects li[data-position="{position}"]')
     item.locator("summary").click()
     form = item.locator("form.grade-form")
     form.locator(f'input[name="litter"][value="{litter}"]').check()
@@ -80,38 +87,38 @@ def test_entries_graded_offline_reach_the_store_once_when_the_network_returns(
     try:
         web.login("correspondent")
         web.goto(f"/surveys/{CODE}/grade?lang=en")
-        page = web.page
-        page.wait_for_function("() => document.body.dataset.pending === '0'")
+        tab = web.page
+        tab.wait_for_function("() => document.body.dataset.pending === '0'")
         # a phone's width: nothing wider than the screen, the map drawn with its transects
-        assert page.evaluate("document.documentElement.scrollWidth") <= 390
-        assert page.locator("#survey-map path.leaflet-interactive").count() >= 3
+        assert tab.evaluate("document.documentElement.scrollWidth") <= 390
+        assert tab.locator("#survey-map path.leaflet-interactive").count() >= 3
 
-        _grade(page, 1, "A", "B", "online")
-        page.wait_for_function("() => document.body.dataset.pending === '0'")
+        _grade(tab, 1, "A", "B", "online")
+        tab.wait_for_function("() => document.body.dataset.pending === '0'")
         assert [(r["position"], r["grades"]) for r in _store_entries(browser_store)] == [
             (1, {"litter": "A", "graffiti": "B"})
         ]
 
         context.set_offline(True)
-        _grade(page, 2, "C", "A", "offline <b>one</b>")
-        _grade(page, 3, "D", "B-", "offline two")
-        page.wait_for_function("() => document.body.dataset.pending === '2'")
-        assert "Offline" in page.locator("#survey-status").inner_text()
-        kept = page.evaluate(f"JSON.parse(localStorage.getItem('geova-survey-outbox:{CODE}'))")
+        _grade(tab, 2, "C", "A", "offline <b>one</b>")
+        _grade(tab, 3, "D", "B-", "offline two")
+        tab.wait_for_function("() => document.body.dataset.pending === '2'")
+        assert "Offline" in tab.locator("#survey-status").inner_text()
+        kept = tab.evaluate(f"JSON.parse(localStorage.getItem('geova-survey-outbox:{CODE}'))")
         assert [e["position"] for e in kept] == [2, 3]
         assert len(_store_entries(browser_store)) == 1  # nothing reached the server
 
-        # the page's CSRF token expires while offline (an hour by default): the page fetches a new one
-        page.evaluate("() => { document.querySelector('meta[name=csrf-token]').content = 'expired'; }")
+        # the tab's CSRF token expires while offline (an hour by default): the tab fetches a new one
+        tab.evaluate("() => { document.querySelector('meta[name=csrf-token]').content = 'expired'; }")
         context.set_offline(False)
-        page.wait_for_function("() => document.body.dataset.pending === '0'", timeout=20000)
-        assert page.locator("#survey-status").inner_text() == "All entries sent"
+        tab.wait_for_function("() => document.body.dataset.pending === '0'", timeout=20000)
+        assert tab.locator("#survey-status").inner_text() == "All entries sent"
         # sending the outbox again (the 15 s timer, a reload) stores nothing more
-        page.evaluate(
+        tab.evaluate(
             f"(kept) => localStorage.setItem('geova-survey-outbox:{CODE}', JSON.stringify(kept))", kept
         )
-        page.reload()
-        page.wait_for_function("() => document.body.dataset.pending === '0'", timeout=20000)
+        tab.reload()
+        tab.wait_for_function("() => document.body.dataset.pending === '0'", timeout=20000)
         rows = _store_entries(browser_store)
         assert [(r["position"], r["grades"], r["note"]) for r in rows] == [
             (1, {"litter": "A", "graffiti": "B"}, "online"),
@@ -119,19 +126,19 @@ def test_entries_graded_offline_reach_the_store_once_when_the_network_returns(
             (3, {"litter": "D", "graffiti": "B-"}, "offline two"),
         ]
         assert len({r["entry_id"] for r in rows}) == 3
-        # the results page maps every transect: below B (C, D), acceptable (A) or not graded
+        # the results tab maps every transect: below B (C, D), acceptable (A) or not graded
         web.goto(f"/surveys/{CODE}/results?lang=en")
-        page.wait_for_function(
+        tab.wait_for_function(
             "() => document.querySelectorAll('#survey-map path.leaflet-interactive').length > 0"
         )
-        colours = page.eval_on_selector_all(
+        colours = tab.eval_on_selector_all(
             "#survey-map path.leaflet-interactive", "paths => paths.map(p => p.getAttribute('stroke'))"
         )
         assert colours.count("#c62828") == 2 and colours.count("#2e7d32") == 1
         assert colours.count("#757575") == len(colours) - 3
-        assert "66.7 %" in page.inner_text("table.survey-results")
-        assert page.evaluate("document.documentElement.scrollWidth") <= 390
-        page.screenshot(path=str(ARTIFACTS / "survey-results-390px.png"), full_page=True)
+        assert "66.7 %" in tab.inner_text("table.survey-results")
+        assert tab.evaluate("document.documentElement.scrollWidth") <= 390
+        tab.screenshot(path=str(ARTIFACTS / "survey-results-390px.png"), full_page=True)
         assert not web.blocked
         expected = (
             "ERR_INTERNET_DISCONNECTED",
@@ -164,20 +171,68 @@ def test_the_public_questionnaire_fits_a_phone_and_takes_one_answer(browser, liv
     web = Watched(context.new_page(), live_server)
     try:
         web.goto("/v/phone-voice?lang=en")
-        page = web.page
-        assert page.evaluate("document.documentElement.scrollWidth") <= 390
-        page.select_option("select[name=quarter]", "6")
-        page.check('input[name="cleanliness"][value="4"]')
-        page.check('input[name="safety"][value="2"]')
-        page.fill("textarea[name=comment]", "<img src=x onerror=alert(1)> bins overflow")
-        page.click("form button[type=submit]")
-        page.wait_for_load_state("networkidle")
-        assert "your answer is recorded" in page.inner_text("main")
+        tab = web.page
+        assert tab.evaluate("document.documentElement.scrollWidth") <= 390
+        tab.select_option("select[name=quarter]", "6")
+        tab.check('input[name="cleanliness"][value="4"]')
+        tab.check('input[name="safety"][value="2"]')
+        tab.fill("textarea[name=comment]", "<img src=x onerror=alert(1)> bins overflow")
+        tab.click("form button[type=submit]")
+        tab.wait_for_load_state("networkidle")
+        assert "your answer is recorded" in tab.inner_text("main")
         web.goto("/v/phone-voice?lang=en")
-        assert "already answered" in page.inner_text("main")
-        assert page.locator("form button[type=submit]").count() == 0
+        assert "already answered" in tab.inner_text("main")
+        assert tab.locator("form button[type=submit]").count() == 0
         assert not web.errors and not web.blocked
     finally:
         ARTIFACTS.mkdir(parents=True, exist_ok=True)
         web.page.screenshot(path=str(ARTIFACTS / "voice-390px.png"), full_page=True)
         context.close()
+
+
+def test_hostile_quarter_names_stay_text_in_the_survey_list_and_map(page, hostile):  # noqa: F811
+    from geova.store import surveys
+    from geova.store.db import make_engine, write
+
+    engine = make_engine(hostile["url"])
+    try:
+        with write(engine) as conn:
+            surveys.create_campaign(
+                conn,
+                "hostile",
+                "<i>Hostile</i> walk",
+                "cop",
+                date(2015, 6, 1),
+                date(2015, 6, 30),
+                0,
+                5,
+                {"other": 1},
+            )
+            drawn = surveys.draw(conn, "hostile")
+    finally:
+        engine.dispose()
+    web, _dialogs = page
+    web.login("correspondent")
+    web.goto("/surveys/hostile/grade?lang=en")
+    paths = web.page.locator("#survey-map path.leaflet-interactive")
+    web.page.wait_for_function(
+        "() => document.querySelectorAll('#survey-map path.leaflet-interactive').length > 0"
+    )
+    assert EVIL_QUARTER in web.page.inner_text("#transects")
+    assert "<i>Hostile</i> walk" in web.page.inner_text("h1")
+    dorchester = next(t.position for t in drawn if t.quarter == "6")
+    box = web.page.evaluate(
+        "(n) => { const p = document.querySelectorAll('#survey-map path.leaflet-interactive')[n];"
+        " const b = p.getBoundingClientRect(); return [b.left + b.width / 2, b.top + b.height / 2]; }",
+        dorchester - 1,
+    )
+    assert paths.count() == len(drawn)
+    web.page.mouse.move(box[0] - 3, box[1] - 3)
+    web.page.mouse.move(box[0], box[1])
+    tooltip = web.page.locator(".leaflet-tooltip").last
+    tooltip.wait_for(state="visible", timeout=5000)
+    assert tooltip.locator("img, svg, script, b").count() == 0
+    web.page.wait_for_timeout(300)
+    assert web.page.evaluate(INJECTED) == 0
+    assert web.page.evaluate("() => window.__csp") == []
+    assert EVIL_QUARTER in "".join(t.inner_text() for t in web.page.locator(".leaflet-tooltip").all())
