@@ -108,7 +108,7 @@ def test_entries_graded_offline_reach_the_store_once_when_the_network_returns(
         assert [e["position"] for e in kept] == [2, 3]
         assert len(_store_entries(browser_store)) == 1  # nothing reached the server
 
-        # the tab's CSRF token expires while offline (an hour by default): the tab fetches a new one
+        # the page's CSRF token expires while offline (an hour by default): the page fetches a new one
         tab.evaluate("() => { document.querySelector('meta[name=csrf-token]').content = 'expired'; }")
         context.set_offline(False)
         tab.wait_for_function("() => document.body.dataset.pending === '0'", timeout=20000)
@@ -126,7 +126,7 @@ def test_entries_graded_offline_reach_the_store_once_when_the_network_returns(
             (3, {"litter": "D", "graffiti": "B-"}, "offline two"),
         ]
         assert len({r["entry_id"] for r in rows}) == 3
-        # the results tab maps every transect: below B (C, D), acceptable (A) or not graded
+        # the results page maps every transect: below B (C, D), acceptable (A) or not graded
         web.goto(f"/surveys/{CODE}/results?lang=en")
         tab.wait_for_function(
             "() => document.querySelectorAll('#survey-map path.leaflet-interactive').length > 0"
