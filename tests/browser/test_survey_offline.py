@@ -236,3 +236,37 @@ def test_hostile_quarter_names_stay_text_in_the_survey_list_and_map(page, hostil
     assert web.page.evaluate(INJECTED) == 0
     assert web.page.evaluate("() => window.__csp") == []
     assert EVIL_QUARTER in "".join(t.inner_text() for t in web.page.locator(".leaflet-tooltip").all())
+
+
+def test_a_walk_observation_placed_by_the_phone_becomes_a_request(browser, live_server):
+    context = browser.new_context(
+        viewport={"width": 390, "height": 844},
+        is_mobile=True,
+        geolocation={"latitude": 42.2816, "longitude": -71.0778},  # 31 Selden St, Dorchester
+        permissions=["geolocation"],
+    )
+    web = Watched(context.new_page(), live_server)
+    try:
+        web.login("correspondent")
+        web.goto("/walks?lang=en")
+        tab = web.page
+        tab.fill("input[name=walk]", "Walk with residents, Selden St")
+        tab.select_option("select[name=category]", "graffiti")
+        tab.fill("textarea[name=note]", "Mattress behind the <b>school</b>")
+        tab.click("#use-position")
+        tab.wait_for_function("() => document.querySelector('input[name=latitude]').value !== ''")
+        assert tab.input_value("input[name=latitude]") == "42.281600"
+        assert tab.input_value("input[name=longitude]") == "-71.077800"
+        tab.click("#observation button[type=submit]")
+        tab.wait_for_load_state("networkidle")
+        assert "Observation recorded" in tab.inner_text(".flash")
+        row = tab.locator("table.walks tbody tr", has_text="Mattress behind the <b>school</b>")
+        row.locator("button", has_text="Make it a request").click()
+        tab.wait_for_load_state("networkidle")
+        assert "recorded from the observation" in tab.inner_text(".flash")
+        row = tab.locator("table.walks tbody tr", has_text="Mattress behind the <b>school</b>")
+        assert "request" in row.inner_text() and row.locator("button").count() == 0
+        assert tab.evaluate("document.documentElement.scrollWidth") <= 390
+        assert not web.errors and not web.blocked
+    finally:
+        context.close()
