@@ -649,3 +649,26 @@ def test_survey_and_voice_commands(db_url, engine):
             "nope",
         ).output
     )
+
+
+def test_the_same_entry_sent_twice_at_once_is_stored_once(app, engine):
+    import threading
+
+    _campaign(engine)
+    entry_id = str(uuid.uuid4())
+    when = datetime(2015, 5, 4, 8, 0, tzinfo=UTC)
+    results: list[bool] = []
+
+    def send() -> None:
+        with write(engine) as conn:
+            results.append(store.record_entry(conn, "spring", entry_id, 1, {"litter": "C"}, None, "b", when))
+
+    with write(engine) as conn:  # the first request holds its transaction while the second arrives
+        results.append(store.record_entry(conn, "spring", entry_id, 1, {"litter": "C"}, None, "a", when))
+        other = threading.Thread(target=send)
+        other.start()
+        other.join(timeout=0.5)
+    other.join(timeout=30)
+    assert sorted(results) == [False, True]
+    with engine.connect() as conn:
+        assert store.entry_count(conn, "spring") == 1

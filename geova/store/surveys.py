@@ -16,6 +16,7 @@ from typing import Any
 
 import shapely
 from sqlalchemy import Connection, delete, func, insert, select, update
+from sqlalchemy.exc import IntegrityError
 
 from geova.core.surveys import (
     Graded,
@@ -251,18 +252,22 @@ def record_entry(
         raise ValueError(f"transect: campaign '{code}' has no transect {position}")
     if graded_at.tzinfo is None:
         raise ValueError("graded_at: a time with its offset")
-    conn.execute(
-        insert(SurveyEntry).values(
-            entry_id=entry_id.lower(),
-            transect_id=row.id,
-            grades=checked,
-            note=note or None,
-            photo=photo,
-            surveyor=surveyor,
-            graded_at=graded_at,
-            received_at=datetime.now(UTC),
-        )
-    )
+    try:
+        with conn.begin_nested():  # the same entry sent twice at the same instant: stored once
+            conn.execute(
+                insert(SurveyEntry).values(
+                    entry_id=entry_id.lower(),
+                    transect_id=row.id,
+                    grades=checked,
+                    note=note or None,
+                    photo=photo,
+                    surveyor=surveyor,
+                    graded_at=graded_at,
+                    received_at=datetime.now(UTC),
+                )
+            )
+    except IntegrityError:
+        return False
     return True
 
 

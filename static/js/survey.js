@@ -201,6 +201,7 @@
     });
   });
 
+  load().forEach(function (e) { mark(e.position, data.text.saved); }); /* kept from an earlier visit */
   window.addEventListener("online", function () { flush(false); });
   window.addEventListener("offline", showState);
   setInterval(function () { flush(false); }, 15000);
