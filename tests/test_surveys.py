@@ -356,7 +356,10 @@ def test_a_photo_is_checked_and_stored_under_the_instance_folder(app, engine, _i
     assert _post(client, token, **entry).status_code == 201
     stored = Path(app.instance_path) / "survey_photos" / f"{entry['entry_id']}.png"
     assert stored.read_bytes() == PNG
-    served = login(app, "elu").get(f"/surveys/photos/{entry['entry_id']}")
+    elu = login(app, "elu")
+    results = elu.get("/surveys/spring/results?lang=en").get_data(as_text=True)
+    assert f'href="/surveys/photos/{entry["entry_id"]}"' in results
+    served = elu.get(f"/surveys/photos/{entry['entry_id']}")
     assert served.status_code == 200 and served.data == PNG and served.mimetype == "image/png"
     served.close()
 

@@ -193,7 +193,8 @@ def draw(conn: Connection, code: str) -> list[Transect]:
 
 
 def transects(conn: Connection, code: str) -> list[dict[str, Any]]:
-    """The campaign's transects in drawn order, each with its latest grades (None when not graded)."""
+    """The campaign's transects in drawn order, each with its latest grades, note and photo (the
+    entry id the photo is served under), None when not graded."""
     c = _campaign_or_raise(conn, code)
     latest = _latest_entries(conn, c.id)
     return [
@@ -206,6 +207,7 @@ def transects(conn: Connection, code: str) -> list[dict[str, Any]]:
             "lat": r.lat,
             "grades": latest[r.id]["grades"] if r.id in latest else None,
             "note": latest[r.id]["note"] if r.id in latest else None,
+            "photo": latest[r.id]["photo"] if r.id in latest else None,  # the entry id of its photo
         }
         for r in conn.execute(select(T).where(T.c.campaign_id == c.id).order_by(T.c.position))
     ]
@@ -213,12 +215,15 @@ def transects(conn: Connection, code: str) -> list[dict[str, Any]]:
 
 def _latest_entries(conn: Connection, campaign_id: int) -> dict[int, dict[str, Any]]:
     rows = conn.execute(
-        select(E.c.transect_id, E.c.grades, E.c.note, E.c.graded_at, E.c.received_at, E.c.entry_id)
+        select(E.c.transect_id, E.c.grades, E.c.note, E.c.photo, E.c.graded_at, E.c.received_at, E.c.entry_id)
         .join(T, T.c.id == E.c.transect_id)
         .where(T.c.campaign_id == campaign_id)
         .order_by(E.c.graded_at, E.c.received_at, E.c.entry_id)
     )
-    return {r.transect_id: {"grades": r.grades, "note": r.note} for r in rows}  # the last one wins
+    return {  # the last one wins
+        r.transect_id: {"grades": r.grades, "note": r.note, "photo": r.entry_id if r.photo else None}
+        for r in rows
+    }
 
 
 def record_entry(

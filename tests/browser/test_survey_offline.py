@@ -137,6 +137,8 @@ def test_entries_graded_offline_reach_the_store_once_when_the_network_returns(
         assert colours.count("#c62828") == 2 and colours.count("#2e7d32") == 1
         assert colours.count("#757575") == len(colours) - 3
         assert "66.7 %" in tab.inner_text("table.survey-results")
+        assert "offline <b>one</b>" in tab.inner_text("ul.notes")  # the note as text
+        assert tab.locator("ul.notes b").count() == 0
         assert tab.evaluate("document.documentElement.scrollWidth") <= 390
         tab.screenshot(path=str(ARTIFACTS / "survey-results-390px.png"), full_page=True)
         assert not web.blocked
