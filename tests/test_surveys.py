@@ -675,3 +675,28 @@ def test_the_same_entry_sent_twice_at_once_is_stored_once(app, engine):
     assert sorted(results) == [False, True]
     with engine.connect() as conn:
         assert store.entry_count(conn, "spring") == 1
+
+
+def test_a_zone_questionnaire_keeps_its_zone_and_refuses_bad_scores(app, engine):
+    with write(engine) as conn:
+        voice_store.create_voice_campaign(
+            conn, "shops", "Shopkeepers", date(2015, 1, 1), date(2015, 12, 31), zone="ZPC-01"
+        )
+        when = datetime(2015, 3, 1, tzinfo=UTC)
+        assert voice_store.record_answer(conn, "shops", "r1", 2, 4, "Bins full", when, quarter="6")
+        assert voice_store.record_answer(conn, "shops", "r2", 4, None, None, when)
+        assert not voice_store.record_answer(conn, "shops", "r1", 5, 5, None, when)  # answered already
+        with pytest.raises(ValueError, match="cleanliness: a score from 1 to 5"):
+            voice_store.record_answer(conn, "shops", "r3", 6, None, None, when)
+        with pytest.raises(ValueError, match="answer at least one question"):
+            voice_store.record_answer(conn, "shops", "r4", None, None, "only a comment", when)
+        with pytest.raises(ValueError, match="zone: unknown zone"):
+            voice_store.create_voice_campaign(conn, "x", "X", date(2015, 1, 1), date(2015, 2, 1), zone="nope")
+    with engine.connect() as conn:
+        rows = voice_store.answers(conn, "shops")
+        perceived = voice_store.perception(conn, "shops")
+    assert {(r["zone_code"], r["quarter_code"]) for r in rows} == {("ZPC-01", None)}  # the zone's own
+    zone = {p.question: p for p in perceived["zone"]}
+    assert (zone["cleanliness"].answers, zone["cleanliness"].mean) == (2, 3.0)
+    assert (zone["safety"].answers, zone["safety"].mean) == (1, 4.0)
+    assert perceived["quarter"] == []

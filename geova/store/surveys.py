@@ -366,8 +366,9 @@ def add_observation(
     return int(result.inserted_primary_key[0])  # type: ignore[index]
 
 
-def observations(conn: Connection, walk: str | None = None) -> list[dict[str, Any]]:
-    query = select(W).order_by(W.c.recorded_at.desc(), W.c.id.desc())
+def observations(conn: Connection, walk: str | None = None, limit: int = 500) -> list[dict[str, Any]]:
+    """The latest observations (of one walk when named), newest first."""
+    query = select(W).order_by(W.c.recorded_at.desc(), W.c.id.desc()).limit(limit)
     if walk:
         query = query.where(W.c.walk == walk)
     return [dict(r._mapping) for r in conn.execute(query)]
