@@ -74,6 +74,8 @@ def _grade(tab, position: int, litter: str, graffiti: str, note: str) -> None:
     form.locator(f'input[name="litter"][value="{litter}"]').check()
     form.locator(f'input[name="graffiti"][value="{graffiti}"]').check()
     form.locator('textarea[name="note"]').fill(note)
+    if position == 1:
+        tab.screenshot(path=str(ARTIFACTS / "survey-grade-390px.png"), full_page=True)
     form.locator('button[type="submit"]').click()
 
 
@@ -179,6 +181,7 @@ def test_the_public_questionnaire_fits_a_phone_and_takes_one_answer(browser, liv
         tab.check('input[name="cleanliness"][value="4"]')
         tab.check('input[name="safety"][value="2"]')
         tab.fill("textarea[name=comment]", "<img src=x onerror=alert(1)> bins overflow")
+        tab.screenshot(path=str(ARTIFACTS / "voice-form-390px.png"), full_page=True)
         tab.click("form button[type=submit]")
         tab.wait_for_load_state("networkidle")
         assert "your answer is recorded" in tab.inner_text("main")
