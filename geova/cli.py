@@ -1070,6 +1070,8 @@ def run_job_cmd(ctx: Context, job_id: int) -> None:
     job = run_job(ctx.engine, job_id)
     click.echo(f"import job {job.id}: {job.phase}" + (f" ({job.error})" if job.error else ""))
     sys.exit(0 if job.phase in ("done", "previewed") else 1)
+
+
 def _add_committee_commands() -> None:
     """`geova report`, `reports`, `indicators`, `measures`, `quarter-attributes` (geova.cli_reports)."""
     from geova.cli_reports import add_commands
@@ -1078,6 +1080,16 @@ def _add_committee_commands() -> None:
 
 
 _add_committee_commands()
+
+
+def _add_survey_commands() -> None:
+    from geova.cli_surveys import survey, voice  # field surveys and residents' voice
+
+    cli.add_command(survey)
+    cli.add_command(voice)
+
+
+_add_survey_commands()
 
 
 def main() -> None:

@@ -79,6 +79,9 @@ def build_demo(
     for f in DEMO_FILES:
         on_file(import_interventions(engine, DATA / f.data, DATA / f.mapping))
     load_example_indicators(engine)
+    from geova.demo_surveys import build_example_surveys  # example survey and questionnaire
+
+    build_example_surveys(engine)
 
 
 # Made-up figures (Boston publishes none): the reports that use them say they are example data.

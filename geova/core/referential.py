@@ -11,6 +11,7 @@ from pathlib import Path
 
 from geova.core.indicators import IndicatorDef, MeasureDef
 from geova.core.norms import Norm
+from geova.core.surveys import Grid, SurveyNorm
 
 DEFAULT_REFERENTIAL = Path(__file__).resolve().parents[2] / "data" / "referential.toml"
 
@@ -48,3 +49,5 @@ class Referential:
     norms: list[Norm] = field(default_factory=list)
     measures: list[MeasureDef] = field(default_factory=list)
     indicators: list[IndicatorDef] = field(default_factory=list)
+    grids: list[Grid] = field(default_factory=list)  # field-survey grading grids
+    survey_norms: list[SurveyNorm] = field(default_factory=list)

@@ -14,7 +14,15 @@ from datetime import date
 from pathlib import Path
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 
 from geova.core.indicators import (
     ATTRIBUTES,
@@ -27,6 +35,7 @@ from geova.core.indicators import (
 )
 from geova.core.norms import Basis, Calendar, NormKind, Period, norm_from_dict
 from geova.core.referential import CategoryDef, FieldDef, Referential, TaskDef
+from geova.core.surveys import ANY, DEFAULT_GRID, Grid, SurveyNorm, grid_from_dict, survey_norm_from_dict
 from geova.io.errors import ImportFailure
 
 Loc = tuple[str | int, ...]  # a key's path in the file, as pydantic gives it: ("norm", 3, "kind")
@@ -128,12 +137,68 @@ class IndicatorModel(_Strict):
         return value
 
 
+class ElementModel(_Strict):
+    code: str = Field(min_length=1, max_length=64)
+    label_fr: str
+    label_en: str
+
+
+class SurveyGridModel(_Strict):
+    """A field-survey grid: grades from best to worst, the acceptable grade, the elements graded."""
+
+    code: str = Field(min_length=1, max_length=64)
+    label_fr: str
+    label_en: str
+    grades: list[str] = Field(min_length=2, max_length=20)
+    acceptable: str
+    element: list[ElementModel] = Field(min_length=1)
+
+    @field_validator("grades")
+    @classmethod
+    def _distinct_grades(cls, grades: list[str]) -> list[str]:
+        if len(set(grades)) != len(grades) or any(not g for g in grades):
+            raise ValueError("each grade once, none empty")
+        return grades
+
+    @field_validator("acceptable")
+    @classmethod
+    def _known_grade(cls, acceptable: str, info: ValidationInfo) -> str:
+        grades = info.data.get("grades")
+        if grades is not None and acceptable not in grades:
+            raise ValueError(f"'{acceptable}' is not one of the grades {', '.join(grades)}")
+        return acceptable
+
+    @field_validator("element")
+    @classmethod
+    def _distinct_elements(cls, elements: list[ElementModel]) -> list[ElementModel]:
+        codes = [e.code for e in elements]
+        if len(set(codes)) != len(codes) or ANY in codes:
+            raise ValueError(f"element codes must be distinct and not '{ANY}'")
+        return elements
+
+
+class SurveyNormModel(_Strict):
+    """A survey norm: at most ``max_share`` % of transects below the acceptable grade."""
+
+    code: str = Field(min_length=1, max_length=96)
+    grid: str = Field(min_length=1)
+    label_fr: str
+    label_en: str
+    max_share: float = Field(ge=0, le=100)
+    element: str = ANY
+    zone_kinds: list[str] = Field(default_factory=list)
+    quarters: list[str] = Field(default_factory=list)
+    min_transects: int = Field(10, ge=1)
+
+
 class ReferentialFile(_Strict):
     field: list[FieldModel] = Field(default_factory=list)
     category: list[CategoryModel] = Field(default_factory=list)
     norm: list[NormModel] = Field(default_factory=list)
     measure: list[MeasureModel] = Field(default_factory=list)
     indicator: list[IndicatorModel] = Field(default_factory=list)
+    survey_grid: list[SurveyGridModel] = Field(default_factory=list)
+    survey_norm: list[SurveyNormModel] = Field(default_factory=list)
 
 
 def read_referential(path: Path, known_names: frozenset[str] | set[str] = frozenset()) -> Referential:
@@ -180,6 +245,9 @@ def read_referential(path: Path, known_names: frozenset[str] | set[str] = frozen
             problems.append(
                 (("indicator", i, "formula"), f"unknown measure {', '.join(repr(n) for n in unknown)}")
             )
+    grids: list[Grid] = [grid_from_dict(g.model_dump()) for g in model.survey_grid]
+    survey_norms: list[SurveyNorm] = [survey_norm_from_dict(n.model_dump()) for n in model.survey_norm]
+    problems.extend(_survey_problems(grids, survey_norms))
     for table, codes in (
         ("field", [f.code for f in fields]),
         ("field.task", [t.code for t in tasks]),
@@ -187,6 +255,8 @@ def read_referential(path: Path, known_names: frozenset[str] | set[str] = frozen
         ("norm", [n.code for n in norms]),
         ("measure", [m.code for m in measures]),
         ("indicator", [i.code for i in indicators]),
+        ("survey_grid", [g.code for g in grids]),
+        ("survey_norm", [n.code for n in survey_norms]),
     ):
         seen: set[str] = set()
         for i, code in enumerate(codes):
@@ -195,7 +265,26 @@ def read_referential(path: Path, known_names: frozenset[str] | set[str] = frozen
             seen.add(code)
     if problems:
         raise refusal(path, problems)
-    return Referential(fields, tasks, categories, norms, measures, indicators)
+    return Referential(
+        fields, tasks, categories, norms, measures, indicators, grids=grids, survey_norms=survey_norms
+    )
+
+
+def _survey_problems(grids: list[Grid], norms: list[SurveyNorm]) -> list[tuple[Loc, str]]:
+    """A survey norm's grid must be a grid of this file or the default ('cop'), its element one
+    of that grid's."""
+
+    known = {DEFAULT_GRID.code: DEFAULT_GRID} | {g.code: g for g in grids}
+    problems: list[tuple[Loc, str]] = []
+    for i, n in enumerate(norms):
+        grid = known.get(n.grid)
+        if grid is None:
+            problems.append(
+                (("survey_norm", i, "grid"), f"unknown grid '{n.grid}' (one of {', '.join(known)})")
+            )
+        elif n.element != ANY and n.element not in {e.code for e in grid.elements}:
+            problems.append((("survey_norm", i, "element"), f"grid '{n.grid}' has no element '{n.element}'"))
+    return problems
 
 
 def _dupe_loc(table: str, index: int, raw: dict[str, Any]) -> Loc:

@@ -28,6 +28,7 @@ from geova.store.schema import (
 )
 from geova.store.schema import Norm as NormRow
 from geova.store.status import settings
+from geova.store.survey_grids import store_survey_referential
 
 
 def _upsert(conn: Connection, table, key: str, values: dict) -> bool:  # type: ignore[no-untyped-def]
@@ -83,6 +84,8 @@ def store_referential(conn: Connection, ref: Referential) -> dict[str, int]:
         counts["indicators"] += _upsert(
             conn, IndicatorDef.__table__, "code", {**ind.__dict__, "kind": ind.kind.value}
         )
+    if ref.grids or ref.survey_norms:
+        counts["survey"] = store_survey_referential(conn, ref.grids, ref.survey_norms)
     return counts
 
 

@@ -470,3 +470,109 @@ class Report(Base):
     reason: Mapped[str | None] = mapped_column(Text)
     published_at: Mapped[datetime] = mapped_column(UTCDateTime())
     published_by: Mapped[str | None] = mapped_column(Text)
+
+
+# ---- field surveys, exploratory walks, residents' voice (migration 0010) ----------------------------
+
+
+class SurveyGrid(Base):
+    """A grading grid of the referential (geova.core.surveys.Grid as JSON)."""
+
+    __tablename__ = "survey_grid"
+    code: Mapped[str] = mapped_column(String(64), primary_key=True)
+    definition: Mapped[dict] = mapped_column(JSON)
+
+
+class SurveyNormRow(Base):
+    """A survey norm of the referential (geova.core.surveys.SurveyNorm as JSON)."""
+
+    __tablename__ = "survey_norm"
+    code: Mapped[str] = mapped_column(String(96), primary_key=True)
+    definition: Mapped[dict] = mapped_column(JSON)
+
+
+class SurveyCampaign(Base):
+    """A survey campaign: its grid, period, sample size per quarter and the seed of its draw."""
+
+    __tablename__ = "survey_campaign"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    code: Mapped[str] = mapped_column(String(64), unique=True)
+    name: Mapped[str] = mapped_column(Text)
+    grid_code: Mapped[str] = mapped_column(String(64))
+    starts: Mapped[date] = mapped_column(Date)
+    ends: Mapped[date] = mapped_column(Date)
+    size: Mapped[int] = mapped_column(Integer)
+    seed: Mapped[int] = mapped_column(Integer)
+    allocation: Mapped[dict | None] = mapped_column(JSON)  # zone kind -> transects per quarter
+    example: Mapped[bool] = mapped_column(Boolean, default=False)  # demo data, labelled as such
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+
+class SurveyTransect(Base):
+    __tablename__ = "survey_transect"
+    __table_args__ = (UniqueConstraint("campaign_id", "position", name="uq_transect_position"),)
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    campaign_id: Mapped[int] = mapped_column(ForeignKey("survey_campaign.id", ondelete="CASCADE"), index=True)
+    position: Mapped[int] = mapped_column(Integer)
+    quarter_code: Mapped[str] = mapped_column(String(64))
+    zone_kind: Mapped[str] = mapped_column(String(64))
+    zone_code: Mapped[str | None] = mapped_column(String(64))
+    lon: Mapped[float] = mapped_column(Float)
+    lat: Mapped[float] = mapped_column(Float)
+
+
+class SurveyEntry(Base):
+    """One grading of a transect, keyed by the id the surveyor's browser made (re-sent = same row)."""
+
+    __tablename__ = "survey_entry"
+    entry_id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    transect_id: Mapped[int] = mapped_column(ForeignKey("survey_transect.id", ondelete="CASCADE"), index=True)
+    grades: Mapped[dict] = mapped_column(JSON)
+    note: Mapped[str | None] = mapped_column(Text)
+    photo: Mapped[str | None] = mapped_column(String(64))  # file name under instance/survey_photos
+    surveyor: Mapped[str | None] = mapped_column(String(64))
+    graded_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    received_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+
+class WalkObservation(Base):
+    """An observation of an exploratory walk with residents; it may become a request."""
+
+    __tablename__ = "walk_observation"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    walk: Mapped[str] = mapped_column(String(128), index=True)
+    lon: Mapped[float] = mapped_column(Float)
+    lat: Mapped[float] = mapped_column(Float)
+    category_code: Mapped[str] = mapped_column(ForeignKey("category.code"))
+    note: Mapped[str | None] = mapped_column(Text)
+    recorded_by: Mapped[str | None] = mapped_column(String(64))
+    recorded_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    intervention_id: Mapped[int | None] = mapped_column(ForeignKey("intervention.id", ondelete="SET NULL"))
+
+
+class VoiceCampaign(Base):
+    """A perception questionnaire for a quarter, a zone, or the city (the respondent picks a quarter)."""
+
+    __tablename__ = "voice_campaign"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    code: Mapped[str] = mapped_column(String(64), unique=True)
+    name: Mapped[str] = mapped_column(Text)
+    quarter_code: Mapped[str | None] = mapped_column(String(64))
+    zone_code: Mapped[str | None] = mapped_column(String(64))
+    starts: Mapped[date] = mapped_column(Date)
+    ends: Mapped[date] = mapped_column(Date)
+    example: Mapped[bool] = mapped_column(Boolean, default=False)
+
+
+class VoiceAnswer(Base):
+    __tablename__ = "voice_answer"
+    __table_args__ = (UniqueConstraint("campaign_id", "respondent", name="uq_voice_respondent"),)
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    campaign_id: Mapped[int] = mapped_column(ForeignKey("voice_campaign.id", ondelete="CASCADE"), index=True)
+    respondent: Mapped[str] = mapped_column(String(64))  # the hash of the person's signed token
+    quarter_code: Mapped[str | None] = mapped_column(String(64))
+    zone_code: Mapped[str | None] = mapped_column(String(64))
+    cleanliness: Mapped[int | None] = mapped_column(Integer)
+    safety: Mapped[int | None] = mapped_column(Integer)
+    comment: Mapped[str | None] = mapped_column(Text)
+    answered_at: Mapped[datetime] = mapped_column(UTCDateTime())

@@ -5,6 +5,8 @@
 - ``services``: the overdue worklist, resolve and reassign, exports;
 - ``officials``: quarters compared, trends, the audit grid of all quarters;
 - ``geo``: GeoJSON feeds the maps load (bbox- and filter-aware);
+- ``surveys``: field cleanliness surveys (the surveyor's mobile page, results) and exploratory walks;
+- ``voice``: the public perception questionnaire (link, QR code) and its results beside the measures;
 - ``auth``: login and logout.
 """
 
@@ -144,14 +146,35 @@ def init_app(app: Flask) -> None:
     login_manager.init_app(app)
     login_manager.login_view = "auth.login"
 
-    from geova.web import auth, correspondent, geo, imports, officials, ogc, public, services
+    from geova.web import (
+        auth,
+        correspondent,
+        geo,
+        imports,
+        officials,
+        ogc,
+        public,
+        reports,
+        services,
+        surveys,
+        voice,
+    )
     from geova.web.format import register_filters
 
-    for bp in (public.bp, auth.bp, geo.bp, correspondent.bp, services.bp, officials.bp, ogc.bp, imports.bp):
-        app.register_blueprint(bp)
-    from geova.web import reports  # the monthly committee: reports, publication, indicators
-
-    for bp in (reports.bp, reports.published_bp):
+    for bp in (
+        public.bp,
+        auth.bp,
+        geo.bp,
+        correspondent.bp,
+        services.bp,
+        officials.bp,
+        ogc.bp,
+        imports.bp,
+        reports.bp,  # the monthly committee: reports, publication, indicators
+        reports.published_bp,
+        surveys.bp,
+        voice.bp,
+    ):
         app.register_blueprint(bp)
     from geova.web import api, open311  # JSON API and Open311 GeoReport v2 (CSRF-exempt: keys authenticate)
 

@@ -1,7 +1,7 @@
 """an index for a quarter's requests by category and report date
 
 Revision ID: 0012
-Revises: 0009
+Revises: 0010
 Create Date: 2026-11-30 09:20:00
 
 The quarter page counts the requests of one quarter, of the norm's categories, reported in the
@@ -15,7 +15,7 @@ from __future__ import annotations
 from alembic import op
 
 revision = "0012"
-down_revision = "0009"
+down_revision = "0010"
 branch_labels = None
 depends_on = None
 
