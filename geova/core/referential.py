@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from geova.core.norms import Norm
+from geova.core.routing import RouteRule, ServiceDef
 
 DEFAULT_REFERENTIAL = Path(__file__).resolve().parents[2] / "data" / "referential.toml"
 
@@ -45,3 +46,9 @@ class Referential:
     tasks: list[TaskDef]
     categories: list[CategoryDef]
     norms: list[Norm] = field(default_factory=list)
+    services: list[ServiceDef] = field(default_factory=list)
+    routes: list[RouteRule] = field(default_factory=list)
+    default_service: str | None = None
+    # per status, how Open311 and FixMyStreet name it (geova.core.lifecycle.DEFAULT_MAPPING's overrides)
+    status_mapping: dict[str, dict[str, str]] = field(default_factory=dict)
+    origin: str = ""  # the file's name: its routing rules replace those it loaded before

@@ -16,8 +16,10 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
+from geova.core.lifecycle import FIXMYSTREET_VALUES, LIFECYCLE, OPEN311_VALUES
 from geova.core.norms import Basis, Calendar, NormKind, Period, norm_from_dict
 from geova.core.referential import CategoryDef, FieldDef, Referential, TaskDef
+from geova.core.routing import RouteRule, ServiceDef
 from geova.io.errors import ImportFailure
 
 Loc = tuple[str | int, ...]  # a key's path in the file, as pydantic gives it: ("norm", 3, "kind")
@@ -91,10 +93,69 @@ class NormModel(_Strict):
         return self
 
 
+class ServiceModel(_Strict):
+    """A service requests are routed to: its display names and contact, and the codes source
+    systems give it (Boston's QUEUE values), which imports map onto its code."""
+
+    code: str = Field(min_length=1, max_length=64)
+    label_fr: str = Field(min_length=1)
+    label_en: str = Field(min_length=1)
+    email: str | None = Field(None, pattern=r"^[^@\s]+@[^@\s]+$")
+    queues: list[str] = Field(default_factory=list)
+
+
+class RouteModel(_Strict):
+    """Requests of ``category`` (any when absent) in one place (a zone, a zone kind or a quarter;
+    anywhere when none) go to ``service``."""
+
+    service: str = Field(min_length=1)
+    category: str | None = None
+    quarter: str | None = None
+    zone_kind: str | None = None
+    zone: str | None = None
+
+    @model_validator(mode="after")
+    def _one_place(self) -> RouteModel:
+        if sum(v is not None for v in (self.quarter, self.zone_kind, self.zone)) > 1:
+            raise ValueError("a route names at most one of quarter, zone_kind, zone")
+        return self
+
+
+class RoutingModel(_Strict):
+    default: str | None = None  # the service of a request no route matches
+
+
+class SystemStatuses(_Strict):
+    open311: str | None = None
+    fixmystreet: str | None = None
+
+    @model_validator(mode="after")
+    def _known(self) -> SystemStatuses:
+        if self.open311 is not None and self.open311 not in OPEN311_VALUES:
+            raise ValueError(f"open311 must be one of {', '.join(OPEN311_VALUES)}")
+        if self.fixmystreet is not None and self.fixmystreet not in FIXMYSTREET_VALUES:
+            raise ValueError(f"fixmystreet must be one of {', '.join(FIXMYSTREET_VALUES)}")
+        return self
+
+
 class ReferentialFile(_Strict):
     field: list[FieldModel] = Field(default_factory=list)
     category: list[CategoryModel] = Field(default_factory=list)
     norm: list[NormModel] = Field(default_factory=list)
+    service: list[ServiceModel] = Field(default_factory=list)
+    route: list[RouteModel] = Field(default_factory=list)
+    routing: RoutingModel = Field(default_factory=RoutingModel)
+    status_mapping: dict[str, SystemStatuses] = Field(default_factory=dict)
+
+    @model_validator(mode="after")
+    def _statuses(self) -> ReferentialFile:
+        unknown = sorted(set(self.status_mapping) - {s.value for s in LIFECYCLE})
+        if unknown:
+            raise ValueError(
+                f"[status_mapping]: unknown status {', '.join(unknown)} "
+                f"(statuses: {', '.join(s.value for s in LIFECYCLE)})"
+            )
+        return self
 
 
 def read_referential(path: Path) -> Referential:
@@ -123,8 +184,15 @@ def read_referential(path: Path) -> Referential:
             norms.append(norm_from_dict(n.model_dump(by_alias=True, exclude_unset=True), str(path)))
         except ValueError as exc:  # what the model let through and the norm engine refuses
             raise refusal(path, [(("norm", i), str(exc).removeprefix(f"{path}: "))]) from exc
+    services = [ServiceDef(v.code, v.label_fr, v.label_en, v.email, tuple(v.queues)) for v in model.service]
+    routes = [
+        RouteRule(r.service, r.category, r.quarter, r.zone_kind, r.zone, position)
+        for position, r in enumerate(model.route)
+    ]
+    mapping = {k: v.model_dump(exclude_none=True) for k, v in model.status_mapping.items()}
     problems: list[tuple[Loc, str]] = []
     for table, codes in (
+        ("service", [v.code for v in services]),
         ("field", [f.code for f in fields]),
         ("field.task", [t.code for t in tasks]),
         ("category", [c.code for c in categories]),
@@ -137,7 +205,17 @@ def read_referential(path: Path) -> Referential:
             seen.add(code)
     if problems:
         raise refusal(path, problems)
-    return Referential(fields, tasks, categories, norms)
+    return Referential(
+        fields,
+        tasks,
+        categories,
+        norms,
+        services=services,
+        routes=routes,
+        default_service=model.routing.default,
+        status_mapping=mapping,
+        origin=path.name,
+    )
 
 
 def _dupe_loc(table: str, index: int, raw: dict[str, Any]) -> Loc:

@@ -26,6 +26,7 @@ from geova.store.request_details import request_row
 from geova.web import engine
 from geova.web.access import request_access
 from geova.web.format import dt, num, pct
+from geova.web.statuses import service_name, status_label
 from geova.web.params import MapFeedParams
 from geova.web.queries import (
     category_label,
@@ -214,7 +215,8 @@ def intervention_detail(intervention_id: int) -> Any:
             "state": state,
             "address": row.address if access.personal else None,
             "description": row.description if access.personal else None,
-            "service": row.service,
+            "service": service_name(row.service),
             "status": row.status,
+            "status_label": status_label(row.status),
         }
     )

@@ -13,6 +13,7 @@ from flask_babel import gettext as _
 from geova.store.migrate import current_revision
 from geova.web import engine
 from geova.web.maps import GeovaMap, Legend, RemotePolygons, embed
+from geova.web.statuses import service_name
 from geova.web.queries import (
     categories,
     current_view,
@@ -139,7 +140,7 @@ def _guide(result: Any, lang: str) -> list[dict[str, Any]]:
     norms = deadline_norms()
     for c in cats.itertuples():
         applying = [n for n in norms if c.code in n.categories]
-        handled = services.loc[services["category"] == c.code, "service"].head(3).tolist()
+        handled = [service_name(s) for s in services.loc[services["category"] == c.code, "service"].head(3)]
         channels = channels_used.loc[channels_used["category"] == c.code, "channel"].head(3).tolist()
         if not applying and not handled:
             continue
