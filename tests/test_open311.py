@@ -325,7 +325,7 @@ def test_post_request_and_token(client, reader, engine, tokens):
         row = conn.execute(select(IV).where(IV.c.id == new_id)).one()
         events = conn.execute(select(EV).where(EV.c.intervention_id == new_id)).all()
     assert (row.source, row.source_id, row.channel) == ("open311", answer["token"], "correspondent-app")
-    assert (row.category_code, row.status, row.insulting) == ("graffiti", "open", True)
+    assert (row.category_code, row.status, row.insulting) == ("graffiti", "new", True)
     assert (row.description, row.address) == ("Tag injurieux sur la façade", "31 Selden St")
     assert [(e.kind, e.username) for e in events] == [("reported", "key:correspondent-app")]
     assert "someone@example.org" not in str(row._mapping)  # accepted, not stored

@@ -13,6 +13,15 @@ def settings(conn: Connection) -> dict[str, str]:
     return dict(conn.execute(select(Setting.key, Setting.value)).all())
 
 
+# The territory's clock: the instant pages judge data at when none is asked for (ISO, UTC); absent:
+# now. ``geova demo`` sets it to the Boston extract's instant.
+AS_OF = "as_of"
+
+
+def delete_setting(conn: Connection, key: str) -> None:
+    conn.execute(Setting.__table__.delete().where(Setting.__table__.c.key == key))
+
+
 def set_setting(conn: Connection, key: str, value: str) -> None:
     t = Setting.__table__
     if conn.execute(select(t.c.key).where(t.c.key == key)).first():

@@ -21,7 +21,7 @@ from geova.store import catalogue
 from geova.store.records import RecordFilter
 from geova.store.referential import deadline_norms as store_deadline_norms
 from geova.store.referential import headline_norm
-from geova.store.status import settings
+from geova.store.status import AS_OF, settings
 from geova.web import engine
 from geova.web.access import RequestAccess
 from geova.web.errors import ParamError
@@ -49,7 +49,6 @@ STATE_LABELS = {
 # On-time rate classes of the choropleth: (lower bound, colour)
 RATE_CLASSES = [(0.95, "#1a9641"), (0.85, "#a6d96a"), (0.70, "#ffffbf"), (0.50, "#fdae61"), (0.0, "#d7191c")]
 NO_DATA = "#d9d9d9"
-AS_OF_SETTING = "as_of"  # the territory's clock (geova territory --as-of; the demo's extract instant)
 
 
 def rate_colour(rate: float | None) -> str:
@@ -142,7 +141,7 @@ def territory_clock(tz: str) -> pd.Timestamp | None:
     """The territory's ``as_of`` setting (``geova territory --as-of``): the instant pages judge
     data at when none is asked for, e.g. the demo's extract instant. None: now."""
     with engine().connect() as conn:
-        value = settings(conn).get(AS_OF_SETTING)
+        value = settings(conn).get(AS_OF)
     if not value:
         return None
     try:
