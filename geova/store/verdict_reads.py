@@ -277,6 +277,12 @@ class OpenPage:
     overdue: int
     at_risk: int
     bounds: tuple[float, float, float, float] | None  # lon/lat extent of the page's rows
+    in_time: int = 0  # listed with ``every_open`` only: due later than the risk window
+    undated: int = 0  # listed with ``every_open`` only: no due date under the norm
+
+    @property
+    def total(self) -> int:
+        return self.overdue + self.at_risk + self.in_time + self.undated
 
 
 def open_page(
@@ -287,23 +293,33 @@ def open_page(
     risk_hours: float,
     offset: int,
     limit: int,
+    every_open: bool = False,
 ) -> OpenPage:
-    """The worklist's rows ``offset`` to ``offset + limit``, earliest due first, counted and sorted
-    by the database (an index on the norm and the due date serves), so that a city with a hundred
-    thousand open requests costs one page, not the whole list."""
+    """The worklist's rows ``offset`` to ``offset + limit``, earliest due first (overdue first,
+    then due soonest, requests without a due date last), counted and sorted by the database (an
+    index on the norm and the due date serves), so that a city with a hundred thousand open
+    requests costs one page, not the whole list. Only the requests overdue or due within
+    ``risk_hours``, or, with ``every_open``, every open request the norm judges."""
     now = instant(conn, as_of)
     risk = instant(conn, pd.Timestamp(as_of) + pd.Timedelta(hours=risk_hours))
     still_open = or_(V.c.resolved_at.is_(None), V.c.resolved_at > now)
     active = V.c.excluded.is_(False) if conn.dialect.name == "postgresql" else V.c.excluded == 0
-    due = and_(V.c.norm_code == norm_code, V.c.reported_at <= now, still_open, active, V.c.due_at <= risk)
+    due = and_(V.c.norm_code == norm_code, V.c.reported_at <= now, still_open, active)
+    if not every_open:
+        due = and_(due, V.c.due_at <= risk)
     x, y = func.ST_X(IV.c.geom), func.ST_Y(IV.c.geom)
     joined = V.join(IV, IV.c.id == V.c.intervention_id)
     summary = restrict(
         conn,
-        select(func.count().filter(V.c.due_at < now), func.count().filter(V.c.due_at >= now)).where(due),
+        select(
+            func.count().filter(V.c.due_at < now),
+            func.count().filter(and_(V.c.due_at >= now, V.c.due_at <= risk)),
+            func.count().filter(V.c.due_at > risk),
+            func.count().filter(V.c.due_at.is_(None)),
+        ).where(due),
         where,
     )
-    overdue, at_risk = conn.execute(summary).one()
+    overdue, at_risk, in_time, undated = conn.execute(summary).one()
     query = (
         select(
             *_fact_columns(conn),
@@ -315,7 +331,7 @@ def open_page(
         )
         .select_from(joined)
         .where(due)
-        .order_by(V.c.due_at, V.c.intervention_id)
+        .order_by(V.c.due_at.is_(None), V.c.due_at, V.c.intervention_id)
         .offset(offset)
         .limit(limit)
     )
@@ -325,7 +341,9 @@ def open_page(
     located = frame.dropna(subset=["x", "y"])
     xs, ys = located["x"], located["y"]
     bounds = (float(xs.min()), float(ys.min()), float(xs.max()), float(ys.max())) if len(located) else None
-    return OpenPage(frame, int(overdue or 0), int(at_risk or 0), bounds)
+    return OpenPage(
+        frame, int(overdue or 0), int(at_risk or 0), bounds, int(in_time or 0), int(undated or 0)
+    )
 
 
 def _fact_columns(conn: Connection) -> list[Any]:

@@ -1,8 +1,8 @@
 """Cleanliness services: the overdue worklist, the life cycle's changes and reassignment, exports.
 
-The worklist holds the open requests whose deadline under the chosen norm has passed or falls
-within the risk window (``risk_hours``, default 24), most overdue first, whatever their report date
-unless a period is asked. The page, its CSV and its GeoJSON read the same rows
+The worklist holds every open request the chosen norm judges (``show=open``, the default), or only
+those whose deadline has passed or falls within the risk window (``show=due``; ``risk_hours``,
+default 24): overdue first, then due soonest, whatever their report date unless a period is asked. The page, its CSV and its GeoJSON read the same rows
 (``worklist_frame``), and the page's map loads the GeoJSON: what the table lists is what the map
 shows.
 """
@@ -12,7 +12,7 @@ from __future__ import annotations
 from dataclasses import replace
 from datetime import UTC, datetime
 from math import ceil
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 import folium
 import numpy as np
@@ -74,7 +74,12 @@ from geova.web.statuses import actions, refusal_text, service_name, service_name
 
 bp = Blueprint("services", __name__)
 ROLES = RESOLVERS
-WORKLIST_STATES = (State.OPEN_OVERDUE.value, State.OPEN_AT_RISK.value)
+WORKLIST_STATES = (
+    State.OPEN_OVERDUE.value,
+    State.OPEN_AT_RISK.value,
+    State.OPEN_IN_TIME.value,
+    State.NO_DEADLINE.value,
+)
 PAGE_SIZE = 200
 # At most this many requests in the worklist's CSV and map feed (the earliest due first): a bounded
 # cost whatever the backlog; the page itself lists them all, page by page.
@@ -111,11 +116,17 @@ class WorklistParams(MapFeedParams):
     """The worklist's query string: the view, the risk window (hours, 0..90 days) and a map box."""
 
     risk_hours: Hours = DEFAULT_RISK_HOURS
+    show: Literal["open", "due"] = "open"
     page: Annotated[int, Field(ge=1, le=10**6)] = 1
 
 
 def risk_hours() -> float:
     return view_params(WorklistParams).risk_hours
+
+
+def every_open() -> bool:
+    """Whether the list holds every open request (``show=open``) or those due soon (``show=due``)."""
+    return view_params(WorklistParams).show == "open"
 
 
 def worklist_view() -> View | None:
@@ -163,7 +174,9 @@ def worklist_frame(
     )
     ensure_current(engine())
     with engine().connect() as conn:
-        page = verdict_reads.open_page(conn, view.as_of, view.norm.code, where, risk, offset, limit)
+        page = verdict_reads.open_page(
+            conn, view.as_of, view.norm.code, where, risk, offset, limit, every_open=every_open()
+        )
         names = store_records.names(conn)["quarter"]
     facts = page.facts
     if facts.empty:
@@ -174,7 +187,7 @@ def worklist_frame(
         frame[column] = facts[column].to_numpy()
     as_of = pd.Timestamp(view.as_of).tz_convert("UTC")
     left = (frame["due_at"] - as_of).dt.total_seconds() / 3600
-    frame["hours_left"] = left.where(frame["state"] == State.OPEN_AT_RISK.value)
+    frame["hours_left"] = left.where(frame["state"].isin([State.OPEN_AT_RISK.value, State.OPEN_IN_TIME.value]))
     frame["hours_overdue"] = frame["hours_overdue"].astype(float)
     cats = categories()
     labels = dict(zip(cats["code"], cats["label_fr" if _lang() == "fr" else "label_en"], strict=True))
@@ -197,7 +210,7 @@ def worklist_frame(
 def _keep() -> dict[str, Any]:
     """The worklist's query string, to come back to the same list after an action (its own keys
     only: nothing from a crafted link reaches url_for's ``_scheme`` or ``_external``)."""
-    return view_query("risk_hours", "page")
+    return view_query("risk_hours", "show", "page")
 
 
 # -- the page -----------------------------------------------------------------------------------
@@ -226,7 +239,7 @@ def worklist_map(
     RemotePoints(
         url_for("services.worklist_geojson", **args),
         detail.replace("/0.json", "/{id}.json", 1),
-        _("Open requests overdue or due soon"),
+        _("Open requests"),
         STATE_COLOURS,
         {k: str(v) for k, v in STATE_LABELS.items()},
         request_fields(),
@@ -273,7 +286,7 @@ def worklist() -> Any:
     risk = risk_hours()
     asked = view_params(WorklistParams).page
     shown, listed = worklist_frame(view, risk, offset=(asked - 1) * PAGE_SIZE, limit=PAGE_SIZE)
-    total = listed.overdue + listed.at_risk
+    total = listed.total
     pages = max(ceil(total / PAGE_SIZE), 1)
     page = min(asked, pages)
     if page != asked:  # past the last page: show the last one
@@ -292,6 +305,7 @@ def worklist() -> Any:
         r["actions"] = actions(r["status"] or "")
         r["status_label"] = status_label(r["status"])
         r["overdue_text"] = overdue_text(r["hours_overdue"])
+        r["left_text"] = overdue_text(r["hours_left"])
     start, end = _period(view)
     return render_template(
         "services/worklist.html",
@@ -301,6 +315,9 @@ def worklist() -> Any:
         total=total,
         overdue=listed.overdue,
         at_risk=listed.at_risk,
+        in_time=listed.in_time,
+        undated=listed.undated,
+        show=view_params(WorklistParams).show,
         page=page,
         pages=pages,
         keep=keep,
