@@ -298,9 +298,10 @@ def worklist() -> Any:
     now_local = pd.Timestamp.now(tz=territory_tz())
     rows = shown.to_dict("records")
     for r in rows:
-        # the resolve form's default: now, to the second, and never before the report
-        reported = pd.Timestamp(r["reported_at"]).tz_convert(territory_tz())
-        r["resolve_default"] = max(now_local, reported).strftime(DATETIME_LOCAL)
+        # the resolve form's default: now, to the second, and never before the report (the
+        # report's second rounded up: a form's time has no fraction of a second)
+        reported = pd.Timestamp(r["reported_at"]).tz_convert(territory_tz()).ceil("s")
+        r["resolve_default"] = max(now_local.floor("s"), reported).strftime(DATETIME_LOCAL)
         r["resolve_min"] = reported.strftime(DATETIME_LOCAL)
         r["actions"] = actions(r["status"] or "")
         r["status_label"] = status_label(r["status"])
