@@ -467,7 +467,9 @@ def set_clock(conn: Any, value: str) -> None:
     try:
         ts = pd.Timestamp(value)
     except (TypeError, ValueError) as exc:
-        raise click.BadParameter(f"{value!r} is not a date and time (or 'now')", param_hint="--as-of") from exc
+        raise click.BadParameter(
+            f"{value!r} is not a date and time (or 'now')", param_hint="--as-of"
+        ) from exc
     if ts is pd.NaT:
         raise click.BadParameter(f"{value!r} is not a date and time (or 'now')", param_hint="--as-of")
     if ts.tzinfo is None:

@@ -251,7 +251,11 @@ def import_interventions(
         # the source's queue codes become the referential's services; rows naming none are routed
         frame["service"] = routing.map_queues(conn, frame["service"])
         routed = routing.route_rows(
-            conn, frame["category_code"].to_numpy()[todo], placed.quarter, placed.subquarter, placed.zone_pairs
+            conn,
+            frame["category_code"].to_numpy()[todo],
+            placed.quarter,
+            placed.subquarter,
+            placed.zone_pairs,
         )
         unnamed = frame["service"].isna().to_numpy()[todo]
         frame.loc[todo[unnamed], "service"] = np.asarray(routed, dtype=object)[unnamed]

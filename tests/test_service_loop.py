@@ -209,7 +209,9 @@ def test_a_route_to_an_unknown_service_is_refused(engine, tmp_path):
     build_store(engine, tmp_path / "rejects.csv")
     bad = tmp_path / "bad.toml"
     bad.write_text('[[route]]\ncategory = "graffiti"\nservice = "nobody"\n', encoding="utf-8")
-    with pytest.raises(Exception, match=r"\[\[route\]\] #1 \(line 1\), key 'service'.*unknown service 'nobody'"):
+    with pytest.raises(
+        Exception, match=r"\[\[route\]\] #1 \(line 1\), key 'service'.*unknown service 'nobody'"
+    ):
         load_extra_referential(engine, bad)
 
 
@@ -264,9 +266,7 @@ def test_an_import_without_a_service_column_is_routed(engine, tmp_path):
     report = import_interventions(engine, data, mapping)
     assert report.inserted == 49
     with engine.connect() as conn:
-        services = set(
-            conn.execute(select(IV.c.service).where(IV.c.category_code == "graffiti")).scalars()
-        )
+        services = set(conn.execute(select(IV.c.service).where(IV.c.category_code == "graffiti")).scalars())
     assert services == {GRAFFITI}
     # and a mapping's own [services] table wins over the referential's queues
     mapped = tmp_path / "mapped.toml"
@@ -284,9 +284,9 @@ def test_an_import_without_a_service_column_is_routed(engine, tmp_path):
         )
     frame = pd.read_csv(data, dtype=str)
     expected = {
-        "boston.parks" if q == "PROP_GRAF_GraffitiRemoval" else next(
-            d for p, d in DEPARTMENTS.items() if q.startswith(p)
-        )
+        "boston.parks"
+        if q == "PROP_GRAF_GraffitiRemoval"
+        else next(d for p, d in DEPARTMENTS.items() if q.startswith(p))
         for q in frame["QUEUE"]
     }
     assert {s for _label, s in pairs} == expected
@@ -433,7 +433,12 @@ def test_status_changes_from_the_worklist_and_the_api(app, engine):
     )
     assert "is now acknowledged" in ok.get_data(as_text=True)
     last = history(engine, new)[-1]
-    assert (last.kind, last.username, last.note, last.detail["public"]) == ("acknowledged", "agent", "on it", True)
+    assert (last.kind, last.username, last.note, last.detail["public"]) == (
+        "acknowledged",
+        "agent",
+        "on it",
+        True,
+    )
     # refused in the reader's language, nothing stored
     fr = french(login(app, "agent"))
     refused = fr.post(
@@ -524,7 +529,9 @@ def test_pages_judge_at_the_territory_clock_and_show_todays_reports(app, engine)
     with write(engine) as conn:
         set_setting(conn, AS_OF, clock.tz_convert("UTC").isoformat())
     agent = login(app, "agent")
-    results = agent.get("/worklist?norm=nantes.friches.72h&from=2015-01-01&to=2015-12-31").get_data(as_text=True)
+    results = agent.get("/worklist?norm=nantes.friches.72h&from=2015-01-01&to=2015-12-31").get_data(
+        as_text=True
+    )
     assert "as of 1/8/16, 12:17" in results  # judged at the clock: Boston's own figures
     new = new_request(engine, hours_ago=1)
     today = pd.Timestamp.now(tz=TZ).strftime("%Y-%m-%d")
@@ -559,7 +566,9 @@ def test_the_demo_clock_is_the_latest_closed_date_of_its_files():
     from geova.demo import DATA, DEMO_FILES, EXTRACT_INSTANT
 
     latest = max(
-        pd.to_datetime(pd.read_csv(DATA / f.data, dtype=str)["CLOSED_DT"], format="%m/%d/%Y %I:%M:%S %p").max()
+        pd.to_datetime(
+            pd.read_csv(DATA / f.data, dtype=str)["CLOSED_DT"], format="%m/%d/%Y %I:%M:%S %p"
+        ).max()
         for f in DEMO_FILES
     )
     assert pd.Timestamp(EXTRACT_INSTANT) == latest.tz_localize(TZ).tz_convert("UTC")
@@ -596,4 +605,3 @@ def test_a_refused_resolution_is_worded_in_french(app, engine):
     )
     assert "une demande ne peut pas être résolue avant d’avoir été signalée" in answer.get_data(as_text=True)
     assert stored(engine, new).status == "new"
-

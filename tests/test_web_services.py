@@ -228,7 +228,9 @@ def test_a_fresh_report_is_at_risk_then_overdue(app, engine):
     assert rows(listed)[-1] == new
     assert re.search(rf'<tr data-id="{new}">.*?<span class="state open_in_time">', listed, re.S)
     assert new not in rows(client.get(f"/worklist?norm={NORM}&show=due").get_data(as_text=True))
-    soon = client.get(f"/worklist?norm={NORM}&show=due&risk_hours=80&quarter={DORCHESTER}").get_data(as_text=True)
+    soon = client.get(f"/worklist?norm={NORM}&show=due&risk_hours=80&quarter={DORCHESTER}").get_data(
+        as_text=True
+    )
     assert new in rows(soon)
     assert "&lt;script&gt;alert(1)&lt;/script&gt;" in soon and "<script>alert(1)" not in soon
     later = (pd.Timestamp.now(tz="America/New_York") + pd.Timedelta(days=4)).strftime("%Y-%m-%dT%H:%M")

@@ -11,13 +11,13 @@ from __future__ import annotations
 
 import math
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 import pandas as pd
 import shapely
 from geoalchemy2.shape import from_shape
-from sqlalchemy import Connection, func, insert, select, update
+from sqlalchemy import Connection, Table, func, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
 from geova.core.assign import assign_points
@@ -52,8 +52,8 @@ CLOCK_SKEW = timedelta(minutes=5)
 # committed that number, so a draw is lost at most once per concurrent writer.
 SOURCE_ID_DRAWS = 50
 
-IV = Intervention.__table__
-EV = InterventionEvent.__table__
+IV = cast(Table, Intervention.__table__)
+EV = cast(Table, InterventionEvent.__table__)
 
 
 class OutsideTerritory(ValueError):
@@ -267,9 +267,7 @@ def report_intervention(
     due_at = None if due is None else pd.Timestamp(due).to_pydatetime()
     values.update(service=service, due_at=due_at)
     conn.execute(
-        update(IV)
-        .where(IV.c.id == new_id)
-        .values(service=service, due_at=due_at, content_hash=_hash(values))
+        update(IV).where(IV.c.id == new_id).values(service=service, due_at=due_at, content_hash=_hash(values))
     )
     _event(
         conn,

@@ -17,7 +17,6 @@ from typing import Any
 from sqlalchemy import Connection, Select, func, or_, select
 
 from geova.store.referential import status_mapping
-
 from geova.store.schema import (
     ImportRun,
     Intervention,

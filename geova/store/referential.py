@@ -10,12 +10,13 @@ from __future__ import annotations
 import json
 from dataclasses import asdict
 from datetime import date
+from typing import cast
 
-from sqlalchemy import Connection, delete, select
+from sqlalchemy import Connection, Table, delete, select
 
+from geova.core.lifecycle import mapping_with
 from geova.core.model import ZoneKind
 from geova.core.norms import Norm, NormKind, Scope, Target, norm_from_dict
-from geova.core.lifecycle import mapping_with
 from geova.core.referential import Referential
 from geova.core.routing import RouteRule, ServiceDef
 from geova.store.schema import (
@@ -100,7 +101,7 @@ def _store_routing(conn: Connection, ref: Referential) -> dict[str, int]:
             "position": position,
         }
         counts["services"] += _upsert(conn, Service.__table__, "code", values)
-    rt = RoutingRule.__table__
+    rt = cast(Table, RoutingRule.__table__)
     if ref.routes or ref.origin:
         conn.execute(delete(rt).where(rt.c.origin == ref.origin))
     if ref.routes:
@@ -142,10 +143,10 @@ def services(conn: Connection) -> list[ServiceDef]:
 def routing(conn: Connection) -> tuple[list[RouteRule], str | None]:
     """(the routing rules, the default service)."""
     t = Service.__table__
-    rt = RoutingRule.__table__
+    rt = cast(Table, RoutingRule.__table__)
     # several files' rules: at equal specificity, those of the file loaded last come first (a
     # city's own file over the referential's defaults), each file's in its own order
-    rows = conn.execute(select(rt).order_by(rt.c.id)).all()
+    rows = list(conn.execute(select(rt).order_by(rt.c.id)).all())
     loaded = {r.origin: r.id for r in rows}  # the last id of each file's rules
     rows.sort(key=lambda r: (-loaded[r.origin], r.position, r.id))
     rules = [

@@ -49,7 +49,7 @@ def due_for(conn: Connection, records: pd.DataFrame, zones: pd.DataFrame) -> pd.
     s = settings(conn)
     where = Territory(timezone=s.get("timezone", DEFAULT_TIMEZONE), holidays=s.get("holidays", "FR"))
     one = records.iloc[:1]
-    dues = []
+    dues: list[pd.Timestamp] = []
     for norm in deadline_norms(conn):
         facts = deadline_facts(norm, one, zones, where, basis=Basis.RULE)
         dues.extend(d for d in facts["due_at"] if d is not None and d is not pd.NaT and d == d)
@@ -68,9 +68,9 @@ def map_queues(conn: Connection, values: pd.Series) -> pd.Series:
 
 def route_rows(
     conn: Connection,
-    categories: Sequence[str],
-    quarter_ids: Sequence[int],
-    subquarter_ids: Sequence[int],
+    categories: Sequence[str] | np.ndarray,
+    quarter_ids: Sequence[int] | np.ndarray,
+    subquarter_ids: Sequence[int] | np.ndarray,
     zone_pairs: Sequence[tuple[int, int]],
 ) -> list[str | None]:
     """The routed service of each row (quarter ids -1 outside; ``zone_pairs``: (row, zone id))."""

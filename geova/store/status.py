@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import Connection, func, select
+from sqlalchemy import Connection, delete, func, select
 
 from geova.store.schema import ImportRun, Intervention, InterventionFlag, Quarter, Setting, Zone
 
@@ -19,7 +19,7 @@ AS_OF = "as_of"
 
 
 def delete_setting(conn: Connection, key: str) -> None:
-    conn.execute(Setting.__table__.delete().where(Setting.__table__.c.key == key))
+    conn.execute(delete(Setting).where(Setting.key == key))
 
 
 def set_setting(conn: Connection, key: str, value: str) -> None:

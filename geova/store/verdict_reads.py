@@ -341,9 +341,7 @@ def open_page(
     located = frame.dropna(subset=["x", "y"])
     xs, ys = located["x"], located["y"]
     bounds = (float(xs.min()), float(ys.min()), float(xs.max()), float(ys.max())) if len(located) else None
-    return OpenPage(
-        frame, int(overdue or 0), int(at_risk or 0), bounds, int(in_time or 0), int(undated or 0)
-    )
+    return OpenPage(frame, int(overdue or 0), int(at_risk or 0), bounds, int(in_time or 0), int(undated or 0))
 
 
 def _fact_columns(conn: Connection) -> list[Any]:

@@ -176,7 +176,9 @@ class StatusBody(Body):
     public: bool = Field(False, description="whether the requester and Open311 may read the note")
     resolved_at: PastInstant | None = Field(None, description="when resolving: with its offset; default now")
     reason: _text(edits.MAX_SHORT_TEXT) | None = Field(None, description="when rejecting: required")  # type: ignore[valid-type]
-    duplicate_of: int | None = Field(None, ge=1, le=2**63 - 1, description="when a duplicate: the id it repeats")
+    duplicate_of: int | None = Field(
+        None, ge=1, le=2**63 - 1, description="when a duplicate: the id it repeats"
+    )
 
 
 # -- responses ------------------------------------------------------------------------------------

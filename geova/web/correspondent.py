@@ -40,7 +40,6 @@ from geova.web.access import REPORTERS, RequestAccess, request_access
 from geova.web.auth import has_role, roles_required
 from geova.web.format import dt
 from geova.web.maps import GeovaMap, Legend, LocationPicker, RemotePoints, RemotePolygons, embed
-from geova.web.statuses import refusal_text, service_name, status_label
 from geova.web.queries import (
     STATE_COLOURS,
     STATE_LABELS,
@@ -55,6 +54,7 @@ from geova.web.queries import (
 from geova.web.queries import (
     quarters as all_quarters,
 )
+from geova.web.statuses import refusal_text, service_name, status_label
 
 bp = Blueprint("correspondent", __name__)
 RECENT = 50

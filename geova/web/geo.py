@@ -26,7 +26,6 @@ from geova.store.request_details import request_row
 from geova.web import engine
 from geova.web.access import request_access
 from geova.web.format import dt, num, pct
-from geova.web.statuses import service_name, status_label
 from geova.web.params import MapFeedParams
 from geova.web.queries import (
     category_label,
@@ -35,6 +34,7 @@ from geova.web.queries import (
     rate_colour,
     view_params,
 )
+from geova.web.statuses import service_name, status_label
 
 bp = Blueprint("geo", __name__, url_prefix="/geo")
 MAX_POINTS = 1500

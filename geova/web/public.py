@@ -13,7 +13,6 @@ from flask_babel import gettext as _
 from geova.store.migrate import current_revision
 from geova.web import engine
 from geova.web.maps import GeovaMap, Legend, RemotePolygons, embed
-from geova.web.statuses import service_name
 from geova.web.queries import (
     categories,
     current_view,
@@ -24,6 +23,7 @@ from geova.web.queries import (
     rate_colour,
     rate_legend,
 )
+from geova.web.statuses import service_name
 
 bp = Blueprint("public", __name__)
 

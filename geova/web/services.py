@@ -2,9 +2,9 @@
 
 The worklist holds every open request the chosen norm judges (``show=open``, the default), or only
 those whose deadline has passed or falls within the risk window (``show=due``; ``risk_hours``,
-default 24): overdue first, then due soonest, whatever their report date unless a period is asked. The page, its CSV and its GeoJSON read the same rows
-(``worklist_frame``), and the page's map loads the GeoJSON: what the table lists is what the map
-shows.
+default 24): overdue first, then due soonest, whatever their report date unless a period is asked.
+The page, its CSV and its GeoJSON read the same rows (``worklist_frame``), and the page's map loads
+the GeoJSON: what the table lists is what the map shows.
 """
 
 from __future__ import annotations
@@ -38,16 +38,15 @@ from pydantic import Field
 from wtforms import BooleanField, DateTimeLocalField, IntegerField, SelectField, StringField, TextAreaField
 from wtforms.validators import DataRequired, Length, NumberRange, Optional
 
-from geova.core.lifecycle import LIFECYCLE
-
 from geova.core.evaluate import DEFAULT_RISK_HOURS, State, judge
+from geova.core.lifecycle import LIFECYCLE
 from geova.evaluation import ensure_current, territory_of
 from geova.io.exports import to_excel_csv
 from geova.store import edits, request_details, verdict_reads
 from geova.store import records as store_records
 from geova.store.db import write
-from geova.store.referential import services as referential_services
 from geova.store.records import RecordFilter
+from geova.store.referential import services as referential_services
 from geova.web import engine
 from geova.web.access import RESOLVERS
 from geova.web.auth import roles_required
@@ -187,7 +186,9 @@ def worklist_frame(
         frame[column] = facts[column].to_numpy()
     as_of = pd.Timestamp(view.as_of).tz_convert("UTC")
     left = (frame["due_at"] - as_of).dt.total_seconds() / 3600
-    frame["hours_left"] = left.where(frame["state"].isin([State.OPEN_AT_RISK.value, State.OPEN_IN_TIME.value]))
+    frame["hours_left"] = left.where(
+        frame["state"].isin([State.OPEN_AT_RISK.value, State.OPEN_IN_TIME.value])
+    )
     frame["hours_overdue"] = frame["hours_overdue"].astype(float)
     cats = categories()
     labels = dict(zip(cats["code"], cats["label_fr" if _lang() == "fr" else "label_en"], strict=True))
@@ -355,7 +356,9 @@ def overdue_text(hours: Any) -> str:
         return ""
     whole = int(hours)
     days, rest = divmod(whole, 24)
-    return _("%(d)s d %(h)s h", d=f"{days:,}".replace(",", "\u202f"), h=rest) if days else _("%(h)s h", h=rest)
+    return (
+        _("%(d)s d %(h)s h", d=f"{days:,}".replace(",", "\u202f"), h=rest) if days else _("%(h)s h", h=rest)
+    )
 
 
 def _back() -> Any:
@@ -450,7 +453,11 @@ def reassign(intervention_id: int) -> Any:
         flash(_("Request %(id)s was not changed: %(reason)s", id=sid, reason=refusal_text(exc)), "error")
     else:
         flash(
-            _("Request %(id)s handed to %(service)s.", id=sid, service=service_name(form.service.data.strip())),
+            _(
+                "Request %(id)s handed to %(service)s.",
+                id=sid,
+                service=service_name(form.service.data.strip()),
+            ),
             "success",
         )
     return _back()
