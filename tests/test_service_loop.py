@@ -10,6 +10,7 @@ those two files, not computed by geova's code.
 from __future__ import annotations
 
 import re
+from urllib.parse import quote
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -605,3 +606,76 @@ def test_a_refused_resolution_is_worded_in_french(app, engine):
     )
     assert "une demande ne peut pas être résolue avant d’avoir été signalée" in answer.get_data(as_text=True)
     assert stored(engine, new).status == "new"
+
+
+# -- the worklist: sorting, search, states, bulk changes ------------------------------------------
+
+
+def test_the_worklist_sorts_searches_and_filters_by_state(app, engine):
+    new = new_request(engine, hours_ago=1)
+    agent = login(app, "agent")
+    base = f"/worklist?norm=nantes.friches.72h&quarter={DORCHESTER}"
+    listed = rows(agent.get(base).get_data(as_text=True))
+    assert 1 < len(listed) < 200 and listed[-1] == new  # due soonest last: the fresh report
+    with engine.connect() as conn:
+        info = {
+            r.id: r for r in conn.execute(select(IV.c.id, IV.c.source_id, IV.c.reported_at, IV.c.address))
+        }
+    by_reported = rows(agent.get(f"{base}&sort=reported&order=desc").get_data(as_text=True))
+    assert sorted(by_reported) == sorted(listed)
+    assert by_reported == sorted(listed, key=lambda i: (info[i].reported_at, -i), reverse=True)
+    by_request = rows(agent.get(f"{base}&sort=request").get_data(as_text=True))
+    assert [info[i].source_id for i in by_request] == sorted(info[i].source_id for i in listed)
+    # the column header links to the other direction
+    html = agent.get(f"{base}&sort=request").get_data(as_text=True)
+    assert 'aria-sort="ascending"' in html and "sort=request&amp;order=desc" in html
+    # free text: a source id, then part of an address, case-insensitively
+    one = listed[0]
+    assert rows(agent.get(f"{base}&q={info[one].source_id}").get_data(as_text=True)) == [one]
+    address = next(info[i].address for i in listed if info[i].address)
+    street = address.split("  ")[0][-12:]  # the end of its street part ("...Selden St")
+    expected = [i for i in listed if street.lower() in (info[i].address or "").lower()]
+    found = agent.get(f"{base}&q={quote(street.upper())}").get_data(as_text=True)
+    assert rows(found) == expected and len(expected) >= 1
+    assert rows(agent.get(f"{base}&q=%25").get_data(as_text=True)) == []  # % is a character, not a wildcard
+    # states
+    assert rows(agent.get(f"{base}&state=open_in_time").get_data(as_text=True)) == [new]
+    assert rows(agent.get(f"{base}&state=open_overdue").get_data(as_text=True)) == listed[:-1]
+
+
+def test_bulk_changes_apply_one_note_and_name_the_refused(app, engine):
+    a, b, c = new_request(engine), new_request(engine), new_request(engine)
+    with write(engine) as conn:
+        edits.transition(conn, c, "resolved", "agent")
+    agent = login(app, "agent")
+    answer = agent.post(
+        "/worklist/bulk",
+        data={
+            "ids": [str(a), str(b), str(c)],
+            "status": "acknowledged",
+            "note": "seen by the crew",
+            "public": "y",
+            "csrf_token": csrf(agent),
+        },
+        follow_redirects=True,
+    )
+    html = answer.get_data(as_text=True)
+    sid = {i: stored(engine, i).source_id for i in (a, b, c)}
+    assert f"2 requests are now acknowledged: {sid[a]}, {sid[b]}." in html
+    assert f"Not changed: {sid[c]} (a request resolved cannot become acknowledged" in html
+    for i in (a, b):
+        last = history(engine, i)[-1]
+        assert (last.kind, last.note, last.detail["public"], last.username) == (
+            "acknowledged",
+            "seen by the crew",
+            True,
+            "agent",
+        )
+    assert stored(engine, c).status == "resolved"
+    # resolve now, in bulk
+    agent.post("/worklist/bulk", data={"ids": [str(a)], "status": "resolved", "csrf_token": csrf(agent)})
+    assert stored(engine, a).status == "resolved" and stored(engine, a).resolved_at is not None
+    # without a CSRF token, or with another status, nothing changes
+    assert agent.post("/worklist/bulk", data={"ids": [str(b)], "status": "resolved"}).status_code == 400
+    agent.post("/worklist/bulk", data={"ids": [str(b)], "status": "closed", "csrf_token": csrf(agent)})
+    assert stored(engine, b).status == "acknowledged"

@@ -116,6 +116,9 @@ class WorklistParams(MapFeedParams):
 
     risk_hours: Hours = DEFAULT_RISK_HOURS
     show: Literal["open", "due"] = "open"
+    q: Annotated[str, Field(max_length=100)] | None = None  # free text: an id or part of an address
+    sort: Literal["due", "reported", "request", "category", "quarter", "service", "status"] = "due"
+    order: Literal["asc", "desc"] = "asc"
     page: Annotated[int, Field(ge=1, le=10**6)] = 1
 
 
@@ -173,8 +176,20 @@ def worklist_frame(
     )
     ensure_current(engine())
     with engine().connect() as conn:
+        params = view_params(WorklistParams)
         page = verdict_reads.open_page(
-            conn, view.as_of, view.norm.code, where, risk, offset, limit, every_open=every_open()
+            conn,
+            view.as_of,
+            view.norm.code,
+            where,
+            risk,
+            offset,
+            limit,
+            every_open=every_open(),
+            search=params.q,
+            states=view.states,
+            sort=params.sort,
+            descending=params.order == "desc",
         )
         names = store_records.names(conn)["quarter"]
     facts = page.facts
@@ -211,7 +226,7 @@ def worklist_frame(
 def _keep() -> dict[str, Any]:
     """The worklist's query string, to come back to the same list after an action (its own keys
     only: nothing from a crafted link reaches url_for's ``_scheme`` or ``_external``)."""
-    return view_query("risk_hours", "show", "page")
+    return view_query("risk_hours", "show", "q", "sort", "order", "page")
 
 
 # -- the page -----------------------------------------------------------------------------------
@@ -320,6 +335,8 @@ def worklist() -> Any:
         in_time=listed.in_time,
         undated=listed.undated,
         show=view_params(WorklistParams).show,
+        params=view_params(WorklistParams),
+        sort_link=sort_link,
         page=page,
         pages=pages,
         keep=keep,
@@ -339,6 +356,14 @@ def worklist() -> Any:
         period_from=request.args.get("from", "") if start is not None else "",
         period_to=request.args.get("to", "") if end is not None else "",
     )
+
+
+def sort_link(column: str) -> str:
+    """The worklist sorted by ``column``: ascending, or the other way when it is sorted so already."""
+    params = view_params(WorklistParams)
+    order = "desc" if params.sort == column and params.order == "asc" else "asc"
+    args = {k: v for k, v in _keep().items() if k not in ("sort", "order", "page")}
+    return url_for("services.worklist", **args, sort=column, order=order)
 
 
 def service_choices() -> list[tuple[str, str]]:
@@ -460,6 +485,60 @@ def reassign(intervention_id: int) -> Any:
             ),
             "success",
         )
+    return _back()
+
+
+BULK_STATUSES = ("acknowledged", "in_progress", "resolved")
+
+
+@bp.post("/worklist/bulk")
+@roles_required(*ROLES)
+def bulk() -> Any:
+    """One step for several requests at once (acknowledge, start or resolve now), with one note.
+    Each request changes on its own: those the life cycle refuses are named, the others go on."""
+    form = FlaskForm()
+    if not form.validate_on_submit():
+        _flash_form_errors(form)
+        return _back()
+    status = request.form.get("status", "")
+    if status not in BULK_STATUSES:
+        flash(_("Choose what to do with the requests ticked."), "error")
+        return _back()
+    ids = []
+    for value in request.form.getlist("ids")[:PAGE_SIZE]:
+        if value.isdigit() and len(value) <= 18:
+            ids.append(int(value))
+    if not ids:
+        flash(_("Tick the requests to change first."), "error")
+        return _back()
+    note = request.form.get("note") or None
+    public = request.form.get("public") == "y"
+    done: list[str] = []
+    refused: list[str] = []
+    for intervention_id in dict.fromkeys(ids):
+        with engine().connect() as conn:
+            sid = request_details.source_id(conn, intervention_id)
+        if sid is None:
+            continue
+        try:
+            with write(engine()) as conn:
+                edits.transition(conn, intervention_id, status, current_user.username, note, public=public)
+        except ValueError as exc:
+            refused.append(f"{sid} ({refusal_text(exc)})")
+        else:
+            done.append(sid)
+    if done:
+        flash(
+            _(
+                "%(n)s requests are now %(status)s: %(ids)s.",
+                n=len(done),
+                status=status_label(status),
+                ids=", ".join(done),
+            ),
+            "success",
+        )
+    if refused:
+        flash(_("Not changed: %(list)s.", list="; ".join(refused)), "error")
     return _back()
 
 
