@@ -25,6 +25,7 @@ from geova.store.schema import Intervention, InterventionZone, Quarter, Verdict,
 V = Verdict.__table__
 IV = Intervention.__table__
 NONE = "(none)"
+MAX_ID = 2**31 - 1  # the id column is a 32-bit integer on PostgreSQL
 # the stored column behind each grouping dimension (zones come from the membership table)
 COLUMNS = {
     "norm": V.c.norm_code,
@@ -381,7 +382,7 @@ def _matching(text: str) -> Any:
         func.lower(IV.c.source_id).contains(needle, autoescape=True),
         func.lower(IV.c.address).contains(needle, autoescape=True),
     )
-    if needle.isdigit() and len(needle) <= 18:
+    if needle.isdigit() and int(needle) <= MAX_ID:  # beyond, no id (PostgreSQL would refuse it)
         found = or_(found, IV.c.id == int(needle))
     return select(IV.c.id).where(found)
 
