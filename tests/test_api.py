@@ -185,6 +185,7 @@ def test_referential_and_documents_are_public(client, engine):
         "/api/v1/interventions",
         "/api/v1/interventions/{intervention_id}",
         "/api/v1/interventions/{intervention_id}/resolve",
+        "/api/v1/interventions/{intervention_id}/status",
         "/api/v1/evaluations",
         "/api/v1/audit",
     } == set(doc["paths"])

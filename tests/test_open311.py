@@ -733,7 +733,9 @@ def test_a_published_client_lists_and_a_posted_request_reaches_the_worklist(live
     worklist = agent.get("/worklist", query_string={"norm": NORM, "as_of": later.isoformat(), "lang": "en"})
     assert worklist.status_code == 200
     assert f'<tr data-id="{new_id}">' in worklist.get_data(as_text=True)
-    before = agent.get(
-        "/worklist", query_string={"norm": NORM, "as_of": (due - timedelta(days=2)).isoformat()}
-    )
+    # two days before its due date it is not yet due soon, though open (listed by default)
+    early = (due - timedelta(days=2)).isoformat()
+    before = agent.get("/worklist", query_string={"norm": NORM, "as_of": early, "show": "due"})
     assert f'<tr data-id="{new_id}">' not in before.get_data(as_text=True)
+    listed = agent.get("/worklist", query_string={"norm": NORM, "as_of": early})
+    assert f'<tr data-id="{new_id}">' in listed.get_data(as_text=True)

@@ -14,7 +14,8 @@ Who may do what (the access rule of geova.web.access):
   or a session, unless the territory publishes them (then without description, address or the
   names in their history); a correspondent reads the requests of their quarter only;
 - the audit grid needs a key or a session (it names the people responsible);
-- reporting a request needs the role correspondent, service or admin; resolving one, service or
+- reporting a request needs the role correspondent, service or admin; resolving one or moving it
+  along its life cycle (``POST /interventions/{id}/status``), service or
   admin. Writes take a JSON body (``Content-Type: application/json``), which a page of another site
   cannot send with a visitor's session cookie: the API needs no CSRF token.
 """
