@@ -113,7 +113,7 @@ def prepare_store(engine: Engine, referential: Path | None = None) -> list[str]:
     digest = _sha256(path)
     with write(engine) as conn:
         if settings(conn).get("referential_sha256") != digest:
-            store_referential(conn, _checked_referential(conn, path, places=False))
+            store_referential(conn, _checked_referential(conn, path, places=False), base=True)
             set_setting(conn, "referential_sha256", digest)
             said.append(f"referential loaded from {path}")
     return said

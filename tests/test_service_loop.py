@@ -682,3 +682,27 @@ def test_bulk_changes_apply_one_note_and_name_the_refused(app, engine):
     assert agent.post("/worklist/bulk", data={"ids": [str(b)], "status": "resolved"}).status_code == 400
     agent.post("/worklist/bulk", data={"ids": [str(b)], "status": "closed", "csrf_token": csrf(agent)})
     assert stored(engine, b).status == "acknowledged"
+
+
+def test_reloading_the_referential_keeps_a_city_files_routing(engine, tmp_path):
+    from geova.importing import prepare_store
+    from geova.store.status import delete_setting
+
+    build_store(engine, tmp_path / "rejects.csv")
+    with write(engine) as conn:
+        delete_setting(conn, "referential_sha256")  # as after an edit of data/referential.toml
+    prepare_store(engine)
+    when = datetime(2015, 7, 1, 12, 0, tzinfo=UTC)
+    with write(engine) as conn:
+        graffiti = edits.report_intervention(conn, "graffiti", "Tag", None, LON, LAT, None, when)
+        furniture = edits.report_intervention(conn, "mobilier", "Bench", None, LON, LAT, None, when)
+        depot = edits.report_intervention(conn, "depot_sauvage", "Bags", None, LON, LAT, None, when)
+    # Boston's route and default win; the referential's own route serves what Boston's file leaves
+    assert [stored(engine, i).service for i in (graffiti, furniture, depot)] == [
+        GRAFFITI,  # Boston: graffiti
+        "voirie",  # the referential: mobilier
+        "proprete",  # the referential: depot_sauvage
+    ]
+    with write(engine) as conn:
+        other = edits.report_intervention(conn, "animation", "Fête", None, LON, LAT, None, when)
+    assert stored(engine, other).service == "boston.311"  # Boston's default over the referential's

@@ -32,8 +32,11 @@ from geova.store.schema import (
 from geova.store.schema import Norm as NormRow
 from geova.store.status import set_setting, settings
 
-DEFAULT_SERVICE = "default_service"
-STATUS_MAPPING = "status_mapping"
+DEFAULT_SERVICE = "default_service"  # a city file's [routing] default (the last loaded)
+BASE_DEFAULT_SERVICE = "base_default_service"  # the referential's own, used when no city file names one
+BASE_ORIGIN = ""  # the routing rules of the referential itself (GEOVA_REFERENTIAL)
+STATUS_MAPPING = "status_mapping"  # a city file's entries (over the base's)
+BASE_STATUS_MAPPING = "base_status_mapping"
 
 
 def _upsert(conn: Connection, table, key: str, values: dict) -> bool:  # type: ignore[no-untyped-def]
@@ -53,7 +56,9 @@ def _scope_json(scope: Scope) -> dict:
     }
 
 
-def store_referential(conn: Connection, ref: Referential) -> dict[str, int]:
+def store_referential(conn: Connection, ref: Referential, *, base: bool = False) -> dict[str, int]:
+    """Store a referential file: the city's referential itself (``base``, GEOVA_REFERENTIAL) or a
+    city's own additions (e.g. data/boston/norms.toml), whose routing wins over the base's."""
     counts = {"fields": 0, "tasks": 0, "categories": 0, "norms": 0, "targets": 0}
     for key, model, items in (
         ("fields", FieldOfAction, ref.fields),
@@ -83,13 +88,14 @@ def store_referential(conn: Connection, ref: Referential) -> dict[str, int]:
         )
         for target in norm.targets:
             counts["targets"] += add_target(conn, norm.code, target)
-    counts.update(_store_routing(conn, ref))
+    counts.update(_store_routing(conn, ref, base))
     return counts
 
 
-def _store_routing(conn: Connection, ref: Referential) -> dict[str, int]:
+def _store_routing(conn: Connection, ref: Referential, base: bool) -> dict[str, int]:
     """The file's services (upserted by code), its routing rules (replacing those the same file
-    loaded before), its default service and its status mapping (merged over the stored one)."""
+    loaded before), its default service and its status mapping (merged over the stored one; the
+    base's entries never override a city file's)."""
     counts = {"services": 0, "routes": 0}
     for position, svc in enumerate(ref.services):
         values = {
@@ -102,14 +108,14 @@ def _store_routing(conn: Connection, ref: Referential) -> dict[str, int]:
         }
         counts["services"] += _upsert(conn, Service.__table__, "code", values)
     rt = cast(Table, RoutingRule.__table__)
-    if ref.routes or ref.origin:
-        conn.execute(delete(rt).where(rt.c.origin == ref.origin))
+    origin = BASE_ORIGIN if base else ref.origin or "city"
+    conn.execute(delete(rt).where(rt.c.origin == origin))
     if ref.routes:
         conn.execute(
             rt.insert(),
             [
                 {
-                    "origin": ref.origin,
+                    "origin": origin,
                     "position": r.position,
                     "service_code": r.service,
                     "category_code": r.category,
@@ -122,12 +128,13 @@ def _store_routing(conn: Connection, ref: Referential) -> dict[str, int]:
         )
         counts["routes"] = len(ref.routes)
     if ref.default_service:
-        set_setting(conn, DEFAULT_SERVICE, ref.default_service)
+        set_setting(conn, BASE_DEFAULT_SERVICE if base else DEFAULT_SERVICE, ref.default_service)
     if ref.status_mapping:
-        stored = json.loads(settings(conn).get(STATUS_MAPPING) or "{}")
+        key = BASE_STATUS_MAPPING if base else STATUS_MAPPING
+        stored = json.loads(settings(conn).get(key) or "{}")
         for status, systems in ref.status_mapping.items():
             stored.setdefault(status, {}).update(systems)
-        set_setting(conn, STATUS_MAPPING, json.dumps(stored, sort_keys=True))
+        set_setting(conn, key, json.dumps(stored, sort_keys=True))
     return counts
 
 
@@ -144,16 +151,17 @@ def routing(conn: Connection) -> tuple[list[RouteRule], str | None]:
     """(the routing rules, the default service)."""
     t = Service.__table__
     rt = cast(Table, RoutingRule.__table__)
-    # several files' rules: at equal specificity, those of the file loaded last come first (a
-    # city's own file over the referential's defaults), each file's in its own order
+    # several files' rules: at equal specificity, a city's own files' first (the one loaded last
+    # first), the referential's own last, each file's in its own order
     rows = list(conn.execute(select(rt).order_by(rt.c.id)).all())
     loaded = {r.origin: r.id for r in rows}  # the last id of each file's rules
-    rows.sort(key=lambda r: (-loaded[r.origin], r.position, r.id))
+    rows.sort(key=lambda r: (r.origin == BASE_ORIGIN, -loaded[r.origin], r.position, r.id))
     rules = [
         RouteRule(r.service_code, r.category_code, r.quarter_code, r.zone_kind, r.zone_code, n)
         for n, r in enumerate(rows)
     ]
-    default = settings(conn).get(DEFAULT_SERVICE) or None
+    stored = settings(conn)
+    default = stored.get(DEFAULT_SERVICE) or stored.get(BASE_DEFAULT_SERVICE) or None
     if default is None:  # no default named: the first service listed
         default = conn.execute(select(t.c.code).order_by(t.c.position, t.c.code).limit(1)).scalar()
     return rules, default
@@ -161,7 +169,11 @@ def routing(conn: Connection) -> tuple[list[RouteRule], str | None]:
 
 def status_mapping(conn: Connection) -> dict[str, dict[str, str]]:
     """How Open311 and FixMyStreet name each status (defaults with the referential's overrides)."""
-    return mapping_with(json.loads(settings(conn).get(STATUS_MAPPING) or "{}"))
+    stored = settings(conn)
+    merged = json.loads(stored.get(BASE_STATUS_MAPPING) or "{}")
+    for status, systems in json.loads(stored.get(STATUS_MAPPING) or "{}").items():
+        merged.setdefault(status, {}).update(systems)
+    return mapping_with(merged)
 
 
 def add_target(conn: Connection, norm_code: str, target: Target) -> bool:
