@@ -75,10 +75,10 @@ def _spread_points(area: Any, avoid: Any, n: int, apart: float = 0.02) -> list[P
 @pytest.fixture(scope="module")
 def hostile(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     """A store with the hostile layers and requests: Dorchester (6) holds the requests."""
-    from geova.importing import import_layer
-    from geova.store import edits
     from sqlalchemy import update
 
+    from geova.importing import import_layer
+    from geova.store import edits
     from geova.store.db import make_engine
     from geova.store.schema import Intervention
     from geova.store.status import set_setting
