@@ -407,11 +407,23 @@ def status(ctx: Context, fmt: str) -> None:
     help="Show individual requests to the public (without description, address or requester); "
     "default no: the public sees aggregates only.",
 )
+@click.option(
+    "--as-of",
+    "as_of",
+    metavar="ISO|now",
+    help="The instant pages judge data at when none is asked for (e.g. an extract's instant, in local "
+    "time or with an offset); 'now' (the default) follows the clock.",
+)
 @pass_ctx
 def territory(
-    ctx: Context, name: str | None, timezone: str | None, holidays: str | None, publish_requests: str | None
+    ctx: Context,
+    name: str | None,
+    timezone: str | None,
+    holidays: str | None,
+    publish_requests: str | None,
+    as_of: str | None,
 ) -> None:
-    """Show or set the territory's name and display time zone."""
+    """Show or set the territory's name, time zone, holidays, publication and clock."""
     from zoneinfo import ZoneInfo
 
     from geova.store.status import set_setting, settings
@@ -437,8 +449,33 @@ def territory(
             set_setting(conn, "holidays", holidays)
         if publish_requests:
             set_setting(conn, "publish_requests", "true" if publish_requests == "yes" else "false")
+        if as_of:
+            set_clock(conn, as_of)
         for k, v in settings(conn).items():
             click.echo(f"{k}: {v}")
+
+
+def set_clock(conn: Any, value: str) -> None:
+    """The territory's ``as_of`` setting from ``ISO`` (local time without an offset) or ``now``."""
+    import pandas as pd
+
+    from geova.store.status import AS_OF, delete_setting, set_setting, settings
+
+    if value.strip().lower() == "now":
+        delete_setting(conn, AS_OF)
+        return
+    try:
+        ts = pd.Timestamp(value)
+    except (TypeError, ValueError) as exc:
+        raise click.BadParameter(
+            f"{value!r} is not a date and time (or 'now')", param_hint="--as-of"
+        ) from exc
+    if ts is pd.NaT:
+        raise click.BadParameter(f"{value!r} is not a date and time (or 'now')", param_hint="--as-of")
+    if ts.tzinfo is None:
+        tz = settings(conn).get("timezone") or DEFAULT_TIMEZONE
+        ts = ts.tz_localize(tz, ambiguous=True, nonexistent="shift_forward")
+    set_setting(conn, AS_OF, ts.tz_convert("UTC").isoformat())
 
 
 def _emit(frame: Any, fmt: str, tz: str) -> None:

@@ -39,7 +39,7 @@ from geova.io.records import to_records
 from geova.io.referential_file import read_referential, refusal
 from geova.io.tables import read_table
 from geova.settings import load as load_settings
-from geova.store import areas, interventions, journal, verdicts
+from geova.store import areas, interventions, journal, routing, verdicts
 from geova.store.activities import upsert_activities
 from geova.store.db import write
 from geova.store.migrate import current_revision, ensure_schema
@@ -113,7 +113,7 @@ def prepare_store(engine: Engine, referential: Path | None = None) -> list[str]:
     digest = _sha256(path)
     with write(engine) as conn:
         if settings(conn).get("referential_sha256") != digest:
-            store_referential(conn, _checked_referential(conn, path, places=False))
+            store_referential(conn, _checked_referential(conn, path, places=False), base=True)
             set_setting(conn, "referential_sha256", digest)
             said.append(f"referential loaded from {path}")
     return said
@@ -248,6 +248,17 @@ def import_interventions(
         frame.loc[todo, "quarter_id"] = placed.quarter
         frame.loc[todo, "subquarter_id"] = placed.subquarter
         zone_pairs = [(int(todo[p]), z) for p, z in placed.zone_pairs]
+        # the source's queue codes become the referential's services; rows naming none are routed
+        frame["service"] = routing.map_queues(conn, frame["service"])
+        routed = routing.route_rows(
+            conn,
+            frame["category_code"].to_numpy()[todo],
+            placed.quarter,
+            placed.subquarter,
+            placed.zone_pairs,
+        )
+        unnamed = frame["service"].isna().to_numpy()[todo]
+        frame.loc[todo[unnamed], "service"] = np.asarray(routed, dtype=object)[unnamed]
         unchanged_outside = sum(
             1
             for sid in frame["source_id"].to_numpy()[np.setdiff1d(np.arange(len(frame)), todo)]

@@ -185,6 +185,7 @@ def test_referential_and_documents_are_public(client, engine):
         "/api/v1/interventions",
         "/api/v1/interventions/{intervention_id}",
         "/api/v1/interventions/{intervention_id}/resolve",
+        "/api/v1/interventions/{intervention_id}/status",
         "/api/v1/evaluations",
         "/api/v1/audit",
     } == set(doc["paths"])
@@ -448,7 +449,7 @@ def test_report_and_resolve(client, app, engine, tokens):
     assert created.status_code == 201, created.get_json()
     body = created.get_json()
     assert created.headers["Location"] == f"/api/v1/interventions/{body['id']}"
-    assert body["status"] == "open" and body["quarter"] == DORCHESTER
+    assert body["status"] == "new" and body["quarter"] == DORCHESTER
     assert body["insulting"] is True and body["severity"] == "P2" and body["channel"] == "geova"
     assert (
         body["events"][0]["kind"] == "reported" and body["events"][0]["username"] == "key:correspondent-app"
@@ -473,7 +474,7 @@ def test_report_and_resolve(client, app, engine, tokens):
     )
     assert resolved.status_code == 200, resolved.get_json()
     done = resolved.get_json()
-    assert done["status"] == "closed" and done["resolved_at"] == "2015-06-03T09:00:00-04:00"
+    assert done["status"] == "resolved" and done["resolved_at"] == "2015-06-03T09:00:00-04:00"
     assert {v["norm"]: v["state"] for v in done["verdicts"]}[NORM] == "on_time"
     assert [e["kind"] for e in done["events"]] == ["reported", "resolved"]
     assert done["events"][1]["note"] == "cleared" and done["events"][1]["username"] == "key:service-app"
@@ -484,7 +485,7 @@ def test_report_and_resolve(client, app, engine, tokens):
         content_type="application/json",
         headers=bearer(tokens["admin"]),
     )
-    assert now.status_code == 200 and now.get_json()["status"] == "closed"
+    assert now.status_code == 200 and now.get_json()["status"] == "resolved"
     # listed like any other request
     listed = client.get("/api/v1/interventions?offset=381", headers=bearer(tokens["official"])).get_json()
     assert [i["id"] for i in listed["items"]] == [body["id"], phoned.get_json()["id"], body["id"] + 2]
@@ -563,7 +564,7 @@ def test_refused_writes_change_nothing(client, engine, tokens):
     assert_error(post(resolve.format(1), json={}, headers=bearer(s)), 422, "invalid_field")  # closed
     with engine.connect() as conn:
         open_id = (
-            conn.execute(select(IV.c.id).where(IV.c.status == "open").order_by(IV.c.id)).scalars().first()
+            conn.execute(select(IV.c.id).where(IV.c.status == "new").order_by(IV.c.id)).scalars().first()
         )
     for body in (
         {"resolved_at": "2014-01-01T00:00:00Z"},  # before the report

@@ -183,7 +183,7 @@ def test_status_json(db_url, tmp_path, mapping):
     assert st["interventions"]["total"] == 3
     assert st["interventions"]["outside_territory"] == 3  # Paris points, Boston quarters
     assert st["interventions"]["by_category"] == {
-        "graffiti": {"open": 1, "closed": 1},
+        "graffiti": {"new": 1, "closed": 1},
         "depot_sauvage": {"closed": 1},
     }
     assert st["flags"] == {"outside_extent": 3, "resolved_before_report": 1}
@@ -199,7 +199,7 @@ def test_status_text(db_url, tmp_path, mapping):
     result = geova(db_url, "status")
     assert result.exit_code == 0, result.output
     assert "Interventions: 3 (outside the territory: 3)" in result.stdout
-    assert "graffiti: 2 (closed 1, open 1)" in result.stdout
+    assert "graffiti: 2 (closed 1, new 1)" in result.stdout
     assert "interventions dmr.csv (read 3, inserted 3, rejected 0)" in result.stdout
 
 

@@ -459,7 +459,7 @@ def test_corrupt_record_mid_file_stops_and_stores_nothing(engine, tmp_path, case
     assert err.value.row == "line 6"
     assert snapshot(engine) == before
     if prefilled:
-        assert stored(engine)["P1"]["status"] == "open"
+        assert stored(engine)["P1"]["status"] == "new"
 
 
 def test_undecodable_bytes_with_a_stated_encoding(engine, tmp_path):
@@ -673,7 +673,7 @@ def test_changed_row_is_updated_and_the_rest_unchanged(engine, tmp_path):
     mapping = paris_mapping(tmp_path)
     run(engine, write_csv(tmp_path / "dmr.csv", ROWS), mapping)
     before = stored(engine)
-    assert before["P1"]["status"] == "open"
+    assert before["P1"]["status"] == "new"
 
     closed = [list(r) for r in ROWS]
     closed[0][3:5] = ["03/07/2015 16:00", "Fermé"]  # P1 is now closed

@@ -105,7 +105,7 @@ def test_preview_shows_what_geova_reads_and_stores_nothing(engine, tmp_path):
     assert first["reported_local"] == "2015-07-01 10:00:00 CEST"
     assert first["reported_utc"] == "2015-07-01 08:00:00 UTC"
     assert (first["longitude"], first["latitude"]) == (2.3499, 48.853)
-    assert (first["category"], first["status"]) == ("graffiti", "open")
+    assert (first["category"], first["status"]) == ("graffiti", "new")
     assert p.rows[1]["resolved_local"] == "2016-01-02 08:30:00 CET"
     assert p.rows[1]["resolved_utc"] == "2016-01-02 07:30:00 UTC"
     assert p.failure == "2 rows rejected, more than the 0 allowed: nothing would be stored"

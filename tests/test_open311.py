@@ -325,7 +325,7 @@ def test_post_request_and_token(client, reader, engine, tokens):
         row = conn.execute(select(IV).where(IV.c.id == new_id)).one()
         events = conn.execute(select(EV).where(EV.c.intervention_id == new_id)).all()
     assert (row.source, row.source_id, row.channel) == ("open311", answer["token"], "correspondent-app")
-    assert (row.category_code, row.status, row.insulting) == ("graffiti", "open", True)
+    assert (row.category_code, row.status, row.insulting) == ("graffiti", "new", True)
     assert (row.description, row.address) == ("Tag injurieux sur la façade", "31 Selden St")
     assert [(e.kind, e.username) for e in events] == [("reported", "key:correspondent-app")]
     assert "someone@example.org" not in str(row._mapping)  # accepted, not stored
@@ -733,7 +733,9 @@ def test_a_published_client_lists_and_a_posted_request_reaches_the_worklist(live
     worklist = agent.get("/worklist", query_string={"norm": NORM, "as_of": later.isoformat(), "lang": "en"})
     assert worklist.status_code == 200
     assert f'<tr data-id="{new_id}">' in worklist.get_data(as_text=True)
-    before = agent.get(
-        "/worklist", query_string={"norm": NORM, "as_of": (due - timedelta(days=2)).isoformat()}
-    )
+    # two days before its due date it is not yet due soon, though open (listed by default)
+    early = (due - timedelta(days=2)).isoformat()
+    before = agent.get("/worklist", query_string={"norm": NORM, "as_of": early, "show": "due"})
     assert f'<tr data-id="{new_id}">' not in before.get_data(as_text=True)
+    listed = agent.get("/worklist", query_string={"norm": NORM, "as_of": early})
+    assert f'<tr data-id="{new_id}">' in listed.get_data(as_text=True)

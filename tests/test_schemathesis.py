@@ -68,7 +68,7 @@ def test_the_api_never_fails_with_a_server_error(api_app: tuple) -> None:
     yet; its strategies are used directly.)"""
     app, token = api_app
     found = operations(app)
-    assert len(found) == 12, [f"{o.method} {o.path}" for o in found]
+    assert len(found) == 13, [f"{o.method} {o.path}" for o in found]
     headers = {"Authorization": f"Bearer {token}"}
     app.test_client().get("/api/v1/evaluations")  # the first evaluation warms the caches up
     slow: list[tuple[str, float]] = []

@@ -293,7 +293,8 @@ class Writes(RuleBasedStateMachine):
             row = conn.execute(
                 text(
                     "SELECT reported_at FROM intervention"
-                    " WHERE id = :i AND status = 'open' AND resolved_at IS NULL"
+                    " WHERE id = :i AND status IN ('new', 'acknowledged', 'in_progress')"
+                    " AND resolved_at IS NULL"
                 ),
                 {"i": self.ids[k % len(self.ids)]},
             ).first()

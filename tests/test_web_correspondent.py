@@ -147,16 +147,24 @@ def test_report_intervention_assigns_and_records_an_event(engine, tmp_path):
         zones = conn.execute(select(InterventionZone.__table__)).all()
         events = edits.events(conn, first)
     a = rows[first]
-    assert (a.source, a.source_id, a.status, a.channel) == ("geova-web", "W-000001", "open", "geova")
+    assert (a.source, a.source_id, a.status, a.channel) == ("geova-web", "W-000001", "new", "geova")
     assert rows[second].source_id == "W-000002"
     assert a.quarter_code == DORCHESTER
-    assert a.description == "Bags" and a.address is None and a.resolved_at is None and a.due_at is None
+    assert a.description == "Bags" and a.address is None and a.resolved_at is None
+    # routed by Boston's file (friche -> Inspectional Services, over the referential's default
+    # route), due 72 h after the report (nantes.friches.72h, earlier than boston.target's 168 h)
+    assert a.service == "boston.inspections"
+    assert a.due_at == when + timedelta(hours=72)
+    # a graffiti in a priority zone: Boston's graffiti service, due 48 h after (nantes.graffiti.48h)
+    assert rows[second].service == "boston.graffiti"
+    assert rows[second].due_at == when + timedelta(hours=48)
     assert a.reported_at == when
     assert re.fullmatch(r"[0-9a-f]{16}", a.content_hash)
     assert (second, zone.id) in {(z.intervention_id, z.zone_id) for z in zones}
     assert first not in {z.intervention_id for z in zones}
     assert [(e["kind"], e["username"]) for e in events] == [("reported", "corr")]
     assert events[0]["detail"]["category"] == "friche"
+    assert events[0]["detail"]["service"] == "boston.inspections"
 
 
 @pytest.mark.parametrize(
@@ -288,7 +296,7 @@ def test_report_creates_a_request_that_shows_on_the_map_and_in_the_table(app, en
     with engine.connect() as conn:
         row = conn.execute(select(IV).where(IV.c.source == "geova-web")).one()
         event = conn.execute(select(EV).where(EV.c.intervention_id == row.id)).one()
-    assert (row.category_code, row.status, row.description) == ("friche", "open", description)
+    assert (row.category_code, row.status, row.description) == ("friche", "new", description)
     assert (event.kind, event.username) == ("reported", "corr")
     page = client.get(response.headers["Location"])
     html = page.get_data(as_text=True)

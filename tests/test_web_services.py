@@ -78,10 +78,14 @@ def test_resolve_and_reassign_change_the_store_and_keep_a_history(engine, tmp_pa
         new = edits.report_intervention(conn, "friche", "Bags", None, LON, LAT, "corr", reported)
     before = stored(engine, new).content_hash
     with engine.begin() as conn:
-        edits.reassign(conn, new, " PWD ", "their lot", "agent")
+        edits.reassign(conn, new, " boston.public_works ", "their lot", "agent")
         edits.resolve(conn, new, reported + timedelta(days=2), "cleared", "agent")
     row = stored(engine, new)
-    assert (row.service, row.status, row.resolved_at) == ("PWD", "closed", reported + timedelta(days=2))
+    assert (row.service, row.status, row.resolved_at) == (
+        "boston.public_works",
+        "resolved",
+        reported + timedelta(days=2),
+    )
     assert row.content_hash != before
     events = history(engine, new)
     assert [(e.kind, e.username, e.note) for e in events] == [
@@ -89,7 +93,8 @@ def test_resolve_and_reassign_change_the_store_and_keep_a_history(engine, tmp_pa
         ("reassigned", "agent", "their lot"),
         ("resolved", "agent", "cleared"),
     ]
-    assert events[1].detail == {"from": None, "to": "PWD"}
+    # routed at the report (friche: Boston's Inspectional Services), then handed over
+    assert events[1].detail == {"from": "boston.inspections", "to": "boston.public_works"}
     assert events[2].detail["resolved_at"].startswith("2015-06-03T14:00")
 
 
@@ -103,7 +108,8 @@ def test_resolve_and_reassign_change_the_store_and_keep_a_history(engine, tmp_pa
         (lambda c, i: edits.resolve(c, i, datetime.now(UTC) + timedelta(days=1), None, "a"), "future"),
         (lambda c, i: edits.resolve(c, i, datetime(2015, 6, 2), None, "a"), "time zone"),
         (lambda c, i: edits.reassign(c, i, "  ", None, "a"), "service is required"),
-        (lambda c, i: edits.reassign(c, i, "ISD", None, "a"), "already assigned"),
+        (lambda c, i: edits.reassign(c, i, "boston.parks", None, "a"), "already assigned"),
+        (lambda c, i: edits.reassign(c, i, "Nobody", None, "a"), "unknown service 'Nobody'"),
     ],
 )
 def test_bad_edits_are_refused(engine, tmp_path, action, message):
@@ -112,7 +118,7 @@ def test_bad_edits_are_refused(engine, tmp_path, action, message):
         new = edits.report_intervention(
             conn, "friche", "Bags", None, LON, LAT, "corr", datetime(2015, 6, 1, tzinfo=UTC)
         )
-        edits.reassign(conn, new, "ISD", None, "agent")
+        edits.reassign(conn, new, "boston.parks", None, "agent")
     before = stored(engine, new)
     with pytest.raises(ValueError, match=message), engine.begin() as conn:
         action(conn, new)
@@ -124,7 +130,7 @@ def test_a_closed_request_cannot_be_resolved_again(engine, tmp_path):
     build_store(engine, tmp_path / "rejects.csv")
     with engine.connect() as conn:
         closed = conn.execute(select(IV.c.id).where(IV.c.status == "closed").limit(1)).scalar_one()
-    with pytest.raises(ValueError, match="not open"), engine.begin() as conn:
+    with pytest.raises(ValueError, match="cannot go from closed to resolved"), engine.begin() as conn:
         edits.resolve(conn, closed, datetime.now(UTC), None, "agent")
     with pytest.raises(LookupError), engine.begin() as conn:
         edits.resolve(conn, 10**9, datetime.now(UTC), None, "agent")
@@ -153,8 +159,13 @@ def test_worklist_lists_overdue_requests_most_overdue_first(app):
     assert len(ids) > 50
     states = set(re.findall(r'<span class="state (\w+)">', html))
     assert states == {"open_overdue"}
-    hours = [float(h.replace(",", "")) for h in re.findall(r'<td class="num">([\d,]+\.\d)</td>', html)]
+    cells = re.findall(r'<td class="num" data-hours="([\d.]+)">([^<]*)</td>', html)
+    hours = [float(h) for h, _text in cells]
     assert hours == sorted(hours, reverse=True) and len(hours) == len(ids)
+    # shown in days and hours: 2015's requests are thousands of days overdue today
+    h = hours[0]
+    days, rest = divmod(int(h), 24)
+    assert cells[0][1] == f"{days:,}".replace(",", "\u202f") + f" d {rest} h"
     # the map loads the same rows
     assert "geova.remotePoints" in html and "/worklist.geojson?norm=" in html
     assert client.get("/worklist?norm=nantes.epaves.72h").status_code == 200  # nothing in scope
@@ -212,8 +223,14 @@ def test_a_fresh_report_is_at_risk_then_overdue(app, engine):
     with engine.connect() as conn:
         new = conn.execute(select(IV.c.id).where(IV.c.source == "geova-web")).scalar_one()
     client = login(app, "agent")
-    assert new not in rows(client.get(f"/worklist?norm={NORM}").get_data(as_text=True))  # due in 72 h
-    soon = client.get(f"/worklist?norm={NORM}&risk_hours=80&quarter={DORCHESTER}").get_data(as_text=True)
+    # every open request is listed by default: the new one last, due in 72 h, after the 2015 ones
+    listed = client.get(f"/worklist?norm={NORM}&quarter={DORCHESTER}").get_data(as_text=True)
+    assert rows(listed)[-1] == new
+    assert re.search(rf'<tr data-id="{new}">.*?<span class="state open_in_time">', listed, re.S)
+    assert new not in rows(client.get(f"/worklist?norm={NORM}&show=due").get_data(as_text=True))
+    soon = client.get(f"/worklist?norm={NORM}&show=due&risk_hours=80&quarter={DORCHESTER}").get_data(
+        as_text=True
+    )
     assert new in rows(soon)
     assert "&lt;script&gt;alert(1)&lt;/script&gt;" in soon and "<script>alert(1)" not in soon
     later = (pd.Timestamp.now(tz="America/New_York") + pd.Timedelta(days=4)).strftime("%Y-%m-%dT%H:%M")
@@ -239,7 +256,7 @@ def test_resolve_from_the_worklist(app, engine):
     assert response.status_code == 302
     assert response.headers["Location"] == f"/worklist?norm={NORM}&quarter={DORCHESTER}"
     row = stored(engine, first)
-    assert row.status == "closed"
+    assert row.status == "resolved"
     assert pd.Timestamp(row.resolved_at) == local.floor("min").tz_convert("UTC")
     events = history(engine, first)
     assert [(e.kind, e.username, e.note) for e in events] == [("resolved", "agent", "done")]
@@ -251,7 +268,8 @@ def test_resolve_from_the_worklist(app, engine):
         data={"resolved_at": local.strftime("%Y-%m-%dT%H:%M"), "csrf_token": csrf(client)},
         follow_redirects=True,
     )
-    assert 'class="flash error"' in again.get_data(as_text=True) and "is not open" in again.get_data(
+    assert 'class="flash error"' in again.get_data(as_text=True)
+    assert "a request resolved cannot become resolved (possible: closed, in progress)" in again.get_data(
         as_text=True
     )
     assert len(history(engine, first)) == 1
@@ -266,7 +284,7 @@ def test_resolve_from_the_worklist(app, engine):
         follow_redirects=True,
     )
     assert "before it was reported" in response.get_data(as_text=True)
-    assert stored(engine, second).status == "open" and history(engine, second) == []
+    assert stored(engine, second).status == "new" and history(engine, second) == []
     assert client.post("/worklist/999999999/resolve", data={"csrf_token": csrf(client)}).status_code == 404
 
 
@@ -284,12 +302,13 @@ def test_reassign_from_the_worklist(app, engine):
     )
     assert response.status_code == 302
     assert response.headers["Location"] == f"/worklist?norm={NORM}&risk_hours=48"
-    assert stored(engine, first).service == "PWDx_District 07: South Dorchester"
+    # a Boston queue code names its department: Public Works
+    assert stored(engine, first).service == "boston.public_works"
     (event,) = history(engine, first)
     assert (event.kind, event.note, event.detail) == (
         "reassigned",
         "not ours",
-        {"from": old, "to": "PWDx_District 07: South Dorchester"},
+        {"from": old, "to": "boston.public_works"},
     )
     response = client.post(
         f"/worklist/{first}/reassign", data={"service": "", "csrf_token": csrf(client)}, follow_redirects=True

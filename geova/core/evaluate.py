@@ -21,7 +21,7 @@ from enum import StrEnum
 import numpy as np
 import pandas as pd
 
-from geova.core.model import Status
+from geova.core.model import EXCLUDED_STATUSES
 from geova.core.norms import Basis, Calendar, Norm, NormKind, Scope
 from geova.core.ordering import natural_sort
 from geova.core.workcal import add_calendar_hours, add_working_hours, working_hours_between
@@ -213,7 +213,7 @@ def deadline_facts(
             "reported_at": reported.reset_index(drop=True),
             "due_at": due.reset_index(drop=True),
             "resolved_at": resolved.reset_index(drop=True),
-            "excluded": recs["status"].isin([Status.DUPLICATE.value, Status.CANCELLED.value]).to_numpy(),
+            "excluded": recs["status"].isin(list(EXCLUDED_STATUSES)).to_numpy(),
             "hours_taken": np.asarray(taken, dtype=float),
         }
     )

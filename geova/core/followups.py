@@ -13,7 +13,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from geova.core.model import Status
+from geova.core.model import EXCLUDED_STATUSES
 
 
 @dataclass(frozen=True)
@@ -45,9 +45,7 @@ def followups(
     ``done``: columns id, step, done_at (UTC); a contact recorded after ``as_of`` is not yet done.
     """
     as_of = pd.Timestamp(as_of).tz_convert("UTC")
-    keep = (records["reported_at"] <= as_of) & ~records["status"].isin(
-        [Status.DUPLICATE.value, Status.CANCELLED.value]
-    )
+    keep = (records["reported_at"] <= as_of) & ~records["status"].isin(list(EXCLUDED_STATUSES))
     recs = records.loc[keep, ["id", "source_id", "reported_at", "category", "quarter"]]
     local = recs["reported_at"].dt.tz_convert(tz).dt.tz_localize(None)
     frames = []

@@ -9,13 +9,25 @@ import shapely
 
 
 class Status(StrEnum):
-    """Life cycle of an intervention request. Duplicates and cancellations are kept, never deleted,
-    because norm rates must say how many requests they excluded."""
+    """Life cycle of an intervention request (geova.core.lifecycle says which changes are allowed).
+    Duplicates, rejections and cancellations are kept, never deleted, because norm rates must say
+    how many requests they excluded. ``open`` is the value imports wrote before revision 0008: a
+    mapping file may still name it, and it is read as ``new``."""
 
-    OPEN = "open"
+    NEW = "new"
+    ACKNOWLEDGED = "acknowledged"
+    IN_PROGRESS = "in_progress"
+    RESOLVED = "resolved"
     CLOSED = "closed"
-    CANCELLED = "cancelled"
+    REJECTED = "rejected"
     DUPLICATE = "duplicate"
+    CANCELLED = "cancelled"
+    OPEN = "open"  # legacy: read as NEW
+
+
+# Statuses of a request still to be handled; excluded from the norms' rates.
+OPEN_STATUSES = (Status.NEW.value, Status.ACKNOWLEDGED.value, Status.IN_PROGRESS.value, Status.OPEN.value)
+EXCLUDED_STATUSES = (Status.DUPLICATE.value, Status.CANCELLED.value, Status.REJECTED.value)
 
 
 class ZoneKind(StrEnum):

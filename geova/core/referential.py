@@ -11,6 +11,7 @@ from pathlib import Path
 
 from geova.core.indicators import IndicatorDef, MeasureDef
 from geova.core.norms import Norm
+from geova.core.routing import RouteRule, ServiceDef
 from geova.core.surveys import Grid, SurveyNorm
 
 DEFAULT_REFERENTIAL = Path(__file__).resolve().parents[2] / "data" / "referential.toml"
@@ -51,3 +52,9 @@ class Referential:
     indicators: list[IndicatorDef] = field(default_factory=list)
     grids: list[Grid] = field(default_factory=list)  # field-survey grading grids
     survey_norms: list[SurveyNorm] = field(default_factory=list)
+    services: list[ServiceDef] = field(default_factory=list)
+    routes: list[RouteRule] = field(default_factory=list)
+    default_service: str | None = None
+    # per status, how Open311 and FixMyStreet name it (geova.core.lifecycle.DEFAULT_MAPPING's overrides)
+    status_mapping: dict[str, dict[str, str]] = field(default_factory=dict)
+    origin: str = ""  # the file's name: its routing rules replace those it loaded before

@@ -179,6 +179,8 @@ class Mapping(_Strict):
     columns: ColumnsSection
     categories: dict[str, str] = Field(default_factory=dict)  # source value -> category code; "*" default
     status: StatusSection = Field(default_factory=StatusSection)
+    # the export's service values (a queue code) -> a referential service code; others kept as given
+    services: dict[str, str] = Field(default_factory=dict)
     insulting: InsultingSection | None = None
     checks: ChecksSection = Field(default_factory=ChecksSection)
 

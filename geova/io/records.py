@@ -321,7 +321,7 @@ def to_records(table: SourceTable, mapping: Mapping, file: Path) -> Records:
     else:
         raw_status = pd.Series([""] * n, index=cells.index)
         status = pd.Series(
-            np.where(out["resolved_at"].notna(), Status.CLOSED.value, Status.OPEN.value),
+            np.where(out["resolved_at"].notna(), Status.CLOSED.value, Status.NEW.value),
             index=cells.index,
             dtype=object,
         )
@@ -338,11 +338,13 @@ def to_records(table: SourceTable, mapping: Mapping, file: Path) -> Records:
         raw_status,
         f"unknown status (expected one of: {', '.join(mapping.status.values) or ', '.join(Status)})",
     )
-    out["status"] = status
+    out["status"] = status.replace({Status.OPEN.value: Status.NEW.value})  # the legacy name of "new"
 
     # plain text fields
     for name in ("channel", "service", "description", "address", "severity"):
         values = text_column(cells, getattr(cols, name))
+        if name == "service" and mapping.services:
+            values = values.map(lambda v: mapping.services.get(v, v))
         out[name] = values.where(values != "", None)
     severity = text_column(cells, cols.severity)
     v.reject(

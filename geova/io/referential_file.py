@@ -33,8 +33,10 @@ from geova.core.indicators import (
     derived_names,
     formula_names,
 )
+from geova.core.lifecycle import FIXMYSTREET_VALUES, LIFECYCLE, OPEN311_VALUES
 from geova.core.norms import Basis, Calendar, NormKind, Period, norm_from_dict
 from geova.core.referential import CategoryDef, FieldDef, Referential, TaskDef
+from geova.core.routing import RouteRule, ServiceDef
 from geova.core.surveys import ANY, DEFAULT_GRID, Grid, SurveyNorm, grid_from_dict, survey_norm_from_dict
 from geova.io.errors import ImportFailure
 
@@ -191,6 +193,51 @@ class SurveyNormModel(_Strict):
     min_transects: int = Field(10, ge=1)
 
 
+class ServiceModel(_Strict):
+    """A service requests are routed to: its display names and contact, and the codes source
+    systems give it (Boston's QUEUE values), which imports map onto its code."""
+
+    code: str = Field(min_length=1, max_length=64)
+    label_fr: str = Field(min_length=1)
+    label_en: str = Field(min_length=1)
+    email: str | None = Field(None, pattern=r"^[^@\s]+@[^@\s]+$")
+    queues: list[str] = Field(default_factory=list)
+
+
+class RouteModel(_Strict):
+    """Requests of ``category`` (any when absent) in one place (a zone, a zone kind or a quarter;
+    anywhere when none) go to ``service``."""
+
+    service: str = Field(min_length=1)
+    category: str | None = None
+    quarter: str | None = None
+    zone_kind: str | None = None
+    zone: str | None = None
+
+    @model_validator(mode="after")
+    def _one_place(self) -> RouteModel:
+        if sum(v is not None for v in (self.quarter, self.zone_kind, self.zone)) > 1:
+            raise ValueError("a route names at most one of quarter, zone_kind, zone")
+        return self
+
+
+class RoutingModel(_Strict):
+    default: str | None = None  # the service of a request no route matches
+
+
+class SystemStatuses(_Strict):
+    open311: str | None = None
+    fixmystreet: str | None = None
+
+    @model_validator(mode="after")
+    def _known(self) -> SystemStatuses:
+        if self.open311 is not None and self.open311 not in OPEN311_VALUES:
+            raise ValueError(f"open311 must be one of {', '.join(OPEN311_VALUES)}")
+        if self.fixmystreet is not None and self.fixmystreet not in FIXMYSTREET_VALUES:
+            raise ValueError(f"fixmystreet must be one of {', '.join(FIXMYSTREET_VALUES)}")
+        return self
+
+
 class ReferentialFile(_Strict):
     field: list[FieldModel] = Field(default_factory=list)
     category: list[CategoryModel] = Field(default_factory=list)
@@ -199,6 +246,20 @@ class ReferentialFile(_Strict):
     indicator: list[IndicatorModel] = Field(default_factory=list)
     survey_grid: list[SurveyGridModel] = Field(default_factory=list)
     survey_norm: list[SurveyNormModel] = Field(default_factory=list)
+    service: list[ServiceModel] = Field(default_factory=list)
+    route: list[RouteModel] = Field(default_factory=list)
+    routing: RoutingModel = Field(default_factory=RoutingModel)
+    status_mapping: dict[str, SystemStatuses] = Field(default_factory=dict)
+
+    @model_validator(mode="after")
+    def _statuses(self) -> ReferentialFile:
+        unknown = sorted(set(self.status_mapping) - {s.value for s in LIFECYCLE})
+        if unknown:
+            raise ValueError(
+                f"[status_mapping]: unknown status {', '.join(unknown)} "
+                f"(statuses: {', '.join(s.value for s in LIFECYCLE)})"
+            )
+        return self
 
 
 def read_referential(path: Path, known_names: frozenset[str] | set[str] = frozenset()) -> Referential:
@@ -236,6 +297,12 @@ def read_referential(path: Path, known_names: frozenset[str] | set[str] = frozen
         IndicatorDef(i.code, i.kind, i.label_fr, i.label_en, i.formula, i.unit, pos)
         for pos, i in enumerate(model.indicator, start=1)
     ]
+    services = [ServiceDef(v.code, v.label_fr, v.label_en, v.email, tuple(v.queues)) for v in model.service]
+    routes = [
+        RouteRule(r.service, r.category, r.quarter, r.zone_kind, r.zone, position)
+        for position, r in enumerate(model.route)
+    ]
+    mapping = {k: v.model_dump(exclude_none=True) for k, v in model.status_mapping.items()}
     problems: list[tuple[Loc, str]] = []
     allowed = {m.code for m in measures} | derived_names(c.code for c in categories) | set(ATTRIBUTES)
     allowed |= set(known_names)
@@ -249,6 +316,7 @@ def read_referential(path: Path, known_names: frozenset[str] | set[str] = frozen
     survey_norms: list[SurveyNorm] = [survey_norm_from_dict(n.model_dump()) for n in model.survey_norm]
     problems.extend(_survey_problems(grids, survey_norms))
     for table, codes in (
+        ("service", [v.code for v in services]),
         ("field", [f.code for f in fields]),
         ("field.task", [t.code for t in tasks]),
         ("category", [c.code for c in categories]),
@@ -266,7 +334,19 @@ def read_referential(path: Path, known_names: frozenset[str] | set[str] = frozen
     if problems:
         raise refusal(path, problems)
     return Referential(
-        fields, tasks, categories, norms, measures, indicators, grids=grids, survey_norms=survey_norms
+        fields,
+        tasks,
+        categories,
+        norms,
+        measures,
+        indicators,
+        grids=grids,
+        survey_norms=survey_norms,
+        services=services,
+        routes=routes,
+        default_service=model.routing.default,
+        status_mapping=mapping,
+        origin=path.name,
     )
 
 

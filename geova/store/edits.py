@@ -11,21 +11,25 @@ from __future__ import annotations
 
 import math
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 import pandas as pd
 import shapely
 from geoalchemy2.shape import from_shape
-from sqlalchemy import Connection, func, insert, select, update
+from sqlalchemy import Connection, Table, func, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
 from geova.core.assign import assign_points
 from geova.core.checks import outside_extent
+from geova.core.lifecycle import TransitionRefused, check_transition, is_open
 from geova.core.model import Flag, Status
 from geova.core.records import HASHED, content_hashes
+from geova.core.routing import queue_mapper
 from geova.store.areas import load_areas, territory_bounds
 from geova.store.db import StoreBusy
+from geova.store.referential import services
+from geova.store.routing import due_for, placed_request, service_for
 from geova.store.schema import (
     SRID,
     Category,
@@ -48,15 +52,40 @@ CLOCK_SKEW = timedelta(minutes=5)
 # committed that number, so a draw is lost at most once per concurrent writer.
 SOURCE_ID_DRAWS = 50
 
-IV = Intervention.__table__
-EV = InterventionEvent.__table__
+IV = cast(Table, Intervention.__table__)
+EV = cast(Table, InterventionEvent.__table__)
 
 
 class OutsideTerritory(ValueError):
     """A new request placed outside every quarter of the territory."""
 
 
+class ResolvedBeforeReport(ValueError):
+    """A resolution time earlier than the report."""
+
+    def __init__(self) -> None:
+        super().__init__("a request cannot be resolved before it was reported")
+
+
+class ResolvedInFuture(ValueError):
+    """A resolution time ahead of the server's clock (beyond the skew allowed)."""
+
+    def __init__(self) -> None:
+        super().__init__("a resolution time cannot be in the future")
+
+
+class UnknownService(ValueError):
+    """A service the referential does not define."""
+
+    def __init__(self, service: str, known: list[str]) -> None:
+        self.service = service
+        super().__init__(f"unknown service '{service}' (the referential's: {', '.join(sorted(known))})")
+
+
 class EventKind:
+    """``reported``, ``reassigned``, or the status a transition led to (``acknowledged``,
+    ``resolved``...: geova.core.lifecycle)."""
+
     REPORTED = "reported"
     RESOLVED = "resolved"
     REASSIGNED = "reassigned"
@@ -174,9 +203,10 @@ def report_intervention(
 ) -> int:
     """Store a new open request reported in geova; returns its id.
 
-    It gets a source id of its own (``W-000001``...), the channel ``geova``, no service and no
-    source due date (deadlines come from the norms), and is assigned to its quarter, sub-quarter and
-    zones exactly as imports assign them. The APIs may pass what a form does not: whether it is
+    It gets a source id of its own (``W-000001``...), the channel ``geova``, the status ``new``, the
+    service the referential routes it to and the due date the norms' own targets give it
+    (geova.store.routing), and is assigned to its quarter, sub-quarter and zones exactly as imports
+    assign them. The APIs may pass what a form does not: whether it is
     insulting, its severity, its channel, and a source with its own id (Open311 tokens).
     """
     if (source is None) != (source_id is None):
@@ -202,7 +232,7 @@ def report_intervention(
         "reported_at": reported_at,
         "resolved_at": None,
         "due_at": None,
-        "status": Status.OPEN.value,
+        "status": Status.NEW.value,
         "channel": channel or WEB_CHANNEL,
         "insulting": bool(insulting),
         "severity": severity,
@@ -231,6 +261,14 @@ def report_intervention(
         conn.execute(
             insert(InterventionFlag.__table__).values(intervention_id=new_id, code=Flag.OUTSIDE_EXTENT.value)
         )
+    records, zones_frame = placed_request(conn, new_id)
+    service = service_for(conn, records, zones_frame)
+    due = due_for(conn, records, zones_frame)
+    due_at = None if due is None else pd.Timestamp(due).to_pydatetime()
+    values.update(service=service, due_at=due_at)
+    conn.execute(
+        update(IV).where(IV.c.id == new_id).values(service=service, due_at=due_at, content_hash=_hash(values))
+    )
     _event(
         conn,
         new_id,
@@ -238,7 +276,13 @@ def report_intervention(
         reported_at,
         username,
         None,
-        {"category": category, "lon": x, "lat": y},
+        {
+            "category": category,
+            "lon": x,
+            "lat": y,
+            "service": service,
+            "due_at": None if due_at is None else due_at.isoformat(),
+        },
     )
     return new_id
 
@@ -257,48 +301,91 @@ def _current(conn: Connection, intervention_id: int) -> dict[str, Any]:
     return dict(row._mapping)
 
 
+def transition(
+    conn: Connection,
+    intervention_id: int,
+    status: str,
+    username: str | None,
+    note: str | None = None,
+    *,
+    public: bool = False,
+    when: datetime | pd.Timestamp | None = None,
+    reason: str | None = None,
+    duplicate_of: int | None = None,
+) -> None:
+    """Move a request along its life cycle (geova.core.lifecycle), with an event saying who, when,
+    from which status to which, and a note marked public or internal.
+
+    ``resolved`` stops the norm's clock at ``when`` (the resolution time, default now; never
+    before the report nor in the future); reopening a resolved request (``in_progress``) clears it.
+    ``rejected`` needs a ``reason``; ``duplicate`` the id of the request it repeats. A change the
+    life cycle does not allow raises TransitionRefused (a ValueError)."""
+    current = _current(conn, intervention_id)
+    note = _text(note, "note", MAX_TEXT)
+    reason = _text(reason, "reason", MAX_SHORT_TEXT)
+    target = check_transition(intervention_id, current["status"], status)
+    now = datetime.now(UTC)
+    changes: dict[str, Any] = {"status": target.value}
+    detail: dict[str, Any] = {"from": current["status"], "to": target.value, "public": bool(public)}
+    if target is Status.REJECTED:
+        if not reason:
+            raise TransitionRefused(intervention_id, current["status"], status, "reason")
+        detail["reason"] = reason
+    if target is Status.DUPLICATE:
+        if duplicate_of is None:
+            raise TransitionRefused(intervention_id, current["status"], status, "duplicate_of")
+        if int(duplicate_of) == intervention_id:
+            raise ValueError(f"request {intervention_id} cannot be a duplicate of itself")
+        if conn.execute(select(IV.c.id).where(IV.c.id == int(duplicate_of))).first() is None:
+            raise LookupError(f"no request with id {duplicate_of}")
+        detail["duplicate_of"] = int(duplicate_of)
+    if target is Status.RESOLVED:
+        resolved_at = _instant(when if when is not None else now, "resolution time")
+        if resolved_at < current["reported_at"]:
+            raise ResolvedBeforeReport()
+        if resolved_at > now + CLOCK_SKEW:
+            raise ResolvedInFuture()
+        changes["resolved_at"] = resolved_at
+        detail["resolved_at"] = resolved_at.isoformat()
+    elif target is Status.IN_PROGRESS and current["resolved_at"] is not None:
+        changes["resolved_at"] = None  # reopened: the norm's clock runs again
+    current.update(changes)
+    conn.execute(update(IV).where(IV.c.id == intervention_id).values(**changes, content_hash=_hash(current)))
+    _event(conn, intervention_id, target.value, now, username, note, detail)
+
+
 def resolve(
     conn: Connection,
     intervention_id: int,
     when: datetime | pd.Timestamp,
     note: str | None,
     username: str | None,
+    *,
+    public: bool = True,
 ) -> None:
-    """Mark an open request resolved at ``when`` (closed, with an event)."""
+    """Mark an open request resolved at ``when`` (the norm's clock stops there), with an event."""
     current = _current(conn, intervention_id)
-    resolved_at = _instant(when, "resolution time")
-    note = _text(note, "note", MAX_TEXT)
-    if current["status"] != Status.OPEN.value or current["resolved_at"] is not None:
-        raise ValueError(f"request {intervention_id} is not open (status {current['status']})")
-    if resolved_at < current["reported_at"]:
-        raise ValueError("a request cannot be resolved before it was reported")
-    now = datetime.now(UTC)
-    if resolved_at > now + CLOCK_SKEW:
-        raise ValueError("a resolution time cannot be in the future")
-    current.update(resolved_at=resolved_at, status=Status.CLOSED.value)
-    conn.execute(
-        update(IV)
-        .where(IV.c.id == intervention_id)
-        .values(resolved_at=resolved_at, status=Status.CLOSED.value, content_hash=_hash(current))
-    )
-    _event(
-        conn,
-        intervention_id,
-        EventKind.RESOLVED,
-        now,
-        username,
-        note,
-        {"resolved_at": resolved_at.isoformat()},
-    )
+    _instant(when, "resolution time")
+    if not is_open(current["status"]) or current["resolved_at"] is not None:
+        raise TransitionRefused(intervention_id, current["status"], Status.RESOLVED.value)
+    transition(conn, intervention_id, Status.RESOLVED.value, username, note, public=public, when=when)
 
 
 def reassign(
     conn: Connection, intervention_id: int, service: str | None, note: str | None, username: str | None
 ) -> None:
-    """Hand a request to another service (with an event saying from which)."""
+    """Hand a request to another service (with an event saying who, when, from which and to which).
+    When the referential defines services, ``service`` must be one of them (or a source queue code
+    one of them claims)."""
     current = _current(conn, intervention_id)
     new = _text(service, "service", MAX_SHORT_TEXT, required=True)
     note = _text(note, "note", MAX_TEXT)
+    defined = services(conn)
+    if defined and new is not None:
+        new = queue_mapper(defined)(new)  # a source's queue code names its service
+        known = {s.code for s in defined}
+        if new not in known:
+            raise UnknownService(new, sorted(known))
     old = current["service"]
     if new == old:
         raise ValueError(f"request {intervention_id} is already assigned to {new}")

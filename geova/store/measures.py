@@ -10,7 +10,7 @@ import pandas as pd
 from sqlalchemy import Connection, and_, delete, func, insert, select, update
 
 from geova.core.indicators import ATTRIBUTES, IndicatorDef, IndicatorKind, MeasureDef
-from geova.core.model import Status
+from geova.core.model import EXCLUDED_STATUSES
 from geova.store.records import instant
 from geova.store.schema import IndicatorDef as IndicatorRow
 from geova.store.schema import Intervention, MeasureValue, Quarter, QuarterAttribute
@@ -18,7 +18,7 @@ from geova.store.schema import MeasureDef as MeasureRow
 
 IV, Q = Intervention.__table__, Quarter.__table__
 MV, QA = MeasureValue.__table__, QuarterAttribute.__table__
-EXCLUDED = (Status.DUPLICATE.value, Status.CANCELLED.value)
+EXCLUDED = EXCLUDED_STATUSES  # duplicates, cancellations and rejections count nowhere
 
 
 class UnknownName(LookupError):

@@ -16,6 +16,7 @@ from typing import Any
 
 from sqlalchemy import Connection, Select, func, or_, select
 
+from geova.store.referential import status_mapping
 from geova.store.schema import (
     ImportRun,
     Intervention,
@@ -61,8 +62,13 @@ class Search:
     offset: int = 0
 
 
-def _open() -> Any:
-    return (IV.c.status == "open") & IV.c.resolved_at.is_(None)
+def open311_open_statuses(conn: Connection) -> list[str]:
+    """The stored statuses Open311 calls ``open`` (the referential's status mapping)."""
+    return sorted(k for k, v in status_mapping(conn).items() if v.get("open311") == "open")
+
+
+def _open(conn: Connection) -> Any:
+    return IV.c.status.in_(open311_open_statuses(conn))
 
 
 def search(conn: Connection, s: Search) -> list[int]:
@@ -71,9 +77,9 @@ def search(conn: Connection, s: Search) -> list[int]:
     if s.categories:
         query = query.where(IV.c.category_code.in_(list(s.categories)))
     if s.status == "open":
-        query = query.where(_open())
+        query = query.where(_open(conn))
     elif s.status == "closed":
-        query = query.where(~_open())
+        query = query.where(~_open(conn))
     if s.quarters is not None:
         query = _in_quarters(query, s.quarters)
     query = query.order_by(IV.c.reported_at.desc(), IV.c.id.desc()).limit(s.limit).offset(s.offset)

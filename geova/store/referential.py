@@ -7,15 +7,19 @@ evaluations can always be reproduced.
 
 from __future__ import annotations
 
+import json
 from dataclasses import asdict
 from datetime import date
+from typing import cast
 
-from sqlalchemy import Connection, select
+from sqlalchemy import Connection, Table, delete, select
 
 from geova.core.indicators import derived_names
+from geova.core.lifecycle import mapping_with
 from geova.core.model import ZoneKind
 from geova.core.norms import Norm, NormKind, Scope, Target, norm_from_dict
 from geova.core.referential import Referential
+from geova.core.routing import RouteRule, ServiceDef
 from geova.store.schema import (
     Category,
     FieldOfAction,
@@ -23,12 +27,20 @@ from geova.store.schema import (
     MeasureDef,
     NormTarget,
     Quarter,
+    RoutingRule,
+    Service,
     StandardTask,
     Zone,
 )
 from geova.store.schema import Norm as NormRow
-from geova.store.status import settings
+from geova.store.status import set_setting, settings
 from geova.store.survey_grids import store_survey_referential
+
+DEFAULT_SERVICE = "default_service"  # a city file's [routing] default (the last loaded)
+BASE_DEFAULT_SERVICE = "base_default_service"  # the referential's own, used when no city file names one
+BASE_ORIGIN = ""  # the routing rules of the referential itself (GEOVA_REFERENTIAL)
+STATUS_MAPPING = "status_mapping"  # a city file's entries (over the base's)
+BASE_STATUS_MAPPING = "base_status_mapping"
 
 
 def _upsert(conn: Connection, table, key: str, values: dict) -> bool:  # type: ignore[no-untyped-def]
@@ -48,7 +60,9 @@ def _scope_json(scope: Scope) -> dict:
     }
 
 
-def store_referential(conn: Connection, ref: Referential) -> dict[str, int]:
+def store_referential(conn: Connection, ref: Referential, *, base: bool = False) -> dict[str, int]:
+    """Store a referential file: the city's referential itself (``base``, GEOVA_REFERENTIAL) or a
+    city's own additions (e.g. data/boston/norms.toml), whose routing wins over the base's."""
     counts = {"fields": 0, "tasks": 0, "categories": 0, "norms": 0, "targets": 0, "indicators": 0}
     for key, model, items in (
         ("fields", FieldOfAction, ref.fields),
@@ -86,6 +100,7 @@ def store_referential(conn: Connection, ref: Referential) -> dict[str, int]:
         )
     if ref.grids or ref.survey_norms:
         counts["survey"] = store_survey_referential(conn, ref.grids, ref.survey_norms)
+    counts.update(_store_routing(conn, ref, base))
     return counts
 
 
@@ -94,6 +109,90 @@ def formula_names_known(conn: Connection) -> set[str]:
     measures, and the counts of the stored categories."""
     measures = set(conn.execute(select(MeasureDef.__table__.c.code)).scalars())
     return measures | derived_names(category_codes(conn))
+
+
+def _store_routing(conn: Connection, ref: Referential, base: bool) -> dict[str, int]:
+    """The file's services (upserted by code), its routing rules (replacing those the same file
+    loaded before), its default service and its status mapping (merged over the stored one; the
+    base's entries never override a city file's)."""
+    counts = {"services": 0, "routes": 0}
+    for position, svc in enumerate(ref.services):
+        values = {
+            "code": svc.code,
+            "label_fr": svc.label_fr,
+            "label_en": svc.label_en,
+            "email": svc.email,
+            "queues": list(svc.queues),
+            "position": position,
+        }
+        counts["services"] += _upsert(conn, Service.__table__, "code", values)
+    rt = cast(Table, RoutingRule.__table__)
+    origin = BASE_ORIGIN if base else ref.origin or "city"
+    conn.execute(delete(rt).where(rt.c.origin == origin))
+    if ref.routes:
+        conn.execute(
+            rt.insert(),
+            [
+                {
+                    "origin": origin,
+                    "position": r.position,
+                    "service_code": r.service,
+                    "category_code": r.category,
+                    "quarter_code": r.quarter,
+                    "zone_kind": r.zone_kind,
+                    "zone_code": r.zone,
+                }
+                for r in ref.routes
+            ],
+        )
+        counts["routes"] = len(ref.routes)
+    if ref.default_service:
+        set_setting(conn, BASE_DEFAULT_SERVICE if base else DEFAULT_SERVICE, ref.default_service)
+    if ref.status_mapping:
+        key = BASE_STATUS_MAPPING if base else STATUS_MAPPING
+        stored = json.loads(settings(conn).get(key) or "{}")
+        for status, systems in ref.status_mapping.items():
+            stored.setdefault(status, {}).update(systems)
+        set_setting(conn, key, json.dumps(stored, sort_keys=True))
+    return counts
+
+
+def services(conn: Connection) -> list[ServiceDef]:
+    """The referential's services, in the order their files list them."""
+    t = Service.__table__
+    return [
+        ServiceDef(r.code, r.label_fr, r.label_en, r.email, tuple(r.queues or ()))
+        for r in conn.execute(select(t).order_by(t.c.position, t.c.code))
+    ]
+
+
+def routing(conn: Connection) -> tuple[list[RouteRule], str | None]:
+    """(the routing rules, the default service)."""
+    t = Service.__table__
+    rt = cast(Table, RoutingRule.__table__)
+    # several files' rules: at equal specificity, a city's own files' first (the one loaded last
+    # first), the referential's own last, each file's in its own order
+    rows = list(conn.execute(select(rt).order_by(rt.c.id)).all())
+    loaded = {r.origin: r.id for r in rows}  # the last id of each file's rules
+    rows.sort(key=lambda r: (r.origin == BASE_ORIGIN, -loaded[r.origin], r.position, r.id))
+    rules = [
+        RouteRule(r.service_code, r.category_code, r.quarter_code, r.zone_kind, r.zone_code, n)
+        for n, r in enumerate(rows)
+    ]
+    stored = settings(conn)
+    default = stored.get(DEFAULT_SERVICE) or stored.get(BASE_DEFAULT_SERVICE) or None
+    if default is None:  # no default named: the first service listed
+        default = conn.execute(select(t.c.code).order_by(t.c.position, t.c.code).limit(1)).scalar()
+    return rules, default
+
+
+def status_mapping(conn: Connection) -> dict[str, dict[str, str]]:
+    """How Open311 and FixMyStreet name each status (defaults with the referential's overrides)."""
+    stored = settings(conn)
+    merged = json.loads(stored.get(BASE_STATUS_MAPPING) or "{}")
+    for status, systems in json.loads(stored.get(STATUS_MAPPING) or "{}").items():
+        merged.setdefault(status, {}).update(systems)
+    return mapping_with(merged)
 
 
 def add_target(conn: Connection, norm_code: str, target: Target) -> bool:
@@ -175,6 +274,22 @@ def unknown_codes(
     quarters = set(conn.execute(select(quarter_table.c.code)).scalars())
     zones = set(conn.execute(select(zone_table.c.code)).scalars())
     problems: list[tuple[tuple[str | int, ...], str]] = []
+    service_codes = {v.code for v in ref.services} | set(
+        conn.execute(select(Service.__table__.c.code)).scalars()
+    )
+    for i, r in enumerate(ref.routes):
+        if r.service not in service_codes:
+            problems.append((("route", i, "service"), f"unknown service '{r.service}'"))
+        if r.category is not None and r.category not in cats:
+            problems.append((("route", i, "category"), f"unknown category '{r.category}'"))
+        if r.zone_kind is not None and r.zone_kind not in zone_kinds:
+            problems.append((("route", i, "zone_kind"), f"unknown zone kind '{r.zone_kind}'"))
+        if places and r.quarter is not None and r.quarter not in quarters:
+            problems.append((("route", i, "quarter"), f"unknown quarter '{r.quarter}'"))
+        if places and r.zone is not None and r.zone not in zones:
+            problems.append((("route", i, "zone"), f"unknown zone '{r.zone}'"))
+    if ref.default_service and ref.default_service not in service_codes:
+        problems.append((("routing", "default"), f"unknown service '{ref.default_service}'"))
     for i, c in enumerate(ref.categories):
         if c.task_code is not None and c.task_code not in tasks:
             problems.append((("category", i, "task"), f"unknown task '{c.task_code}'"))

@@ -44,6 +44,7 @@ class RequestRow:
     quarter: str | None
     quarter_name: str | None
     subquarter: str | None
+    due_at: datetime | None = None  # the request's own due date (the source's, or geova's own)
 
 
 def request_row(conn: Connection, intervention_id: int) -> RequestRow | None:
@@ -65,6 +66,7 @@ def request_row(conn: Connection, intervention_id: int) -> RequestRow | None:
             q1.c.code,
             q1.c.name,
             q2.c.code,
+            IV.c.due_at,
         )
         .select_from(IV)
         .outerjoin(q1, q1.c.id == IV.c.quarter_id)
@@ -89,17 +91,20 @@ class RequestText:
     address: str | None
     description: str | None
     service: str | None
+    status: str = ""
 
 
 def request_texts(conn: Connection, ids: Sequence[int]) -> dict[int, RequestText]:
-    """Address, description and service of the requests with these ids (missing ids are absent)."""
+    """Address, description, service and status of the requests with these ids (missing ids are absent)."""
     wanted = sorted({int(i) for i in ids if storable_id(int(i))})
     out: dict[int, RequestText] = {}
     for start in range(0, len(wanted), CHUNK):
         part = wanted[start : start + CHUNK]
-        query = select(IV.c.id, IV.c.address, IV.c.description, IV.c.service).where(IV.c.id.in_(part))
+        query = select(IV.c.id, IV.c.address, IV.c.description, IV.c.service, IV.c.status).where(
+            IV.c.id.in_(part)
+        )
         for r in conn.execute(query):
-            out[int(r.id)] = RequestText(r.address, r.description, r.service)
+            out[int(r.id)] = RequestText(r.address, r.description, r.service, r.status)
     return out
 
 

@@ -66,6 +66,33 @@ class Category(Base):
     task_code: Mapped[str | None] = mapped_column(ForeignKey("standard_task.code"))
 
 
+class Service(Base):
+    """A service requests are routed to (the referential's ``[[service]]``)."""
+
+    __tablename__ = "service"
+    code: Mapped[str] = mapped_column(String(64), primary_key=True)
+    label_fr: Mapped[str] = mapped_column(Text)
+    label_en: Mapped[str] = mapped_column(Text)
+    email: Mapped[str | None] = mapped_column(Text)
+    queues: Mapped[list] = mapped_column(JSON, default=list)  # source systems' codes for it
+    position: Mapped[int] = mapped_column(Integer, default=0)
+
+
+class RoutingRule(Base):
+    """A routing rule of the referential (``[[route]]``); a file's rules replace those it loaded
+    before (``origin``: the file's name)."""
+
+    __tablename__ = "routing_rule"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    origin: Mapped[str] = mapped_column(String(255), index=True)
+    position: Mapped[int] = mapped_column(Integer, default=0)
+    service_code: Mapped[str] = mapped_column(String(64))
+    category_code: Mapped[str | None] = mapped_column(String(64))
+    quarter_code: Mapped[str | None] = mapped_column(String(64))
+    zone_kind: Mapped[str | None] = mapped_column(String(64))
+    zone_code: Mapped[str | None] = mapped_column(String(64))
+
+
 class Quarter(Base):
     """A quarter (level 0) or a sub-quarter / îlot (level 1+), linked to its parent."""
 

@@ -4,13 +4,22 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import Connection, func, select
+from sqlalchemy import Connection, delete, func, select
 
 from geova.store.schema import ImportRun, Intervention, InterventionFlag, Quarter, Setting, Zone
 
 
 def settings(conn: Connection) -> dict[str, str]:
     return dict(conn.execute(select(Setting.key, Setting.value)).all())
+
+
+# The territory's clock: the instant pages judge data at when none is asked for (ISO, UTC); absent:
+# now. ``geova demo`` sets it to the Boston extract's instant.
+AS_OF = "as_of"
+
+
+def delete_setting(conn: Connection, key: str) -> None:
+    conn.execute(delete(Setting).where(Setting.key == key))
 
 
 def set_setting(conn: Connection, key: str, value: str) -> None:

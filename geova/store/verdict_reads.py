@@ -40,6 +40,7 @@ from geova.store.schema import Intervention, InterventionZone, Quarter, Verdict,
 V = Verdict.__table__
 IV = Intervention.__table__
 NONE = "(none)"
+MAX_ID = 2**31 - 1  # the id column is a 32-bit integer on PostgreSQL
 # the stored column behind each grouping dimension (zones come from the membership table)
 COLUMNS = {
     "norm": V.c.norm_code,
@@ -292,6 +293,12 @@ class OpenPage:
     overdue: int
     at_risk: int
     bounds: tuple[float, float, float, float] | None  # lon/lat extent of the page's rows
+    in_time: int = 0  # listed with ``every_open`` only: due later than the risk window
+    undated: int = 0  # listed with ``every_open`` only: no due date under the norm
+
+    @property
+    def total(self) -> int:
+        return self.overdue + self.at_risk + self.in_time + self.undated
 
 
 def open_page(
@@ -302,23 +309,45 @@ def open_page(
     risk_hours: float,
     offset: int,
     limit: int,
+    every_open: bool = False,
+    search: str | None = None,
+    states: Sequence[str] = (),
+    sort: str = "due",
+    descending: bool = False,
 ) -> OpenPage:
-    """The worklist's rows ``offset`` to ``offset + limit``, earliest due first, counted and sorted
-    by the database (an index on the norm and the due date serves), so that a city with a hundred
-    thousand open requests costs one page, not the whole list."""
+    """The worklist's rows ``offset`` to ``offset + limit``, earliest due first (overdue first,
+    then due soonest, requests without a due date last), counted and sorted by the database (an
+    index on the norm and the due date serves), so that a city with a hundred thousand open
+    requests costs one page, not the whole list. Only the requests overdue or due within
+    ``risk_hours``, or, with ``every_open``, every open request the norm judges.
+
+    ``search`` keeps the requests whose id, source id or address holds it (case-insensitive);
+    ``states`` those in these states at ``as_of``; ``sort`` orders by one of :data:`SORTS`
+    (``due``: overdue first, then due soonest), ``descending`` the other way round."""
     now = instant(conn, as_of)
     risk = instant(conn, pd.Timestamp(as_of) + pd.Timedelta(hours=risk_hours))
     still_open = or_(V.c.resolved_at.is_(None), V.c.resolved_at > now)
     active = V.c.excluded.is_(False) if conn.dialect.name == "postgresql" else V.c.excluded == 0
-    due = and_(V.c.norm_code == norm_code, V.c.reported_at <= now, still_open, active, V.c.due_at <= risk)
+    due = and_(V.c.norm_code == norm_code, V.c.reported_at <= now, still_open, active)
+    if not every_open:
+        due = and_(due, V.c.due_at <= risk)
+    if states:
+        due = and_(due, state_expr(conn, as_of, risk_hours).in_(list(states)))
+    if search and search.strip():
+        due = and_(due, V.c.intervention_id.in_(_matching(search.strip())))
     x, y = func.ST_X(IV.c.geom), func.ST_Y(IV.c.geom)
     joined = V.join(IV, IV.c.id == V.c.intervention_id)
     summary = restrict(
         conn,
-        select(func.count().filter(V.c.due_at < now), func.count().filter(V.c.due_at >= now)).where(due),
+        select(
+            func.count().filter(V.c.due_at < now),
+            func.count().filter(and_(V.c.due_at >= now, V.c.due_at <= risk)),
+            func.count().filter(V.c.due_at > risk),
+            func.count().filter(V.c.due_at.is_(None)),
+        ).where(due),
         where,
     )
-    overdue, at_risk = conn.execute(summary).one()
+    overdue, at_risk, in_time, undated = conn.execute(summary).one()
     query = (
         select(
             *_fact_columns(conn),
@@ -330,7 +359,7 @@ def open_page(
         )
         .select_from(joined)
         .where(due)
-        .order_by(V.c.due_at, V.c.intervention_id)
+        .order_by(*_order(sort, descending))
         .offset(offset)
         .limit(limit)
     )
@@ -340,7 +369,37 @@ def open_page(
     located = frame.dropna(subset=["x", "y"])
     xs, ys = located["x"], located["y"]
     bounds = (float(xs.min()), float(ys.min()), float(xs.max()), float(ys.max())) if len(located) else None
-    return OpenPage(frame, int(overdue or 0), int(at_risk or 0), bounds)
+    return OpenPage(frame, int(overdue or 0), int(at_risk or 0), bounds, int(in_time or 0), int(undated or 0))
+
+
+# The worklist's sortable columns (``sort``): the stored column each orders by
+SORTS = {
+    "due": V.c.due_at,
+    "reported": V.c.reported_at,
+    "request": IV.c.source_id,
+    "category": V.c.category,
+    "quarter": V.c.quarter,
+    "service": V.c.service,
+    "status": IV.c.status,
+}
+
+
+def _order(sort: str, descending: bool) -> list[Any]:
+    """Rows without a value last whichever the direction, then by id (a stable page order)."""
+    column = SORTS.get(sort, V.c.due_at)
+    return [column.is_(None), column.desc() if descending else column.asc(), V.c.intervention_id]
+
+
+def _matching(text: str) -> Any:
+    """Ids of the requests whose id, source id or address holds ``text``."""
+    needle = text.lower()
+    found = or_(
+        func.lower(IV.c.source_id).contains(needle, autoescape=True),
+        func.lower(IV.c.address).contains(needle, autoescape=True),
+    )
+    if needle.isdigit() and int(needle) <= MAX_ID:  # beyond, no id (PostgreSQL would refuse it)
+        found = or_(found, IV.c.id == int(needle))
+    return select(IV.c.id).where(found)
 
 
 def _fact_columns(conn: Connection) -> list[Any]:

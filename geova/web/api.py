@@ -14,7 +14,8 @@ Who may do what (the access rule of geova.web.access):
   or a session, unless the territory publishes them (then without description, address or the
   names in their history); a correspondent reads the requests of their quarter only;
 - the audit grid needs a key or a session (it names the people responsible);
-- reporting a request needs the role correspondent, service or admin; resolving one, service or
+- reporting a request needs the role correspondent, service or admin; resolving one or moving it
+  along its life cycle (``POST /interventions/{id}/status``), service or
   admin. Writes take a JSON body (``Content-Type: application/json``), which a page of another site
   cannot send with a visitor's session cookie: the API needs no CSRF token.
 """
@@ -72,6 +73,7 @@ from geova.web.api_models import (
     QuarterList,
     ReportBody,
     ResolveBody,
+    StatusBody,
     ZoneList,
 )
 from geova.web.api_openapi import document, documented
@@ -447,6 +449,40 @@ def resolve(intervention_id: int) -> Any:
             )
     except LookupError:
         abort(404, f"no request with id {intervention_id}")
+    except ValueError as exc:
+        raise Refused(str(exc)) from None
+    return written(intervention_id)
+
+
+@bp.post("/interventions/<int:intervention_id>/status")
+@documented(
+    "Move a request along its life cycle: acknowledge, start, resolve, close, reject, mark as a "
+    "duplicate, cancel (roles service, admin)",
+    InterventionDetail,
+    body=StatusBody,
+    auth=True,
+    errors=(400, 403, 413, 422, 503),
+)
+@roles_required(*RESOLVERS)
+def change_status(intervention_id: int) -> Any:
+    if not storable_id(intervention_id):
+        abort(404, f"no request with id {intervention_id}")
+    body: StatusBody = json_body(StatusBody)
+    try:
+        with write(engine()) as conn:
+            edits.transition(
+                conn,
+                intervention_id,
+                body.status,
+                current_user.username,
+                body.note,
+                public=body.public,
+                when=body.resolved_at,
+                reason=body.reason,
+                duplicate_of=body.duplicate_of,
+            )
+    except LookupError as exc:
+        abort(404, str(exc).strip("'"))
     except ValueError as exc:
         raise Refused(str(exc)) from None
     return written(intervention_id)

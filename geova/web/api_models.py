@@ -166,6 +166,21 @@ class ResolveBody(Body):
     resolved_at: PastInstant | None = Field(None, description="with its offset; default: now")
 
 
+class StatusBody(Body):
+    """POST /interventions/{id}/status: one step of the life cycle (geova.core.lifecycle)."""
+
+    status: Literal[
+        "acknowledged", "in_progress", "resolved", "closed", "rejected", "duplicate", "cancelled"
+    ] = Field(description="the new status")
+    note: _text(edits.MAX_TEXT) | None = None  # type: ignore[valid-type]
+    public: bool = Field(False, description="whether the requester and Open311 may read the note")
+    resolved_at: PastInstant | None = Field(None, description="when resolving: with its offset; default now")
+    reason: _text(edits.MAX_SHORT_TEXT) | None = Field(None, description="when rejecting: required")  # type: ignore[valid-type]
+    duplicate_of: int | None = Field(
+        None, ge=1, le=2**63 - 1, description="when a duplicate: the id it repeats"
+    )
+
+
 # -- responses ------------------------------------------------------------------------------------
 
 

@@ -38,6 +38,7 @@ from geova.store.referential import load_norms
 from geova.web import engine
 from geova.web.access import REPORTERS, RequestAccess, request_access
 from geova.web.auth import has_role, roles_required
+from geova.web.format import dt
 from geova.web.maps import GeovaMap, Legend, LocationPicker, RemotePoints, RemotePolygons, embed
 from geova.web.queries import (
     STATE_COLOURS,
@@ -53,6 +54,7 @@ from geova.web.queries import (
 from geova.web.queries import (
     quarters as all_quarters,
 )
+from geova.web.statuses import refusal_text, service_name, status_label
 
 bp = Blueprint("correspondent", __name__)
 RECENT = 50
@@ -287,7 +289,8 @@ def recent_requests(
                 "state": r.state,
                 "address": extra.address if extra and access.personal else None,
                 "description": extra.description if extra and access.personal else None,
-                "service": extra.service if extra else None,
+                "service": service_name(extra.service) if extra else None,
+                "status": status_label(extra.status) if extra else None,
             }
         )
     return total, rows
@@ -477,11 +480,20 @@ def report(code: str) -> Any:
                 datetime.now(UTC),
             )
             placed = request_details.placement(conn, new_id)
+            routed = request_details.request_row(conn, new_id)
     except ValueError as exc:
-        flash(_("The request was not recorded: %(reason)s", reason=str(exc)), "error")
+        flash(_("The request was not recorded: %(reason)s", reason=refusal_text(exc)), "error")
         return _render_quarter(code, form, 400)
     assert placed is not None  # written in the same transaction
     flash(_("Request %(id)s recorded. Thank you.", id=placed.source_id), "success")
+    if routed is not None and routed.service:
+        due = routed.due_at
+        flash(
+            _("Sent to %(service)s, due %(due)s.", service=service_name(routed.service), due=dt(due))
+            if due is not None
+            else _("Sent to %(service)s.", service=service_name(routed.service)),
+            "info",
+        )
     if code not in (placed.quarter, placed.subquarter):
         where = placed.quarter_name or _("no quarter of the territory")
         flash(

@@ -33,6 +33,7 @@ from geova.web.queries import (
     rate_colour,
     view_params,
 )
+from geova.web.statuses import service_name, status_label
 
 bp = Blueprint("geo", __name__, url_prefix="/geo")
 MAX_POINTS = 1500
@@ -221,7 +222,8 @@ def intervention_detail(intervention_id: int) -> Any:
             "state": state,
             "address": row.address if access.personal else None,
             "description": row.description if access.personal else None,
-            "service": row.service,
+            "service": service_name(row.service),
             "status": row.status,
+            "status_label": status_label(row.status),
         }
     )

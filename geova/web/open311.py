@@ -51,6 +51,7 @@ from pydantic import Field, field_validator, model_validator
 from sqlalchemy import Connection
 from werkzeug.exceptions import HTTPException
 
+from geova.core.lifecycle import external_status
 from geova.core.norms import Norm
 from geova.evaluation import evaluate
 from geova.store import edits
@@ -58,7 +59,8 @@ from geova.store import open311 as store
 from geova.store.catalogue import category_rows
 from geova.store.db import write
 from geova.store.records import RecordFilter
-from geova.store.referential import deadline_norms
+from geova.store.referential import deadline_norms, status_mapping
+from geova.store.routing import service_labels
 from geova.store.status import settings
 from geova.web import csrf, engine
 from geova.web.access import REPORTERS, key_user, request_access
@@ -430,6 +432,8 @@ def requests_data(ids: list[int], personal: bool) -> list[dict[str, Any]]:
         rows = store.request_rows(conn, ids)
         labels = {r["code"]: r[f"label_{lang}"] or r["code"] for r in category_rows(conn)}
         norms = deadline_norms(conn)
+        mapping = status_mapping(conn)
+        agencies = service_labels(conn, lang)
     due = due_dates(ids, norms).groupby("id")["due_at"].min()
     notes = {"cancelled": _("Cancelled."), "duplicate": _("Closed as a duplicate.")}
     out = []
@@ -439,16 +443,15 @@ def requests_data(ids: list[int], personal: bool) -> list[dict[str, Any]]:
             continue
         times = (row["reported_at"], row["resolved_at"], row["last_event"])
         stamps = [pd.Timestamp(t) for t in times if t is not None]
-        open_ = row["status"] == "open" and row["resolved_at"] is None
         out.append(
             {
                 "service_request_id": str(i),
-                "status": "open" if open_ else "closed",
+                "status": external_status(mapping, row["status"], "open311"),
                 "status_notes": notes.get(row["status"]),
                 "service_name": labels.get(row["category_code"], row["category_code"]),
                 "service_code": row["category_code"],
                 "description": row["description"] if personal else None,
-                "agency_responsible": row["service"],
+                "agency_responsible": agencies.get(row["service"], row["service"]),
                 "service_notice": None,
                 "requested_datetime": w3(row["reported_at"], tz),
                 "updated_datetime": w3(max(t.tz_convert("UTC") for t in stamps), tz),

@@ -23,6 +23,7 @@ from geova.web.queries import (
     rate_colour,
     rate_legend,
 )
+from geova.web.statuses import service_name
 
 bp = Blueprint("public", __name__)
 
@@ -139,7 +140,7 @@ def _guide(result: Any, lang: str) -> list[dict[str, Any]]:
     norms = deadline_norms()
     for c in cats.itertuples():
         applying = [n for n in norms if c.code in n.categories]
-        handled = services.loc[services["category"] == c.code, "service"].head(3).tolist()
+        handled = [service_name(s) for s in services.loc[services["category"] == c.code, "service"].head(3)]
         channels = channels_used.loc[channels_used["category"] == c.code, "channel"].head(3).tolist()
         if not applying and not handled:
             continue

@@ -21,7 +21,7 @@ from geova.store import catalogue
 from geova.store.records import RecordFilter
 from geova.store.referential import deadline_norms as store_deadline_norms
 from geova.store.referential import headline_norm
-from geova.store.status import settings
+from geova.store.status import AS_OF, settings
 from geova.web import engine
 from geova.web.access import RequestAccess
 from geova.web.errors import ParamError
@@ -137,11 +137,39 @@ def view_params(model: type[P] = ViewParams) -> P:  # type: ignore[assignment]
     return params
 
 
+def territory_clock(tz: str) -> pd.Timestamp | None:
+    """The territory's ``as_of`` setting (``geova territory --as-of``): the instant pages judge
+    data at when none is asked for, e.g. the demo's extract instant. None: now."""
+    with engine().connect() as conn:
+        value = settings(conn).get(AS_OF)
+    if not value:
+        return None
+    try:
+        return local(pd.Timestamp(value).to_pydatetime(), tz)
+    except (TypeError, ValueError):
+        return None  # a setting written by hand that is not an instant: ignored, pages judge now
+
+
+def judging_instant(
+    explicit: pd.Timestamp | None, clock: pd.Timestamp | None, now: pd.Timestamp, start: pd.Timestamp | None
+) -> pd.Timestamp:
+    """The instant a page judges at: the one asked for (``as_of``); else the territory's clock when
+    the page looks at a period beginning before it (the demo's 2015 figures are Boston's own); else
+    now (a period after the clock, or a list of what is open, shows what was reported today)."""
+    if explicit is not None:
+        return explicit
+    if clock is not None and start is not None and start < clock:
+        return clock
+    return now
+
+
 def current_view(months: int = 12) -> View:
     """The view described by the request's query string, with sensible defaults: the headline norm,
-    and the ``months`` months up to the latest report (the data may be older than today), or up to
-    the territory's ``default_period_end`` setting when it has one. A period longer than
-    ``MAX_PERIOD_YEARS`` is refused, whichever of its ends was given."""
+    and the ``months`` months up to the territory's clock (its ``as_of`` setting, else now) or the
+    latest report if earlier (the data may be older than today), or up to the territory's
+    ``default_period_end`` setting when it has one. A period given by its start only runs
+    ``months`` months from it. A period longer than ``MAX_PERIOD_YEARS`` is refused, whichever of
+    its ends was given. The view is judged at :func:`judging_instant`."""
     tz = territory_tz()
     norms = {n.code: n for n in deadline_norms()}
     if not norms:
@@ -149,15 +177,21 @@ def current_view(months: int = 12) -> View:
     params: ViewParams = view_params()
     with engine().connect() as conn:
         norm = norms.get(params.norm or "") or headline_norm(conn) or norms[sorted(norms)[0]]
-    as_of = local(params.as_of, tz) or pd.Timestamp(datetime.now(UTC)).tz_convert(tz)
+    now = pd.Timestamp(datetime.now(UTC)).tz_convert(tz)
+    explicit = local(params.as_of, tz)
+    clock = territory_clock(tz)
+    reference = explicit or clock or now
     with engine().connect() as conn:
         fixed_end = settings(conn).get("default_period_end")  # e.g. a demo on a closed year of data
     latest = local(pd.Timestamp(fixed_end).to_pydatetime(), tz) if fixed_end else last_report()
-    anchor = min(as_of, latest.tz_convert(tz)) if latest is not None else as_of
+    anchor = min(reference, latest.tz_convert(tz)) if latest is not None else reference
     default_end = (anchor.normalize() + pd.offsets.MonthBegin(1)).normalize()
-    end = local(params.end, tz, end_of_day=True) or default_end
-    start = local(params.start, tz) or (end - pd.DateOffset(months=months))
-    if start >= end:
+    start = local(params.start, tz)
+    end = local(params.end, tz, end_of_day=True)
+    if end is None:
+        # a start after the default end (today's reports in a demo of 2015) keeps its start
+        end = default_end if start is None or start < default_end else start + pd.DateOffset(months=months)
+    if start is None or start >= end:
         start = end - pd.DateOffset(months=months)
     if end - start > pd.Timedelta(days=366 * MAX_PERIOD_YEARS):
         raise ParamError("from", f"a period covers {MAX_PERIOD_YEARS} years at most")
@@ -166,7 +200,7 @@ def current_view(months: int = 12) -> View:
         norm=norm,
         start=start,
         end=end,
-        as_of=as_of,
+        as_of=judging_instant(explicit, clock, now, start),
         category=params.category,
         service=params.service,
         quarter=params.quarter,

@@ -1,16 +1,18 @@
-"""Cleanliness services: the overdue worklist, resolve and reassign, exports.
+"""Cleanliness services: the overdue worklist, the life cycle's changes and reassignment, exports.
 
-The worklist holds the open requests whose deadline under the chosen norm has passed or falls
-within the risk window (``risk_hours``, default 24), most overdue first, whatever their report date
-unless a period is asked. The page, its CSV and its GeoJSON read the same rows
-(``worklist_frame``), and the page's map loads the GeoJSON: what the table lists is what the map
-shows.
+The worklist holds every open request the chosen norm judges (``show=open``, the default), or only
+those whose deadline has passed or falls within the risk window (``show=due``; ``risk_hours``,
+default 24): overdue first, then due soonest, whatever their report date unless a period is asked.
+The page, its CSV and its GeoJSON read the same rows (``worklist_frame``), and the page's map loads
+the GeoJSON: what the table lists is what the map shows.
 """
 
 from __future__ import annotations
 
+from dataclasses import replace
+from datetime import UTC, datetime
 from math import ceil
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 import folium
 import numpy as np
@@ -33,16 +35,18 @@ from flask_babel import lazy_gettext as _l
 from flask_login import current_user
 from flask_wtf import FlaskForm
 from pydantic import Field
-from wtforms import DateTimeLocalField, StringField, TextAreaField
-from wtforms.validators import DataRequired, Length, Optional
+from wtforms import BooleanField, DateTimeLocalField, IntegerField, SelectField, StringField, TextAreaField
+from wtforms.validators import DataRequired, Length, NumberRange, Optional
 
 from geova.core.evaluate import DEFAULT_RISK_HOURS, State, judge
+from geova.core.lifecycle import LIFECYCLE
 from geova.evaluation import ensure_current, territory_of
 from geova.io.exports import to_excel_csv
 from geova.store import edits, request_details, verdict_reads
 from geova.store import records as store_records
 from geova.store.db import write
 from geova.store.records import RecordFilter
+from geova.store.referential import services as referential_services
 from geova.web import engine
 from geova.web.access import RESOLVERS
 from geova.web.auth import roles_required
@@ -57,22 +61,30 @@ from geova.web.queries import (
     categories,
     current_view,
     deadline_norms,
+    judging_instant,
     norm_label,
     quarters,
     services,
+    territory_clock,
     view_params,
     zones,
 )
+from geova.web.statuses import actions, refusal_text, service_name, service_names, status_label
 
 bp = Blueprint("services", __name__)
 ROLES = RESOLVERS
-WORKLIST_STATES = (State.OPEN_OVERDUE.value, State.OPEN_AT_RISK.value)
+WORKLIST_STATES = (
+    State.OPEN_OVERDUE.value,
+    State.OPEN_AT_RISK.value,
+    State.OPEN_IN_TIME.value,
+    State.NO_DEADLINE.value,
+)
 PAGE_SIZE = 200
 # At most this many requests in the worklist's CSV and map feed (the earliest due first): a bounded
 # cost whatever the backlog; the page itself lists them all, page by page.
 MAX_LISTED = 20_000
 MAX_RISK_HOURS = 24 * 90
-DATETIME_LOCAL = "%Y-%m-%dT%H:%M"
+DATETIME_LOCAL = "%Y-%m-%dT%H:%M:%S"  # to the second: a request resolved within its first minute
 COLUMNS = [
     "id",
     "source_id",
@@ -86,6 +98,8 @@ COLUMNS = [
     "hours_overdue",
     "hours_left",
     "service",
+    "service_name",
+    "status",
     "description",
     "state",
     "x",
@@ -101,6 +115,10 @@ class WorklistParams(MapFeedParams):
     """The worklist's query string: the view, the risk window (hours, 0..90 days) and a map box."""
 
     risk_hours: Hours = DEFAULT_RISK_HOURS
+    show: Literal["open", "due"] = "open"
+    q: Annotated[str, Field(max_length=100)] | None = None  # free text: an id or part of an address
+    sort: Literal["due", "reported", "request", "category", "quarter", "service", "status"] = "due"
+    order: Literal["asc", "desc"] = "asc"
     page: Annotated[int, Field(ge=1, le=10**6)] = 1
 
 
@@ -108,12 +126,25 @@ def risk_hours() -> float:
     return view_params(WorklistParams).risk_hours
 
 
+def every_open() -> bool:
+    """Whether the list holds every open request (``show=open``) or those due soon (``show=due``)."""
+    return view_params(WorklistParams).show == "open"
+
+
 def worklist_view() -> View | None:
-    """The view of the query string; the period applies only when ``from`` or ``to`` is given."""
+    """The view of the query string; the period applies only when ``from`` or ``to`` is given.
+    Without ``as_of`` the list is judged now, or at the territory's clock when a period beginning
+    before it is asked for (geova.web.queries.judging_instant): what is open today is listed."""
     try:
-        return current_view()
+        view = current_view()
     except LookupError:
         return None
+    if request.args.get("as_of"):
+        return view
+    tz = territory_tz()
+    asked = view.start if (request.args.get("from") or request.args.get("to")) else None
+    now = pd.Timestamp(datetime.now(UTC)).tz_convert(tz)
+    return replace(view, as_of=judging_instant(None, territory_clock(tz), now, asked))
 
 
 def _period(view: View) -> tuple[pd.Timestamp | None, pd.Timestamp | None]:
@@ -145,7 +176,21 @@ def worklist_frame(
     )
     ensure_current(engine())
     with engine().connect() as conn:
-        page = verdict_reads.open_page(conn, view.as_of, view.norm.code, where, risk, offset, limit)
+        params = view_params(WorklistParams)
+        page = verdict_reads.open_page(
+            conn,
+            view.as_of,
+            view.norm.code,
+            where,
+            risk,
+            offset,
+            limit,
+            every_open=every_open(),
+            search=params.q,
+            states=view.states,
+            sort=params.sort,
+            descending=params.order == "desc",
+        )
         names = store_records.names(conn)["quarter"]
     facts = page.facts
     if facts.empty:
@@ -156,7 +201,9 @@ def worklist_frame(
         frame[column] = facts[column].to_numpy()
     as_of = pd.Timestamp(view.as_of).tz_convert("UTC")
     left = (frame["due_at"] - as_of).dt.total_seconds() / 3600
-    frame["hours_left"] = left.where(frame["state"] == State.OPEN_AT_RISK.value)
+    frame["hours_left"] = left.where(
+        frame["state"].isin([State.OPEN_AT_RISK.value, State.OPEN_IN_TIME.value])
+    )
     frame["hours_overdue"] = frame["hours_overdue"].astype(float)
     cats = categories()
     labels = dict(zip(cats["code"], cats["label_fr" if _lang() == "fr" else "label_en"], strict=True))
@@ -166,9 +213,12 @@ def worklist_frame(
         texts = request_details.request_texts(conn, [int(i) for i in frame["id"]])
     frame["address"] = frame["id"].map(lambda i: texts[i].address if i in texts else None)
     frame["description"] = frame["id"].map(lambda i: texts[i].description if i in texts else None)
+    frame["status"] = frame["id"].map(lambda i: texts[i].status if i in texts else None)
+    names = service_names()
+    frame["service_name"] = frame["service"].map(lambda s: names.get(s, s) if isinstance(s, str) else None)
     frame = frame[COLUMNS]
     texts_columns = ("source_id", "category", "category_label", "quarter", "quarter_name", "address")
-    for col in (*texts_columns, "service", "description"):
+    for col in (*texts_columns, "service", "service_name", "status", "description"):
         frame[col] = frame[col].astype(object).where(frame[col].notna(), None)  # None, never NaN
     return frame, page
 
@@ -176,7 +226,7 @@ def worklist_frame(
 def _keep() -> dict[str, Any]:
     """The worklist's query string, to come back to the same list after an action (its own keys
     only: nothing from a crafted link reaches url_for's ``_scheme`` or ``_external``)."""
-    return view_query("risk_hours", "page")
+    return view_query("risk_hours", "show", "q", "sort", "order", "page")
 
 
 # -- the page -----------------------------------------------------------------------------------
@@ -205,7 +255,7 @@ def worklist_map(
     RemotePoints(
         url_for("services.worklist_geojson", **args),
         detail.replace("/0.json", "/{id}.json", 1),
-        _("Open requests overdue or due soon"),
+        _("Open requests"),
         STATE_COLOURS,
         {k: str(v) for k, v in STATE_LABELS.items()},
         request_fields(),
@@ -217,7 +267,7 @@ def worklist_map(
 
 class ResolveForm(FlaskForm):
     resolved_at = DateTimeLocalField(
-        _l("Resolved at"), format=[DATETIME_LOCAL, "%Y-%m-%dT%H:%M:%S"], validators=[DataRequired()]
+        _l("Resolved at"), format=[DATETIME_LOCAL, "%Y-%m-%dT%H:%M"], validators=[DataRequired()]
     )
     note = TextAreaField(_l("Note"), validators=[Optional(), Length(max=edits.MAX_TEXT)])
 
@@ -225,6 +275,22 @@ class ResolveForm(FlaskForm):
 class ReassignForm(FlaskForm):
     service = StringField(_l("Service"), validators=[DataRequired(), Length(max=edits.MAX_SHORT_TEXT)])
     note = TextAreaField(_l("Note"), validators=[Optional(), Length(max=edits.MAX_TEXT)])
+
+
+class StatusForm(FlaskForm):
+    """A step of the life cycle: the new status, a note (public: the requester and Open311 see
+    it; internal otherwise), and what some steps need (a resolution time, a reason, an id)."""
+
+    status = SelectField(
+        _l("New status"), choices=[(s.value, s.value) for s in LIFECYCLE], validators=[DataRequired()]
+    )
+    note = TextAreaField(_l("Note"), validators=[Optional(), Length(max=edits.MAX_TEXT)])
+    public = BooleanField(_l("Public note (the requester sees it)"))
+    resolved_at = DateTimeLocalField(
+        _l("Resolved at"), format=[DATETIME_LOCAL, "%Y-%m-%dT%H:%M"], validators=[Optional()]
+    )
+    reason = StringField(_l("Reason"), validators=[Optional(), Length(max=edits.MAX_SHORT_TEXT)])
+    duplicate_of = IntegerField(_l("Duplicate of (request id)"), validators=[Optional(), NumberRange(min=1)])
 
 
 @bp.get("/worklist")
@@ -236,7 +302,7 @@ def worklist() -> Any:
     risk = risk_hours()
     asked = view_params(WorklistParams).page
     shown, listed = worklist_frame(view, risk, offset=(asked - 1) * PAGE_SIZE, limit=PAGE_SIZE)
-    total = listed.overdue + listed.at_risk
+    total = listed.total
     pages = max(ceil(total / PAGE_SIZE), 1)
     page = min(asked, pages)
     if page != asked:  # past the last page: show the last one
@@ -245,16 +311,32 @@ def worklist() -> Any:
     feed_args = {k: v for k, v in keep.items() if k != "page"}
     lang = _lang()
     cats = categories()
-    now_local = pd.Timestamp.now(tz=territory_tz()).strftime(DATETIME_LOCAL)
+    now_local = pd.Timestamp.now(tz=territory_tz())
+    rows = shown.to_dict("records")
+    for r in rows:
+        # the resolve form's default: now, to the second, and never before the report (the
+        # report's second rounded up: a form's time has no fraction of a second)
+        reported = pd.Timestamp(r["reported_at"]).tz_convert(territory_tz()).ceil("s")
+        r["resolve_default"] = max(now_local.floor("s"), reported).strftime(DATETIME_LOCAL)
+        r["resolve_min"] = reported.strftime(DATETIME_LOCAL)
+        r["actions"] = actions(r["status"] or "")
+        r["status_label"] = status_label(r["status"])
+        r["overdue_text"] = overdue_text(r["hours_overdue"])
+        r["left_text"] = overdue_text(r["hours_left"])
     start, end = _period(view)
     return render_template(
         "services/worklist.html",
         view=view,
         risk=risk,
-        rows=shown.to_dict("records"),
+        rows=rows,
         total=total,
         overdue=listed.overdue,
         at_risk=listed.at_risk,
+        in_time=listed.in_time,
+        undated=listed.undated,
+        show=view_params(WorklistParams).show,
+        params=view_params(WorklistParams),
+        sort_link=sort_link,
         page=page,
         pages=pages,
         keep=keep,
@@ -262,7 +344,7 @@ def worklist() -> Any:
         map=worklist_map(feed_args, view, listed.bounds),
         norms=deadline_norms(),
         norm_label=lambda n: norm_label(n, lang),
-        services=services(),
+        services=service_choices(),
         categories=sorted(
             zip(cats["code"], cats["label_fr" if lang == "fr" else "label_en"], strict=True),
             key=lambda c: c[1].casefold(),
@@ -270,9 +352,37 @@ def worklist() -> Any:
         quarters=quarters(level=None).to_dict("records"),
         zones=zones().to_dict("records"),
         state_labels=STATE_LABELS,
-        now_local=now_local,
+        now_local=now_local.strftime(DATETIME_LOCAL),
         period_from=request.args.get("from", "") if start is not None else "",
         period_to=request.args.get("to", "") if end is not None else "",
+    )
+
+
+def sort_link(column: str) -> str:
+    """The worklist sorted by ``column``: ascending, or the other way when it is sorted so already."""
+    params = view_params(WorklistParams)
+    order = "desc" if params.sort == column and params.order == "asc" else "asc"
+    args = {k: v for k, v in _keep().items() if k not in ("sort", "order", "page")}
+    return url_for("services.worklist", **args, sort=column, order=order)
+
+
+def service_choices() -> list[tuple[str, str]]:
+    """(code, display name) of the referential's services and of those stored requests name."""
+    names = service_names()
+    with engine().connect() as conn:
+        defined = [svc.code for svc in referential_services(conn)]
+    codes = dict.fromkeys(defined + services())
+    return sorted(((c, names.get(c, c)) for c in codes), key=lambda p: p[1].casefold())
+
+
+def overdue_text(hours: Any) -> str:
+    """Hours overdue as days and hours ("3 d 5 h"; "5 h" under a day)."""
+    if hours is None or hours != hours:
+        return ""
+    whole = int(hours)
+    days, rest = divmod(whole, 24)
+    return (
+        _("%(d)s d %(h)s h", d=f"{days:,}".replace(",", "\u202f"), h=rest) if days else _("%(h)s h", h=rest)
     )
 
 
@@ -311,9 +421,45 @@ def resolve(intervention_id: int) -> Any:
         with write(engine()) as conn:
             edits.resolve(conn, intervention_id, when, form.note.data, current_user.username)
     except ValueError as exc:
-        flash(_("Request %(id)s was not changed: %(reason)s", id=sid, reason=str(exc)), "error")
+        flash(_("Request %(id)s was not changed: %(reason)s", id=sid, reason=refusal_text(exc)), "error")
     else:
         flash(_("Request %(id)s marked resolved.", id=sid), "success")
+    return _back()
+
+
+@bp.post("/worklist/<int:intervention_id>/status")
+@roles_required(*ROLES)
+def change_status(intervention_id: int) -> Any:
+    """One step of the life cycle (acknowledge, start, resolve, close, reject, duplicate, cancel)."""
+    sid = _source_id(intervention_id)
+    form = StatusForm()
+    if not form.validate_on_submit():
+        _flash_form_errors(form)
+        return _back()
+    when = None
+    if form.resolved_at.data is not None:
+        local = pd.Timestamp(form.resolved_at.data)
+        when = local.tz_localize(territory_tz(), ambiguous=True, nonexistent="shift_forward")
+    try:
+        with write(engine()) as conn:
+            edits.transition(
+                conn,
+                intervention_id,
+                form.status.data,
+                current_user.username,
+                form.note.data,
+                public=bool(form.public.data),
+                when=when,
+                reason=form.reason.data,
+                duplicate_of=form.duplicate_of.data,
+            )
+    except (ValueError, LookupError) as exc:
+        reason = refusal_text(exc) if isinstance(exc, ValueError) else str(exc).strip("'")
+        flash(_("Request %(id)s was not changed: %(reason)s", id=sid, reason=reason), "error")
+    else:
+        flash(
+            _("Request %(id)s is now %(status)s.", id=sid, status=status_label(form.status.data)), "success"
+        )
     return _back()
 
 
@@ -329,11 +475,70 @@ def reassign(intervention_id: int) -> Any:
         with write(engine()) as conn:
             edits.reassign(conn, intervention_id, form.service.data, form.note.data, current_user.username)
     except ValueError as exc:
-        flash(_("Request %(id)s was not changed: %(reason)s", id=sid, reason=str(exc)), "error")
+        flash(_("Request %(id)s was not changed: %(reason)s", id=sid, reason=refusal_text(exc)), "error")
     else:
         flash(
-            _("Request %(id)s handed to %(service)s.", id=sid, service=form.service.data.strip()), "success"
+            _(
+                "Request %(id)s handed to %(service)s.",
+                id=sid,
+                service=service_name(form.service.data.strip()),
+            ),
+            "success",
         )
+    return _back()
+
+
+BULK_STATUSES = ("acknowledged", "in_progress", "resolved")
+
+
+@bp.post("/worklist/bulk")
+@roles_required(*ROLES)
+def bulk() -> Any:
+    """One step for several requests at once (acknowledge, start or resolve now), with one note.
+    Each request changes on its own: those the life cycle refuses are named, the others go on."""
+    form = FlaskForm()
+    if not form.validate_on_submit():
+        _flash_form_errors(form)
+        return _back()
+    status = request.form.get("status", "")
+    if status not in BULK_STATUSES:
+        flash(_("Choose what to do with the requests ticked."), "error")
+        return _back()
+    ids = []
+    for value in request.form.getlist("ids")[:PAGE_SIZE]:
+        if value.isdigit() and len(value) <= 18:
+            ids.append(int(value))
+    if not ids:
+        flash(_("Tick the requests to change first."), "error")
+        return _back()
+    note = request.form.get("note") or None
+    public = request.form.get("public") == "y"
+    done: list[str] = []
+    refused: list[str] = []
+    for intervention_id in dict.fromkeys(ids):
+        with engine().connect() as conn:
+            sid = request_details.source_id(conn, intervention_id)
+        if sid is None:
+            continue
+        try:
+            with write(engine()) as conn:
+                edits.transition(conn, intervention_id, status, current_user.username, note, public=public)
+        except ValueError as exc:
+            refused.append(f"{sid} ({refusal_text(exc)})")
+        else:
+            done.append(sid)
+    if done:
+        flash(
+            _(
+                "%(n)s requests are now %(status)s: %(ids)s.",
+                n=len(done),
+                status=status_label(status),
+                ids=", ".join(done),
+            ),
+            "success",
+        )
+    if refused:
+        flash(_("Not changed: %(list)s.", list="; ".join(refused)), "error")
     return _back()
 
 
@@ -350,7 +555,8 @@ def _headers() -> dict[str, str]:
         "due_at": _("Due"),
         "hours_overdue": _("Hours overdue"),
         "hours_left": _("Hours left"),
-        "service": _("Service"),
+        "service_name": _("Service"),
+        "status": _("Status"),
         "description": _("Description"),
         "state": _("State"),
         "x": _("Longitude"),
@@ -380,6 +586,7 @@ def worklist_csv() -> Any:
     for col in ("x", "y"):
         out[col] = out[col].map(_coord_text)
     out["state"] = out["state"].map(lambda s: str(STATE_LABELS.get(s, s)))
+    out["status"] = out["status"].map(status_label)
     for col in ("reported_at", "due_at"):
         out[col] = pd.to_datetime(out[col], utc=True)
     headers = _headers()
@@ -432,6 +639,8 @@ def worklist_geojson() -> Any:
                 "address": r["address"],
                 "description": r["description"],
                 "service": r["service"],
+                "service_name": r["service_name"],
+                "status": r["status"],
                 "reported_at": _iso(r["reported_at"], tz),
                 "due_at": _iso(r["due_at"], tz),
                 "hours_overdue": _number(r["hours_overdue"]),

@@ -1,0 +1,114 @@
+"""Where a new request goes and when it is due: the referential's routing, and the norms' own targets.
+
+A request created in geova (web form, /api/v1, Open311) has no source system to give it a due
+date, so geova is its source: its due date is the earliest that the active deadline norms' own
+targets give it (a norm judged on the source's due date may carry a target of its own for this,
+as Boston's ``boston.target`` does). An import keeps the source's due date and service; it maps the
+source's queue codes onto the referential's services, and routes the rows that name none.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+import pandas as pd
+from sqlalchemy import Connection, select
+
+from geova.core.evaluate import Territory, deadline_facts
+from geova.core.norms import Basis
+from geova.core.routing import queue_mapper, route
+from geova.store.records import RecordFilter, load_records
+from geova.store.referential import deadline_norms, routing, services
+from geova.store.schema import Quarter, Zone
+from geova.store.status import settings
+
+DEFAULT_TIMEZONE = "Europe/Paris"
+
+
+def placed_request(conn: Connection, intervention_id: int) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """(records, zones) of one stored request, as the evaluation engine reads them."""
+    return load_records(conn, where=RecordFilter(ids=(intervention_id,)))
+
+
+def service_for(conn: Connection, records: pd.DataFrame, zones: pd.DataFrame) -> str | None:
+    """The routed service of the first request of ``records``."""
+    rules, default = routing(conn)
+    if not len(records):
+        return default
+    row = records.iloc[0]
+    mine = zones[zones["id"] == row["id"]]
+    places = [(str(z), str(k)) for z, k in zip(mine["zone"], mine["kind"], strict=True)]
+    return route(rules, default, str(row["category"]), [row["quarter"], row["subquarter"]], places)
+
+
+def due_for(conn: Connection, records: pd.DataFrame, zones: pd.DataFrame) -> pd.Timestamp | None:
+    """The earliest due date the active deadline norms' own targets give the first request."""
+    if not len(records):
+        return None
+    s = settings(conn)
+    where = Territory(timezone=s.get("timezone", DEFAULT_TIMEZONE), holidays=s.get("holidays", "FR"))
+    one = records.iloc[:1]
+    dues: list[pd.Timestamp] = []
+    for norm in deadline_norms(conn):
+        facts = deadline_facts(norm, one, zones, where, basis=Basis.RULE)
+        dues.extend(d for d in facts["due_at"] if d is not None and d is not pd.NaT and d == d)
+    return min(dues) if dues else None
+
+
+def map_queues(conn: Connection, values: pd.Series) -> pd.Series:
+    """Source queue codes mapped onto the referential's services (unknown values kept as given)."""
+    defined = services(conn)
+    if not defined:
+        return values
+    mapped = queue_mapper(defined)
+    cache: dict[str, str] = {}
+    return values.map(lambda v: cache.setdefault(v, mapped(v)) if isinstance(v, str) else v)
+
+
+def route_rows(
+    conn: Connection,
+    categories: Sequence[str] | np.ndarray,
+    quarter_ids: Sequence[int] | np.ndarray,
+    subquarter_ids: Sequence[int] | np.ndarray,
+    zone_pairs: Sequence[tuple[int, int]],
+) -> list[str | None]:
+    """The routed service of each row (quarter ids -1 outside; ``zone_pairs``: (row, zone id))."""
+    rules, default = routing(conn)
+    if not rules:
+        return [default] * len(categories)
+    q = Quarter.__table__
+    z = Zone.__table__
+    quarter_codes = {int(r.id): r.code for r in conn.execute(select(q.c.id, q.c.code))}
+    zone_info = {r.id: (r.code, r.kind) for r in conn.execute(select(z.c.id, z.c.code, z.c.kind))}
+    zones_of: dict[int, list[tuple[str, str]]] = {}
+    for row, zone_id in zone_pairs:
+        if zone_id in zone_info:
+            zones_of.setdefault(int(row), []).append(zone_info[zone_id])
+    out: list[str | None] = []
+    cache: dict[tuple, str | None] = {}
+    for i, (cat, qid, sqid) in enumerate(
+        zip(categories, np.asarray(quarter_ids), np.asarray(subquarter_ids), strict=True)
+    ):
+        places = tuple(sorted(zones_of.get(i, [])))
+        key = (cat, int(qid), int(sqid), places)
+        if key not in cache:
+            quarters = [quarter_codes.get(int(qid)), quarter_codes.get(int(sqid))]
+            cache[key] = route(rules, default, str(cat), quarters, list(places))
+        out.append(cache[key])
+    return out
+
+
+def service_labels(conn: Connection, lang: str) -> dict[str, str]:
+    """Each service code (and each queue code a source gives one) to its display name."""
+    out: dict[str, str] = {}
+    for svc in services(conn):
+        label = svc.label_fr if lang == "fr" else svc.label_en
+        out[svc.code] = label
+        out.update({q: label for q in svc.queues if not q.endswith("*")})
+    return out
+
+
+def service_label(labels: dict[str, str], code: str | None) -> str:
+    """A service's display name; a code the referential does not know is shown as given."""
+    return "" if code is None else labels.get(code, code)
