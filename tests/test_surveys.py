@@ -391,7 +391,7 @@ def test_a_walk_observation_becomes_a_request_in_one_click(app, engine):
         assert conn.execute(select(func.count()).select_from(iv)).scalar_one() == before + 1
         linked = conn.execute(select(WalkObservation.__table__.c.intervention_id)).scalar_one()
         row = conn.execute(select(iv).where(iv.c.id == linked)).one()
-    assert row.category_code == "graffiti" and row.status == "open"
+    assert row.category_code == "graffiti" and row.status == "new"
     assert row.description == "[Marche Dorchester 12/05] <b>Tag</b> near the school"
     assert row.quarter_id is not None
     assert client.post(f"/walks/{obs.id}/request").status_code == 400  # no CSRF token
