@@ -32,3 +32,23 @@ def load_zones(engine: Engine) -> LayerReport:
         name_field="name",
         kind_field="kind",
     )
+
+
+def export_slice(path: Path, rows: int, broken: dict[int, str]) -> tuple[bytes, list[dict[str, str]]]:
+    """A Boston export's header and first ``rows`` rows, OPEN_DT replaced in the rows ``broken``
+    names (0-based): the bytes of a smaller file to upload, and its rows as dicts for the
+    expected values."""
+    import csv
+    import io
+
+    with path.open(encoding="utf-8", newline="") as fh:
+        reader = csv.DictReader(fh)
+        fields = list(reader.fieldnames or [])
+        kept = [row for _, row in zip(range(rows), reader, strict=False)]
+    for i, value in broken.items():
+        kept[i]["OPEN_DT"] = value
+    out = io.StringIO()
+    writer = csv.DictWriter(out, fieldnames=fields, lineterminator="\n")
+    writer.writeheader()
+    writer.writerows(kept)
+    return out.getvalue().encode("utf-8"), kept

@@ -20,6 +20,7 @@ from sqlalchemy import Engine, func, select
 
 from app import create_app
 from geova.store.schema import ImportJob, Intervention
+from tests.boston import export_slice
 from tests.test_web_correspondent import REPO, build_store, csrf, fast_passwords, login
 
 GRAFFITI = REPO / "data/boston/graffiti-removal.csv"
@@ -49,19 +50,8 @@ def app(db_url: str, engine: Engine, tmp_path: Path) -> Iterator[Any]:
 
 
 def graffiti_slice(rows: int, broken: dict[int, str]) -> tuple[bytes, list[dict[str, str]]]:
-    """The export's header and first ``rows`` rows, OPEN_DT replaced in the rows ``broken`` names
-    (0-based); the rows as dicts, for the expected values."""
-    with GRAFFITI.open(encoding="utf-8", newline="") as fh:
-        reader = csv.DictReader(fh)
-        fields = list(reader.fieldnames or [])
-        kept = [row for _, row in zip(range(rows), reader, strict=False)]
-    for i, value in broken.items():
-        kept[i]["OPEN_DT"] = value
-    out = io.StringIO()
-    writer = csv.DictWriter(out, fieldnames=fields, lineterminator="\n")
-    writer.writeheader()
-    writer.writerows(kept)
-    return out.getvalue().encode("utf-8"), kept
+    """The graffiti export's first ``rows`` rows, OPEN_DT replaced in the rows ``broken`` names."""
+    return export_slice(GRAFFITI, rows, broken)
 
 
 def upload(client: Any, data: bytes, name: str, **fields: Any) -> Any:

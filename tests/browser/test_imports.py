@@ -8,6 +8,7 @@ import csv
 import io
 from pathlib import Path
 
+from tests.boston import export_slice
 from tests.browser.conftest import ARTIFACTS
 
 REPO = Path(__file__).resolve().parents[2]
@@ -15,19 +16,9 @@ HOSTILE = "<img src=x onerror=alert(1)>"
 
 
 def needle_slice(rows: int, broken: dict[int, str]) -> tuple[bytes, list[dict[str, str]]]:
-    """The first ``rows`` requests of Boston's needle pickups (not in the browser store), with
-    OPEN_DT replaced in the rows ``broken`` names."""
-    with (REPO / "data/boston/needle-pickup.csv").open(encoding="utf-8", newline="") as fh:
-        reader = csv.DictReader(fh)
-        fields = list(reader.fieldnames or [])
-        kept = [row for _, row in zip(range(rows), reader, strict=False)]
-    for i, value in broken.items():
-        kept[i]["OPEN_DT"] = value
-    out = io.StringIO()
-    writer = csv.DictWriter(out, fieldnames=fields, lineterminator="\n")
-    writer.writeheader()
-    writer.writerows(kept)
-    return out.getvalue().encode("utf-8"), kept
+    """The first ``rows`` requests of Boston's needle pickups (not in the browser store), OPEN_DT
+    replaced in the rows ``broken`` names."""
+    return export_slice(REPO / "data/boston/needle-pickup.csv", rows, broken)
 
 
 def test_upload_preview_import_progress_and_rejects_download(web, tmp_path):
