@@ -451,8 +451,22 @@ def territory(
             set_setting(conn, "publish_requests", "true" if publish_requests == "yes" else "false")
         if as_of:
             set_clock(conn, as_of)
-        for k, v in settings(conn).items():
-            click.echo(f"{k}: {v}")
+        stored = settings(conn)
+        for k in TERRITORY_SETTINGS:  # what a user sets; the store's own bookkeeping stays out
+            if k in stored:
+                click.echo(f"{k}: {stored[k]}")
+
+
+TERRITORY_SETTINGS = (
+    "territory_name",
+    "timezone",
+    "holidays",
+    "as_of",
+    "default_period_end",
+    "headline_norm",
+    "default_service",
+    "publish_requests",
+)
 
 
 def set_clock(conn: Any, value: str) -> None:
