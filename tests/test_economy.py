@@ -206,6 +206,9 @@ def test_roles(app, store):
     assert _client(app, "agent").get("/economy").status_code == 403
     assert _client(app, "elu").get("/economy").status_code == 200
     assert _client(app, "boss").get("/economy").status_code == 200
+    french = _client(app, "elu").get("/economy?lang=fr").get_data(as_text=True)
+    assert "Effet économique de la qualité" in french
+    assert "Aucun indicateur économique importé pour cette zone." in french
     assert 'href="/economy"' in _client(app, "elu").get("/").get_data(as_text=True)
     assert 'href="/economy"' not in _client(app, "agent").get("/").get_data(as_text=True)
 
