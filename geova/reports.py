@@ -140,6 +140,7 @@ def build_report(
         territory_name = settings(conn).get("territory_name", "")
         # the demo's entered measures are made up (Boston publishes none): its reports say so
         example = settings(conn).get("example_measures") == "yes"
+        example_economy = settings(conn).get("example_economy") == "yes"
         zone_rows = catalogue.zones(conn)
     start, end = _local(period.start, tz), _local(period.end, tz)
     now = pd.Timestamp(datetime.now(UTC)).tz_convert(tz)
@@ -332,6 +333,7 @@ def build_report(
         "measures": {k: _plain(v) for k, v in table.values.get(quarter or CITY, {}).items()},
         "example_measures": example,
         "economy": economy,
+        "example_economy": example_economy,
         "made_at": now.isoformat(),
     }
 

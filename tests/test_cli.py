@@ -233,6 +233,7 @@ def test_demo_prints_counts_for_each_file(db_url):
     june = example[example["period"] == "2015-06"].set_index("zone")
     report = json.loads(geova(db_url, "report", "--month", "2015-06", "--format", "json").stdout)
     economy = {z["code"]: z for z in report["economy"]}
+    assert report["example_economy"] is True  # the report says the figures are made up
     assert set(economy) == set(june.index)
     for code, row in june.iterrows():
         assert economy[code]["vacancy_rate"] == pytest.approx(float(row["vacancy_rate"].replace(",", ".")))
