@@ -1143,6 +1143,15 @@ def _add_survey_commands() -> None:
 _add_survey_commands()
 
 
+def _add_economy_commands() -> None:
+    from geova.cli_economy import economy  # economic figures of the commercial zones
+
+    cli.add_command(economy)
+
+
+_add_economy_commands()
+
+
 def main() -> None:
     cli(prog_name="geova")
 

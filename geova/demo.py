@@ -86,6 +86,7 @@ def build_demo(
     for f in DEMO_FILES:
         on_file(import_interventions(engine, DATA / f.data, DATA / f.mapping))
     load_example_indicators(engine)
+    load_example_economy(engine)
     from geova.demo_surveys import build_example_surveys  # example survey and questionnaire
 
     build_example_surveys(engine)
@@ -111,6 +112,18 @@ def load_example_indicators(engine: Engine) -> int:
         for _line, quarter, name, value in read_attributes(DATA / EXAMPLE_ATTRIBUTES):
             set_attribute(conn, quarter, name, value)
     return len(entries)
+
+
+EXAMPLE_ECONOMY = "boston/example-economy.csv"  # made-up figures of three commercial zones
+
+
+def load_example_economy(engine: Engine) -> int:
+    """The example economic figures of a few commercial zones (the page says they are made up)."""
+    from geova.economy import import_economy
+
+    with write(engine) as conn:
+        set_setting(conn, "example_economy", "yes")
+    return import_economy(engine, DATA / EXAMPLE_ECONOMY, source="example data (made-up figures)")["figures"]
 
 
 def publish_demo_reports(engine: Engine) -> list[str]:

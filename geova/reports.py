@@ -20,6 +20,7 @@ from sqlalchemy import Engine
 
 from geova.core.followups import followups
 from geova.core.norms import Norm, NormKind
+from geova.economy import latest_figures
 from geova.evaluation import evaluate, territory_of
 from geova.indicators import CITY, indicator_table
 from geova.store import catalogue
@@ -139,6 +140,7 @@ def build_report(
         territory_name = settings(conn).get("territory_name", "")
         # the demo's entered measures are made up (Boston publishes none): its reports say so
         example = settings(conn).get("example_measures") == "yes"
+        example_economy = settings(conn).get("example_economy") == "yes"
         zone_rows = catalogue.zones(conn)
     start, end = _local(period.start, tz), _local(period.end, tz)
     now = pd.Timestamp(datetime.now(UTC)).tz_convert(tz)
@@ -221,11 +223,13 @@ def build_report(
     quarters_rows: list[dict[str, Any]] = []
     worst_quarters: list[dict[str, Any]] = []
     trend: list[dict[str, Any]] = []
+    zone_quality: dict[str, dict[str, Any]] = {}
     if main is not None:
         kinds = zone_rows.set_index("code")["kind"].to_dict() if len(zone_rows) else {}
         by_zone = judged(start, end, ["norm", "zone"], [main.code])
+        zone_quality = _by(by_zone, "zone")
         ranked = []
-        for r in _by(by_zone, "zone").values():
+        for r in zone_quality.values():
             if r["zone"] == "(none)":
                 continue
             f = _figures(r)
@@ -251,6 +255,13 @@ def build_report(
         ):
             trend.append({"month": str(p), **_figures(monthly.get(str(p)))})
 
+    # economic effect of quality: each commercial zone's latest figures next to its on-time rate
+    economy = [
+        {**z, **{k: _figures(zone_quality.get(z["code"]))[k] for k in ("requests", "on_time_rate")}}
+        for z in latest_figures(
+            engine, period.end.date(), zone_codes_in(engine, quarter) if quarter else None
+        )
+    ]
     with engine.connect() as conn:
         grid = current_grid(conn, year=period.year, quarter=quarter)
         tasks = catalogue.tasks(conn)
@@ -321,6 +332,8 @@ def build_report(
         "indicators": [{k: _plain(v) for k, v in row.items()} for row in indicators],
         "measures": {k: _plain(v) for k, v in table.values.get(quarter or CITY, {}).items()},
         "example_measures": example,
+        "economy": economy,
+        "example_economy": example_economy,
         "made_at": now.isoformat(),
     }
 

@@ -6,6 +6,7 @@ import json
 import re
 from pathlib import Path
 
+import pandas as pd
 import pytest
 from click.testing import CliRunner, Result
 
@@ -227,6 +228,16 @@ def test_demo_prints_counts_for_each_file(db_url):
     rows = json.loads(geova(db_url, "indicators", "--month", "2015-06", "--format", "json").stdout)
     city = {r["indicator"]: r["value"] for r in rows if r["quarter"] == "(city)"}
     assert city["resource.fte"] > 0 and city["impact.reported_per_1000"] > 0
+    # economic effect: the example figures of the commercial zones, the June ones in the report
+    example = pd.read_csv(REPO / "data/boston/example-economy.csv", sep=";", encoding="utf-8-sig", dtype=str)
+    june = example[example["period"] == "2015-06"].set_index("zone")
+    report = json.loads(geova(db_url, "report", "--month", "2015-06", "--format", "json").stdout)
+    economy = {z["code"]: z for z in report["economy"]}
+    assert report["example_economy"] is True  # the report says the figures are made up
+    assert set(economy) == set(june.index)
+    for code, row in june.iterrows():
+        assert economy[code]["vacancy_rate"] == pytest.approx(float(row["vacancy_rate"].replace(",", ".")))
+        assert economy[code]["footfall"] == float(row["footfall"].replace(" ", ""))
 
 
 def _timezone(db_url: str) -> str | None:

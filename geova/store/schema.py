@@ -469,6 +469,21 @@ class MeasureValue(Base):
     recorded_by: Mapped[str | None] = mapped_column(Text)
 
 
+class ZoneEconomy(Base):
+    """One economic figure of a priority commercial zone for a month (its first day): the vacancy
+    rate of shop premises (%), the number of businesses or the footfall. A re-import replaces it."""
+
+    __tablename__ = "zone_economy"
+    __table_args__ = (UniqueConstraint("zone_code", "period", "indicator", name="uq_zone_economy"),)
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    zone_code: Mapped[str] = mapped_column(String(64))
+    period: Mapped[date] = mapped_column(Date)
+    indicator: Mapped[str] = mapped_column(String(32))
+    value: Mapped[float] = mapped_column(Float)
+    source: Mapped[str] = mapped_column(Text, default="")
+    recorded_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+
 class QuarterAttribute(Base):
     """A quarter's population or street length (km), which impact indicators divide by."""
 

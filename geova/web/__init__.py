@@ -149,6 +149,7 @@ def init_app(app: Flask) -> None:
     from geova.web import (
         auth,
         correspondent,
+        economy,
         geo,
         imports,
         officials,
@@ -174,6 +175,7 @@ def init_app(app: Flask) -> None:
         reports.published_bp,
         surveys.bp,
         voice.bp,
+        economy.bp,  # economic effect of quality (commercial zones)
     ):
         app.register_blueprint(bp)
     from geova.web import api, open311  # JSON API and Open311 GeoReport v2 (CSRF-exempt: keys authenticate)

@@ -25,6 +25,7 @@ plt.rcParams["svg.fonttype"] = "none"
 plt.rcParams["font.family"] = "DejaVu Sans"
 _LOCK = threading.Lock()  # pyplot's state is global: one figure at a time
 BAR_COLOUR, LINE_COLOUR = "#c6dbef", "#1d2733"
+VACANCY_COLOUR = "#b15928"
 SIMPLIFY_M = 15.0
 
 
@@ -120,4 +121,35 @@ def quarter_bars(names: list[str], rates: list[float | None]) -> str:
         ax.set_xlim(0, 100)
         ax.set_xlabel("%", fontsize=7)
         ax.tick_params(axis="x", labelsize=6)
+        return _svg(fig)
+
+
+def economy_chart(months: list[str], vacancy: list[float | None], rates: list[float | None]) -> str:
+    """A commercial zone's vacancy rate of shop premises (%, dashed) and on-time rate (%, solid)
+    month by month, as SVG, on one 0-100 axis; months are written 2015-06 (the page gives the key)."""
+    with _LOCK:
+        fig, ax = plt.subplots(figsize=(6.0, 2.2), layout="constrained")
+        x = list(range(len(months)))
+        nan = float("nan")
+        ax.plot(
+            x,
+            [v if v is not None else nan for v in vacancy],
+            color=VACANCY_COLOUR,
+            marker="s",
+            markersize=3,
+            linewidth=1.5,
+            linestyle="--",
+        )
+        ax.plot(
+            x,
+            [r * 100 if r is not None else nan for r in rates],
+            color=LINE_COLOUR,
+            marker="o",
+            markersize=3,
+            linewidth=1.5,
+        )
+        ax.set_ylim(0, 100)
+        ax.set_ylabel("%", fontsize=7)
+        ax.set_xticks(x, months, rotation=45, ha="right")
+        ax.tick_params(labelsize=6)
         return _svg(fig)
