@@ -1,7 +1,7 @@
 """economic figures of the priority commercial zones
 
 Revision ID: 0013
-Revises: 0012
+Revises: 0008
 Create Date: 2026-11-30 09:40:00
 
 Issue 12, point 5: per commercial zone and month, the vacancy rate of shop premises, the number
@@ -16,7 +16,7 @@ from alembic import op
 import geova.store.types
 
 revision = "0013"
-down_revision = "0012"
+down_revision = "0008"
 branch_labels = None
 depends_on = None
 
