@@ -20,10 +20,11 @@ from sqlalchemy import Engine
 
 from geova.core.followups import followups
 from geova.core.norms import Norm, NormKind
+from geova.core.surveys import ANY
 from geova.economy import latest_figures
 from geova.evaluation import evaluate, territory_of
 from geova.indicators import CITY, indicator_table
-from geova.store import catalogue
+from geova.store import catalogue, surveys
 from geova.store.audit import current_grid
 from geova.store.followups import load_done
 from geova.store.records import RecordFilter, load_records
@@ -303,6 +304,7 @@ def build_report(
         str(step): {s: int(n) for s, n in part["state"].value_counts().items()}
         for step, part in (due_in.groupby("step") if len(due_in) else [])
     }
+    survey = survey_section(engine, start, end, quarter)
     table = indicator_table(engine, start, end)
     indicators = table.rows(quarter or CITY)
     return {
@@ -334,7 +336,69 @@ def build_report(
         "example_measures": example,
         "economy": economy,
         "example_economy": example_economy,
+        "survey": survey,
         "made_at": now.isoformat(),
+    }
+
+
+def survey_section(
+    engine: Engine, start: pd.Timestamp, end: pd.Timestamp, quarter: str | None
+) -> dict[str, Any] | None:
+    """The field survey of the period: the latest campaign overlapping it (geova.store.surveys),
+    its share of transects below the acceptable grade, any element, with the 95 % interval — the
+    city and each quarter, or the quarter and its zones — and its survey norms. None without one."""
+    last_day = (end - pd.Timedelta(days=1)).date()
+    with engine.connect() as conn:
+        found = surveys.latest_results(conn, start.date(), last_day)
+        if found is None:
+            return None
+        campaign, rows = found
+        outcomes = surveys.campaign_norms(conn, campaign.code)
+        quarter_names = catalogue.quarters(conn, None).set_index("code")["name"].to_dict()
+        zone_names = {z["code"]: z["name"] for z in catalogue.zones(conn).to_dict("records")}
+    zones = set(zone_codes_in(engine, quarter)) if quarter else set()
+
+    def kept(r: Any) -> bool:
+        if r.element != ANY:
+            return False
+        if quarter is None:
+            return r.level in ("city", "quarter")
+        return (r.level == "quarter" and r.key == quarter) or (r.level == "zone" and r.key in zones)
+
+    names = {"quarter": quarter_names, "zone": zone_names}
+    return {
+        "campaign": campaign.code,
+        "name": campaign.name,
+        "grid": campaign.grid,
+        "starts": str(campaign.starts),
+        "ends": str(campaign.ends),
+        "example": campaign.example,
+        "rows": [
+            {
+                "level": r.level,
+                "key": r.key,
+                "name": names.get(r.level, {}).get(r.key, r.key),
+                "transects": r.transects,
+                "below": r.below,
+                "share": _plain(r.share),
+                "low": _plain(r.low),
+                "high": _plain(r.high),
+            }
+            for r in rows
+            if kept(r)
+        ],
+        "norms": [
+            {
+                "code": o.norm.code,
+                "label_fr": o.norm.label_fr,
+                "label_en": o.norm.label_en,
+                "max_share": o.norm.max_share,
+                "verdict": o.verdict,
+                "transects": o.transects,
+                "share": _plain(o.share),
+            }
+            for o in outcomes
+        ],
     }
 
 

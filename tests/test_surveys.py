@@ -700,3 +700,35 @@ def test_a_zone_questionnaire_keeps_its_zone_and_refuses_bad_scores(app, engine)
     assert (zone["cleanliness"].answers, zone["cleanliness"].mean) == (2, 3.0)
     assert (zone["safety"].answers, zone["safety"].mean) == (1, 4.0)
     assert perceived["quarter"] == []
+
+
+def test_the_monthly_report_shows_the_survey_of_its_period(app, engine):
+    """The committee's report carries the campaign that overlaps its month: the city's share below
+    the acceptable grade with its interval, each quarter's, and the survey norms (issue 12)."""
+    from geova.reports import build_report, parse_period
+
+    rows = _campaign(engine)
+    client = login(app, "corr")
+    token = _token(client)
+    grades = ["A", "B", "C", "B-"]  # two of four below B
+    for i, g in enumerate(grades):
+        assert _post(client, token, **_entry(i + 1, g)).status_code == 201
+    figures = build_report(engine, parse_period("2015-05"))
+    survey = figures["survey"]
+    assert survey["campaign"] == "spring" and survey["name"] == "Spring survey"
+    city = next(r for r in survey["rows"] if r["level"] == "city")
+    assert (city["transects"], city["below"]) == (4, 2) and city["share"] == pytest.approx(0.5)
+    assert (city["low"], city["high"]) == pytest.approx(wilson_interval(2, 4))
+    quarter = rows[0]["quarter"]
+    mine = [g in ("B-", "C", "D") for r, g in zip(rows, grades, strict=False) if r["quarter"] == quarter]
+    row = next(r for r in survey["rows"] if r["level"] == "quarter" and r["key"] == quarter)
+    assert (row["transects"], row["below"]) == (len(mine), sum(mine))
+    # the shipped norm wants 10 commercial transects; four graded in all are not enough
+    assert [(n["code"], n["verdict"]) for n in survey["norms"]] == [("survey.commercial.10", "not_enough")]
+    # the quarter's own report keeps its quarter only, and the page shows the section
+    own = build_report(engine, parse_period("2015-05"), quarter)["survey"]
+    assert {(r["level"], r["key"]) for r in own["rows"] if r["level"] != "zone"} == {("quarter", quarter)}
+    html = login(app, "elu").get("/reports?period=2015-05&lang=en").get_data(as_text=True)
+    assert "Field survey: Spring survey" in html and "50.0 %" in html
+    # a month the campaign does not cover has no survey section
+    assert build_report(engine, parse_period("2015-09"))["survey"] is None
