@@ -14,18 +14,17 @@ import pandas as pd
 import pytest
 from click.testing import CliRunner
 
-from app import create_app
 from geova.cli import cli
 from geova.importing import import_interventions, import_layer, load_extra_referential
 from geova.store import users
 from geova.store.economy import economy_figures
 from geova.store.status import set_setting
 from tests.boston import load_quarters, load_zones
+from tests.webapp import PASSWORD, client_as, make_app, run_cli
 
 REPO = Path(__file__).resolve().parents[1]
 BOSTON = "America/New_York"
 GRAFFITI = REPO / "data/boston/graffiti-removal.csv"
-PASSWORD = "a-long-password"
 NORM = "boston.target"
 HOSTILE = '<script>alert("zone")</script> & Co'
 
@@ -69,18 +68,14 @@ def store(engine, tmp_path):
 
 @pytest.fixture
 def app(db_url, store):
-    return create_app({"GEOVA_DATABASE_URL": db_url, "TESTING": True, "WTF_CSRF_ENABLED": False})
+    return make_app(db_url)
 
 
 def _client(app, username: str | None = "elu"):
-    client = app.test_client()
-    if username:
-        assert client.post("/login", data={"username": username, "password": PASSWORD}).status_code == 302
-    return client
+    return client_as(app, username)
 
 
-def run(db_url: str, *args: object):
-    return CliRunner().invoke(cli, ["--db", db_url, *map(str, args)], catch_exceptions=False)
+run = run_cli
 
 
 def _write(path: Path, text: str, bom: bool = True) -> Path:

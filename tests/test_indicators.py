@@ -10,10 +10,8 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
-from click.testing import CliRunner
 
 from app import create_app
-from geova.cli import cli
 from geova.core.indicators import FormulaError, compute, formula_names
 from geova.importing import import_interventions, load_extra_referential, prepare_store
 from geova.io.errors import ImportFailure
@@ -21,12 +19,12 @@ from geova.io.referential_file import read_referential
 from geova.store import catalogue, users
 from geova.store.status import set_setting
 from tests.boston import load_quarters
+from tests.webapp import PASSWORD, run_cli
 
 REPO = Path(__file__).resolve().parents[1]
 BOSTON = "America/New_York"
 GRAFFITI = REPO / "data/boston/graffiti-removal.csv"
 FMT = "%m/%d/%Y %I:%M:%S %p"
-PASSWORD = "a-long-password"
 
 
 # --- formulas (pure) -------------------------------------------------------------------------------
@@ -165,8 +163,7 @@ def store(engine):
     return engine
 
 
-def run(db_url: str, *args: object):
-    return CliRunner().invoke(cli, ["--db", db_url, *map(str, args)], catch_exceptions=False)
+run = run_cli
 
 
 def _june_csv() -> tuple[int, int]:

@@ -40,6 +40,7 @@ from tests.test_web_correspondent import (
     login,
     make_app,
 )
+from tests.test_web_services import history, rows, stored
 
 REPO = Path(__file__).resolve().parents[1]
 IV = Intervention.__table__
@@ -62,20 +63,6 @@ def _fast_passwords(monkeypatch: pytest.MonkeyPatch) -> None:
 @pytest.fixture
 def app(db_url: str, engine: Engine, tmp_path: Path) -> Iterator[Any]:
     yield from make_app(db_url, engine, tmp_path)
-
-
-def rows(html: str) -> list[int]:
-    return [int(i) for i in ROW.findall(html)]
-
-
-def stored(engine: Engine, intervention_id: int) -> Any:
-    with engine.connect() as conn:
-        return conn.execute(select(IV).where(IV.c.id == intervention_id)).one()
-
-
-def history(engine: Engine, intervention_id: int) -> list[Any]:
-    with engine.connect() as conn:
-        return conn.execute(select(EV).where(EV.c.intervention_id == intervention_id).order_by(EV.c.id)).all()
 
 
 def zone_point(engine: Engine) -> tuple[float, float]:

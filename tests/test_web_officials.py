@@ -10,7 +10,6 @@ import pandas as pd
 import pytest
 from sqlalchemy import select, update
 
-from app import create_app
 from geova.core.audit import Answer, AuditEntry
 from geova.evaluation import evaluate, territory_of
 from geova.importing import import_interventions, load_extra_referential
@@ -21,9 +20,9 @@ from geova.web.charts import Bar, Series, rate_bars, rate_lines
 from geova.web.format import num, pct
 from geova.web.queries import rate_colour
 from tests.boston import load_quarters
+from tests.webapp import PASSWORD, client_as, make_app
 
 REPO = Path(__file__).resolve().parents[1]
-PASSWORD = "a-long-password"
 NORM = "boston.target"
 # the second half of 2015, judged three months later: the previous period is the first half
 PERIOD = {"norm": NORM, "from": "2015-07-01", "to": "2015-12-31", "as_of": "2016-04-01", "lang": "en"}
@@ -43,15 +42,11 @@ def store(engine):
 
 @pytest.fixture
 def app(db_url, store):
-    return create_app({"GEOVA_DATABASE_URL": db_url, "TESTING": True, "WTF_CSRF_ENABLED": False})
+    return make_app(db_url)
 
 
 def _client(app, username: str | None = "elu"):
-    client = app.test_client()
-    if username:
-        page = client.post("/login", data={"username": username, "password": PASSWORD})
-        assert page.status_code == 302, page.get_data(as_text=True)
-    return client
+    return client_as(app, username)
 
 
 def _query(**changes: str) -> str:
