@@ -732,3 +732,31 @@ def test_the_monthly_report_shows_the_survey_of_its_period(app, engine):
     assert "Field survey: Spring survey" in html and "50.0 %" in html
     # a month the campaign does not cover has no survey section
     assert build_report(engine, parse_period("2015-09"))["survey"] is None
+
+
+def test_the_comparison_shows_each_quarters_survey_beside_its_requests(app, engine):
+    """Officials compare quarters on the request figures and, in the same table, on the field
+    survey of the period: the share of graded transects below the acceptable grade."""
+    rows = _campaign(engine)
+    client = login(app, "corr")
+    token = _token(client)
+    grades = ["C", "A", "D", "B"]
+    for i, g in enumerate(grades):
+        assert _post(client, token, **_entry(i + 1, g)).status_code == 201
+    expected: dict[str, list[int]] = {}
+    for r, g in zip(rows, grades, strict=False):
+        counts = expected.setdefault(r["quarter"], [0, 0])
+        counts[0] += 1
+        counts[1] += g in ("B-", "C", "D")
+    html = login(app, "elu").get("/compare?from=2015-04-01&to=2015-06-30&lang=en").get_data(as_text=True)
+    assert "Survey: below acceptable" in html and 'data-survey="spring"' in html
+    for quarter, (n, below) in expected.items():
+        row = re.search(rf'<tr data-quarter="{re.escape(quarter)}">(.*?)</tr>', html, re.S)
+        assert row, quarter
+        cell = re.search(r'data-figure="survey">(?:<span[^>]*>)?([^<]+)<', row.group(1))
+        assert cell and cell.group(1).strip() == f"{100 * below / n:.1f} %", (quarter, cell)
+    city = re.search(r'<tr data-quarter="city">(.*?)</tr>', html, re.S)
+    assert city and "50.0 %" in city.group(1)
+    # a period no campaign overlaps: no survey column
+    later = login(app, "elu").get("/compare?from=2015-09-01&to=2015-10-31&lang=en").get_data(as_text=True)
+    assert "Survey: below acceptable" not in later

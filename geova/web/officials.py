@@ -19,7 +19,8 @@ from flask_babel import gettext as _
 from pydantic import Field
 
 from geova.core.audit import Answer
-from geova.store import catalogue
+from geova.core.surveys import ANY
+from geova.store import catalogue, surveys
 from geova.store.audit import current_grid
 from geova.web import engine
 from geova.web.auth import roles_required
@@ -386,6 +387,26 @@ def _selected(names: dict[str, str]) -> list[str]:
     return out[:MOST_SERIES]
 
 
+def survey_column(view: View) -> dict[str, Any] | None:
+    """The field survey beside the request figures (issue 12): the latest campaign overlapping the
+    view's period, its share of transects below the acceptable grade per quarter and for the city
+    (any element). None when no campaign covers the period."""
+    with engine().connect() as conn:
+        found = surveys.latest_results(conn, view.start.date(), view.last_day.date())
+    if found is None:
+        return None
+    campaign, rows = found
+    shares = {
+        (r.key if r.level == "quarter" else CITY_KEY): {"share": r.share, "transects": r.transects}
+        for r in rows
+        if r.element == ANY and r.level in ("quarter", "city")
+    }
+    return {"code": campaign.code, "name": campaign.name, "example": campaign.example, "shares": shares}
+
+
+CITY_KEY = ""  # the city's row in survey_column's shares
+
+
 def _context() -> dict[str, Any] | None:
     if not store_loaded() or not deadline_norms():
         return None
@@ -442,6 +463,7 @@ def _context() -> dict[str, Any] | None:
         "bar_chart": bar_chart(data["rows"], data["city"]),
         "trend": trend(view, data["result"], selected, names),
         "audit": audit,
+        "survey": survey_column(view),
         "hidden": hidden,
         "keep": lambda *keys: {k: v for k, v in {**view.args(), **page}.items() if k not in keys},
         "norms": deadline_norms(),
