@@ -38,14 +38,17 @@ def _months(start: pd.Timestamp) -> date:
 
 
 def measures_of_period(
-    engine: Engine, start: pd.Timestamp, end: pd.Timestamp
+    engine: Engine, start: pd.Timestamp, end: pd.Timestamp, service: str | None = None
 ) -> dict[str, dict[str, float | None]]:
     """Measure name -> value per scope (each quarter code, and "" for the city), for the local
-    period [start, end) whose bounds are first days of months."""
+    period [start, end) whose bounds are first days of months; with ``service``, only that
+    service's requests and the figures entered for it (the quarter attributes stay the quarter's)."""
     with engine.connect() as conn:
         quarters = catalogue.quarters(conn, 0)["code"].tolist()
-        counts = request_counts(conn, start, end)
+        counts = request_counts(conn, start, end, service)
         figures = entered(conn, _months(start), _months(end))
+        if service is not None:
+            figures = figures[figures["service"] == service]
         attrs = attributes(conn)
         defs = measure_defs(conn)
     values: dict[str, dict[str, float | None]] = {q: {} for q in [*quarters, CITY]}
@@ -72,12 +75,15 @@ def measures_of_period(
     return values
 
 
-def indicator_table(engine: Engine, start: pd.Timestamp, end: pd.Timestamp) -> IndicatorTable:
-    """Every indicator of the referential for the period, per quarter and for the city."""
+def indicator_table(
+    engine: Engine, start: pd.Timestamp, end: pd.Timestamp, service: str | None = None
+) -> IndicatorTable:
+    """Every indicator of the referential for the period, per quarter and for the city (of one
+    service's work when ``service`` is given: Nanterre's indicators by service and quarter)."""
     with engine.connect() as conn:
         indicators = indicator_defs(conn)
         defs = measure_defs(conn)
-    values = measures_of_period(engine, start, end)
+    values = measures_of_period(engine, start, end, service)
     results: dict[str, list[dict[str, Any]]] = {}
     for scope, vals in values.items():
         rows = []

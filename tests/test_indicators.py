@@ -19,7 +19,7 @@ from geova.io.referential_file import read_referential
 from geova.store import catalogue, users
 from geova.store.status import set_setting
 from tests.boston import load_quarters
-from tests.webapp import PASSWORD, run_cli
+from tests.webapp import PASSWORD, client_as, make_app, run_cli
 
 REPO = Path(__file__).resolve().parents[1]
 BOSTON = "America/New_York"
@@ -303,3 +303,53 @@ def test_officials_enter_figures_and_see_indicators(store, db_url):
     cell = row.split('data-indicator="resource.fte"', 1)[1].split("</td>", 1)[0]
     assert "2.00" in cell
     assert 'data-indicator="impact.reported_per_1000" title="no figure for population"' in row
+
+
+def test_indicators_of_one_service(store, db_url):
+    """Nanterre's indicators by service and quarter: with a service chosen, the requests counted
+    are that service's and the entered figures those entered for it."""
+    from sqlalchemy import text
+
+    with store.begin() as conn:
+        users.add_user(conn, "elu", PASSWORD, "official")
+        raw = pd.DataFrame(
+            conn.execute(
+                text(
+                    "SELECT i.service, q.code AS quarter, i.resolved_at, i.status FROM intervention i "
+                    "LEFT JOIN quarter q ON q.id = i.quarter_id"
+                )
+            ).all(),
+            columns=["service", "quarter", "resolved_at", "status"],
+        )
+    mine = raw["service"].dropna().value_counts().index[0]  # the service with the most requests
+    for service, fte in ((mine, "2"), ("someone_else", "5")):
+        out = run(db_url, "measures", "set", "fte", "6", "2015-06", fte, "--service", service)
+        assert out.exit_code == 0, out.output
+    resolved = pd.to_datetime(raw["resolved_at"], utc=True, format="mixed").dt.tz_convert(BOSTON)
+    june = (resolved >= pd.Timestamp("2015-06-01", tz=BOSTON)) & (
+        resolved < pd.Timestamp("2015-07-01", tz=BOSTON)
+    )
+    counted = (
+        june
+        & (raw["service"] == mine)
+        & (raw["quarter"] == "6")
+        & ~raw["status"].isin(["duplicate", "cancelled", "rejected"])
+    )
+    assert counted.sum() > 0
+    app = make_app(db_url)
+    client = client_as(app, "elu")
+    html = client.get(f"/indicators?period=2015-06&quarter=6&service={mine}&lang=en").get_data(as_text=True)
+    row = html.split('<tr data-quarter="6">', 1)[1].split("</tr>", 1)[0]
+
+    def cell(code: str) -> str:
+        return row.split(f'data-indicator="{code}"', 1)[1].split("</td>", 1)[0]
+
+    assert "2.00" in cell("resource.fte")  # not 7: the other service's figure is left out
+    assert f"{int(counted.sum()) / 2:,.2f}" in cell("resource.resolved_per_fte")
+    everyone = client.get("/indicators?period=2015-06&quarter=6&lang=en").get_data(as_text=True)
+    assert (
+        "7.00"
+        in everyone.split('<tr data-quarter="6">', 1)[1].split('data-indicator="resource.fte"', 1)[1][:200]
+    )
+    unknown = client.get("/indicators?period=2015-06&service=nobody&lang=en")
+    assert unknown.status_code == 400 and "service" in unknown.get_data(as_text=True)

@@ -135,9 +135,12 @@ def attributes(conn: Connection) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=["quarter", "name", "value"])
 
 
-def request_counts(conn: Connection, start: pd.Timestamp, end: pd.Timestamp) -> pd.DataFrame:
+def request_counts(
+    conn: Connection, start: pd.Timestamp, end: pd.Timestamp, service: str | None = None
+) -> pd.DataFrame:
     """Per quarter (top level; None outside) and category: requests reported in [start, end) and
-    requests resolved in [start, end), duplicates and cancelled requests left out."""
+    requests resolved in [start, end), duplicates, cancelled and rejected requests left out; only
+    those of ``service`` when one is given."""
     frames = []
     for what, column in (("reported", IV.c.reported_at), ("resolved", IV.c.resolved_at)):
         query = (
@@ -148,6 +151,7 @@ def request_counts(conn: Connection, start: pd.Timestamp, end: pd.Timestamp) -> 
                 column >= instant(start),
                 column < instant(end),
                 IV.c.status.not_in(EXCLUDED),
+                *([IV.c.service == service] if service is not None else []),
             )
             .group_by(Q.c.code, IV.c.category_code)
         )

@@ -33,6 +33,7 @@ from geova.store import catalogue
 from geova.store.areas import area_shapes
 from geova.store.db import write
 from geova.store.measures import MeasureEntry, UnknownName, measure_defs, record_measures
+from geova.store.referential import services as service_defs
 from geova.store.reports import PublishRefused, get, listing, publish, versions
 from geova.store.status import settings
 from geova.web import engine
@@ -64,6 +65,7 @@ PeriodCode = Annotated[str, Field(min_length=4, max_length=16), AfterValidator(_
 class ReportParams(Params):
     period: PeriodCode | None = None
     quarter: Code | None = None
+    service: Code | None = None  # the indicators of one service's work
 
 
 # --- rendering -------------------------------------------------------------------------------------
@@ -385,10 +387,14 @@ def indicators_page() -> Any:
     lang = _lang()
     tz = _tz()
     start, end = period.start.tz_localize(tz), period.end.tz_localize(tz)
-    table = indicator_table(engine(), start, end)
+    service = parse(ReportParams).service
     with engine().connect() as conn:
         quarters = catalogue.quarters(conn, 0)
         example = settings(conn).get("example_measures") == "yes"
+        services = {d.code: d.label_fr if lang == "fr" else d.label_en for d in service_defs(conn)}
+    if service is not None and service not in services:
+        raise ParamError("service", f"unknown service '{service}'")
+    table = indicator_table(engine(), start, end, service)
     scopes = [(CITY, _("City"))] + [(q.code, q.name) for q in quarters.itertuples()]
     if quarter:
         scopes = [s for s in scopes if s[0] == quarter]
@@ -400,6 +406,8 @@ def indicators_page() -> Any:
         scopes=scopes,
         quarters=quarters.to_dict("records"),
         asked_quarter=quarter,
+        services=services,
+        asked_service=service,
         example=example,
         form=_measure_form(lang),
         kind_label=_kind_label,
