@@ -14,7 +14,10 @@ access rule, routing, the store being busy), are the spec's list (``[{"code": 40
 - requests (GET): by ``service_request_id`` (comma list, overrides the rest) or by ``service_code``,
   ``start_date``/``end_date`` (90 days at most; the last 90 days by default) and ``status``
   (open, closed), most recent first, paged by the common extension parameters ``page`` and
-  ``page_size``. ``expected_datetime`` is the earliest deadline the active deadline norms set.
+  ``page_size``. ``expected_datetime`` is the due date geova stores (routing's, or the source's;
+  the earliest deadline the active deadline norms set when it has none), ``status_notes`` the
+  latest public note (never an internal one), ``agency_responsible`` and ``service_notice`` the
+  service's name and contact, ``media_url`` the link the request was posted with.
   Who reads what follows geova's one access rule (geova.web.access): anonymous callers only when
   the territory publishes its requests, and then without description and address; correspondents
   their quarter's requests; API keys and the other roles every request;
@@ -22,12 +25,17 @@ access rule, routing, the store being busy), are the spec's list (``[{"code": 40
   otherwise, as the spec says), ``service_code``, ``lat`` and ``long`` inside the territory (geova
   has no geocoder: an ``address_string`` alone is refused, with it the address is kept),
   ``description`` (4,000 characters at most; the service name when absent) and ``attribute[...]``;
-  ``email``, ``first_name``, ``last_name``, ``phone``, ``device_id``, ``account_id`` and
-  ``media_url`` are accepted and not stored. The request is stored with source ``open311``, its
+  ``media_url`` (an http(s) URL, kept in the ``reported`` event's detail: the request table has no
+  column for it); ``email``, ``first_name``, ``last_name``, ``phone``, ``device_id`` and
+  ``account_id`` are accepted and not stored. The request is stored with source ``open311``, its
   token as source id and the key's name (the app) as channel, assigned to its quarter, sub-quarter
   and zones and judged by the norms like any other;
 - requests/{id}: one request (the same rule); tokens/{token}: the request id of a token a POST
   returned (public: it tells nothing but an id).
+
+- servicerequestupdates (FixMyStreet's extension; GET by ``start_date``/``end_date``, the same
+  window, paging and access rule as requests; POST of a client's update, idempotent on its
+  ``update_id``): see get_updates and post_update.
 
 ``jurisdiction_id`` is accepted and ignored (geova serves one territory).
 """
