@@ -306,3 +306,34 @@ def test_descriptions_windows_and_pages_are_bounded(app, engine):
         app.test_client().get(f"{BASE}/servicerequestupdates.json?{ninety}&api_key={fms}").status_code == 200
     )
     assert app.test_client().get(f"{BASE}/servicerequestupdates.json?{span}").status_code == 401
+
+
+@pytest.mark.parametrize(
+    "fields",
+    [
+        {"service_request_id": "0"},
+        {"service_request_id": "99999999999999999999999"},
+        {"service_request_id": "1; DROP TABLE intervention"},
+        {"update_id": "a\x00b"},
+        {"description": "note\x00"},
+        {"updated_datetime": "garbage"},
+        {"updated_datetime": "9999-12-31T23:59:59+14:00"},
+        {"status": ""},
+        {"update_id": "u" * 2001},
+        {"media_url": "https://" + "m" * 2001},
+    ],
+)
+def test_hostile_updates_are_refused_in_the_spec_format(app, engine, fields):
+    fms = key(engine, "fixmystreet", "correspondent")
+    new = post_report(app, fms)
+    data = {"service_request_id": str(new), "update_id": "x", "status": "closed", "description": "ok"}
+    data |= {"api_key": fms} | fields
+    with engine.connect() as conn:
+        before = conn.execute(select(EV.c.id)).all()
+    for fmt in ("json", "xml"):
+        refused = app.test_client().post(f"{BASE}/servicerequestupdates.{fmt}", data=data)
+        assert 400 <= refused.status_code < 500, refused.get_data(as_text=True)
+        body = refused.get_data(as_text=True)
+        assert ("<errors>" in body) if fmt == "xml" else refused.get_json()[0]["code"] == refused.status_code
+    with engine.connect() as conn:
+        assert conn.execute(select(EV.c.id)).all() == before
