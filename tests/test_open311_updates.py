@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import tomllib
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -337,3 +338,22 @@ def test_hostile_updates_are_refused_in_the_spec_format(app, engine, fields):
         assert ("<errors>" in body) if fmt == "xml" else refused.get_json()[0]["code"] == refused.status_code
     with engine.connect() as conn:
         assert conn.execute(select(EV.c.id)).all() == before
+
+
+def test_one_update_posted_several_times_at_once_is_recorded_once(app, engine):
+    fms = key(engine, "fixmystreet", "correspondent")
+    new = post_report(app, fms)
+    data = {"service_request_id": str(new), "update_id": "fms-1", "status": "open", "description": "Again"}
+    data["api_key"] = fms
+
+    def send(_: int) -> tuple[int, Any]:
+        answer = app.test_client().post(f"{BASE}/servicerequestupdates.json", data=data)
+        return answer.status_code, answer.get_json()
+
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        answers = list(pool.map(send, range(4)))
+    assert {status for status, _ in answers} == {200}
+    assert len({body[0]["update_id"] for _, body in answers}) == 1
+    with engine.connect() as conn:
+        notes = conn.execute(select(EV.c.id).where(EV.c.intervention_id == new, EV.c.kind == "note")).all()
+    assert len(notes) == 1

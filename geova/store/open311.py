@@ -93,13 +93,19 @@ def search(conn: Connection, s: Search) -> list[int]:
     return [int(i) for i in conn.execute(query).scalars()]
 
 
-def existing(conn: Connection, ids: Sequence[int], quarters: tuple[str, ...] | None = None) -> set[int]:
-    """Which of these ids are stored requests (within ``quarters`` when given)."""
+def existing(
+    conn: Connection, ids: Sequence[int], quarters: tuple[str, ...] | None = None, lock: bool = False
+) -> set[int]:
+    """Which of these ids are stored requests (within ``quarters`` when given). ``lock`` holds their
+    rows until the transaction ends (PostgreSQL; SQLite's writers are serialised already), so that
+    two copies of one client update posted at once are recorded once."""
     if not ids:
         return set()
     query = select(IV.c.id).where(IV.c.id.in_(list(ids)))
     if quarters is not None:
         query = _in_quarters(query, quarters)
+    if lock:
+        query = query.with_for_update(of=IV)
     return {int(i) for i in conn.execute(query).scalars()}
 
 

@@ -746,7 +746,7 @@ def post_update(fmt: str) -> Response:
     if form.media_url:
         extra["media_url"] = form.media_url
     with write(engine()) as conn:
-        if not store.existing(conn, [request_id], quarters):
+        if not store.existing(conn, [request_id], quarters, lock=True):
             abort(404, f"no service request '{request_id}' (service_request_id)")
         done = store.client_update(conn, request_id, app_name, client_id)
         if done is None:
