@@ -207,7 +207,8 @@ def test_get_requests(reader, engine):
     assert first["service_name"] == "Waste land or land awaiting works"
     assert first["requested_datetime"] == "2015-01-02T15:33:48-05:00"
     assert first["updated_datetime"] == "2015-11-10T08:57:27-05:00"  # closed then
-    assert first["expected_datetime"] == "2015-01-05T15:33:48-05:00"  # 72 h, the earliest deadline
+    # the due date geova stores: Boston's own TARGET_DT (02/01/2015 03:33:48 PM) for an import
+    assert first["expected_datetime"] == "2015-02-01T15:33:48-05:00"
     assert (first["lat"], first["long"]) == (LAT, LON)
     assert first["agency_responsible"] == "ISD_Environmental Services (INTERNAL)"
     assert all(W3.match(r["requested_datetime"]) for r in found)

@@ -10,6 +10,7 @@ takes the write lock first on SQLite (see geova.store.db).
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta
 from typing import Any, cast
 
@@ -89,6 +90,7 @@ class EventKind:
     REPORTED = "reported"
     RESOLVED = "resolved"
     REASSIGNED = "reassigned"
+    NOTE = "note"  # a note alone, without a status change (add_note)
 
 
 def _instant(when: Any, what: str) -> datetime:
@@ -200,6 +202,7 @@ def report_intervention(
     channel: str | None = None,
     source: str | None = None,
     source_id: str | None = None,
+    media_url: str | None = None,
 ) -> int:
     """Store a new open request reported in geova; returns its id.
 
@@ -207,7 +210,8 @@ def report_intervention(
     service the referential routes it to and the due date the norms' own targets give it
     (geova.store.routing), and is assigned to its quarter, sub-quarter and zones exactly as imports
     assign them. The APIs may pass what a form does not: whether it is
-    insulting, its severity, its channel, and a source with its own id (Open311 tokens).
+    insulting, its severity, its channel, a source with its own id (Open311 tokens) and a
+    ``media_url`` (Open311's photo link), kept in the ``reported`` event's detail.
     """
     if (source is None) != (source_id is None):
         raise ValueError("give both source and source_id, or neither")
@@ -216,6 +220,7 @@ def report_intervention(
         raise ValueError(f"unknown category '{category}'")
     description = _text(description, "description", MAX_DESCRIPTION, required=True)
     address = _text(address, "address", MAX_SHORT_TEXT)
+    media_url = _text(media_url, "media_url", MAX_TEXT)
     x, y = _coordinates(lon, lat)
     reported_at = _instant(when, "report time")
     quarters, zones = load_areas(conn)
@@ -282,6 +287,7 @@ def report_intervention(
             "lat": y,
             "service": service,
             "due_at": None if due_at is None else due_at.isoformat(),
+            **({"media_url": media_url} if media_url else {}),
         },
     )
     return new_id
@@ -312,6 +318,7 @@ def transition(
     when: datetime | pd.Timestamp | None = None,
     reason: str | None = None,
     duplicate_of: int | None = None,
+    extra: Mapping[str, Any] | None = None,
 ) -> None:
     """Move a request along its life cycle (geova.core.lifecycle), with an event saying who, when,
     from which status to which, and a note marked public or internal.
@@ -319,14 +326,16 @@ def transition(
     ``resolved`` stops the norm's clock at ``when`` (the resolution time, default now; never
     before the report nor in the future); reopening a resolved request (``in_progress``) clears it.
     ``rejected`` needs a ``reason``; ``duplicate`` the id of the request it repeats. A change the
-    life cycle does not allow raises TransitionRefused (a ValueError)."""
+    life cycle does not allow raises TransitionRefused (a ValueError). ``extra`` is kept in the
+    event's detail (an Open311 client's own update id)."""
     current = _current(conn, intervention_id)
     note = _text(note, "note", MAX_TEXT)
     reason = _text(reason, "reason", MAX_SHORT_TEXT)
     target = check_transition(intervention_id, current["status"], status)
     now = datetime.now(UTC)
     changes: dict[str, Any] = {"status": target.value}
-    detail: dict[str, Any] = {"from": current["status"], "to": target.value, "public": bool(public)}
+    detail: dict[str, Any] = {**(extra or {}), "from": current["status"], "to": target.value}
+    detail["public"] = bool(public)
     if target is Status.REJECTED:
         if not reason:
             raise TransitionRefused(intervention_id, current["status"], status, "reason")
@@ -362,13 +371,33 @@ def resolve(
     username: str | None,
     *,
     public: bool = True,
+    extra: Mapping[str, Any] | None = None,
 ) -> None:
     """Mark an open request resolved at ``when`` (the norm's clock stops there), with an event."""
     current = _current(conn, intervention_id)
     _instant(when, "resolution time")
     if not is_open(current["status"]) or current["resolved_at"] is not None:
         raise TransitionRefused(intervention_id, current["status"], Status.RESOLVED.value)
-    transition(conn, intervention_id, Status.RESOLVED.value, username, note, public=public, when=when)
+    transition(
+        conn, intervention_id, Status.RESOLVED.value, username, note, public=public, when=when, extra=extra
+    )
+
+
+def add_note(
+    conn: Connection,
+    intervention_id: int,
+    note: str | None,
+    username: str | None,
+    *,
+    public: bool,
+    extra: Mapping[str, Any] | None = None,
+) -> None:
+    """A note on a request without a status change (public: the requester and Open311 read it),
+    as an event naming who wrote it, when, and the status the request had."""
+    current = _current(conn, intervention_id)
+    text = _text(note, "note", MAX_TEXT, required=True)
+    detail = {**(extra or {}), "status": current["status"], "public": bool(public)}
+    _event(conn, intervention_id, EventKind.NOTE, datetime.now(UTC), username, text, detail)
 
 
 def reassign(

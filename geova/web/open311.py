@@ -14,7 +14,10 @@ access rule, routing, the store being busy), are the spec's list (``[{"code": 40
 - requests (GET): by ``service_request_id`` (comma list, overrides the rest) or by ``service_code``,
   ``start_date``/``end_date`` (90 days at most; the last 90 days by default) and ``status``
   (open, closed), most recent first, paged by the common extension parameters ``page`` and
-  ``page_size``. ``expected_datetime`` is the earliest deadline the active deadline norms set.
+  ``page_size``. ``expected_datetime`` is the due date geova stores (routing's, or the source's;
+  the earliest deadline the active deadline norms set when it has none), ``status_notes`` the
+  latest public note (never an internal one), ``agency_responsible`` and ``service_notice`` the
+  service's name and contact, ``media_url`` the link the request was posted with.
   Who reads what follows geova's one access rule (geova.web.access): anonymous callers only when
   the territory publishes its requests, and then without description and address; correspondents
   their quarter's requests; API keys and the other roles every request;
@@ -22,12 +25,17 @@ access rule, routing, the store being busy), are the spec's list (``[{"code": 40
   otherwise, as the spec says), ``service_code``, ``lat`` and ``long`` inside the territory (geova
   has no geocoder: an ``address_string`` alone is refused, with it the address is kept),
   ``description`` (4,000 characters at most; the service name when absent) and ``attribute[...]``;
-  ``email``, ``first_name``, ``last_name``, ``phone``, ``device_id``, ``account_id`` and
-  ``media_url`` are accepted and not stored. The request is stored with source ``open311``, its
+  ``media_url`` (an http(s) URL, kept in the ``reported`` event's detail: the request table has no
+  column for it); ``email``, ``first_name``, ``last_name``, ``phone``, ``device_id`` and
+  ``account_id`` are accepted and not stored. The request is stored with source ``open311``, its
   token as source id and the key's name (the app) as channel, assigned to its quarter, sub-quarter
   and zones and judged by the norms like any other;
 - requests/{id}: one request (the same rule); tokens/{token}: the request id of a token a POST
   returned (public: it tells nothing but an id).
+
+- servicerequestupdates (FixMyStreet's extension; GET by ``start_date``/``end_date``, the same
+  window, paging and access rule as requests; POST of a client's update, idempotent on its
+  ``update_id``): see get_updates and post_update.
 
 ``jurisdiction_id`` is accepted and ignored (geova serves one territory).
 """
@@ -47,11 +55,11 @@ import xmltodict
 from flask import Blueprint, Response, abort, request
 from flask_babel import get_locale
 from flask_babel import gettext as _
-from pydantic import Field, field_validator, model_validator
+from pydantic import AfterValidator, Field, field_validator, model_validator
 from sqlalchemy import Connection
 from werkzeug.exceptions import HTTPException
 
-from geova.core.lifecycle import external_status
+from geova.core.lifecycle import TransitionRefused, external_status, is_open
 from geova.core.norms import Norm
 from geova.evaluation import evaluate
 from geova.store import edits
@@ -60,6 +68,7 @@ from geova.store.catalogue import category_rows
 from geova.store.db import write
 from geova.store.records import RecordFilter
 from geova.store.referential import deadline_norms, status_mapping
+from geova.store.referential import services as referential_services
 from geova.store.routing import service_labels
 from geova.store.status import settings
 from geova.web import csrf, engine
@@ -226,6 +235,28 @@ class RequestsQuery(Params):
 Latitude = Annotated[float, Field(ge=-90, le=90, allow_inf_nan=False)]
 Longitude = Annotated[float, Field(ge=-180, le=180, allow_inf_nan=False)]
 Other = Annotated[str, Field(max_length=MAX_FIELD)]
+MEDIA_URL = re.compile(r"^https?://[^\s<>\"]+$", re.IGNORECASE)
+
+
+def _media_url(value: str | None) -> str | None:
+    """A photo link: an http(s) URL, or nothing."""
+    value = (value or "").strip()
+    if not value:
+        return None
+    if not MEDIA_URL.match(value):
+        raise ValueError("must be an http:// or https:// URL")
+    return value
+
+
+MediaUrl = Annotated[str | None, Field(max_length=MAX_FIELD), AfterValidator(_media_url)]
+
+
+def no_nul(data: Any) -> Any:
+    """NUL cannot be stored (PostgreSQL text refuses it) and is no part of any real field."""
+    for key, value in dict(data).items():
+        if isinstance(value, str) and "\x00" in value:
+            raise ValueError(f"{key}: NUL characters are not allowed")
+    return data
 
 
 class NewRequest(Params):
@@ -246,19 +277,15 @@ class NewRequest(Params):
     first_name: Other | None = None
     last_name: Other | None = None
     phone: Other | None = None
-    media_url: Other | None = None
+    media_url: MediaUrl = None
 
     @model_validator(mode="before")
     @classmethod
     def _no_nul(cls, data: Any) -> Any:
-        """NUL cannot be stored (PostgreSQL text refuses it) and is no part of any real field."""
-        for key, value in dict(data).items():
-            if isinstance(value, str) and "\x00" in value:
-                raise ValueError(f"{key}: NUL characters are not allowed")
-        return data
+        return no_nul(data)
 
 
-def window(query: RequestsQuery, tz: str, now: datetime) -> tuple[datetime, datetime]:
+def window(query: RequestsQuery | UpdatesQuery, tz: str, now: datetime) -> tuple[datetime, datetime]:
     """[start, end] of a search: the last 90 days by default, 90 days from a lone start or up to a
     lone end, never more than 90 days."""
     start, end = local(query.start_date, tz), local(query.end_date, tz)
@@ -421,6 +448,20 @@ def due_dates(ids: Sequence[int], norms: Sequence[Norm]) -> pd.DataFrame:
     return judged.dropna(subset=["due_at"]).sort_values("due_at")[["norm", "id", "due_at"]]
 
 
+def service_notices(conn: Connection, lang: str) -> dict[str, str]:
+    """Each service code (and each queue code a source gives one) to what Open311 tells of it: its
+    display name and, when the referential gives one, its contact."""
+    out: dict[str, str] = {}
+    for svc in referential_services(conn):
+        label = svc.label_fr if lang == "fr" else svc.label_en
+        notice = _("Handled by %(service)s.", service=label)
+        if svc.email:
+            notice += " " + _("Contact: %(contact)s.", contact=svc.email)
+        out[svc.code] = notice
+        out.update({q: notice for q in svc.queues if not q.endswith("*")})
+    return out
+
+
 def requests_data(ids: list[int], personal: bool) -> list[dict[str, Any]]:
     """The spec's request objects for these ids, in this order; without description and address
     unless the caller may read ``personal`` fields."""
@@ -434,7 +475,12 @@ def requests_data(ids: list[int], personal: bool) -> list[dict[str, Any]]:
         norms = deadline_norms(conn)
         mapping = status_mapping(conn)
         agencies = service_labels(conn, lang)
-    due = due_dates(ids, norms).groupby("id")["due_at"].min()
+        public_notes = store.latest_public_notes(conn, ids)
+        photos = store.media_urls(conn, ids)
+        notices = service_notices(conn, lang)
+    # the due date geova stores (routing's, or the source's); the norms' earliest when it has none
+    undated = [i for i in ids if i in rows and rows[i]["due_at"] is None]
+    due = due_dates(undated, norms).groupby("id")["due_at"].min()
     notes = {"cancelled": _("Cancelled."), "duplicate": _("Closed as a duplicate.")}
     out = []
     for i in ids:
@@ -442,26 +488,27 @@ def requests_data(ids: list[int], personal: bool) -> list[dict[str, Any]]:
         if row is None:
             continue
         times = (row["reported_at"], row["resolved_at"], row["last_event"])
+        expected = row["due_at"] if row["due_at"] is not None else due.get(i)
         stamps = [pd.Timestamp(t) for t in times if t is not None]
         out.append(
             {
                 "service_request_id": str(i),
                 "status": external_status(mapping, row["status"], "open311"),
-                "status_notes": notes.get(row["status"]),
+                "status_notes": public_notes.get(i, notes.get(row["status"])),
                 "service_name": labels.get(row["category_code"], row["category_code"]),
                 "service_code": row["category_code"],
                 "description": row["description"] if personal else None,
                 "agency_responsible": agencies.get(row["service"], row["service"]),
-                "service_notice": None,
+                "service_notice": notices.get(row["service"]),
                 "requested_datetime": w3(row["reported_at"], tz),
                 "updated_datetime": w3(max(t.tz_convert("UTC") for t in stamps), tz),
-                "expected_datetime": w3(due.get(i), tz) if i in due.index else None,
+                "expected_datetime": w3(expected, tz),
                 "address": row["address"] if personal else None,
                 "address_id": None,
                 "zipcode": None,
                 "lat": float(row["lat"]),
                 "long": float(row["lon"]),
-                "media_url": None,
+                "media_url": photos.get(i),
             }
         )
     return out
@@ -587,6 +634,7 @@ def post_request(fmt: str) -> Response:
                 channel=app_name,
                 source=store.SOURCE,
                 source_id=token,
+                media_url=form.media_url,
             )
         except edits.OutsideTerritory as exc:
             raise ParamError("lat/long", str(exc)) from None
@@ -601,3 +649,122 @@ def post_request(fmt: str) -> Response:
         }
     ]
     return render(fmt, data, "service_requests", "request", status=201)
+
+
+# -- FixMyStreet's servicerequestupdates extension ----------------------------------------------
+
+
+class UpdatesQuery(Params):
+    """GET servicerequestupdates: the window (90 days at most; the last 90 days by default)."""
+
+    start_date: Instant | None = None
+    end_date: Instant | None = None
+    page: Annotated[int, Field(ge=1, le=MAX_PAGE)] = 1
+    page_size: Annotated[int, Field(ge=1, le=MAX_PAGE_SIZE)] = DEFAULT_PAGE_SIZE
+    jurisdiction_id: Text | None = None
+
+
+class NewUpdate(Params):
+    """POST servicerequestupdates, as FixMyStreet's Open311 client sends it (its older versions
+    name the client's id ``update_id_ext``). ``email``, names and the rest are accepted, not kept."""
+
+    service_request_id: Code
+    status: Code
+    description: Annotated[str, Field(max_length=edits.MAX_TEXT)] | None = None
+    updated_datetime: Instant | None = None
+    update_id: Other | None = None
+    update_id_ext: Other | None = None
+    media_url: MediaUrl = None
+    jurisdiction_id: Text | None = None
+
+    @field_validator("status")
+    @classmethod
+    def _status(cls, value: str) -> str:
+        if value.lower() not in STATUSES:
+            raise ValueError("must be open or closed")
+        return value.lower()
+
+    @model_validator(mode="before")
+    @classmethod
+    def _no_nul(cls, data: Any) -> Any:
+        return no_nul(data)
+
+
+def update_data(event: dict[str, Any], mapping: dict[str, dict[str, str]], tz: str) -> dict[str, Any]:
+    """One public update as FixMyStreet's fetcher reads it (its ``request_update`` element)."""
+    detail = event["detail"] or {}
+    status = detail.get("to") or detail.get("status") or "new"
+    return {
+        "update_id": str(event["id"]),
+        "service_request_id": str(event["intervention_id"]),
+        "status": external_status(mapping, status, "open311"),
+        "updated_datetime": w3(event["at"], tz),
+        "description": (event["note"] or "") if detail.get("public") else "",
+        "media_url": "",
+    }
+
+
+@bp.get(f"/servicerequestupdates.{FMT}")
+def get_updates(fmt: str) -> Response:
+    quarters, _personal = _readable()
+    query = parse(UpdatesQuery)
+    tz = territory_tz()
+    start, end = window(query, tz, datetime.now(UTC))
+    search = store.UpdateSearch(
+        start=start,
+        end=end,
+        quarters=quarters,
+        limit=query.page_size,
+        offset=(query.page - 1) * query.page_size,
+    )
+    with engine().connect() as conn:
+        found = store.public_updates(conn, search)
+        mapping = status_mapping(conn)
+    data = [update_data(event, mapping, tz) for event in found]
+    return render(fmt, data, "service_request_updates", "request_update")
+
+
+@bp.post(f"/servicerequestupdates.{FMT}")
+def post_update(fmt: str) -> Response:
+    """A client's update of a request: a public note, which closes the request when it says
+    ``closed`` and the request is open (a resolution through the life cycle, at
+    ``updated_datetime``). Sent again with the same ``update_id``, it is recorded once."""
+    app_name = _reporter()
+    form = parse(NewUpdate, request.values)
+    client_id = form.update_id or form.update_id_ext
+    if not client_id:
+        raise ParamError("update_id", "is required (the client's own id of the update)")
+    wanted = form.service_request_id
+    if not REQUEST_ID.match(wanted) or not 1 <= int(wanted) <= MAX_ID:
+        raise ParamError("service_request_id", f"'{wanted[:40]}' is not a request id")
+    request_id = int(wanted)
+    quarters, _personal = _readable()
+    tz = territory_tz()
+    when = local(form.updated_datetime, tz)
+    username = f"key:{app_name}"
+    extra: dict[str, Any] = {"client": app_name, "client_update_id": client_id}
+    if form.media_url:
+        extra["media_url"] = form.media_url
+    with write(engine()) as conn:
+        if not store.existing(conn, [request_id], quarters, lock=True):
+            abort(404, f"no service request '{request_id}' (service_request_id)")
+        done = store.client_update(conn, request_id, app_name, client_id)
+        if done is None:
+            current = store.request_status(conn, request_id) or ""
+            try:
+                if form.status == "closed" and is_open(current):
+                    moment = when if when is not None else datetime.now(UTC)
+                    edits.resolve(
+                        conn, request_id, moment, form.description, username, public=True, extra=extra
+                    )
+                elif not (form.description or "").strip():
+                    raise ParamError("description", "is required when the update changes no status")
+                else:
+                    edits.add_note(conn, request_id, form.description, username, public=True, extra=extra)
+            except (edits.ResolvedBeforeReport, edits.ResolvedInFuture) as exc:
+                raise ParamError("updated_datetime", str(exc)) from None
+            except TransitionRefused as exc:
+                abort(409, str(exc))
+            done = store.client_update(conn, request_id, app_name, client_id)
+    data = [{"update_id": str(done), "service_request_id": str(request_id)}]
+    return render(fmt, data, "service_request_updates", "request_update", status=200)
