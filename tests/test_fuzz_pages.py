@@ -46,9 +46,13 @@ ENDPOINTS: dict[str, tuple[str, ...]] = {
     "/geo/interventions.geojson": MAP,
     "/geo/interventions/{id}.json": VIEW,
     "/reports": REPORT,
-    "/indicators": REPORT,
+    "/indicators": (*REPORT, "service"),
+    "/economy": ("lang",),
     "/published": ("lang",),
     "/published/{id}": ("lang",),
+    "/published/{id}.pdf": ("lang",),
+    "/admin/imports/jobs/{id}": ("lang",),
+    "/admin/imports/jobs/{id}.json": ("lang",),
 }
 
 HOSTILE = [
@@ -285,3 +289,15 @@ def test_a_report_page_answers_within_the_bound(clients):
             response, elapsed = timed(clients["elu"], "/reports", [("period", period), ("quarter", quarter)])
             assert response.status_code == 200, (period, quarter)
             assert elapsed < SLOW, (period, quarter, elapsed)
+
+
+@pytest.mark.parametrize(
+    "path",
+    ["/published/{id}", "/published/{id}.pdf", "/admin/imports/jobs/{id}", "/admin/imports/jobs/{id}.json"],
+)
+@pytest.mark.parametrize("row_id", [2**31 - 1, 2**31, 2**63])
+def test_an_id_beyond_the_integer_columns_is_not_found(clients, path, row_id):
+    """geova's own rows have INTEGER ids: one beyond 2**31 - 1 exists nowhere (PostgreSQL would
+    refuse to compare it and the page answered 500)."""
+    response, _elapsed = timed(clients["admin"], path.replace("{id}", str(row_id)))
+    assert response.status_code == 404

@@ -42,6 +42,7 @@ from geova.store.db import write
 from geova.web import ROOT, engine
 from geova.web.access import key_user
 from geova.web.auth import roles_required
+from geova.web.params import MAX_ROW_ID
 
 bp = Blueprint("imports", __name__, url_prefix="/admin/imports")
 
@@ -319,6 +320,8 @@ def run() -> Any:
 def _job_or_404(job_id: int) -> import_jobs.Job:
     """The job; one whose process ended without saying so (killed, out of memory) is marked failed,
     so that its page stops waiting."""
+    if not 1 <= job_id <= MAX_ROW_ID:  # no job has it (and PostgreSQL could not compare it)
+        abort(404)
     with engine().connect() as conn:
         job = import_jobs.get_job(conn, job_id)
     if job is None:

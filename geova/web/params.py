@@ -34,6 +34,9 @@ from geova.web.errors import ParamError
 FIRST_DAY, LAST_DAY = date(1970, 1, 1), date(2100, 12, 31)
 MAX_PERIOD_YEARS = 10
 MAX_ID = 2**63 - 1
+# the ids of geova's own rows (reports, import jobs, walk observations) are INTEGER columns:
+# PostgreSQL refuses a larger number outright ("integer out of range"), so none is ever looked up
+MAX_ROW_ID = 2**31 - 1
 MIN_ZOOM, MAX_ZOOM = 0, 22  # Leaflet's range; the feed's grid cell is 360° / 2**zoom
 MAX_TEXT = 200  # a code, a name, a search text: anything longer is not a filter
 MAX_OFFSET = 10**9

@@ -40,7 +40,7 @@ from geova.web import engine
 from geova.web.auth import roles_required
 from geova.web.errors import ParamError
 from geova.web.format import num, pct
-from geova.web.params import MAX_ID, Code, Params, parse
+from geova.web.params import MAX_ROW_ID, Code, Params, parse
 from geova.web.queries import rate_legend
 from geova.web.report_graphics import BAR_COLOUR, LINE_COLOUR, quarter_bars, report_map, trend_chart
 
@@ -463,7 +463,7 @@ def index() -> Any:
 
 
 def _published(report_id: int) -> tuple[Any, dict[str, Any], str, str]:
-    if not 1 <= report_id <= MAX_ID:  # no stored row has it (and the database could not hold it)
+    if not 1 <= report_id <= MAX_ROW_ID:  # no stored row has it (and the database could not hold it)
         abort(404)
     with engine().connect() as conn:
         found = get(conn, report_id)

@@ -48,6 +48,7 @@ from geova.web import engine
 from geova.web.access import REPORTERS
 from geova.web.auth import has_role, roles_required
 from geova.web.correspondent import report_categories
+from geova.web.params import MAX_ROW_ID
 
 bp = Blueprint("surveys", __name__)
 SURVEYORS = REPORTERS  # who grades transects and records walks
@@ -376,6 +377,8 @@ def to_request(observation_id: int) -> Any:
     form = FlaskForm()
     if not form.validate_on_submit():
         abort(400)
+    if not 1 <= observation_id <= MAX_ROW_ID:  # no observation has it
+        abort(404)
     try:
         with write(engine()) as conn:
             new_id = store.observation_to_request(
