@@ -447,6 +447,22 @@ def _judged_requests(
     return joined, state, Quarter.__table__.alias("q1"), Quarter.__table__.alias("q2")
 
 
+def _selected(
+    conn: Connection,
+    query: Any,
+    wheres: Sequence[RecordFilter],
+    states: Sequence[str],
+    state: Any,
+    q1: Any,
+    q2: Any,
+) -> Any:
+    """``query`` kept to the requests every filter of ``wheres`` selects, in one of ``states``
+    (any when empty): the selection shared by the quarter page's list and the map feeds."""
+    for where in wheres:
+        query = filter_query(conn, query, where, q1, q2)
+    return query.where(state.in_(list(states))) if states else query
+
+
 def recent(
     conn: Connection,
     as_of: pd.Timestamp,
@@ -463,10 +479,7 @@ def recent(
     joined, state, q1, q2 = _judged_requests(conn, as_of, norm_code, risk_hours)
     # without a state filter the count needs no verdicts (nor the join to them)
     base = select(IV.c.id).select_from(joined if states else IV)
-    for where in wheres:
-        base = filter_query(conn, base, where, q1, q2)
-    if states:
-        base = base.where(state.in_(list(states)))
+    base = _selected(conn, base, wheres, states, state, q1, q2)
     total = conn.execute(select(func.count()).select_from(base.subquery())).scalar_one()
     query = select(
         IV.c.id,
@@ -478,10 +491,7 @@ def recent(
         state,
         time_expr(conn, V.c.due_at),
     ).select_from(joined)
-    for where in wheres:
-        query = filter_query(conn, query, where, q1, q2)
-    if states:
-        query = query.where(state.in_(list(states)))
+    query = _selected(conn, query, wheres, states, state, q1, q2)
     query = query.order_by(IV.c.reported_at.desc(), IV.c.id.desc()).limit(limit)
     names = ["id", "source_id", "category", "reported_at", "resolved_at", "status", "state", "due_at"]
     frame = pd.DataFrame.from_records(fetch_raw(conn, query), columns=names, coerce_float=False)
@@ -513,10 +523,7 @@ def points(
         q1.c.code,
         state,
     ).select_from(joined)
-    for where in wheres:
-        query = filter_query(conn, query, where, q1, q2)
-    if states:
-        query = query.where(state.in_(list(states)))
+    query = _selected(conn, query, wheres, states, state, q1, q2)
     names = ["id", "x", "y", "category", "service", "quarter", "state"]
     frame = pd.DataFrame.from_records(fetch_raw(conn, query), columns=names, coerce_float=False)
     frame["id"] = frame["id"].astype(np.int64)
@@ -541,10 +548,7 @@ def cells(
     joined, state, q1, q2 = _judged_requests(conn, as_of, norm_code, risk_hours)
     x, y = func.ST_X(IV.c.geom), func.ST_Y(IV.c.geom)
     inner = select(x.label("x"), y.label("y"), state.label("state")).select_from(joined)
-    for where in wheres:
-        inner = filter_query(conn, inner, where, q1, q2)
-    if states:
-        inner = inner.where(state.in_(list(states)))
+    inner = _selected(conn, inner, wheres, states, state, q1, q2)
     sub = inner.subquery()
     gx, gy = _floor(conn, sub.c.x / size), _floor(conn, sub.c.y / size)
     overdue = func.sum(case((sub.c.state == State.OPEN_OVERDUE.value, 1), else_=0))
