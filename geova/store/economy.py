@@ -7,8 +7,9 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime
 
 import pandas as pd
-from sqlalchemy import Connection, and_, delete, insert, select
+from sqlalchemy import Connection, select
 
+from geova.store.measures import put_figure
 from geova.store.schema import Zone, ZoneEconomy
 
 ZE, Z = ZoneEconomy.__table__, Zone.__table__
@@ -42,23 +43,8 @@ def record_economy(conn: Connection, entries: list[EconomyEntry], source: str = 
     counts = {"inserted": 0, "updated": 0, "unchanged": 0}
     now = datetime.now(UTC)
     for e in entries:
-        key = and_(ZE.c.zone_code == e.zone, ZE.c.period == e.period, ZE.c.indicator == e.indicator)
-        held = conn.execute(select(ZE.c.value).where(key)).first()
-        if held is not None and held.value == e.value:
-            counts["unchanged"] += 1
-            continue
-        counts["updated" if held is not None else "inserted"] += 1
-        conn.execute(delete(ZoneEconomy).where(key))
-        conn.execute(
-            insert(ZoneEconomy).values(
-                zone_code=e.zone,
-                period=e.period,
-                indicator=e.indicator,
-                value=e.value,
-                source=source,
-                recorded_at=now,
-            )
-        )
+        key = {"zone_code": e.zone, "period": e.period, "indicator": e.indicator}
+        counts[put_figure(conn, ZE, key, e.value, {"source": source, "recorded_at": now})] += 1
     return counts
 
 

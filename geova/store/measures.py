@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
+from typing import Any
 
 import pandas as pd
 from sqlalchemy import Connection, and_, delete, func, insert, select, update
@@ -76,34 +77,24 @@ def record_measures(
     counts = {"inserted": 0, "updated": 0, "unchanged": 0}
     now = datetime.now(UTC)
     for e in entries:
-        key = and_(
-            MV.c.measure_code == e.measure,
-            MV.c.month == e.month,
-            MV.c.quarter_code == e.quarter,
-            MV.c.service == e.service,
-        )
-        held = conn.execute(select(MV.c.value).where(key)).first()
-        if held is None:
-            conn.execute(
-                insert(MeasureValue).values(
-                    measure_code=e.measure,
-                    month=e.month,
-                    quarter_code=e.quarter,
-                    service=e.service,
-                    value=e.value,
-                    source=source,
-                    recorded_at=now,
-                    recorded_by=by,
-                )
-            )
-            counts["inserted"] += 1
-        elif held.value != e.value:
-            changed = update(MeasureValue).where(key)
-            conn.execute(changed.values(value=e.value, source=source, recorded_at=now))
-            counts["updated"] += 1
-        else:
-            counts["unchanged"] += 1
+        key = {"measure_code": e.measure, "month": e.month, "quarter_code": e.quarter, "service": e.service}
+        done = put_figure(conn, MV, key, e.value, {"source": source, "recorded_at": now, "recorded_by": by})
+        counts[done] += 1
     return counts
+
+
+def put_figure(conn: Connection, table: Any, key: dict[str, Any], value: float, extra: dict[str, Any]) -> str:
+    """One entered figure (a measure, an economic indicator) held once per ``key``: inserted,
+    updated when its value changed (with ``extra``: source, when), or left unchanged; which one."""
+    where = and_(*(table.c[name] == v for name, v in key.items()))
+    held = conn.execute(select(table.c.value).where(where)).first()
+    if held is None:
+        conn.execute(insert(table).values(**key, value=value, **extra))
+        return "inserted"
+    if held.value == value:
+        return "unchanged"
+    conn.execute(update(table).where(where).values(value=value, **extra))
+    return "updated"
 
 
 def entered(conn: Connection, first_month: date, end_month: date) -> pd.DataFrame:
