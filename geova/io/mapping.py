@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import codecs
 import re
-import tomllib
 from pathlib import Path
 from typing import Any, TypeVar
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -21,6 +20,7 @@ from pyproj.exceptions import CRSError
 from geova.core.model import Status
 from geova.io.errors import ImportFailure
 from geova.io.limits import SOURCE_MAX
+from geova.io.toml_text import read_toml_text
 
 M = TypeVar("M", bound=BaseModel)
 
@@ -212,17 +212,8 @@ def load_mapping(path: Path) -> Mapping:
 
 
 def read_toml(path: Path) -> dict[str, Any]:
-    """A mapping file's TOML (always UTF-8, as TOML requires), or an ImportFailure saying why not."""
-    try:
-        return tomllib.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError as exc:
-        raise ImportFailure(str(path), "mapping file not found") from exc
-    except UnicodeDecodeError as exc:
-        raise ImportFailure(str(path), f"not UTF-8 (TOML files must be): byte {exc.start}") from exc
-    except OSError as exc:
-        raise ImportFailure(str(path), f"cannot be read: {exc.strerror}") from exc
-    except tomllib.TOMLDecodeError as exc:
-        raise ImportFailure(str(path), f"not valid TOML: {exc}") from exc
+    """A mapping file's TOML, or an ImportFailure saying why not."""
+    return read_toml_text(path, "mapping file")[1]
 
 
 def validate_mapping(model: type[M], path: Path) -> M:

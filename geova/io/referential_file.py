@@ -39,6 +39,7 @@ from geova.core.referential import CategoryDef, FieldDef, Referential, TaskDef
 from geova.core.routing import RouteRule, ServiceDef
 from geova.core.surveys import ANY, DEFAULT_GRID, Grid, SurveyNorm, grid_from_dict, survey_norm_from_dict
 from geova.io.errors import ImportFailure
+from geova.io.toml_text import pydantic_message, read_toml_text
 
 Loc = tuple[str | int, ...]  # a key's path in the file, as pydantic gives it: ("norm", 3, "kind")
 
@@ -271,15 +272,11 @@ def read_referential(path: Path, known_names: frozenset[str] | set[str] = frozen
     may name the file's measures, the measures counted from requests (also per category of the
     file), the quarter attributes, and ``known_names`` (the store's measures and categories' names).
     """
-    text = _read_text(path)
-    try:
-        raw = tomllib.loads(text)
-    except tomllib.TOMLDecodeError as exc:
-        raise ImportFailure(str(path), f"not valid TOML: {exc}") from exc
+    raw = read_toml_text(path, "referential file")[1]
     try:
         model = ReferentialFile.model_validate(raw)
     except ValidationError as exc:
-        raise refusal(path, [(tuple(e["loc"]), _message(e)) for e in exc.errors()]) from exc
+        raise refusal(path, [(tuple(e["loc"]), pydantic_message(e)) for e in exc.errors()]) from exc
     fields: list[FieldDef] = []
     tasks: list[TaskDef] = []
     for fpos, f in enumerate(model.field, start=1):
@@ -375,26 +372,6 @@ def _dupe_loc(table: str, index: int, raw: dict[str, Any]) -> Loc:
             return ("field", f_index, "task", index, "code")
         index -= len(f.get("task", []))
     return ("field",)
-
-
-def _read_text(path: Path) -> str:
-    try:
-        return path.read_text(encoding="utf-8")
-    except FileNotFoundError as exc:
-        raise ImportFailure(str(path), "referential file not found") from exc
-    except UnicodeDecodeError as exc:
-        raise ImportFailure(str(path), f"not UTF-8 (TOML files must be): byte {exc.start}") from exc
-    except OSError as exc:
-        raise ImportFailure(str(path), f"cannot be read: {exc.strerror}") from exc
-
-
-def _message(err: Any) -> str:
-    msg = str(err["msg"]).removeprefix("Value error, ")
-    if err["type"] == "missing":
-        return "missing (required)"
-    if err["type"] == "extra_forbidden":
-        return "not a key of this table (a typo?)"
-    return msg
 
 
 def refusal(path: Path, problems: list[tuple[Loc, str]]) -> ImportFailure:

@@ -21,7 +21,6 @@ and line, and the key, never a traceback.
 
 from __future__ import annotations
 
-import tomllib
 from pathlib import Path
 from typing import Any, Literal
 
@@ -29,6 +28,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 
 from geova.io.errors import ImportFailure
 from geova.io.referential_file import where
+from geova.io.toml_text import pydantic_message, read_toml_text
 
 NAME_MAX = 64  # import_job.source
 
@@ -92,14 +92,6 @@ class SourcesFile(_Strict):
     source: list[Source] = Field(min_length=1)
 
 
-def _message(err: Any) -> str:
-    if err["type"] == "missing":
-        return "missing (required)"
-    if err["type"] == "extra_forbidden":
-        return "not a key of this table (a typo?)"
-    return str(err["msg"]).removeprefix("Value error, ")
-
-
 def _where(loc: tuple[Any, ...], raw: dict[str, Any], lines: list[str]) -> str:
     """``[[source]] 'graffiti' (line 7), key 'kind' (line 9)``: the source by its name when it has one."""
     said = where(loc, raw, lines)
@@ -114,23 +106,14 @@ def _where(loc: tuple[Any, ...], raw: dict[str, Any], lines: list[str]) -> str:
 
 def read_sources(path: Path) -> list[Source]:
     """The sources, their relative paths resolved from the file's folder; ImportFailure otherwise."""
-    try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError as exc:
-        raise ImportFailure(str(path), "sources file not found") from exc
-    except UnicodeDecodeError as exc:
-        raise ImportFailure(str(path), f"not UTF-8 (TOML files must be): byte {exc.start}") from exc
-    except OSError as exc:
-        raise ImportFailure(str(path), f"cannot be read: {exc.strerror}") from exc
-    try:
-        raw = tomllib.loads(text)
-    except tomllib.TOMLDecodeError as exc:
-        raise ImportFailure(str(path), f"not valid TOML: {exc}") from exc
+    text, raw = read_toml_text(path, "sources file")
     try:
         model = SourcesFile.model_validate(raw)
     except ValidationError as exc:
         lines = text.splitlines()
-        said = "; ".join(f"{_where(tuple(e['loc']), raw, lines)}: {_message(e)}" for e in exc.errors())
+        said = "; ".join(
+            f"{_where(tuple(e['loc']), raw, lines)}: {pydantic_message(e)}" for e in exc.errors()
+        )
         raise ImportFailure(str(path), f"invalid sources file: {said}") from exc
     seen: set[str] = set()
     for i, s in enumerate(model.source):
