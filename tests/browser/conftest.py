@@ -17,6 +17,7 @@ import shutil
 import socket
 import threading
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -62,25 +63,33 @@ def browser_store(tmp_path_factory: pytest.TempPathFactory) -> str:
     return url
 
 
-@pytest.fixture(scope="session")
-def live_server(browser_store: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+@contextmanager
+def serving(config: dict[str, object]) -> Iterator[str]:
+    """The app made from ``config``, served on a free loopback port in a thread, for as long as
+    the block lasts; its engine is closed afterwards (PostGIS connections)."""
     from werkzeug.serving import make_server
 
     from app import create_app
 
-    app = create_app(
-        {"GEOVA_DATABASE_URL": browser_store, "GEOVA_TILES_URL": "none", "SECRET_KEY": "browser-tests"}
-    )
+    app = create_app({"GEOVA_TILES_URL": "none", **config})
     port = _free_port()
     server = make_server("127.0.0.1", port, app, threaded=True)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
-    yield f"http://127.0.0.1:{port}"
-    server.shutdown()
-    thread.join(timeout=10)
-    engine = app.extensions.get("geova_engine")
-    if engine is not None:
-        engine.dispose()
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.shutdown()
+        thread.join(timeout=10)
+        engine = app.extensions.get("geova_engine")
+        if engine is not None:
+            engine.dispose()
+
+
+@pytest.fixture(scope="session")
+def live_server(browser_store: str) -> Iterator[str]:
+    with serving({"GEOVA_DATABASE_URL": browser_store, "SECRET_KEY": "browser-tests"}) as base:
+        yield base
 
 
 @pytest.fixture(scope="session")
@@ -139,16 +148,28 @@ class Watched:
         self.page.wait_for_load_state("networkidle")  # type: ignore[attr-defined]
 
 
+@contextmanager
+def watched_page(
+    browser: object, base: str, name: str, width: int = 1400, height: int = 950
+) -> Iterator[Watched]:
+    """A fresh browser context on ``base`` (its own cookies): a screenshot of its last page is
+    saved as ``name``.png, and any JavaScript error fails the test."""
+    context = browser.new_context(viewport={"width": width, "height": height})  # type: ignore[attr-defined]
+    watched = Watched(context.new_page(), base)
+    try:
+        yield watched
+    finally:
+        ARTIFACTS.mkdir(parents=True, exist_ok=True)
+        watched.page.screenshot(path=str(ARTIFACTS / f"{name}.png"), full_page=True)  # type: ignore[attr-defined]
+        context.close()
+    assert not watched.errors, f"JavaScript errors: {watched.errors}"
+
+
 @pytest.fixture
 def web(browser: object, live_server: str, request: pytest.FixtureRequest) -> Iterator[Watched]:
-    context = browser.new_context(viewport={"width": 1400, "height": 950})  # type: ignore[attr-defined]
-    watched = Watched(context.new_page(), live_server)
-    yield watched
-    ARTIFACTS.mkdir(parents=True, exist_ok=True)
     name = request.node.name.replace("/", "_").replace("[", "-").replace("]", "")
-    watched.page.screenshot(path=str(ARTIFACTS / f"{name}.png"), full_page=True)  # type: ignore[attr-defined]
-    context.close()
-    assert not watched.errors, f"JavaScript errors: {watched.errors}"
+    with watched_page(browser, live_server, name) as watched:
+        yield watched
 
 
 @pytest.fixture(scope="session", autouse=True)
