@@ -60,15 +60,15 @@ bp = Blueprint("request_page", __name__)
 
 INTERNAL_ROLES = ("service",)  # and admin, which passes every role check
 EVENT_LABELS = {
-    "reported": _l("Reported"),
+    "reported": _l("Request reported"),
     "reassigned": _l("Handed to another service"),
-    "note": _l("Note"),
+    "note": _l("Note added"),
     "new": _l("Back to new"),
     "acknowledged": _l("Acknowledged"),
     "in_progress": _l("Work started"),
-    "resolved": _l("Resolved"),
+    "resolved": _l("Request resolved"),
     "closed": _l("Closed (follow-up validated)"),
-    "rejected": _l("Rejected"),
+    "rejected": _l("Request rejected"),
     "duplicate": _l("Marked as duplicate"),
     "cancelled": _l("Cancelled"),
 }
