@@ -164,7 +164,8 @@ def test_hostile_description_and_note_are_shown_as_text(app, engine):
 def test_the_request_lists_link_to_the_page(app, engine):
     new = report(engine)
     link = f'href="/requests/{new}"'
-    quarter = login(app, "corr").get(f"/quarters/{DORCHESTER}?from=2015-07-01&to=2015-07-31&norm=boston.target")
+    july = "from=2015-07-01&to=2015-07-31&norm=boston.target"
+    quarter = login(app, "corr").get(f"/quarters/{DORCHESTER}?{july}")
     assert link in quarter.get_data(as_text=True)
     worklist = login(app, "agent").get("/worklist?norm=boston.target&from=2015-07-01&to=2015-07-31")
     assert link in worklist.get_data(as_text=True)
@@ -223,7 +224,8 @@ def test_a_severity_the_category_does_not_know_is_refused(app, engine):
     answer = corr.post(f"/quarters/{DORCHESTER}/report", data=form(corr, severity="P9"))
     assert answer.status_code == 400
     assert "Severity:" in answer.get_data(as_text=True)
-    answer = corr.post(f"/quarters/{DORCHESTER}/report", data=form(corr, severity="P1"))  # epave's, not graffiti's
+    # P1 is a severity of abandoned vehicles (nantes.epaves.72h), not of graffiti
+    answer = corr.post(f"/quarters/{DORCHESTER}/report", data=form(corr, severity="P1"))
     assert answer.status_code == 400 and "Severity:" in answer.get_data(as_text=True)
     assert count(engine) == before
 
