@@ -32,14 +32,18 @@ def _quarter_map(web: Watched) -> None:
     """The correspondent's quarter page, zoomed onto one of its requests (out of every cluster)."""
     web.login("correspondent")
     web.goto("/quarters/6?lang=en")
-    web.page.wait_for_function("() => window.__points !== undefined && window.__points.points > 0", timeout=20000)
+    web.page.wait_for_function(
+        "() => window.__points !== undefined && window.__points.points > 0", timeout=20000
+    )
     loads = _loads(web)
     web.page.evaluate(
         f"""() => {{
              const map = {MAP};
              let where = null;
              map.eachLayer(l => {{
-               if (!where && l instanceof L.MarkerCluster) {{ where = l.getAllChildMarkers()[0].getLatLng(); }}
+               if (!where && l instanceof L.MarkerCluster) {{
+                 where = l.getAllChildMarkers()[0].getLatLng();
+               }}
                if (!where && l instanceof L.CircleMarker) {{ where = l.getLatLng(); }}
              }});
              map.setView(where, 17, {{animate: false}});
@@ -132,7 +136,9 @@ def test_a_click_on_a_request_does_not_move_the_report_pin(counted: Watched) -> 
     spot = web.page.evaluate(
         f"""() => {{
              const map = {MAP}, size = map.getSize(), taken = [];
-             map.eachLayer(l => {{ if (l instanceof L.CircleMarker) taken.push(map.latLngToContainerPoint(l.getLatLng())); }});
+             map.eachLayer(l => {{
+               if (l instanceof L.CircleMarker) taken.push(map.latLngToContainerPoint(l.getLatLng()));
+             }});
              for (let y = 120; y < size.y - 120; y += 17) {{
                for (let x = 120; x < size.x - 260; x += 17) {{
                  if (taken.every(p => Math.hypot(p.x - x, p.y - y) > 30)) return [x, y];
@@ -157,8 +163,10 @@ def _fits_390(web: Watched, path: str) -> None:
     width = web.page.evaluate("() => document.documentElement.scrollWidth")
     wide = web.page.evaluate(
         """() => [...document.querySelectorAll('body *')]
-             .filter(e => e.getBoundingClientRect().right > 391 && !e.closest('.table-scroll, .leaflet-container'))
-             .slice(0, 8).map(e => e.tagName + '.' + e.className + ' ' + Math.round(e.getBoundingClientRect().right))"""
+             .filter(e => e.getBoundingClientRect().right > 391
+                          && !e.closest('.table-scroll, .leaflet-container'))
+             .slice(0, 8)
+             .map(e => e.tagName + '.' + e.className + ' ' + Math.round(e.getBoundingClientRect().right))"""
     )
     assert width <= 390, f"{path} scrolls sideways ({width} px): {wide}"
 
