@@ -20,7 +20,7 @@ from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_login import current_user, login_required
 from flask_wtf import FlaskForm
-from flask_wtf.file import FileField
+from flask_wtf.file import FileField  # type: ignore[import-untyped]
 from sqlalchemy.exc import DBAPIError
 from wtforms import BooleanField, FloatField, SelectField, StringField, TextAreaField
 from wtforms.validators import DataRequired, InputRequired, Length, NumberRange, Optional, ValidationError
@@ -515,16 +515,32 @@ def quarter(code: str) -> Any:
     return _render_quarter(code)
 
 
+def _bound_report_body() -> Any:
+    """The report form's body is bounded by the photo limit (GEOVA_PHOTO_MAX_MB) before anything
+    reads it: the CSRF check parses the form before the view runs, and the app-wide
+    MAX_CONTENT_LENGTH is the imports' far larger one. A body announced too large is answered at
+    once, with the form's own message, and never read."""
+    if request.endpoint != "correspondent.report":
+        return None
+    limit = photo_limit()
+    request.max_content_length = limit + FORM_MARGIN  # also bounds a body without Content-Length
+    if request.content_length is None or request.content_length <= limit + FORM_MARGIN:
+        return None
+    if not has_role(*REPORTERS):
+        abort(413)
+    flash(f"{_('Photo (optional)')}: {photo_refusal_text(PhotoRefused('too_big'), limit)}", "error")
+    return _render_quarter(str((request.view_args or {}).get("code", "")), None, 413)
+
+
+@bp.record_once
+def _first_of_all(state: Any) -> None:
+    state.app.before_request_funcs.setdefault(None, []).insert(0, _bound_report_body)
+
+
 @bp.post("/quarters/<code>/report")
 @roles_required(*REPORTERS)
 def report(code: str) -> Any:
     quarter = _quarter_or_404(code)
-    limit = photo_limit()
-    if request.content_length is not None and request.content_length > limit + FORM_MARGIN:
-        # refused before the body is parsed: a photo far past the limit never reaches the disk
-        flash(f"{_('Photo (optional)')}: {photo_refusal_text(PhotoRefused('too_big'), limit)}", "error")
-        return _render_quarter(code, None, 413)
-    request.max_content_length = limit + FORM_MARGIN  # a body without Content-Length: the same bound
     form = new_report_form()
     back = view_query()
     if not form.validate_on_submit():
