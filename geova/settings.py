@@ -67,6 +67,9 @@ class Settings(BaseSettings):
     upload_max_mb: int = Field(
         200, ge=1, le=10_000, description="largest file (MB) an admin may upload or geova sync may download"
     )
+    photo_max_mb: int = Field(
+        5, ge=1, le=100, description="largest photo (MB) attached to a report on the web form"
+    )
     sync_timeout: float = Field(
         120.0, gt=0, le=3600, allow_inf_nan=False, description="seconds geova sync waits for a download"
     )

@@ -45,6 +45,7 @@ ENDPOINTS: dict[str, tuple[str, ...]] = {
     "/geo/zones.geojson": VIEW,
     "/geo/interventions.geojson": MAP,
     "/geo/interventions/{id}.json": VIEW,
+    "/requests/{id}": ("lang",),
     "/reports": REPORT,
     "/indicators": (*REPORT, "service"),
     "/economy": ("lang",),
@@ -293,7 +294,13 @@ def test_a_report_page_answers_within_the_bound(clients):
 
 @pytest.mark.parametrize(
     "path",
-    ["/published/{id}", "/published/{id}.pdf", "/admin/imports/jobs/{id}", "/admin/imports/jobs/{id}.json"],
+    [
+        "/published/{id}",
+        "/published/{id}.pdf",
+        "/admin/imports/jobs/{id}",
+        "/admin/imports/jobs/{id}.json",
+        "/requests/{id}",
+    ],
 )
 @pytest.mark.parametrize("row_id", [2**31 - 1, 2**31, 2**63])
 def test_an_id_beyond_the_integer_columns_is_not_found(clients, path, row_id):

@@ -10,6 +10,7 @@ the latest ``valid_from`` not after the report applies, so a figure revised in 2
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import date
 from enum import StrEnum
@@ -101,6 +102,29 @@ class Norm:
 
     def city_targets(self) -> list[Target]:
         return sorted((t for t in self.targets if not t.zone and not t.quarter), key=lambda t: t.valid_from)
+
+
+@dataclass
+class ScopeAttributes:
+    """What the deadline of a category's requests may depend on besides place and time: whether
+    a report is insulting, and its severity class (the values the norms' scopes name)."""
+
+    insulting: bool = False
+    severities: set[str] = field(default_factory=set)
+
+
+def scope_attributes(norms: Iterable[Norm]) -> dict[str, ScopeAttributes]:
+    """Per category, what its norms' scopes depend on: the report form's insulting box and
+    severity list, and Open311's service definitions, both come from here."""
+    out: dict[str, ScopeAttributes] = {}
+    for norm in norms:
+        for scope in norm.scopes:
+            for category in scope.categories:
+                entry = out.setdefault(category, ScopeAttributes())
+                if scope.insulting is not None:
+                    entry.insulting = True
+                entry.severities |= set(scope.severities)
+    return out
 
 
 def _dates(value: object) -> date:

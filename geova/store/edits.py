@@ -203,6 +203,7 @@ def report_intervention(
     source: str | None = None,
     source_id: str | None = None,
     media_url: str | None = None,
+    photo: Mapping[str, str] | None = None,
 ) -> int:
     """Store a new open request reported in geova; returns its id.
 
@@ -211,7 +212,8 @@ def report_intervention(
     (geova.store.routing), and is assigned to its quarter, sub-quarter and zones exactly as imports
     assign them. The APIs may pass what a form does not: whether it is
     insulting, its severity, its channel, a source with its own id (Open311 tokens) and a
-    ``media_url`` (Open311's photo link), kept in the ``reported`` event's detail.
+    ``media_url`` (Open311's photo link), kept in the ``reported`` event's detail; the web form a
+    ``photo`` it stored on disk (its file name and Content-Type), kept there too.
     """
     if (source is None) != (source_id is None):
         raise ValueError("give both source and source_id, or neither")
@@ -288,6 +290,7 @@ def report_intervention(
             "service": service,
             "due_at": None if due_at is None else due_at.isoformat(),
             **({"media_url": media_url} if media_url else {}),
+            **({"photo": dict(photo)} if photo else {}),
         },
     )
     return new_id

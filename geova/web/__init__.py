@@ -156,6 +156,7 @@ def init_app(app: Flask) -> None:
         ogc,
         public,
         reports,
+        request_page,
         services,
         surveys,
         voice,
@@ -167,6 +168,7 @@ def init_app(app: Flask) -> None:
         auth.bp,
         geo.bp,
         correspondent.bp,
+        request_page.bp,  # one request's page and its photos
         services.bp,
         officials.bp,
         ogc.bp,

@@ -20,14 +20,16 @@ from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_login import current_user, login_required
 from flask_wtf import FlaskForm
+from flask_wtf.file import FileField  # type: ignore[import-untyped]
 from sqlalchemy.exc import DBAPIError
-from wtforms import FloatField, SelectField, StringField, TextAreaField
-from wtforms.validators import DataRequired, InputRequired, Length, NumberRange, Optional
+from wtforms import BooleanField, FloatField, SelectField, StringField, TextAreaField
+from wtforms.validators import DataRequired, InputRequired, Length, NumberRange, Optional, ValidationError
 
 from geova.core.evaluate import DEFAULT_RISK_HOURS, State
-from geova.core.norms import NormKind
+from geova.core.norms import NormKind, scope_attributes
 from geova.core.periodic import Units, evaluate_periodic, summarise
 from geova.evaluation import Evaluation, ensure_current, evaluate
+from geova.io.photos import Photo, PhotoRefused, clean_photo
 from geova.store import catalogue, edits, request_details, verdict_reads
 from geova.store import records as store_records
 from geova.store.areas import parent_codes
@@ -40,6 +42,14 @@ from geova.web.access import REPORTERS, RequestAccess, request_access
 from geova.web.auth import has_role, roles_required
 from geova.web.format import dt
 from geova.web.maps import GeovaMap, Legend, LocationPicker, RemotePoints, RemotePolygons, embed
+from geova.web.photos import (
+    FORM_MARGIN,
+    PHOTO_ACCEPT,
+    discard_photo,
+    photo_limit,
+    photo_refusal_text,
+    save_photo,
+)
 from geova.web.queries import (
     STATE_COLOURS,
     STATE_LABELS,
@@ -146,6 +156,56 @@ class ReportForm(FlaskForm):
     address = StringField(_l("Address"), validators=[Optional(), Length(max=edits.MAX_SHORT_TEXT)])
     latitude = DecimalPointFloatField(_l("Latitude"), validators=[InputRequired(), NumberRange(-90, 90)])
     longitude = DecimalPointFloatField(_l("Longitude"), validators=[InputRequired(), NumberRange(-180, 180)])
+    insulting = BooleanField(_l("Insulting (a slur, a threat, a hateful tag)"))
+    severity = SelectField(_l("Severity"), validators=[Optional()], validate_choice=False)
+    photo = FileField(_l("Photo (optional)"))
+    cleaned_photo: Photo | None = None  # the photo checked and re-encoded by validate_photo
+
+    def validate_photo(self, field: FileField) -> None:
+        """A JPEG, PNG or WebP checked from its content, within GEOVA_PHOTO_MAX_MB, kept re-encoded
+        without its metadata (geova.io.photos); nothing chosen is fine."""
+        upload = field.data
+        if not upload:
+            return
+        limit = photo_limit()
+        try:
+            self.cleaned_photo = clean_photo(upload.stream.read(limit + 1), limit)
+        except PhotoRefused as exc:
+            raise ValidationError(photo_refusal_text(exc, limit)) from exc
+
+    def validate_severity(self, field: SelectField) -> None:
+        """Only a severity the norms of the chosen category know (what its deadline depends on)."""
+        if not field.data:
+            return
+        known = severities_of(self.category.data or "")
+        if field.data not in known:
+            allowed = ", ".join(known) or _("none")
+            raise ValidationError(
+                _(
+                    "'%(value)s' is not a severity of this category (possible: %(allowed)s)",
+                    value=field.data,
+                    allowed=allowed,
+                )
+            )
+
+
+def severities_of(category: str) -> list[str]:
+    """The severity classes the active deadline norms' scopes name for ``category``."""
+    entry = scope_attributes(deadline_norms()).get(category)
+    return sorted(entry.severities) if entry else []
+
+
+def severity_choices() -> list[tuple[str, str]]:
+    """Every severity some category's norms know, after an empty choice (none given)."""
+    known = set().union(*(a.severities for a in scope_attributes(deadline_norms()).values()))
+    return [("", _("Not given")), *((s, s) for s in sorted(known))]
+
+
+def new_report_form(**defaults: Any) -> ReportForm:
+    form = ReportForm(**defaults)
+    form.category.choices = [("", _("Choose a category")), *report_categories(_lang())]
+    form.severity.choices = severity_choices()
+    return form
 
 
 def report_categories(lang: str) -> list[tuple[str, str]]:
@@ -414,8 +474,7 @@ def _render_quarter(code: str, form: ReportForm | None = None, status: int = 200
     lang = _lang()
     choices = report_categories(lang)
     if can_report and form is None:
-        form = ReportForm(category=view.category or "")
-        form.category.choices = [("", _("Choose a category")), *choices]
+        form = new_report_form(category=view.category or "")
     deadline, periodic, evaluated = scorecard(view, code)
     access = request_access()
     detailed = requests_visible(code, access)
@@ -444,6 +503,8 @@ def _render_quarter(code: str, form: ReportForm | None = None, status: int = 200
         form=form if can_report else None,
         report_url=url_for(".report", code=code, **keep),
         hidden=_hidden(view),
+        photo_max_mb=current_app.config["GEOVA_PHOTO_MAX_MB"],
+        photo_types=PHOTO_ACCEPT,
     )
     return html, status
 
@@ -454,12 +515,33 @@ def quarter(code: str) -> Any:
     return _render_quarter(code)
 
 
+def _bound_report_body() -> Any:
+    """The report form's body is bounded by the photo limit (GEOVA_PHOTO_MAX_MB) before anything
+    reads it: the CSRF check parses the form before the view runs, and the app-wide
+    MAX_CONTENT_LENGTH is the imports' far larger one. A body announced too large is answered at
+    once, with the form's own message, and never read."""
+    if request.endpoint != "correspondent.report":
+        return None
+    limit = photo_limit()
+    request.max_content_length = limit + FORM_MARGIN  # also bounds a body without Content-Length
+    if request.content_length is None or request.content_length <= limit + FORM_MARGIN:
+        return None
+    if not has_role(*REPORTERS):
+        abort(413)
+    flash(f"{_('Photo (optional)')}: {photo_refusal_text(PhotoRefused('too_big'), limit)}", "error")
+    return _render_quarter(str((request.view_args or {}).get("code", "")), None, 413)
+
+
+@bp.record_once
+def _first_of_all(state: Any) -> None:
+    state.app.before_request_funcs.setdefault(None, []).insert(0, _bound_report_body)
+
+
 @bp.post("/quarters/<code>/report")
 @roles_required(*REPORTERS)
 def report(code: str) -> Any:
     quarter = _quarter_or_404(code)
-    form = ReportForm()
-    form.category.choices = [("", _("Choose a category")), *report_categories(_lang())]
+    form = new_report_form()
     back = view_query()
     if not form.validate_on_submit():
         for field, errors in form.errors.items():
@@ -467,6 +549,7 @@ def report(code: str) -> Any:
             for error in errors:
                 flash(f"{label}: {error}", "error")
         return _render_quarter(code, form, 400)
+    kept = save_photo(form.cleaned_photo) if form.cleaned_photo is not None else None
     try:
         with write(engine()) as conn:
             new_id = edits.report_intervention(
@@ -478,12 +561,19 @@ def report(code: str) -> Any:
                 form.latitude.data,
                 current_user.username,
                 datetime.now(UTC),
+                insulting=bool(form.insulting.data),
+                severity=form.severity.data or None,
+                photo=kept,
             )
             placed = request_details.placement(conn, new_id)
             routed = request_details.request_row(conn, new_id)
     except ValueError as exc:
+        discard_photo(kept)
         flash(_("The request was not recorded: %(reason)s", reason=refusal_text(exc)), "error")
         return _render_quarter(code, form, 400)
+    except BaseException:
+        discard_photo(kept)  # nothing stored: no orphan file either
+        raise
     assert placed is not None  # written in the same transaction
     flash(_("Request %(id)s recorded. Thank you.", id=placed.source_id), "success")
     if routed is not None and routed.service:

@@ -14,7 +14,7 @@ import shapely
 from flask import Blueprint, abort, current_app, jsonify, url_for
 from flask_babel import get_locale
 from flask_babel import gettext as _
-from flask_login import login_required
+from flask_login import current_user, login_required
 
 from geova.core.evaluate import DEFAULT_RISK_HOURS, State, evaluate_deadline
 from geova.evaluation import ensure_current, territory_of
@@ -225,5 +225,9 @@ def intervention_detail(intervention_id: int) -> Any:
             "service": service_name(row.service),
             "status": row.status,
             "status_label": status_label(row.status),
+            # the request's page, for those logged in (the public has none)
+            "url": url_for("request_page.show", intervention_id=row.id)
+            if current_user.is_authenticated
+            else None,
         }
     )

@@ -25,6 +25,7 @@ from typing import Any
 import folium
 from branca.element import MacroElement
 from flask import url_for
+from flask_babel import gettext as _
 from jinja2 import Template
 from markupsafe import escape
 
@@ -126,6 +127,7 @@ class RemotePoints(_Call):
             colours=colours,
             labels=labels,
             fields=[list(f) for f in fields],
+            open=str(_("Open the request")),  # the popup's link to the request's page, when it has one
         )
 
     def render(self, **kwargs: Any) -> None:

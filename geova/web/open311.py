@@ -60,7 +60,7 @@ from sqlalchemy import Connection
 from werkzeug.exceptions import HTTPException
 
 from geova.core.lifecycle import TransitionRefused, external_status, is_open
-from geova.core.norms import Norm
+from geova.core.norms import Norm, ScopeAttributes, scope_attributes
 from geova.evaluation import evaluate
 from geova.store import edits
 from geova.store import open311 as store
@@ -306,23 +306,10 @@ def window(query: RequestsQuery | UpdatesQuery, tz: str, now: datetime) -> tuple
 # -- services ------------------------------------------------------------------------------------
 
 
-def _attributes(norms: list[Norm]) -> dict[str, dict[str, Any]]:
-    """Per category, what its norms' scopes depend on: insulting, severities."""
-    out: dict[str, dict[str, Any]] = {}
-    for norm in norms:
-        for scope in norm.scopes:
-            for category in scope.categories:
-                entry = out.setdefault(category, {"insulting": False, "severities": set()})
-                if scope.insulting is not None:
-                    entry["insulting"] = True
-                entry["severities"] |= set(scope.severities)
-    return out
-
-
-def attribute_list(category: str, attrs: dict[str, dict[str, Any]]) -> list[dict[str, Any]]:
-    entry = attrs.get(category, {})
+def attribute_list(category: str, attrs: dict[str, ScopeAttributes]) -> list[dict[str, Any]]:
+    entry = attrs.get(category, ScopeAttributes())
     out: list[dict[str, Any]] = []
-    if entry.get("insulting"):
+    if entry.insulting:
         out.append(
             {
                 "variable": True,
@@ -335,7 +322,7 @@ def attribute_list(category: str, attrs: dict[str, dict[str, Any]]) -> list[dict
                 "values": [{"key": "true", "name": _("Yes")}, {"key": "false", "name": _("No")}],
             }
         )
-    if entry.get("severities"):
+    if entry.severities:
         out.append(
             {
                 "variable": True,
@@ -345,7 +332,7 @@ def attribute_list(category: str, attrs: dict[str, dict[str, Any]]) -> list[dict
                 "datatype_description": _("The severity class the deadline depends on."),
                 "order": len(out) + 1,
                 "description": _("Severity"),
-                "values": [{"key": s, "name": s} for s in sorted(entry["severities"])],
+                "values": [{"key": s, "name": s} for s in sorted(entry.severities)],
             }
         )
     return out
@@ -356,7 +343,7 @@ def catalogue(conn: Connection) -> tuple[list[dict[str, Any]], dict[str, Any]]:
     norms = deadline_norms(conn)
     used = set().union(*(n.categories for n in norms)) if norms else set()
     used |= store.used_categories(conn)
-    attrs = _attributes(norms)
+    attrs = scope_attributes(norms)
     lang = _lang()
     services = []
     for row in category_rows(conn):

@@ -6,6 +6,16 @@
   'use strict';
   var geova = window.geova = window.geova || {};
 
+  /* On a small screen (a phone, 390 px) the map's controls start folded: expanded, the layer
+   * control and the legend cover half the map. Leaflet's layer control folds itself when built
+   * with collapsed: true, whatever the page asked for; its toggle (and a hover) unfolds it. */
+  geova.smallScreen = function () {
+    return !!(window.matchMedia && window.matchMedia('(max-width: 600px)').matches);
+  };
+  L.Control.Layers.addInitHook(function () {
+    if (geova.smallScreen()) { this.options.collapsed = true; }
+  });
+
   geova.text = function (value) {
     var s = document.createElement('span');
     s.textContent = value === null || value === undefined ? '' : String(value);
@@ -92,6 +102,7 @@
     var grid = L.layerGroup();
     var wrapper = L.layerGroup([group, grid]);
     var pending = null;
+    var shown = {};  // 'id|state' -> the marker on the map
 
     function popup(marker, id) {
       fetch(o.detailUrl.replace('{id}', id), {credentials: 'same-origin'})
@@ -100,7 +111,18 @@
           var rows = o.fields.map(function (f) {
             return [f[1], f[0] === 'state' ? (o.labels[d.state] || d.state) : d[f[0]]];
           });
-          marker.bindPopup(geova.table(rows)).openPopup();
+          var content = geova.table(rows);
+          if (d.url && sameOrigin(d.url) && o.open) {
+            var link = document.createElement('a');
+            link.href = d.url;
+            link.className = 'geova-popup-link';
+            link.textContent = o.open;
+            var box = document.createElement('div');
+            box.appendChild(content);
+            box.appendChild(link);
+            content = box;
+          }
+          marker.bindPopup(content).openPopup();
         });
     }
 
@@ -121,22 +143,38 @@
       fetch(url, {credentials: 'same-origin', signal: pending.signal})
         .then(function (r) { return r.json(); })
         .then(function (data) {
-          group.clearLayers();
+          /* Markers still in view are kept, not rebuilt: opening a popup near the edge pans the
+           * map (autoPan), the pan reloads the points, and a marker removed and rebuilt here
+           * would close the popup it had just opened. The marker whose popup is open stays. */
           grid.clearLayers();
-          var markers = [];
+          var kept = {}, added = [], dropped = [], count = 0;
           data.features.forEach(function (f) {
             var ll = [f.geometry.coordinates[1], f.geometry.coordinates[0]], p = f.properties;
             if (p.n !== undefined) {
               grid.addLayer(gridMarker(ll, p));
-            } else {
-              var c = L.circleMarker(ll, {radius: 6, weight: 1, color: '#333', fillColor: o.colours[p.s] || '#888',
-                                          fillOpacity: 0.9, geovaState: p.s, pane: points});
-              c.on('click', function () { popup(c, p.i); });
-              markers.push(c);
+              return;
             }
+            var key = p.i + '|' + p.s;
+            count += 1;
+            if (shown[key]) { kept[key] = shown[key]; return; }
+            /* bubblingMouseEvents: false: a click on a request opens its popup and is not also a
+             * click on the map (which would move the report form's pin onto an existing request) */
+            var c = L.circleMarker(ll, {radius: 6, weight: 1, color: '#333', fillColor: o.colours[p.s] || '#888',
+                                        fillOpacity: 0.9, geovaState: p.s, pane: points,
+                                        bubblingMouseEvents: false});
+            c.geovaId = p.i;
+            c.on('click', function () { popup(c, p.i); });
+            kept[key] = c;
+            added.push(c);
           });
-          group.addLayers(markers);
-          announce('geova:points-loaded', {points: markers.length, clusters: grid.getLayers().length,
+          Object.keys(shown).forEach(function (key) {
+            if (kept[key]) { return; }
+            if (shown[key].isPopupOpen()) { kept[key] = shown[key]; } else { dropped.push(shown[key]); }
+          });
+          shown = kept;
+          group.removeLayers(dropped);
+          group.addLayers(added);
+          announce('geova:points-loaded', {points: count, clusters: grid.getLayers().length,
                                            total: data.total});
         })
         .catch(function (e) { if (e.name !== 'AbortError') { console.warn('geova: points not loaded', e); } });
@@ -152,6 +190,9 @@
   geova.pickLocation = function (map, o) {
     var marker = null;
     map.on('click', function (e) {
+      /* a click that landed on a marker, a popup or a control is not a place to report */
+      var target = e.originalEvent && e.originalEvent.target;
+      if (target && target.closest && target.closest('.leaflet-marker-icon, .leaflet-popup, .leaflet-control')) { return; }
       var lat = document.getElementById(o.lat), lon = document.getElementById(o.lon);
       if (!lat || !lon) { return; }
       lat.value = e.latlng.lat.toFixed(6);
@@ -164,8 +205,11 @@
   geova.legend = function (map, title, items) {
     var legend = L.control({position: 'bottomright'});
     legend.onAdd = function () {
-      var div = L.DomUtil.create('div', 'geova-legend');
-      var t = document.createElement('strong');
+      /* a <details>: folded on a small screen, its title unfolds it; a click on it is not a click
+       * on the map (it would move the report pin) */
+      var div = L.DomUtil.create('details', 'geova-legend');
+      div.open = !geova.smallScreen();
+      var t = document.createElement('summary');
       t.textContent = title;
       div.appendChild(t);
       items.forEach(function (it) {
@@ -176,6 +220,8 @@
         row.appendChild(document.createTextNode(it[1]));
         div.appendChild(row);
       });
+      L.DomEvent.disableClickPropagation(div);
+      L.DomEvent.disableScrollPropagation(div);
       return div;
     };
     legend.addTo(map);
