@@ -33,7 +33,7 @@ from geova.core.indicators import (
     derived_names,
     formula_names,
 )
-from geova.core.lifecycle import FIXMYSTREET_VALUES, LIFECYCLE, OPEN311_VALUES
+from geova.core.lifecycle import FIXMYSTREET_VALUES, LIFECYCLE, OPEN311_VALUES, fixmystreet_status
 from geova.core.norms import Basis, Calendar, NormKind, Period, norm_from_dict
 from geova.core.referential import CategoryDef, FieldDef, Referential, TaskDef
 from geova.core.routing import RouteRule, ServiceDef
@@ -229,13 +229,23 @@ class SystemStatuses(_Strict):
     open311: str | None = None
     fixmystreet: str | None = None
 
-    @model_validator(mode="after")
-    def _known(self) -> SystemStatuses:
-        if self.open311 is not None and self.open311 not in OPEN311_VALUES:
-            raise ValueError(f"open311 must be one of {', '.join(OPEN311_VALUES)}")
-        if self.fixmystreet is not None and self.fixmystreet not in FIXMYSTREET_VALUES:
-            raise ValueError(f"fixmystreet must be one of {', '.join(FIXMYSTREET_VALUES)}")
-        return self
+    @field_validator("open311")
+    @classmethod
+    def _open311(cls, value: str | None) -> str | None:
+        if value is not None and value not in OPEN311_VALUES:
+            raise ValueError(f"'{value}' is not one of {', '.join(OPEN311_VALUES)}")
+        return value
+
+    @field_validator("fixmystreet")
+    @classmethod
+    def _fixmystreet(cls, value: str | None) -> str | None:
+        """One of FixMyStreet's extended statuses (any case; its older problem-state names too)."""
+        if value is None:
+            return None
+        code = fixmystreet_status(value)
+        if code is None or code not in FIXMYSTREET_VALUES:
+            raise ValueError(f"'{value}' is not one of FixMyStreet's statuses {', '.join(FIXMYSTREET_VALUES)}")
+        return code
 
 
 class ReferentialFile(_Strict):
