@@ -229,5 +229,7 @@ def test_a_bad_mapping_is_named_with_file_key_and_line(tmp_path):
     with pytest.raises(ImportFailure, match=r"\[status_mapping\] \(line 1\): unknown status waiting"):
         read_referential(path)
     path.write_text('[status_mapping]\nnew = { open311 = "maybe" }\n', encoding="utf-8")
-    with pytest.raises(ImportFailure, match=r"key 'new.open311' \(line 2\): 'maybe' is not one of open, closed"):
+    with pytest.raises(
+        ImportFailure, match=r"key 'new.open311' \(line 2\): 'maybe' is not one of open, closed"
+    ):
         read_referential(path)

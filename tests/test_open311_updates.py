@@ -109,7 +109,10 @@ def test_fixmystreet_fetches_the_resolution_with_its_public_note_only(app, engin
     assert not any(note in body for note in INTERNAL_NOTES)
     mine = [u for u in xml_updates(fetched) if u["service_request_id"] == str(new)]
     # acknowledged and resolved, as FixMyStreet's extended statuses name them (the default mapping)
-    assert [(u["status"], u["description"]) for u in mine] == [("INVESTIGATING", None), ("FIXED", PUBLIC_NOTE)]
+    assert [(u["status"], u["description"]) for u in mine] == [
+        ("INVESTIGATING", None),
+        ("FIXED", PUBLIC_NOTE),
+    ]
     assert all(u["media_url"] is None and u["update_id"].isdigit() for u in mine)  # empty elements
     assert len({u["update_id"] for u in mine}) == 2
     resolved_at = pd.Timestamp(mine[1]["updated_datetime"])

@@ -44,7 +44,14 @@ def app(db_url: str, engine: Engine, tmp_path: Path) -> Iterator[Any]:
 def report(engine: Engine, category: str, hours_ago: float = 2) -> int:
     with write(engine) as conn:
         return edits.report_intervention(
-            conn, category, "Seen today", None, LON, LAT, "corr", datetime.now(UTC) - timedelta(hours=hours_ago)
+            conn,
+            category,
+            "Seen today",
+            None,
+            LON,
+            LAT,
+            "corr",
+            datetime.now(UTC) - timedelta(hours=hours_ago),
         )
 
 
@@ -96,12 +103,20 @@ def test_bulk_assign_lists_the_agent_and_records_who_assigned(app, engine):
     html = answer.get_data(as_text=True)
     sid = {i: stored(engine, i).source_id for i in (a, b, c)}
     assert f"2 requests assigned to tagger: {sid[a]}, {sid[b]}." in html
-    assert f"Not changed: {sid[c]} (assignee: &#39;tagger&#39; is not an agent of the service {INSPECTIONS})" in html
+    assert (
+        f"Not changed: {sid[c]} (assignee: &#39;tagger&#39; is not an agent of the service {INSPECTIONS})"
+        in html
+    )
     with engine.connect() as conn:
         assert assignees(conn, [a, b, c]) == {a: "tagger", b: "tagger"}
     for i in (a, b):
         last = history(engine, i)[-1]
-        assert (last.kind, last.username, last.note, last.detail["to"]) == ("assigned", "agent", "yours", "tagger")
+        assert (last.kind, last.username, last.note, last.detail["to"]) == (
+            "assigned",
+            "agent",
+            "yours",
+            "tagger",
+        )
     # the agent column, and "assigned to me" for tagger
     page = agent.get(f"{BASE}&scope=all").get_data(as_text=True)
     assert f'<tr data-id="{a}">' in page and 'data-assignee="tagger">tagger<' in page
@@ -110,7 +125,8 @@ def test_bulk_assign_lists_the_agent_and_records_who_assigned(app, engine):
     assert rows(agent.get(f"{BASE}&assigned=me").get_data(as_text=True)) == []
     # an unknown agent, or none chosen: nothing changes
     agent.post(
-        "/worklist/bulk", data={"ids": [str(c)], "status": "assign", "assignee": "", "csrf_token": csrf(agent)}
+        "/worklist/bulk",
+        data={"ids": [str(c)], "status": "assign", "assignee": "", "csrf_token": csrf(agent)},
     )
     agent.post(
         "/worklist/bulk",
@@ -178,7 +194,19 @@ def test_the_cli_links_service_accounts(db_url, engine, app):
 
     done = CliRunner().invoke(
         cli,
-        ["--db", db_url, "user", "add", "crew2", "--role", "service", "--service", GRAFFITI, "--service", PARKS],
+        [
+            "--db",
+            db_url,
+            "user",
+            "add",
+            "crew2",
+            "--role",
+            "service",
+            "--service",
+            GRAFFITI,
+            "--service",
+            PARKS,
+        ],
         env={"GEOVA_USER_PASSWORD": PASSWORD},
     )
     assert done.exit_code == 0, done.output

@@ -52,7 +52,9 @@ def expected_frame(engine: Engine) -> pd.DataFrame:
     open_rows = raw[raw["CASE_STATUS"] == "Open"].copy()
     points = gpd.GeoDataFrame(
         open_rows,
-        geometry=gpd.points_from_xy(open_rows["LONGITUDE"].astype(float), open_rows["LATITUDE"].astype(float)),
+        geometry=gpd.points_from_xy(
+            open_rows["LONGITUDE"].astype(float), open_rows["LATITUDE"].astype(float)
+        ),
         crs="EPSG:4326",
     )
     quarters = gpd.read_file(REPO / "layers/boston_neighborhoods.geojson").to_crs("EPSG:4326")
@@ -64,13 +66,17 @@ def expected_frame(engine: Engine) -> pd.DataFrame:
     referential = tomllib.loads((REPO / "data/boston/norms.toml").read_text(encoding="utf-8"))
 
     def service(queue: str) -> str:
-        return next((s["code"] for s in referential["service"] if any(fnmatch(queue, p) for p in s["queues"])), queue)
+        return next(
+            (s["code"] for s in referential["service"] if any(fnmatch(queue, p) for p in s["queues"])), queue
+        )
 
     out = pd.DataFrame(
         {
             "source_id": open_rows["CASE_ENQUIRY_ID"],
             "address": open_rows["Location"],
-            "reported": pd.to_datetime(open_rows["OPEN_DT"], format="%m/%d/%Y %I:%M:%S %p").dt.tz_localize(TZ),
+            "reported": pd.to_datetime(open_rows["OPEN_DT"], format="%m/%d/%Y %I:%M:%S %p").dt.tz_localize(
+                TZ
+            ),
             "quarter": quarter.reindex(open_rows.index),
             "zones": zone_sets.reindex(open_rows.index).map(lambda v: v if isinstance(v, set) else set()),
             "service": open_rows["QUEUE"].map(service),
@@ -139,7 +145,9 @@ def test_every_filter_alone_and_together_lists_what_the_file_says(app, engine):
 
     # all together
     together = in_quarter[
-        (in_quarter["reported"] >= start) & (in_quarter["reported"] < end) & (in_quarter["service"] == service)
+        (in_quarter["reported"] >= start)
+        & (in_quarter["reported"] < end)
+        & (in_quarter["service"] == service)
     ]
     combined = {
         "category": "friche",

@@ -244,7 +244,9 @@ class SystemStatuses(_Strict):
             return None
         code = fixmystreet_status(value)
         if code is None or code not in FIXMYSTREET_VALUES:
-            raise ValueError(f"'{value}' is not one of FixMyStreet's statuses {', '.join(FIXMYSTREET_VALUES)}")
+            raise ValueError(
+                f"'{value}' is not one of FixMyStreet's statuses {', '.join(FIXMYSTREET_VALUES)}"
+            )
         return code
 
 

@@ -81,12 +81,15 @@ def assignees(conn: Connection, ids: Sequence[int]) -> dict[int, str]:
     """The agent each of these requests is assigned to (those assigned only)."""
     if not ids:
         return {}
-    rows = conn.execute(select(IA.c.intervention_id, IA.c.assignee).where(IA.c.intervention_id.in_(list(ids))))
+    rows = conn.execute(
+        select(IA.c.intervention_id, IA.c.assignee).where(IA.c.intervention_id.in_(list(ids)))
+    )
     return {int(r.intervention_id): r.assignee for r in rows}
 
 
-
-def assign(conn: Connection, intervention_id: int, assignee: str, username: str | None, note: str | None) -> None:
+def assign(
+    conn: Connection, intervention_id: int, assignee: str, username: str | None, note: str | None
+) -> None:
     """Assign a request to an agent of its service, with an event saying who did it and when. The
     agent is an active service account; when it is linked to services, the request's is one."""
     name = (assignee or "").strip()

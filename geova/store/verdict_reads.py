@@ -339,7 +339,9 @@ def open_page(
     if search and search.strip():
         due = and_(due, V.c.intervention_id.in_(_matching(search.strip())))
     if assignee:
-        due = and_(due, V.c.intervention_id.in_(select(IA.c.intervention_id).where(IA.c.assignee == assignee)))
+        due = and_(
+            due, V.c.intervention_id.in_(select(IA.c.intervention_id).where(IA.c.assignee == assignee))
+        )
     x, y = func.ST_X(IV.c.geom), func.ST_Y(IV.c.geom)
     joined = V.join(IV, IV.c.id == V.c.intervention_id)
     summary = restrict(

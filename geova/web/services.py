@@ -19,11 +19,11 @@ import numpy as np
 import pandas as pd
 from flask import (
     Blueprint,
-    g,
     Response,
     abort,
     current_app,
     flash,
+    g,
     jsonify,
     redirect,
     render_template,
@@ -119,7 +119,9 @@ class WorklistParams(MapFeedParams):
     risk_hours: Hours = DEFAULT_RISK_HOURS
     show: Literal["open", "due"] = "open"
     q: Annotated[str, Field(max_length=100)] | None = None  # free text: an id or part of an address
-    sort: Literal["due", "reported", "request", "category", "quarter", "service", "assignee", "status"] = "due"
+    sort: Literal["due", "reported", "request", "category", "quarter", "service", "assignee", "status"] = (
+        "due"
+    )
     order: Literal["asc", "desc"] = "asc"
     page: Annotated[int, Field(ge=1, le=10**6)] = 1
     # whose requests: the account's services (``mine``, the default) or every service's (``all``);
@@ -579,7 +581,9 @@ def bulk() -> Any:
                     edits.reassign(conn, intervention_id, service, note, current_user.username)
                     assignments.unassign(conn, intervention_id)  # the new service's agents take it
                 else:
-                    edits.transition(conn, intervention_id, status, current_user.username, note, public=public)
+                    edits.transition(
+                        conn, intervention_id, status, current_user.username, note, public=public
+                    )
         except (ValueError, LookupError) as exc:
             reason = refusal_text(exc) if isinstance(exc, ValueError) else str(exc).strip("'")
             refused.append(f"{sid} ({reason})")
@@ -587,7 +591,12 @@ def bulk() -> Any:
             done.append(sid)
     if done:
         if status == "assign":
-            text = _("%(n)s requests assigned to %(agent)s: %(ids)s.", n=len(done), agent=assignee, ids=", ".join(done))
+            text = _(
+                "%(n)s requests assigned to %(agent)s: %(ids)s.",
+                n=len(done),
+                agent=assignee,
+                ids=", ".join(done),
+            )
         elif status == "reassign":
             text = _(
                 "%(n)s requests handed to %(service)s: %(ids)s.",

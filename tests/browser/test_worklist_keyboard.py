@@ -13,7 +13,9 @@ LIST = "/worklist?lang=en&norm=boston.target&state=open_overdue&sort=request"
 
 
 def focused(web: Any, selector: str) -> bool:
-    return bool(web.page.evaluate(f"() => document.activeElement && document.activeElement.matches({selector!r})"))
+    return bool(
+        web.page.evaluate(f"() => document.activeElement && document.activeElement.matches({selector!r})")
+    )
 
 
 def tab_to(web: Any, selector: str, back: bool = False) -> None:

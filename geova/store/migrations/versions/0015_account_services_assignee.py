@@ -25,7 +25,9 @@ depends_on = None
 def upgrade() -> None:
     op.create_table(
         "account_service",
-        sa.Column("user_id", sa.Integer(), sa.ForeignKey("app_user.id", ondelete="CASCADE"), primary_key=True),
+        sa.Column(
+            "user_id", sa.Integer(), sa.ForeignKey("app_user.id", ondelete="CASCADE"), primary_key=True
+        ),
         sa.Column("service_code", sa.String(64), primary_key=True),
     )
     op.create_table(
