@@ -230,6 +230,6 @@ def test_a_bad_mapping_is_named_with_file_key_and_line(tmp_path):
         read_referential(path)
     path.write_text('[status_mapping]\nnew = { open311 = "maybe" }\n', encoding="utf-8")
     with pytest.raises(
-        ImportFailure, match=r"key 'new.open311' \(line 2\): 'maybe' is not one of open, closed"
+        ImportFailure, match=r"key 'new.open311' \(line 2\): open311 must be one of open, closed, not 'maybe'"
     ):
         read_referential(path)

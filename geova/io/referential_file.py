@@ -233,7 +233,7 @@ class SystemStatuses(_Strict):
     @classmethod
     def _open311(cls, value: str | None) -> str | None:
         if value is not None and value not in OPEN311_VALUES:
-            raise ValueError(f"'{value}' is not one of {', '.join(OPEN311_VALUES)}")
+            raise ValueError(f"open311 must be one of {', '.join(OPEN311_VALUES)}, not '{value}'")
         return value
 
     @field_validator("fixmystreet")
