@@ -224,3 +224,24 @@ def test_the_cli_links_service_accounts(db_url, engine, app):
     assert run("user", "services", "ghost", GRAFFITI).exit_code == 2
     cleared = run("user", "services", "crew2", "--clear")
     assert "no service" in cleared.output
+
+
+def test_the_history_names_the_agent_only_to_those_who_read_personal_details(app, engine):
+    from geova.store.status import set_setting
+    from geova.web.access import PUBLISH_SETTING
+
+    tag = report(engine, "graffiti")
+    with write(engine) as conn:
+        set_setting(conn, PUBLISH_SETTING, "yes")  # anonymous callers read requests, without details
+    agent = login(app, "agent")
+    agent.post(
+        "/worklist/bulk",
+        data={"ids": [str(tag)], "status": "assign", "assignee": "agent", "csrf_token": csrf(agent)},
+    )
+    seen = agent.get(f"/api/v1/interventions/{tag}").get_json()["events"][-1]
+    assert (seen["kind"], seen["username"], seen["detail"]["to"]) == ("assigned", "agent", "agent")
+    public = app.test_client().get(f"/api/v1/interventions/{tag}")
+    assert public.status_code == 200, public.get_data(as_text=True)
+    last = public.get_json()["events"][-1]
+    assert last["kind"] == "assigned" and last["username"] is None
+    assert "to" not in last["detail"] and "agent" not in public.get_data(as_text=True)
