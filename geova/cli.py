@@ -979,21 +979,60 @@ def user() -> None:
 @click.argument("username")
 @click.option("--role", type=click.Choice(["correspondent", "service", "official", "admin"]), required=True)
 @click.option("--quarter", help="A correspondent's own quarter (code).")
+@click.option(
+    "--service",
+    "services",
+    multiple=True,
+    help="A service account's service (code of the referential's [[service]]; repeatable): its "
+    "worklist lists that service's requests by default.",
+)
 @click.password_option(
     help="Asked for when not given (GEOVA_USER_PASSWORD also works).", envvar="GEOVA_USER_PASSWORD"
 )
 @pass_ctx
-def user_add(ctx: Context, username: str, role: str, quarter: str | None, password: str) -> None:
+def user_add(
+    ctx: Context, username: str, role: str, quarter: str | None, services: tuple[str, ...], password: str
+) -> None:
     """Create an account; the password is stored hashed."""
+    from geova.store.assignments import set_account_services
     from geova.store.users import add_user
 
     importing.prepare_store(ctx.engine)
     try:
         with write(ctx.engine) as conn:
             account = add_user(conn, username, password, role, quarter)
+            linked = set_account_services(conn, username, services) if services else ()
     except ValueError as exc:
         raise click.UsageError(str(exc)) from exc
     click.echo(f"user {account.username} ({account.role}) created")
+    if linked:
+        click.echo(f"services: {', '.join(linked)}")
+
+
+@user.command("services")
+@click.argument("username")
+@click.argument("codes", nargs=-1)
+@click.option("--clear", is_flag=True, help="Link the account to no service (it sees every service's).")
+@pass_ctx
+def user_services(ctx: Context, username: str, codes: tuple[str, ...], clear: bool) -> None:
+    """Link a service account to these services (replacing its links); without codes, list them."""
+    from geova.store.assignments import account_services, set_account_services
+    from geova.store.users import find
+
+    importing.prepare_store(ctx.engine)
+    if clear and codes:
+        raise click.UsageError("--clear takes no service code")
+    try:
+        with write(ctx.engine) as conn:
+            if codes or clear:
+                set_account_services(conn, username, codes)
+            account = find(conn, username)
+            if account is None:
+                raise LookupError(f"unknown user '{username}'")
+            linked = account_services(conn, account.id)
+    except (ValueError, LookupError) as exc:
+        raise click.UsageError(str(exc)) from exc
+    click.echo(f"{username}: {', '.join(linked) if linked else 'no service (sees every service)'}")
 
 
 @user.command("passwd")

@@ -152,6 +152,9 @@ DEMO_ACCOUNTS = [
     ("elu", "official", None),
     ("admin", "admin", None),
 ]
+# The demo's service account works Boston's graffiti service (data/boston/norms.toml routes every
+# graffiti report there): a new user's first graffiti report tops its worklist.
+DEMO_AGENT_SERVICES = {"agent": ("boston.graffiti",)}
 
 
 def create_demo_accounts(engine: Engine, folder: Path) -> list[tuple[str, str, str]]:
@@ -159,6 +162,7 @@ def create_demo_accounts(engine: Engine, folder: Path) -> list[tuple[str, str, s
     (instance/, ignored by git): the demo must not ship a known password."""
     import secrets
 
+    from geova.store.assignments import set_account_services
     from geova.store.users import add_user, find
 
     created = []
@@ -168,6 +172,8 @@ def create_demo_accounts(engine: Engine, folder: Path) -> list[tuple[str, str, s
                 continue
             password = secrets.token_urlsafe(9)
             add_user(conn, username, password, role, quarter)
+            if username in DEMO_AGENT_SERVICES:
+                set_account_services(conn, username, DEMO_AGENT_SERVICES[username])
             created.append((username, role, password))
     if created:
         folder.mkdir(parents=True, exist_ok=True)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import re
+import tomllib
 from pathlib import Path
 
 import pandas as pd
@@ -238,6 +239,10 @@ def test_demo_prints_counts_for_each_file(db_url):
     for code, row in june.iterrows():
         assert economy[code]["vacancy_rate"] == pytest.approx(float(row["vacancy_rate"].replace(",", ".")))
         assert economy[code]["footfall"] == float(row["footfall"].replace(" ", ""))
+    # the service account works the service Boston's file routes graffiti to
+    boston = tomllib.loads((REPO / "data/boston/norms.toml").read_text(encoding="utf-8"))
+    graffiti = next(r["service"] for r in boston["route"] if r.get("category") == "graffiti")
+    assert geova(db_url, "user", "services", "agent").stdout.strip() == f"agent: {graffiti}"
 
 
 def _timezone(db_url: str) -> str | None:

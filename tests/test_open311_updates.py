@@ -108,7 +108,11 @@ def test_fixmystreet_fetches_the_resolution_with_its_public_note_only(app, engin
     body = fetched.get_data(as_text=True)
     assert not any(note in body for note in INTERNAL_NOTES)
     mine = [u for u in xml_updates(fetched) if u["service_request_id"] == str(new)]
-    assert [(u["status"], u["description"]) for u in mine] == [("open", None), ("closed", PUBLIC_NOTE)]
+    # acknowledged and resolved, as FixMyStreet's extended statuses name them (the default mapping)
+    assert [(u["status"], u["description"]) for u in mine] == [
+        ("INVESTIGATING", None),
+        ("FIXED", PUBLIC_NOTE),
+    ]
     assert all(u["media_url"] is None and u["update_id"].isdigit() for u in mine)  # empty elements
     assert len({u["update_id"] for u in mine}) == 2
     resolved_at = pd.Timestamp(mine[1]["updated_datetime"])
@@ -199,8 +203,8 @@ def test_posted_updates_are_recorded_once_and_close_the_request(app, engine):
     assert [
         (u["update_id"], u["status"], u["description"]) for u in listed if u["service_request_id"] == str(new)
     ] == [
-        (first, "open", "Still there this morning"),
-        (second, "closed", "Fixed, thanks"),
+        (first, "OPEN", "Still there this morning"),
+        (second, "FIXED", "Fixed, thanks"),  # a resolution: FixMyStreet's "fixed - council"
     ]
     # a later comment on the closed request is a note; it does not reopen it
     update_id(update(update_id="fms-79", status="closed", description="Looks great"))

@@ -33,7 +33,7 @@ from geova.core.indicators import (
     derived_names,
     formula_names,
 )
-from geova.core.lifecycle import FIXMYSTREET_VALUES, LIFECYCLE, OPEN311_VALUES
+from geova.core.lifecycle import FIXMYSTREET_VALUES, LIFECYCLE, OPEN311_VALUES, fixmystreet_status
 from geova.core.norms import Basis, Calendar, NormKind, Period, norm_from_dict
 from geova.core.referential import CategoryDef, FieldDef, Referential, TaskDef
 from geova.core.routing import RouteRule, ServiceDef
@@ -230,13 +230,25 @@ class SystemStatuses(_Strict):
     open311: str | None = None
     fixmystreet: str | None = None
 
-    @model_validator(mode="after")
-    def _known(self) -> SystemStatuses:
-        if self.open311 is not None and self.open311 not in OPEN311_VALUES:
-            raise ValueError(f"open311 must be one of {', '.join(OPEN311_VALUES)}")
-        if self.fixmystreet is not None and self.fixmystreet not in FIXMYSTREET_VALUES:
-            raise ValueError(f"fixmystreet must be one of {', '.join(FIXMYSTREET_VALUES)}")
-        return self
+    @field_validator("open311")
+    @classmethod
+    def _open311(cls, value: str | None) -> str | None:
+        if value is not None and value not in OPEN311_VALUES:
+            raise ValueError(f"open311 must be one of {', '.join(OPEN311_VALUES)}, not '{value}'")
+        return value
+
+    @field_validator("fixmystreet")
+    @classmethod
+    def _fixmystreet(cls, value: str | None) -> str | None:
+        """One of FixMyStreet's extended statuses (any case; its older problem-state names too)."""
+        if value is None:
+            return None
+        code = fixmystreet_status(value)
+        if code is None or code not in FIXMYSTREET_VALUES:
+            raise ValueError(
+                f"'{value}' is not one of FixMyStreet's statuses {', '.join(FIXMYSTREET_VALUES)}"
+            )
+        return code
 
 
 class ReferentialFile(_Strict):
@@ -252,15 +264,15 @@ class ReferentialFile(_Strict):
     routing: RoutingModel = Field(default_factory=RoutingModel)
     status_mapping: dict[str, SystemStatuses] = Field(default_factory=dict)
 
-    @model_validator(mode="after")
-    def _statuses(self) -> ReferentialFile:
-        unknown = sorted(set(self.status_mapping) - {s.value for s in LIFECYCLE})
+    @field_validator("status_mapping")
+    @classmethod
+    def _statuses(cls, value: dict[str, SystemStatuses]) -> dict[str, SystemStatuses]:
+        unknown = sorted(set(value) - {s.value for s in LIFECYCLE})
         if unknown:
             raise ValueError(
-                f"[status_mapping]: unknown status {', '.join(unknown)} "
-                f"(statuses: {', '.join(s.value for s in LIFECYCLE)})"
+                f"unknown status {', '.join(unknown)} (statuses: {', '.join(s.value for s in LIFECYCLE)})"
             )
-        return self
+        return value
 
 
 def read_referential(path: Path, known_names: frozenset[str] | set[str] = frozenset()) -> Referential:
@@ -387,7 +399,10 @@ def refusal(path: Path, problems: list[tuple[Loc, str]]) -> ImportFailure:
 
 
 def where(loc: Loc, raw: dict[str, Any], lines: list[str]) -> str:
-    """``[[norm]] 'code' (line 12), key 'kind'`` for ("norm", 3, "kind")."""
+    """``[[norm]] 'code' (line 12), key 'kind'`` for ("norm", 3, "kind"); ``[status_mapping]
+    (line 40), key 'rejected.fixmystreet' (line 45)`` for a key of a plain table."""
+    if loc and isinstance(loc[0], str) and isinstance(raw.get(loc[0]), dict):
+        return _in_table(loc, lines)
     parts: list[str] = []
     header = ""
     start = 0  # the line (0-based) of the table met so far
@@ -412,6 +427,19 @@ def where(loc: Loc, raw: dict[str, Any], lines: list[str]) -> str:
         line = _key_line(lines, keys[0], start) if found and parts else None
         parts.append(f"key '{key}'" + (f" (line {line + 1})" if line is not None else ""))
     return ", ".join(parts) or "(top)"
+
+
+def _in_table(loc: Loc, lines: list[str]) -> str:
+    """Where a key of a plain table (``[routing]``, ``[status_mapping]``) is, with its lines."""
+    name = str(loc[0])
+    pattern = re.compile(rf"^\s*\[\s*{re.escape(name)}\s*\]")
+    start = next((n for n, text in enumerate(lines) if pattern.match(text)), None)
+    said = f"[{name}]" + (f" (line {start + 1})" if start is not None else "")
+    keys = [str(k) for k in loc[1:]]
+    if not keys:
+        return said
+    line = _key_line(lines, keys[0], start) if start is not None else None
+    return f"{said}, key '{'.'.join(keys)}'" + (f" (line {line + 1})" if line is not None else "")
 
 
 def _nth_header(lines: list[str], header: str, index: int, start: int) -> int | None:

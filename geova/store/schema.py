@@ -332,6 +332,28 @@ class User(Base):
     session_version: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
 
 
+class AccountService(Base):
+    """A service account's services (migration 0015): its worklist lists their requests by
+    default; an account linked to none sees every service's."""
+
+    __tablename__ = "account_service"
+    user_id: Mapped[int] = mapped_column(ForeignKey("app_user.id", ondelete="CASCADE"), primary_key=True)
+    service_code: Mapped[str] = mapped_column(String(64), primary_key=True)
+
+
+class InterventionAssignee(Base):
+    """The agent a request is assigned to within its service (migration 0015): kept apart from
+    the request's row, so that assigning never changes what its verdicts read."""
+
+    __tablename__ = "intervention_assignee"
+    intervention_id: Mapped[int] = mapped_column(
+        ForeignKey("intervention.id", ondelete="CASCADE"), primary_key=True
+    )
+    assignee: Mapped[str] = mapped_column(String(64), index=True)  # an account's username
+    assigned_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    assigned_by: Mapped[str | None] = mapped_column(String(64))
+
+
 class InterventionEvent(Base):
     """What people did to a request in geova (reported, resolved, reassigned), for the record."""
 

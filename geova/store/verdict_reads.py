@@ -35,10 +35,11 @@ from geova.core.evaluate import DIMENSIONS, OPEN_STATES, RATED_STATES, State
 from geova.core.ordering import natural_sort
 from geova.store.bulk import SQLITE_TIME
 from geova.store.records import RecordFilter, fetch_raw, filter_query, in_box, time_expr, to_utc
-from geova.store.schema import Intervention, InterventionZone, Quarter, Verdict, Zone
+from geova.store.schema import Intervention, InterventionAssignee, InterventionZone, Quarter, Verdict, Zone
 
 V = Verdict.__table__
 IV = Intervention.__table__
+IA = InterventionAssignee.__table__
 NONE = "(none)"
 MAX_ID = 2**31 - 1  # the id column is a 32-bit integer on PostgreSQL
 # the stored column behind each grouping dimension (zones come from the membership table)
@@ -314,6 +315,7 @@ def open_page(
     states: Sequence[str] = (),
     sort: str = "due",
     descending: bool = False,
+    assignee: str | None = None,
 ) -> OpenPage:
     """The worklist's rows ``offset`` to ``offset + limit``, earliest due first (overdue first,
     then due soonest, requests without a due date last), counted and sorted by the database (an
@@ -323,7 +325,8 @@ def open_page(
 
     ``search`` keeps the requests whose id, source id or address holds it (case-insensitive);
     ``states`` those in these states at ``as_of``; ``sort`` orders by one of :data:`SORTS`
-    (``due``: overdue first, then due soonest), ``descending`` the other way round."""
+    (``due``: overdue first, then due soonest), ``descending`` the other way round; ``assignee``
+    keeps the requests assigned to this agent (geova.store.assignments)."""
     now = instant(conn, as_of)
     risk = instant(conn, pd.Timestamp(as_of) + pd.Timedelta(hours=risk_hours))
     still_open = or_(V.c.resolved_at.is_(None), V.c.resolved_at > now)
@@ -335,6 +338,10 @@ def open_page(
         due = and_(due, state_expr(conn, as_of, risk_hours).in_(list(states)))
     if search and search.strip():
         due = and_(due, V.c.intervention_id.in_(_matching(search.strip())))
+    if assignee:
+        due = and_(
+            due, V.c.intervention_id.in_(select(IA.c.intervention_id).where(IA.c.assignee == assignee))
+        )
     x, y = func.ST_X(IV.c.geom), func.ST_Y(IV.c.geom)
     joined = V.join(IV, IV.c.id == V.c.intervention_id)
     summary = restrict(
@@ -381,6 +388,7 @@ SORTS = {
     "quarter": V.c.quarter,
     "service": V.c.service,
     "status": IV.c.status,
+    "assignee": select(IA.c.assignee).where(IA.c.intervention_id == V.c.intervention_id).scalar_subquery(),
 }
 
 

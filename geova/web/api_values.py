@@ -12,6 +12,7 @@ import pandas as pd
 from flask import url_for
 
 from geova.core.norms import Norm, NormKind
+from geova.store.assignments import ASSIGNED
 
 UNITS = {"deadline": "hours", "frequency": "passages", "count": "events", "share": "percent"}
 
@@ -113,11 +114,15 @@ def request_json(
 
 
 def event_json(event: dict[str, Any], tz: str, personal: bool) -> dict[str, Any]:
-    """One step of a request's history; without ``personal``, no account name and no note."""
+    """One step of a request's history; without ``personal``, no account name and no note (nor
+    the agents an assignment names: geova.store.assignments)."""
+    detail = event["detail"]
+    if not personal and event["kind"] == ASSIGNED and isinstance(detail, dict):
+        detail = {k: v for k, v in detail.items() if k not in ("from", "to")}
     return {
         "kind": event["kind"],
         "at": iso(event["at"], tz),
         "username": event["username"] if personal else None,
         "note": event["note"] if personal else None,
-        "detail": event["detail"],
+        "detail": detail,
     }

@@ -35,7 +35,9 @@ access rule, routing, the store being busy), are the spec's list (``[{"code": 40
 
 - servicerequestupdates (FixMyStreet's extension; GET by ``start_date``/``end_date``, the same
   window, paging and access rule as requests; POST of a client's update, idempotent on its
-  ``update_id``): see get_updates and post_update.
+  ``update_id``): see get_updates and post_update. Their ``status`` is one of FixMyStreet's
+  extended statuses (OPEN, INVESTIGATING, IN_PROGRESS, FIXED...), as the referential's
+  ``[status_mapping]`` names each status of the life cycle (geova.core.lifecycle).
 
 ``jurisdiction_id`` is accepted and ignored (geova serves one territory).
 """
@@ -59,7 +61,14 @@ from pydantic import AfterValidator, Field, field_validator, model_validator
 from sqlalchemy import Connection
 from werkzeug.exceptions import HTTPException
 
-from geova.core.lifecycle import TransitionRefused, external_status, is_open
+from geova.core.lifecycle import (
+    FIXMYSTREET_UPDATES,
+    TransitionRefused,
+    allowed_from,
+    external_status,
+    fixmystreet_status,
+    from_fixmystreet,
+)
 from geova.core.norms import Norm, ScopeAttributes, scope_attributes
 from geova.evaluation import evaluate
 from geova.store import edits
@@ -667,9 +676,11 @@ class NewUpdate(Params):
     @field_validator("status")
     @classmethod
     def _status(cls, value: str) -> str:
-        if value.lower() not in STATUSES:
-            raise ValueError("must be open or closed")
-        return value.lower()
+        """One of FixMyStreet's extended statuses (``open``/``closed`` too, any case)."""
+        code = fixmystreet_status(value)
+        if code is None:
+            raise ValueError(f"must be one of {', '.join(FIXMYSTREET_UPDATES)}")
+        return code
 
     @model_validator(mode="before")
     @classmethod
@@ -684,7 +695,7 @@ def update_data(event: dict[str, Any], mapping: dict[str, dict[str, str]], tz: s
     return {
         "update_id": str(event["id"]),
         "service_request_id": str(event["intervention_id"]),
-        "status": external_status(mapping, status, "open311"),
+        "status": external_status(mapping, status, "fixmystreet"),
         "updated_datetime": w3(event["at"], tz),
         "description": (event["note"] or "") if detail.get("public") else "",
         "media_url": "",
@@ -713,9 +724,13 @@ def get_updates(fmt: str) -> Response:
 
 @bp.post(f"/servicerequestupdates.{FMT}")
 def post_update(fmt: str) -> Response:
-    """A client's update of a request: a public note, which closes the request when it says
-    ``closed`` and the request is open (a resolution through the life cycle, at
-    ``updated_datetime``). Sent again with the same ``update_id``, it is recorded once."""
+    """A client's update of a request: a public note, which moves the request to the status of
+    the life cycle its extended status stands for (geova.core.lifecycle.from_fixmystreet: FIXED
+    and CLOSED resolve an open request at ``updated_datetime``; INVESTIGATING acknowledges it;
+    NOT_COUNCILS_RESPONSIBILITY rejects it, the description as the reason; OPEN is a note only).
+    A status the request already has, or one the life cycle does not lead to from its own (a
+    resolution of a request no longer open), is a note.
+    Sent again with the same ``update_id``, it is recorded once."""
     app_name = _reporter()
     form = parse(NewUpdate, request.values)
     client_id = form.update_id or form.update_id_ext
@@ -738,11 +753,26 @@ def post_update(fmt: str) -> Response:
         done = store.client_update(conn, request_id, app_name, client_id)
         if done is None:
             current = store.request_status(conn, request_id) or ""
+            target = from_fixmystreet(status_mapping(conn), form.status)
+            if target is not None and target not in allowed_from(current):
+                target = None  # there already, or past it (resolved, ended): what it says is a note
             try:
-                if form.status == "closed" and is_open(current):
+                if target == "resolved":
                     moment = when if when is not None else datetime.now(UTC)
                     edits.resolve(
                         conn, request_id, moment, form.description, username, public=True, extra=extra
+                    )
+                elif target is not None:
+                    reason = (form.description or "").strip()[: edits.MAX_SHORT_TEXT] or form.status
+                    edits.transition(
+                        conn,
+                        request_id,
+                        target,
+                        username,
+                        form.description,
+                        public=True,
+                        reason=reason if target == "rejected" else None,
+                        extra=extra,
                     )
                 elif not (form.description or "").strip():
                     raise ParamError("description", "is required when the update changes no status")

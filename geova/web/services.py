@@ -23,6 +23,7 @@ from flask import (
     abort,
     current_app,
     flash,
+    g,
     jsonify,
     redirect,
     render_template,
@@ -42,7 +43,7 @@ from geova.core.evaluate import DEFAULT_RISK_HOURS, State, judge
 from geova.core.lifecycle import LIFECYCLE
 from geova.evaluation import ensure_current, territory_of
 from geova.io.exports import to_excel_csv
-from geova.store import edits, request_details, verdict_reads
+from geova.store import assignments, edits, request_details, verdict_reads
 from geova.store import records as store_records
 from geova.store.db import write
 from geova.store.records import RecordFilter
@@ -99,6 +100,7 @@ COLUMNS = [
     "hours_left",
     "service",
     "service_name",
+    "assignee",
     "status",
     "description",
     "state",
@@ -117,9 +119,34 @@ class WorklistParams(MapFeedParams):
     risk_hours: Hours = DEFAULT_RISK_HOURS
     show: Literal["open", "due"] = "open"
     q: Annotated[str, Field(max_length=100)] | None = None  # free text: an id or part of an address
-    sort: Literal["due", "reported", "request", "category", "quarter", "service", "status"] = "due"
+    sort: Literal["due", "reported", "request", "category", "quarter", "service", "assignee", "status"] = (
+        "due"
+    )
     order: Literal["asc", "desc"] = "asc"
     page: Annotated[int, Field(ge=1, le=10**6)] = 1
+    # whose requests: the account's services (``mine``, the default) or every service's (``all``);
+    # a service chosen in ``service`` wins over both
+    scope: Literal["mine", "all"] = "mine"
+    assigned: Literal["me", "any"] = "any"  # ``me``: only the requests assigned to the account
+
+
+def my_services() -> tuple[str, ...]:
+    """The services the signed-in account is linked to (none: it sees every service's)."""
+    if "geova_my_services" not in g:
+        with engine().connect() as conn:
+            g.geova_my_services = assignments.account_services(conn, current_user.account.id)
+    mine: tuple[str, ...] = g.geova_my_services
+    return mine
+
+
+def services_shown(view: View) -> tuple[str, ...] | None:
+    """The services whose requests the worklist lists: the one chosen, else the account's own
+    unless every service's are asked for; None for every service."""
+    if view.service:
+        return (view.service,)
+    if view_params(WorklistParams).scope == "mine" and my_services():
+        return my_services()
+    return None
 
 
 def risk_hours() -> float:
@@ -167,7 +194,7 @@ def worklist_frame(
     start, end = _period(view)
     where = RecordFilter(
         categories=(view.category,) if view.category else None,
-        services=(view.service,) if view.service else None,
+        services=services_shown(view),
         quarters=(view.quarter,) if view.quarter else None,
         zones=(view.zone,) if view.zone else None,
         reported_from=start,
@@ -190,6 +217,7 @@ def worklist_frame(
             states=view.states,
             sort=params.sort,
             descending=params.order == "desc",
+            assignee=current_user.username if params.assigned == "me" else None,
         )
         names = store_records.names(conn)["quarter"]
     facts = page.facts
@@ -211,6 +239,8 @@ def worklist_frame(
     frame["quarter_name"] = frame["quarter"].map(names)
     with engine().connect() as conn:
         texts = request_details.request_texts(conn, [int(i) for i in frame["id"]])
+        agent_of = assignments.assignees(conn, [int(i) for i in frame["id"]])
+    frame["assignee"] = frame["id"].map(lambda i: agent_of.get(int(i)))
     frame["address"] = frame["id"].map(lambda i: texts[i].address if i in texts else None)
     frame["description"] = frame["id"].map(lambda i: texts[i].description if i in texts else None)
     frame["status"] = frame["id"].map(lambda i: texts[i].status if i in texts else None)
@@ -218,7 +248,7 @@ def worklist_frame(
     frame["service_name"] = frame["service"].map(lambda s: names.get(s, s) if isinstance(s, str) else None)
     frame = frame[COLUMNS]
     texts_columns = ("source_id", "category", "category_label", "quarter", "quarter_name", "address")
-    for col in (*texts_columns, "service", "service_name", "status", "description"):
+    for col in (*texts_columns, "service", "service_name", "assignee", "status", "description"):
         frame[col] = frame[col].astype(object).where(frame[col].notna(), None)  # None, never NaN
     return frame, page
 
@@ -226,7 +256,7 @@ def worklist_frame(
 def _keep() -> dict[str, Any]:
     """The worklist's query string, to come back to the same list after an action (its own keys
     only: nothing from a crafted link reaches url_for's ``_scheme`` or ``_external``)."""
-    return view_query("risk_hours", "show", "q", "sort", "order", "page")
+    return view_query("risk_hours", "show", "q", "sort", "order", "page", "scope", "assigned")
 
 
 # -- the page -----------------------------------------------------------------------------------
@@ -345,6 +375,8 @@ def worklist() -> Any:
         norms=deadline_norms(),
         norm_label=lambda n: norm_label(n, lang),
         services=service_choices(),
+        my_services=[(c, service_name(c)) for c in my_services()],
+        agents=agent_choices(),
         categories=sorted(
             zip(cats["code"], cats["label_fr" if lang == "fr" else "label_en"], strict=True),
             key=lambda c: c[1].casefold(),
@@ -373,6 +405,16 @@ def service_choices() -> list[tuple[str, str]]:
         defined = [svc.code for svc in referential_services(conn)]
     codes = dict.fromkeys(defined + services())
     return sorted(((c, names.get(c, c)) for c in codes), key=lambda p: p[1].casefold())
+
+
+def agent_choices() -> list[tuple[str, str]]:
+    """(username, "username (services)") of the agents a request may be assigned to."""
+    with engine().connect() as conn:
+        found = assignments.agents(conn)
+    return [
+        (name, f"{name} ({', '.join(service_name(c) for c in codes)})" if codes else name)
+        for name, codes in found
+    ]
 
 
 def overdue_text(hours: Any) -> str:
@@ -474,6 +516,7 @@ def reassign(intervention_id: int) -> Any:
     try:
         with write(engine()) as conn:
             edits.reassign(conn, intervention_id, form.service.data, form.note.data, current_user.username)
+            assignments.unassign(conn, intervention_id)  # the new service's agents take it
     except ValueError as exc:
         flash(_("Request %(id)s was not changed: %(reason)s", id=sid, reason=refusal_text(exc)), "error")
     else:
@@ -489,19 +532,21 @@ def reassign(intervention_id: int) -> Any:
 
 
 BULK_STATUSES = ("acknowledged", "in_progress", "resolved")
+BULK_ACTIONS = (*BULK_STATUSES, "assign", "reassign")
 
 
 @bp.post("/worklist/bulk")
 @roles_required(*ROLES)
 def bulk() -> Any:
-    """One step for several requests at once (acknowledge, start or resolve now), with one note.
-    Each request changes on its own: those the life cycle refuses are named, the others go on."""
+    """One step for several requests at once (acknowledge, start or resolve now, assign to an
+    agent, reassign to another service), with one note. Each request changes on its own: those
+    refused are named, the others go on."""
     form = FlaskForm()
     if not form.validate_on_submit():
         _flash_form_errors(form)
         return _back()
     status = request.form.get("status", "")
-    if status not in BULK_STATUSES:
+    if status not in BULK_ACTIONS:
         flash(_("Choose what to do with the requests ticked."), "error")
         return _back()
     ids = []
@@ -513,6 +558,14 @@ def bulk() -> Any:
         return _back()
     note = request.form.get("note") or None
     public = request.form.get("public") == "y"
+    assignee = (request.form.get("assignee") or "").strip()[: edits.MAX_SHORT_TEXT]
+    service = (request.form.get("service") or "").strip()[: edits.MAX_SHORT_TEXT]
+    if status == "assign" and not assignee:
+        flash(_("Choose the agent to assign the requests to."), "error")
+        return _back()
+    if status == "reassign" and not service:
+        flash(_("Choose the service to hand the requests to."), "error")
+        return _back()
     done: list[str] = []
     refused: list[str] = []
     for intervention_id in dict.fromkeys(ids):
@@ -522,21 +575,43 @@ def bulk() -> Any:
             continue
         try:
             with write(engine()) as conn:
-                edits.transition(conn, intervention_id, status, current_user.username, note, public=public)
-        except ValueError as exc:
-            refused.append(f"{sid} ({refusal_text(exc)})")
+                if status == "assign":
+                    assignments.assign(conn, intervention_id, assignee, current_user.username, note)
+                elif status == "reassign":
+                    edits.reassign(conn, intervention_id, service, note, current_user.username)
+                    assignments.unassign(conn, intervention_id)  # the new service's agents take it
+                else:
+                    edits.transition(
+                        conn, intervention_id, status, current_user.username, note, public=public
+                    )
+        except (ValueError, LookupError) as exc:
+            reason = refusal_text(exc) if isinstance(exc, ValueError) else str(exc).strip("'")
+            refused.append(f"{sid} ({reason})")
         else:
             done.append(sid)
     if done:
-        flash(
-            _(
+        if status == "assign":
+            text = _(
+                "%(n)s requests assigned to %(agent)s: %(ids)s.",
+                n=len(done),
+                agent=assignee,
+                ids=", ".join(done),
+            )
+        elif status == "reassign":
+            text = _(
+                "%(n)s requests handed to %(service)s: %(ids)s.",
+                n=len(done),
+                service=service_name(service),
+                ids=", ".join(done),
+            )
+        else:
+            text = _(
                 "%(n)s requests are now %(status)s: %(ids)s.",
                 n=len(done),
                 status=status_label(status),
                 ids=", ".join(done),
-            ),
-            "success",
-        )
+            )
+        flash(text, "success")
     if refused:
         flash(_("Not changed: %(list)s.", list="; ".join(refused)), "error")
     return _back()
@@ -556,6 +631,7 @@ def _headers() -> dict[str, str]:
         "hours_overdue": _("Hours overdue"),
         "hours_left": _("Hours left"),
         "service_name": _("Service"),
+        "assignee": _("Agent"),
         "status": _("Status"),
         "description": _("Description"),
         "state": _("State"),
@@ -640,6 +716,7 @@ def worklist_geojson() -> Any:
                 "description": r["description"],
                 "service": r["service"],
                 "service_name": r["service_name"],
+                "assignee": r["assignee"],
                 "status": r["status"],
                 "reported_at": _iso(r["reported_at"], tz),
                 "due_at": _iso(r["due_at"], tz),
