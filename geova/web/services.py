@@ -69,6 +69,7 @@ from geova.web.queries import (
     view_params,
     zones,
 )
+from geova.web.requesters import notify_resolved
 from geova.web.statuses import actions, refusal_text, service_name, service_names, status_label
 
 bp = Blueprint("services", __name__)
@@ -424,6 +425,7 @@ def resolve(intervention_id: int) -> Any:
         flash(_("Request %(id)s was not changed: %(reason)s", id=sid, reason=refusal_text(exc)), "error")
     else:
         flash(_("Request %(id)s marked resolved.", id=sid), "success")
+        notify_resolved([intervention_id])
     return _back()
 
 
@@ -460,6 +462,8 @@ def change_status(intervention_id: int) -> Any:
         flash(
             _("Request %(id)s is now %(status)s.", id=sid, status=status_label(form.status.data)), "success"
         )
+        if form.status.data == "resolved":
+            notify_resolved([intervention_id])
     return _back()
 
 
@@ -514,6 +518,7 @@ def bulk() -> Any:
     note = request.form.get("note") or None
     public = request.form.get("public") == "y"
     done: list[str] = []
+    changed: list[int] = []
     refused: list[str] = []
     for intervention_id in dict.fromkeys(ids):
         with engine().connect() as conn:
@@ -527,6 +532,9 @@ def bulk() -> Any:
             refused.append(f"{sid} ({refusal_text(exc)})")
         else:
             done.append(sid)
+            changed.append(intervention_id)
+    if status == "resolved":
+        notify_resolved(changed)
     if done:
         flash(
             _(
