@@ -121,7 +121,7 @@ def json_body(model: type[BaseModel]) -> Any:
             raise InvalidBody("the body is not valid JSON") from None
         if not loc:
             raise InvalidBody("the body is not a JSON object") from None
-        name = ".".join(loc[:2]) if loc[0] in NESTED and len(loc) > 1 else loc[0]  # requester.email
+        name = "/".join(loc[:2]) if loc[0] in NESTED and len(loc) > 1 else loc[0]  # requester/email
         raise InvalidField(name, str(first["msg"]).removeprefix("Value error, ")) from None
 
 
