@@ -66,7 +66,7 @@ class _Keeper:
     def __init__(self, server: SmtpServer) -> None:
         self.server = server
 
-    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:  # noqa: N802 (aiosmtpd's name)
+    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
         message = message_from_bytes(envelope.original_content or envelope.content, policy=policy.default)
         self.server.received.append(Received(list(envelope.rcpt_tos), envelope.mail_from, message))  # type: ignore[arg-type]
         return "250 Message accepted for delivery"

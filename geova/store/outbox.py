@@ -208,12 +208,17 @@ def enqueue_followups(conn: Connection, as_of: datetime | None = None) -> list[t
     due = steps[steps["due_at"] <= when]
     order = {s.code: i for i, s in enumerate(STEPS)}
     written = []
-    for iv_id, group in due.groupby("id", sort=True):
-        latest = max(group.itertuples(), key=lambda r: order[r.step])
-        if latest.state in ("done", "done_late"):
+    latest: dict[int, tuple[str, str]] = {}  # request -> (step, state) of its latest step due
+    for iv_id, step, state in zip(
+        due["id"].tolist(), due["step"].tolist(), due["state"].tolist(), strict=True
+    ):
+        if iv_id not in latest or order[step] > order[latest[iv_id][0]]:
+            latest[iv_id] = (step, state)
+    for iv_id, (step, state) in sorted(latest.items()):
+        if state in ("done", "done_late"):
             continue
-        if enqueue(conn, int(iv_id), str(latest.step)) is not None:
-            written.append((int(iv_id), str(latest.step)))
+        if enqueue(conn, int(iv_id), step) is not None:
+            written.append((int(iv_id), step))
     return written
 
 
