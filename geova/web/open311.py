@@ -26,7 +26,9 @@ access rule, routing, the store being busy), are the spec's list (``[{"code": 40
   has no geocoder: an ``address_string`` alone is refused, with it the address is kept),
   ``description`` (4,000 characters at most; the service name when absent) and ``attribute[...]``;
   ``media_url`` (an http(s) URL, kept in the ``reported`` event's detail: the request table has no
-  column for it); ``email``, ``first_name``, ``last_name``, ``phone``, ``device_id`` and
+  column for it); ``email``, ``first_name``, ``last_name`` and ``phone`` are the requester's contact,
+  kept apart from the request (geova.store.requesters: never in any GET; a malformed ``email`` is
+  refused, 400 naming it) for the e-mails of the follow-up and the resolution; ``device_id`` and
   ``account_id`` are accepted and not stored. The request is stored with source ``open311``, its
   token as source id and the key's name (the app) as channel, assigned to its quarter, sub-quarter
   and zones and judged by the norms like any other;
