@@ -398,6 +398,9 @@ def test_a_mail_is_failed_after_the_last_attempt_and_can_be_retried(app, engine)
     agent.post(f"/services/outbox/{mail.id}/retry", data={"csrf_token": csrf(agent)})
     (mail,) = mails(engine, new)
     assert mail.state == "pending"
+    agent.environ_base["HTTP_ACCEPT_LANGUAGE"] = "fr"
+    page = agent.get("/services/outbox").get_data(as_text=True)
+    assert "Courriels sortants" in page and "en attente" in page and "Aucun serveur SMTP" in page
     assert login(app, "corr").get("/services/outbox").status_code == 403
     assert login(app, "elu").get("/services/outbox").status_code == 403
     assert agent.get("/services/outbox?page=0").status_code == 400
@@ -524,6 +527,8 @@ def test_the_command_line_erases_and_purges(engine, tmp_path, monkeypatch):
         edits.resolve(conn, ended, datetime.now(UTC) - timedelta(days=2), None, "agent")
     assert run_cli(url, "requesters", "erase", erased).output.strip() == f"request {erased}: contact erased"
     assert run_cli(url, "requesters", "erase", erased).exit_code == 1  # nothing left to erase
+    monkeypatch.delenv("GEOVA_SMTP_HOST", raising=False)
+    assert "no SMTP server configured" in run_cli(url, "mail", "send").output
     # the default retention (365 days) keeps a request ended just now
     assert run_cli(url, "requesters", "purge").output.startswith("0 contacts erased")
     # the environment's retention...
