@@ -1191,6 +1191,16 @@ def _add_economy_commands() -> None:
 _add_economy_commands()
 
 
+def _add_mail_commands() -> None:
+    from geova.cli_mail import mail, requesters  # requesters' contacts and e-mails
+
+    cli.add_command(requesters)
+    cli.add_command(mail)
+
+
+_add_mail_commands()
+
+
 def main() -> None:
     cli(prog_name="geova")
 

@@ -80,6 +80,26 @@ class Settings(BaseSettings):
         description="reverse proxies in front of the app whose X-Forwarded-For and -Proto are "
         "believed (0: none, the headers are ignored)",
     )
+    # E-mails to requesters (geova.mailing) and how long their contacts are kept (geova.store.requesters).
+    smtp_host: str | None = Field(None, description="SMTP server for requesters' e-mails (none: they wait)")
+    smtp_port: int = Field(25, ge=1, le=65535, description="SMTP server port")
+    smtp_user: str | None = Field(None, description="SMTP login (none: no authentication)")
+    smtp_password: SecretStr | None = Field(None, description="SMTP password (never logged)")
+    smtp_starttls: bool = Field(False, description="upgrade the SMTP connection with STARTTLS")
+    smtp_timeout: float = Field(
+        10.0, gt=0, le=300, allow_inf_nan=False, description="seconds an SMTP connection may take"
+    )
+    mail_from: str = Field("geova@localhost", description="the From address of requesters' e-mails")
+    mail_max_attempts: int = Field(
+        8, ge=1, le=100, description="attempts at sending an e-mail before it is marked failed"
+    )
+    requester_retention_days: int = Field(
+        365,
+        ge=0,
+        le=36500,
+        description="days requesters' contacts are kept after their request ended (the territory "
+        "setting of the same name wins)",
+    )
 
     @field_validator("log_level", "log_format", mode="before")
     @classmethod
@@ -105,7 +125,7 @@ def as_config(settings: Settings) -> dict[str, Any]:
     return {
         f"{PREFIX}{name.upper()}": getattr(settings, name)
         for name in Settings.model_fields
-        if name != "secret_key"
+        if name not in ("secret_key", "smtp_password")
     }
 
 

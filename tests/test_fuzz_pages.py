@@ -54,6 +54,8 @@ ENDPOINTS: dict[str, tuple[str, ...]] = {
     "/published/{id}.pdf": ("lang",),
     "/admin/imports/jobs/{id}": ("lang",),
     "/admin/imports/jobs/{id}.json": ("lang",),
+    "/services/outbox": ("state", "page", "lang"),
+    "/services/requests/{id}/requester": ("lang",),
 }
 
 HOSTILE = [

@@ -26,10 +26,13 @@ from geova.core.checks import outside_extent
 from geova.core.lifecycle import TransitionRefused, check_transition, is_open
 from geova.core.model import Flag, Status
 from geova.core.records import HASHED, content_hashes
+from geova.core.requesters import Contact
 from geova.core.routing import queue_mapper
 from geova.store.areas import load_areas, territory_bounds
 from geova.store.db import StoreBusy
+from geova.store.outbox import enqueue_resolution_notice
 from geova.store.referential import services
+from geova.store.requesters import add_requester
 from geova.store.routing import due_for, placed_request, service_for
 from geova.store.schema import (
     SRID,
@@ -204,6 +207,7 @@ def report_intervention(
     source_id: str | None = None,
     media_url: str | None = None,
     photo: Mapping[str, str] | None = None,
+    requester: Contact | None = None,
 ) -> int:
     """Store a new open request reported in geova; returns its id.
 
@@ -213,7 +217,8 @@ def report_intervention(
     assign them. The APIs may pass what a form does not: whether it is
     insulting, its severity, its channel, a source with its own id (Open311 tokens) and a
     ``media_url`` (Open311's photo link), kept in the ``reported`` event's detail; the web form a
-    ``photo`` it stored on disk (its file name and Content-Type), kept there too.
+    ``photo`` it stored on disk (its file name and Content-Type), kept there too. The
+    ``requester``'s contact (checked by geova.core.requesters) is kept apart (geova.store.requesters).
     """
     if (source is None) != (source_id is None):
         raise ValueError("give both source and source_id, or neither")
@@ -293,6 +298,7 @@ def report_intervention(
             **({"photo": dict(photo)} if photo else {}),
         },
     )
+    add_requester(conn, new_id, requester)
     return new_id
 
 
@@ -330,7 +336,8 @@ def transition(
     before the report nor in the future); reopening a resolved request (``in_progress``) clears it.
     ``rejected`` needs a ``reason``; ``duplicate`` the id of the request it repeats. A change the
     life cycle does not allow raises TransitionRefused (a ValueError). ``extra`` is kept in the
-    event's detail (an Open311 client's own update id)."""
+    event's detail (an Open311 client's own update id). A resolution writes the requester's
+    notice in the outbox, in this same transaction (geova.store.outbox)."""
     current = _current(conn, intervention_id)
     note = _text(note, "note", MAX_TEXT)
     reason = _text(reason, "reason", MAX_SHORT_TEXT)
@@ -364,6 +371,8 @@ def transition(
     current.update(changes)
     conn.execute(update(IV).where(IV.c.id == intervention_id).values(**changes, content_hash=_hash(current)))
     _event(conn, intervention_id, target.value, now, username, note, detail)
+    if target is Status.RESOLVED:
+        enqueue_resolution_notice(conn, intervention_id)  # sent once committed (geova.mailing)
 
 
 def resolve(

@@ -640,3 +640,45 @@ class VoiceAnswer(Base):
     safety: Mapped[int | None] = mapped_column(Integer)
     comment: Mapped[str | None] = mapped_column(Text)
     answered_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+
+class Requester(Base):
+    """Who asked for a request (name, e-mail, phone), kept apart from the request so that no read of
+    the request tables (public pages, feeds, Open311, exports) can carry it; only the service and
+    admin roles read it (geova.store.requesters). Erasure blanks the contact and keeps ``erased_at``."""
+
+    __tablename__ = "requester"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    intervention_id: Mapped[int] = mapped_column(
+        ForeignKey("intervention.id", ondelete="CASCADE"), unique=True
+    )
+    name: Mapped[str | None] = mapped_column(Text)
+    email: Mapped[str | None] = mapped_column(Text)
+    phone: Mapped[str | None] = mapped_column(Text)
+    lang: Mapped[str] = mapped_column(String(2))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    erased_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+
+
+class MailOutbox(Base):
+    """An e-mail to a requester (resolution notice, follow-up step), sent with retries
+    (geova.store.outbox); one per request and kind, so a notice is never sent twice."""
+
+    __tablename__ = "mail_outbox"
+    __table_args__ = (
+        UniqueConstraint("intervention_id", "kind", name="uq_mail_outbox_kind"),
+        Index("ix_mail_outbox_state", "state", "next_attempt_at"),
+    )
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    intervention_id: Mapped[int | None] = mapped_column(ForeignKey("intervention.id", ondelete="SET NULL"))
+    kind: Mapped[str] = mapped_column(String(16))
+    to_addr: Mapped[str] = mapped_column(Text)
+    subject: Mapped[str] = mapped_column(Text)
+    body: Mapped[str] = mapped_column(Text)
+    lang: Mapped[str] = mapped_column(String(2))
+    state: Mapped[str] = mapped_column(String(8))
+    attempts: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    next_attempt_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    last_error: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime())

@@ -157,6 +157,7 @@ def init_app(app: Flask) -> None:
         public,
         reports,
         request_page,
+        requesters,
         services,
         surveys,
         voice,
@@ -178,6 +179,7 @@ def init_app(app: Flask) -> None:
         surveys.bp,
         voice.bp,
         economy.bp,  # economic effect of quality (commercial zones)
+        requesters.bp,  # requesters' contacts and the mail outbox (services)
     ):
         app.register_blueprint(bp)
     from geova.web import api, open311  # JSON API and Open311 GeoReport v2 (CSRF-exempt: keys authenticate)

@@ -83,6 +83,7 @@ from geova.web.auth import roles_required
 from geova.web.errors import ParamError
 from geova.web.format import territory_tz
 from geova.web.params import MAX_TEXT, local, parse
+from geova.web.requesters import notify_resolved
 
 bp = Blueprint("api", __name__, url_prefix="/api/v1")
 csrf.exempt(bp)  # keys, not cookies, authenticate writes; session writes need a JSON body (see above)
@@ -101,6 +102,9 @@ def readable() -> RequestAccess:
     return access
 
 
+NESTED = ("requester",)  # body members that are objects: an error names their member too
+
+
 def json_body(model: type[BaseModel]) -> Any:
     """The JSON object sent, validated by ``model``; an empty body is an empty object. Other content
     types are refused (a form of another site could otherwise post with a visitor's session)."""
@@ -117,7 +121,8 @@ def json_body(model: type[BaseModel]) -> Any:
             raise InvalidBody("the body is not valid JSON") from None
         if not loc:
             raise InvalidBody("the body is not a JSON object") from None
-        raise InvalidField(loc[0], str(first["msg"]).removeprefix("Value error, ")) from None
+        name = "/".join(loc[:2]) if loc[0] in NESTED and len(loc) > 1 else loc[0]  # requester/email
+        raise InvalidField(name, str(first["msg"]).removeprefix("Value error, ")) from None
 
 
 def as_of_of(value: datetime | None, tz: str) -> pd.Timestamp:
@@ -408,6 +413,7 @@ def report() -> Any:
                 insulting=body.insulting,
                 severity=body.severity,
                 channel=body.channel,
+                requester=body.requester.contact() if body.requester else None,
             )
         except edits.OutsideTerritory as exc:
             raise InvalidField("lon,lat", str(exc)) from None
@@ -451,6 +457,7 @@ def resolve(intervention_id: int) -> Any:
         abort(404, f"no request with id {intervention_id}")
     except ValueError as exc:
         raise Refused(str(exc)) from None
+    notify_resolved([intervention_id])
     return written(intervention_id)
 
 
@@ -485,6 +492,8 @@ def change_status(intervention_id: int) -> Any:
         abort(404, str(exc).strip("'"))
     except ValueError as exc:
         raise Refused(str(exc)) from None
+    if body.status == "resolved":
+        notify_resolved([intervention_id])
     return written(intervention_id)
 
 

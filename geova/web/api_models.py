@@ -22,6 +22,7 @@ from pydantic import (
     StrictStr,
 )
 
+from geova.core import requesters as contacts
 from geova.core.evaluate import DEFAULT_RISK_HOURS, DIMENSIONS, State
 from geova.core.norms import Basis
 from geova.store import edits
@@ -145,6 +146,49 @@ class Body(BaseModel):
     model_config = ConfigDict(extra="ignore", populate_by_name=True)
 
 
+def _email(value: str) -> str:
+    checked = contacts.check_email(value)
+    if checked is None:
+        raise ValueError("is empty (leave it out instead)")
+    return checked
+
+
+def _phone(value: str) -> str:
+    checked = contacts.check_phone(value)
+    if checked is None:
+        raise ValueError("is empty (leave it out instead)")
+    return checked
+
+
+def _unprefixed(check: Any) -> Any:
+    """A geova.core.requesters check whose error names no field (pydantic's location does)."""
+
+    def run(value: str) -> Any:
+        try:
+            return check(value)
+        except contacts.ContactRefused as exc:
+            raise ValueError(str(exc).split(": ", 1)[1]) from None
+
+    return run
+
+
+class RequesterBody(Body):
+    """Who asked (often a resident a correspondent reports for): kept apart from the request, read
+    only by the service and admin roles, used for the e-mails of the follow-up and the resolution."""
+
+    name: _text(contacts.MAX_NAME) | None = None  # type: ignore[valid-type]
+    email: (
+        Annotated[StrictStr, Field(max_length=contacts.MAX_EMAIL), AfterValidator(_unprefixed(_email))] | None
+    ) = None
+    phone: (
+        Annotated[StrictStr, Field(max_length=contacts.MAX_PHONE), AfterValidator(_unprefixed(_phone))] | None
+    ) = None
+    lang: Literal["fr", "en"] = Field("fr", description="the language of the e-mails")
+
+    def contact(self) -> contacts.Contact:
+        return contacts.contact(self.name, self.email, self.phone, self.lang)
+
+
 class ReportBody(Body):
     """POST /interventions: a new request, placed in its quarter and zones like an imported one."""
 
@@ -157,6 +201,9 @@ class ReportBody(Body):
     severity: _text(MAX_SEVERITY) | None = None  # type: ignore[valid-type]
     channel: _text(MAX_CHANNEL) | None = Field(None, description="default: geova")  # type: ignore[valid-type]
     reported_at: PastInstant | None = Field(None, description="with its offset; default: now")
+    requester: RequesterBody | None = Field(
+        None, description="the requester's contact (service and admin roles read it; never published)"
+    )
 
 
 class ResolveBody(Body):

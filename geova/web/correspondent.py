@@ -25,6 +25,7 @@ from sqlalchemy.exc import DBAPIError
 from wtforms import BooleanField, FloatField, SelectField, StringField, TextAreaField
 from wtforms.validators import DataRequired, InputRequired, Length, NumberRange, Optional, ValidationError
 
+from geova.core import requesters as contacts
 from geova.core.evaluate import DEFAULT_RISK_HOURS, State
 from geova.core.norms import NormKind, scope_attributes
 from geova.core.periodic import Units, evaluate_periodic, summarise
@@ -148,6 +149,15 @@ class DecimalPointFloatField(FloatField):
         super().process_formdata([str(v).replace(",", ".").strip() for v in valuelist])
 
 
+def contact_check(form: FlaskForm, field: Any) -> None:
+    """The same check as /api/v1 and Open311 (geova.core.requesters), as the field's own error."""
+    check = contacts.check_email if field.name == "requester_email" else contacts.check_phone
+    try:
+        check(field.data)
+    except contacts.ContactRefused as exc:
+        raise ValidationError(str(exc).split(": ", 1)[1]) from None
+
+
 class ReportForm(FlaskForm):
     category = SelectField(_l("Category"), validators=[DataRequired()])
     description = TextAreaField(
@@ -156,6 +166,29 @@ class ReportForm(FlaskForm):
     address = StringField(_l("Address"), validators=[Optional(), Length(max=edits.MAX_SHORT_TEXT)])
     latitude = DecimalPointFloatField(_l("Latitude"), validators=[InputRequired(), NumberRange(-90, 90)])
     longitude = DecimalPointFloatField(_l("Longitude"), validators=[InputRequired(), NumberRange(-180, 180)])
+    # The requester (a resident the correspondent reports for, or themself): optional, kept apart
+    # from the request (geova.store.requesters), for the follow-up and resolution e-mails.
+    requester_name = StringField(
+        _l("Requester's name"), validators=[Optional(), Length(max=contacts.MAX_NAME)]
+    )
+    requester_email = StringField(
+        _l("Requester's e-mail"), validators=[Optional(), Length(max=contacts.MAX_EMAIL), contact_check]
+    )
+    requester_phone = StringField(
+        _l("Requester's phone"), validators=[Optional(), Length(max=contacts.MAX_PHONE), contact_check]
+    )
+    requester_lang = SelectField(
+        _l("Language of the e-mails"), choices=[("fr", "Français"), ("en", "English")], default="fr"
+    )
+
+    def requester(self) -> contacts.Contact:
+        return contacts.contact(
+            self.requester_name.data,
+            self.requester_email.data,
+            self.requester_phone.data,
+            self.requester_lang.data,
+        )
+
     insulting = BooleanField(_l("Insulting (a slur, a threat, a hateful tag)"))
     severity = SelectField(_l("Severity"), validators=[Optional()], validate_choice=False)
     photo = FileField(_l("Photo (optional)"))
@@ -564,6 +597,7 @@ def report(code: str) -> Any:
                 insulting=bool(form.insulting.data),
                 severity=form.severity.data or None,
                 photo=kept,
+                requester=form.requester(),
             )
             placed = request_details.placement(conn, new_id)
             routed = request_details.request_row(conn, new_id)

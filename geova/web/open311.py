@@ -26,7 +26,9 @@ access rule, routing, the store being busy), are the spec's list (``[{"code": 40
   has no geocoder: an ``address_string`` alone is refused, with it the address is kept),
   ``description`` (4,000 characters at most; the service name when absent) and ``attribute[...]``;
   ``media_url`` (an http(s) URL, kept in the ``reported`` event's detail: the request table has no
-  column for it); ``email``, ``first_name``, ``last_name``, ``phone``, ``device_id`` and
+  column for it); ``email``, ``first_name``, ``last_name`` and ``phone`` are the requester's contact,
+  kept apart from the request (geova.store.requesters: never in any GET; a malformed ``email`` is
+  refused, 400 naming it) for the e-mails of the follow-up and the resolution; ``device_id`` and
   ``account_id`` are accepted and not stored. The request is stored with source ``open311``, its
   token as source id and the key's name (the app) as channel, assigned to its quarter, sub-quarter
   and zones and judged by the norms like any other;
@@ -68,8 +70,10 @@ from geova.core.lifecycle import (
     external_status,
     fixmystreet_status,
     from_fixmystreet,
+    is_open,
 )
 from geova.core.norms import Norm, ScopeAttributes, scope_attributes
+from geova.core.requesters import ContactRefused, contact
 from geova.evaluation import evaluate
 from geova.store import edits
 from geova.store import open311 as store
@@ -85,6 +89,7 @@ from geova.web.access import REPORTERS, key_user, request_access
 from geova.web.errors import Failure, ParamError, from_http, register_format
 from geova.web.format import territory_tz
 from geova.web.params import MAX_ID, Code, Codes, Instant, Params, Text, local, parse
+from geova.web.requesters import notify_resolved
 
 PREFIX = "/open311"
 bp = Blueprint("open311", __name__, url_prefix=f"{PREFIX}/v2")
@@ -612,6 +617,13 @@ def post_request(fmt: str) -> Response:
         allowed = [v["key"] for v in defined["severity"]["values"]]
         if severity not in allowed:
             raise ParamError("attribute[severity]", f"must be one of {', '.join(allowed)}")
+    try:
+        name = " ".join(n for n in (form.first_name, form.last_name) if n and n.strip()) or None
+        requester = contact(name, form.email, form.phone, _lang())
+    except ContactRefused as exc:
+        raise ParamError(
+            exc.field if exc.field != "name" else "last_name", str(exc).split(": ", 1)[1]
+        ) from None
     tz = territory_tz()
     with write(engine()) as conn:
         token = store.new_token(conn)
@@ -631,6 +643,7 @@ def post_request(fmt: str) -> Response:
                 source=store.SOURCE,
                 source_id=token,
                 media_url=form.media_url,
+                requester=requester,
             )
         except edits.OutsideTerritory as exc:
             raise ParamError("lat/long", str(exc)) from None
@@ -747,6 +760,7 @@ def post_update(fmt: str) -> Response:
     extra: dict[str, Any] = {"client": app_name, "client_update_id": client_id}
     if form.media_url:
         extra["media_url"] = form.media_url
+    resolved = False
     with write(engine()) as conn:
         if not store.existing(conn, [request_id], quarters, lock=True):
             abort(404, f"no service request '{request_id}' (service_request_id)")
@@ -783,5 +797,8 @@ def post_update(fmt: str) -> Response:
             except TransitionRefused as exc:
                 abort(409, str(exc))
             done = store.client_update(conn, request_id, app_name, client_id)
+            resolved = form.status == "closed" and is_open(current)
+    if resolved:
+        notify_resolved([request_id])
     data = [{"update_id": str(done), "service_request_id": str(request_id)}]
     return render(fmt, data, "service_request_updates", "request_update", status=200)

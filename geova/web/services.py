@@ -70,6 +70,7 @@ from geova.web.queries import (
     view_params,
     zones,
 )
+from geova.web.requesters import notify_resolved
 from geova.web.statuses import actions, refusal_text, service_name, service_names, status_label
 
 bp = Blueprint("services", __name__)
@@ -466,6 +467,7 @@ def resolve(intervention_id: int) -> Any:
         flash(_("Request %(id)s was not changed: %(reason)s", id=sid, reason=refusal_text(exc)), "error")
     else:
         flash(_("Request %(id)s marked resolved.", id=sid), "success")
+        notify_resolved([intervention_id])
     return _back()
 
 
@@ -502,6 +504,8 @@ def change_status(intervention_id: int) -> Any:
         flash(
             _("Request %(id)s is now %(status)s.", id=sid, status=status_label(form.status.data)), "success"
         )
+        if form.status.data == "resolved":
+            notify_resolved([intervention_id])
     return _back()
 
 
@@ -567,6 +571,7 @@ def bulk() -> Any:
         flash(_("Choose the service to hand the requests to."), "error")
         return _back()
     done: list[str] = []
+    changed: list[int] = []
     refused: list[str] = []
     for intervention_id in dict.fromkeys(ids):
         with engine().connect() as conn:
@@ -589,6 +594,9 @@ def bulk() -> Any:
             refused.append(f"{sid} ({reason})")
         else:
             done.append(sid)
+            changed.append(intervention_id)
+    if status == "resolved":
+        notify_resolved(changed)
     if done:
         if status == "assign":
             text = _(

@@ -1,7 +1,7 @@
 """service accounts' services and requests' assignees
 
 Revision ID: 0015
-Revises: 0013
+Revises: 0014
 Create Date: 2026-11-30 12:00:00
 
 Issue 10, point 3: a service account is linked to one or more of the referential's services
@@ -17,7 +17,7 @@ from alembic import op
 import geova.store.types
 
 revision = "0015"
-down_revision = "0013"
+down_revision = "0014"
 branch_labels = None
 depends_on = None
 
