@@ -30,15 +30,16 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import pandas as pd
-from flask import Blueprint, abort, make_response, render_template, send_file
+from flask import Blueprint, abort, make_response, render_template, send_file, url_for
 from flask_babel import get_locale
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_login import current_user, login_required
+from flask_wtf import FlaskForm
 
 from geova.core.evaluate import State, evaluate_deadline
 from geova.evaluation import territory_of
-from geova.store import edits, request_details, request_reads
+from geova.store import edits, request_details, request_reads, requesters
 from geova.store.records import RecordFilter, load_records
 from geova.web import engine
 from geova.web.access import request_access
@@ -71,6 +72,8 @@ EVENT_LABELS = {
     "rejected": _l("Request rejected"),
     "duplicate": _l("Marked as duplicate"),
     "cancelled": _l("Cancelled"),
+    "assigned": _l("Assigned to an agent"),
+    "contact_erased": _l("Requester's contact erased"),
 }
 
 
@@ -224,6 +227,10 @@ def show(intervention_id: int) -> Any:
     lang = str(get_locale() or "fr")
     as_of = judged_at(row.reported_at)
     events, photos = history(intervention_id, internal)
+    contact = None
+    if internal:  # the requester's contact: services and admin only (services/_requester.html)
+        with engine().connect() as conn:
+            contact = requesters.requester_of(conn, intervention_id)
     return render_template(
         "correspondent/request.html",
         request_row=row,
@@ -239,7 +246,9 @@ def show(intervention_id: int) -> Any:
         public_notes=[e for e in events if e["note"] and e["public"]],
         photos=photos,
         internal=internal,
-        requester=None,  # the requester's contact details: services/_requester.html, when present
+        contact=contact,
+        erase_url=url_for("requesters.erase", intervention_id=intervention_id) if internal else None,
+        form=FlaskForm() if internal else None,
     )
 
 

@@ -23,6 +23,7 @@ from pathlib import Path
 import pytest
 
 from tests.boston import load_quarters, load_zones
+from tests.smtp import smtp_server  # noqa: F401 (a fixture: a real SMTP server, for the loop)
 
 REPO = Path(__file__).resolve().parents[2]
 ARTIFACTS = REPO / "tests" / "artifacts"

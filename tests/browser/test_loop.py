@@ -4,7 +4,7 @@ A correspondent reports an insulting graffiti in a priority zone by clicking the
 service finds it at the top of its worklist with its due date → acknowledges it and resolves it
 with a public note → the correspondent sees the note and the verdict on the request's page →
 Open311 GET says closed with the note as ``status_notes`` and ``servicerequestupdates`` lists the
-update.
+update → a real SMTP server (aiosmtpd) received the requester's notice.
 
 The store: Boston's neighbourhoods and priority zones, the OVA referential and Boston's file (its
 services and routes), 2015's "trash on vacant lot" requests. The expected service and due date are
@@ -29,11 +29,13 @@ from sqlalchemy import Engine, select
 from geova.importing import import_interventions, load_extra_referential
 from geova.store import apikeys
 from geova.store.areas import load_areas
+from geova.store.assignments import set_account_services
 from geova.store.schema import Intervention
 from geova.store.status import set_setting
 from geova.store.users import add_user
 from tests.boston import load_quarters, load_zones
 from tests.browser.conftest import ACCOUNTS, PASSWORD, Watched, serving, watched_page
+from tests.smtp import SmtpServer
 
 REPO = Path(__file__).resolve().parents[2]
 IV = Intervention.__table__
@@ -41,6 +43,7 @@ TZ = "America/New_York"
 GRAFFITI_ZONE_HOURS = 48  # nantes.graffiti.48h in data/referential.toml: graffiti in a priority zone
 PUBLIC_NOTE = "Tag painted over; thank you for the report."
 INTERNAL_NOTE = "Crew 3, ladder needed"
+REQUESTER = ("Ada Resident", "ada.resident@example.org")
 
 
 def boston_route(category: str) -> dict[str, Any]:
@@ -63,7 +66,7 @@ def zone_in_a_quarter(engine: Engine) -> tuple[float, float, str]:
 
 
 @pytest.fixture
-def loop(db_url: str, engine: Engine, tmp_path: Path) -> Iterator[dict[str, Any]]:
+def loop(db_url: str, engine: Engine, smtp_server: SmtpServer) -> Iterator[dict[str, Any]]:
     load_quarters(engine)
     load_zones(engine)
     load_extra_referential(engine, REPO / "data/boston/norms.toml")
@@ -77,8 +80,9 @@ def loop(db_url: str, engine: Engine, tmp_path: Path) -> Iterator[dict[str, Any]
         set_setting(conn, "headline_norm", "boston.target")
         for role, username in ACCOUNTS.items():
             add_user(conn, username, PASSWORD, role, quarter if role == "correspondent" else None)
+        set_account_services(conn, ACCOUNTS["service"], [boston_route("graffiti")["code"]])
         fms_key = apikeys.add_key(conn, "fixmystreet", "correspondent")[1]
-    config = {"GEOVA_DATABASE_URL": db_url, "SECRET_KEY": "loop-tests"}
+    config = {"GEOVA_DATABASE_URL": db_url, "SECRET_KEY": "loop-tests", **smtp_server.settings()}
     with serving(config) as base:
         yield {"base": base, "lon": lon, "lat": lat, "quarter": quarter, "key": fms_key}
 
@@ -99,7 +103,7 @@ def click_at(web: Watched, lat: float, lon: float) -> None:
     web.page.mouse.click(x, y)  # type: ignore[attr-defined]
 
 
-def test_a_report_travels_the_whole_loop(browser, loop, engine, request):
+def test_a_report_travels_the_whole_loop(browser, loop, engine, smtp_server, request):
     base, name = loop["base"], request.node.name.replace("[", "-").replace("]", "")
     started = datetime.now(UTC).replace(microsecond=0) - timedelta(seconds=1)
 
@@ -114,6 +118,10 @@ def test_a_report_travels_the_whole_loop(browser, loop, engine, request):
         web.page.select_option("form#report select[name=category]", "graffiti")
         web.page.fill("form#report textarea[name=description]", "Insulting tag on the shop shutter")
         web.page.fill("form#report input[name=address]", "1 Loop Street")
+        web.page.check("form#report input[name=insulting]")
+        web.page.fill("form#report input[name=requester_name]", REQUESTER[0])
+        web.page.fill("form#report input[name=requester_email]", REQUESTER[1])
+        web.page.select_option("form#report select[name=requester_lang]", "en")
         web.page.click("form#report button[type=submit]")
         web.page.wait_for_load_state("networkidle")
         assert "recorded" in web.page.locator(".flash").first.inner_text()
@@ -122,12 +130,13 @@ def test_a_report_travels_the_whole_loop(browser, loop, engine, request):
     service = boston_route("graffiti")
     reported = pd.Timestamp(new.reported_at)
     due = reported + pd.Timedelta(hours=GRAFFITI_ZONE_HOURS)
-    assert (new.service, pd.Timestamp(new.due_at)) == (service["code"], due)
+    assert (new.service, pd.Timestamp(new.due_at), new.insulting) == (service["code"], due, True)
 
-    # 2. the service finds it at the top of its worklist, with its due date; acknowledges, resolves
+    # 2. the service finds it at the top of its worklist (its services by default), with its due
+    # date; acknowledges it, resolves it with a public note
     with watched_page(browser, base, f"{name}-2-worklist", width=1366, height=768) as web:
         web.login("service")
-        web.goto(f"/worklist?lang=en&service={quote(service['code'])}")
+        web.goto("/worklist?lang=en")
         top = web.page.locator("tr[data-id]").first
         assert top.get_attribute("data-id") == str(new.id)
         shown = top.locator("td").nth(6).inner_text().replace("\u202f", " ")  # English short format
@@ -157,7 +166,22 @@ def test_a_report_travels_the_whole_loop(browser, loop, engine, request):
         )
     assert reported <= resolved_at < due  # on time
 
-    # 3. Open311: closed, with the public note; FixMyStreet's updates fetcher sees the resolution
+    # 3. the correspondent opens the request from the quarter's list: the public note, the verdict
+    with watched_page(browser, base, f"{name}-3-request") as web:
+        web.login("correspondent")
+        web.goto(f"/quarters/{loop['quarter']}?lang=en")
+        web.page.locator(f"a[href^='/requests/{new.id}']").first.click()
+        web.page.wait_for_load_state("networkidle")
+        assert web.page.locator(".public-note").inner_text().endswith(PUBLIC_NOTE)
+        assert INTERNAL_NOTE not in web.page.locator("main").inner_text()
+        assert web.page.locator("[data-field=status]").get_attribute("data-status") == "resolved"
+        graffiti_48h = web.page.locator("tr[data-norm='nantes.graffiti.48h']")
+        assert graffiti_48h.get_attribute("data-state") == "on_time"
+        assert graffiti_48h.locator(".verdict").inner_text() == "on time"
+        assert pd.Timestamp(graffiti_48h.get_attribute("data-due")) == due
+        assert REQUESTER[1] not in web.page.content()  # the contact is the services' only
+
+    # 4. Open311: closed, with the public note; FixMyStreet's updates fetcher sees the resolution
     ended = datetime.now(UTC) + timedelta(minutes=1)
     open311 = f"{base}/open311/v2"
     answer = requests.get(f"{open311}/requests/{new.id}.json?api_key={loop['key']}", timeout=30)
@@ -169,5 +193,14 @@ def test_a_report_travels_the_whole_loop(browser, loop, engine, request):
     window = f"start_date={quote(started.isoformat())}&end_date={quote(ended.isoformat())}"
     updates = requests.get(f"{open311}/servicerequestupdates.json?{window}&api_key={loop['key']}", timeout=30)
     mine = [u for u in updates.json() if u["service_request_id"] == str(new.id)]
-    assert mine and mine[-1]["status"] == "closed" and mine[-1]["description"] == PUBLIC_NOTE
+    # FixMyStreet's extended statuses (data/referential.toml's [status_mapping])
+    assert [u["status"] for u in mine] == ["INVESTIGATING", "FIXED"]
+    assert mine[-1]["description"] == PUBLIC_NOTE
     assert INTERNAL_NOTE not in updates.text
+
+    # 5. the requester's notice reached the SMTP server, in the language they chose
+    (mail,) = smtp_server.wait_for(1)
+    assert mail.rcpt_tos == [REQUESTER[1]]
+    assert str(new.id) in mail.message["Subject"] or new.source_id in mail.message["Subject"]
+    assert PUBLIC_NOTE in mail.body and "1 Loop Street" in mail.body
+    assert INTERNAL_NOTE not in mail.body
