@@ -31,6 +31,7 @@ from sqlalchemy import (
     select,
 )
 
+from geova.core import validity
 from geova.core.evaluate import DIMENSIONS, OPEN_STATES, RATED_STATES, State
 from geova.core.ordering import natural_sort
 from geova.store.bulk import SQLITE_TIME
@@ -53,6 +54,12 @@ COLUMNS = {
 }
 
 
+def at_moment(as_of: pd.Timestamp) -> None:
+    """Note that a read judges at ``as_of`` in SQL: its answer is known to hold at that instant
+    only (geova.core.validity; a page judged "now" is then not cached)."""
+    validity.moment(int(pd.Timestamp(as_of).value // 1000))
+
+
 def instant(conn: Connection, as_of: pd.Timestamp) -> Any:
     """A bound instant compared with the verdict table's stored columns as they are (so that their
     indexes serve): UTC text in SQLAlchemy's SQLite format, an aware timestamp on PostgreSQL. Typed
@@ -65,6 +72,7 @@ def instant(conn: Connection, as_of: pd.Timestamp) -> Any:
 
 def state_expr(conn: Connection, as_of: pd.Timestamp, risk_hours: float) -> Any:
     """The state of each verdict row at ``as_of`` (geova.core.evaluate.State values)."""
+    at_moment(as_of)
     now = instant(conn, as_of)
     risk = instant(conn, pd.Timestamp(as_of) + pd.Timedelta(hours=risk_hours))
     closed = and_(V.c.resolved_at.is_not(None), V.c.resolved_at <= now)
@@ -124,6 +132,7 @@ def requests_by(
         from geova.store.verdict_replica import replica
 
         return replica(conn.engine, conn).requests_by(as_of, norm_codes, where, columns)
+    at_moment(as_of)
     keys = [V.c[c] for c in columns]
     query = (
         select(*keys, func.count(V.c.intervention_id.distinct()).label("requests"))
@@ -269,6 +278,7 @@ def facts(
 ) -> pd.DataFrame:
     """The stored facts (geova.core.evaluate.FACT_COLUMNS) of the requests reported by ``as_of``,
     by norm and request id: geova.core.evaluate.judge turns them into one instant's verdicts."""
+    at_moment(as_of)
     query = (
         select(
             *_fact_columns(conn),
@@ -324,6 +334,7 @@ def open_page(
     ``search`` keeps the requests whose id, source id or address holds it (case-insensitive);
     ``states`` those in these states at ``as_of``; ``sort`` orders by one of :data:`SORTS`
     (``due``: overdue first, then due soonest), ``descending`` the other way round."""
+    at_moment(as_of)
     now = instant(conn, as_of)
     risk = instant(conn, pd.Timestamp(as_of) + pd.Timedelta(hours=risk_hours))
     still_open = or_(V.c.resolved_at.is_(None), V.c.resolved_at > now)
