@@ -97,6 +97,8 @@ def measure_pages(
                 users.add_user(
                     conn, f"bench-{role}", PASSWORD, role, QUARTER if role == "correspondent" else None
                 )
+            else:  # bench/load_bench.py gives bench-official a random password of its own
+                users.set_password(conn, f"bench-{role}", PASSWORD)
     engine.dispose()
     config = {"GEOVA_DATABASE_URL": url, "TESTING": True, "WTF_CSRF_ENABLED": False}
     config["GEOVA_PAGE_CACHE"] = page_cache
