@@ -285,9 +285,8 @@ def main() -> int:
     args = p.parse_args()
     if args.url:
         print(f"pages of {args.url} ({machine_load()})", flush=True)
-        found = measure_pages(
-            args.url, args.repeat, None if args.pages == "all" else set(args.pages.split(",")), args.page_cache
-        )
+        only = None if args.pages == "all" else set(args.pages.split(","))
+        found = measure_pages(args.url, args.repeat, only, args.page_cache)
         print(f"load after: {machine_load()}")
         if args.json:
             Path(args.json).write_text(json.dumps(found, indent=1, default=str))

@@ -162,4 +162,3 @@ def test_a_page_is_kept_only_while_the_clock_leaves_it_unchanged():
     with validity.collecting(1_000) as monthly:
         validity.until(2_000)  # the default period moves at the next month
     assert monthly.usable and monthly.high == 2_000
-
