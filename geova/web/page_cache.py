@@ -44,18 +44,15 @@ from cachelib import FileSystemCache
 from flask import Flask, Response, current_app, request, session
 from flask_babel import get_locale
 from flask_login import current_user
-from sqlalchemy import select
 
 from geova.core import validity
-from geova.store.schema import VerdictStale
-from geova.store.verdicts import data_version
+from geova.store.verdicts import settled_version
 from geova.web import engine
 from geova.web.security import script_nonce
 
 F = TypeVar("F", bound=Callable[..., Any])
 MAX_ENTRIES = 2_000  # files kept (a page of 50-300 KB: at most a few hundred MB)
 NONCE = "\x00geova-nonce\x00"  # stands for the nonce in a stored page
-STALE = VerdictStale.__table__
 
 
 def init_app(app: Flask) -> None:
@@ -79,9 +76,7 @@ def _version() -> str | None:
     """The store's data version, or None while a change made around the write path waits to be
     settled (the page computed then settles it and the version moves on)."""
     with engine().connect() as conn:
-        if conn.execute(select(STALE.c.intervention_id).limit(1)).first() is not None:
-            return None
-        return data_version(conn)
+        return settled_version(conn)
 
 
 def _who() -> str | None:
