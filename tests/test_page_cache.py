@@ -18,9 +18,12 @@ from sqlalchemy import Engine
 
 from app import create_app
 from geova.core import validity
+from geova.importing import load_extra_referential
+from tests.boston import load_quarters
 from tests.test_web_correspondent import (
     DORCHESTER,
     NORM,
+    REPO,
     csrf,
     fast_passwords,
     login,
@@ -162,3 +165,13 @@ def test_a_page_is_kept_only_while_the_clock_leaves_it_unchanged():
     with validity.collecting(1_000) as monthly:
         validity.until(2_000)  # the default period moves at the next month
     assert monthly.usable and monthly.high == 2_000
+
+
+def test_an_overview_of_a_store_without_requests_is_served(db_url, engine):
+    """Nothing reported yet: the period runs up to now (it moves at the next month), still a page."""
+    load_quarters(engine)
+    load_extra_referential(engine, REPO / "data/boston/norms.toml")
+    app = create_app({"GEOVA_DATABASE_URL": db_url, "TESTING": True, "SECRET_KEY": "test"})
+    client = app.test_client()
+    for _ in range(3):
+        assert client.get("/?lang=en").status_code == 200

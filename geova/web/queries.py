@@ -192,7 +192,8 @@ def _note_clock(
     if latest is not None and latest <= now:
         validity.since(_micros(latest))
     else:
-        validity.until(min(_micros(default_end), *([_micros(latest)] if latest is not None else [])))
+        moves = [default_end] if latest is None else [default_end, latest]
+        validity.until(min(_micros(t) for t in moves))
 
 
 def current_view(months: int = 12) -> View:
