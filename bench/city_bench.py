@@ -28,6 +28,7 @@ import os
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -79,7 +80,12 @@ def machine_load() -> str:
     return f"load {one:.2f} / {five:.2f} (1 / 5 min) on {os.cpu_count()} CPUs"
 
 
-def measure_pages(url: str, repeat: int, only: set[str] | None) -> dict[str, dict[str, Any]]:
+def measure_pages(
+    url: str, repeat: int, only: set[str] | None, page_cache: str = "none"
+) -> dict[str, dict[str, Any]]:
+    """Each page's first view and the median of ``repeat`` more. ``page_cache``: ``none`` computes
+    every view (what a first visitor after a write waits for); ``files`` serves the repeated views
+    from geova.web.page_cache, as gunicorn does (kept in a temporary folder)."""
     from geova.store import users
     from geova.store.db import make_engine, write
     from geova.web import create_app
@@ -91,8 +97,14 @@ def measure_pages(url: str, repeat: int, only: set[str] | None) -> dict[str, dic
                 users.add_user(
                     conn, f"bench-{role}", PASSWORD, role, QUARTER if role == "correspondent" else None
                 )
+            else:  # bench/load_bench.py gives bench-official a random password of its own
+                users.set_password(conn, f"bench-{role}", PASSWORD)
     engine.dispose()
-    app = create_app({"GEOVA_DATABASE_URL": url, "TESTING": True, "WTF_CSRF_ENABLED": False})
+    config = {"GEOVA_DATABASE_URL": url, "TESTING": True, "WTF_CSRF_ENABLED": False}
+    config["GEOVA_PAGE_CACHE"] = page_cache
+    if page_cache != "none":
+        config["GEOVA_INSTANCE_PATH"] = tempfile.mkdtemp(prefix="geova-city-cache-")
+    app = create_app(config)
     clients: dict[str | None, Any] = {None: app.test_client()}
     for role in ("correspondent", "service", "official"):
         client = app.test_client()
@@ -177,7 +189,7 @@ def run_backend(backend: str, n: int, args: argparse.Namespace) -> dict[str, Any
             only = None if args.pages == "all" else set(args.pages.split(","))
             print("  pages (server-side):", flush=True)
             result["pages"] = measure_pages(
-                engine.url.render_as_string(hide_password=False), args.repeat, only
+                engine.url.render_as_string(hide_password=False), args.repeat, only, args.page_cache
             )
     result["load_after"] = machine_load()
     return result
@@ -263,13 +275,18 @@ def main() -> int:
     p.add_argument("--json", help="also write the figures to this file")
     p.add_argument("--keep", action="store_true", help="keep the store (for bench/load_bench.py --db)")
     p.add_argument("--url", help="measure the pages only, on this store (kept by an earlier --keep run)")
+    p.add_argument(
+        "--page-cache",
+        default="none",
+        choices=["none", "files"],
+        help="none: every view computed (default); files: repeated views from the page cache",
+    )
     p.add_argument("--growth", help="write the growth plot (import, evaluate, overview) to this PNG")
     args = p.parse_args()
     if args.url:
         print(f"pages of {args.url} ({machine_load()})", flush=True)
-        found = measure_pages(
-            args.url, args.repeat, None if args.pages == "all" else set(args.pages.split(","))
-        )
+        only = None if args.pages == "all" else set(args.pages.split(","))
+        found = measure_pages(args.url, args.repeat, only, args.page_cache)
         print(f"load after: {machine_load()}")
         if args.json:
             Path(args.json).write_text(json.dumps(found, indent=1, default=str))

@@ -15,6 +15,7 @@ import pandas as pd
 from sqlalchemy import Connection, Engine
 
 from geova.config import DEFAULT_TIMEZONE
+from geova.core import validity
 from geova.core.evaluate import (
     DEFAULT_RISK_HOURS,
     DIMENSIONS,
@@ -274,6 +275,9 @@ def evaluate(
             units = store_records.load_units(conn)
             shares = store_records.load_shares(conn)
     computed = None
+    if recs is not None or periodic_norms:
+        # judged here in Python at ``as_of``: known to hold at that instant only (geova.core.validity)
+        validity.moment(int(as_of.value // 1000))
     if recs is not None and zones is not None:
         per = [
             evaluate_deadline(n, recs, zones, as_of, territory, risk_hours=risk_hours, basis=basis)

@@ -64,6 +64,11 @@ class Settings(BaseSettings):
         description="database connections kept per process (default SQLAlchemy's 5; GEOVA_THREADS "
         "under gunicorn)",
     )
+    page_cache: Literal["files", "none"] = Field(
+        "files",
+        description="where whole public pages and map feeds are kept between writes: files in the "
+        "instance folder, shared by the workers (geova/web/page_cache.py), or none",
+    )
     upload_max_mb: int = Field(
         200, ge=1, le=10_000, description="largest file (MB) an admin may upload or geova sync may download"
     )

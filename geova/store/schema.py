@@ -21,6 +21,7 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    text,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
@@ -395,6 +396,18 @@ class Verdict(Base):
         Index("ix_verdict_norm_reported", "norm_code", "reported_at"),
         Index("ix_verdict_norm_quarter", "norm_code", "quarter", "reported_at"),
         Index("ix_verdict_norm_due", "norm_code", "due_at"),  # the worklist, earliest due first
+        # the worklist's open requests (unresolved, or resolved after the instant judged at): the
+        # count and the first page from an index (migration 0016)
+        Index(
+            "ix_verdict_open_due",
+            "norm_code",
+            "due_at",
+            "intervention_id",
+            postgresql_include=["reported_at", "excluded"],
+            postgresql_where=text("resolved_at IS NULL"),
+            sqlite_where=text("resolved_at IS NULL"),
+        ),
+        Index("ix_verdict_norm_resolved", "norm_code", "resolved_at"),
     )
     # No foreign key to the request: a million-row COPY would pay a referential check per row. A
     # deleted request is queued by a trigger like a changed one, and settling removes its rows.

@@ -29,8 +29,10 @@ from sqlalchemy import (
     literal,
     or_,
     select,
+    union_all,
 )
 
+from geova.core import validity
 from geova.core.evaluate import DIMENSIONS, OPEN_STATES, RATED_STATES, State
 from geova.core.ordering import natural_sort
 from geova.store.bulk import SQLITE_TIME
@@ -54,6 +56,12 @@ COLUMNS = {
 }
 
 
+def at_moment(as_of: pd.Timestamp) -> None:
+    """Note that a read judges at ``as_of`` in SQL: its answer is known to hold at that instant
+    only (geova.core.validity; a page judged "now" is then not cached)."""
+    validity.moment(int(pd.Timestamp(as_of).value // 1000))
+
+
 def instant(conn: Connection, as_of: pd.Timestamp) -> Any:
     """A bound instant compared with the verdict table's stored columns as they are (so that their
     indexes serve): UTC text in SQLAlchemy's SQLite format, an aware timestamp on PostgreSQL. Typed
@@ -66,6 +74,7 @@ def instant(conn: Connection, as_of: pd.Timestamp) -> Any:
 
 def state_expr(conn: Connection, as_of: pd.Timestamp, risk_hours: float) -> Any:
     """The state of each verdict row at ``as_of`` (geova.core.evaluate.State values)."""
+    at_moment(as_of)
     now = instant(conn, as_of)
     risk = instant(conn, pd.Timestamp(as_of) + pd.Timedelta(hours=risk_hours))
     closed = and_(V.c.resolved_at.is_not(None), V.c.resolved_at <= now)
@@ -125,6 +134,7 @@ def requests_by(
         from geova.store.verdict_replica import replica
 
         return replica(conn.engine, conn).requests_by(as_of, norm_codes, where, columns)
+    at_moment(as_of)
     keys = [V.c[c] for c in columns]
     query = (
         select(*keys, func.count(V.c.intervention_id.distinct()).label("requests"))
@@ -270,6 +280,7 @@ def facts(
 ) -> pd.DataFrame:
     """The stored facts (geova.core.evaluate.FACT_COLUMNS) of the requests reported by ``as_of``,
     by norm and request id: geova.core.evaluate.judge turns them into one instant's verdicts."""
+    at_moment(as_of)
     query = (
         select(
             *_fact_columns(conn),
@@ -327,11 +338,11 @@ def open_page(
     ``states`` those in these states at ``as_of``; ``sort`` orders by one of :data:`SORTS`
     (``due``: overdue first, then due soonest), ``descending`` the other way round; ``assignee``
     keeps the requests assigned to this agent (geova.store.assignments)."""
+    at_moment(as_of)
     now = instant(conn, as_of)
     risk = instant(conn, pd.Timestamp(as_of) + pd.Timedelta(hours=risk_hours))
-    still_open = or_(V.c.resolved_at.is_(None), V.c.resolved_at > now)
     active = V.c.excluded.is_(False) if conn.dialect.name == "postgresql" else V.c.excluded == 0
-    due = and_(V.c.norm_code == norm_code, V.c.reported_at <= now, still_open, active)
+    due = and_(V.c.norm_code == norm_code, V.c.reported_at <= now, active)
     if not every_open:
         due = and_(due, V.c.due_at <= risk)
     if states:
@@ -342,41 +353,57 @@ def open_page(
         due = and_(
             due, V.c.intervention_id.in_(select(IA.c.intervention_id).where(IA.c.assignee == assignee))
         )
+    # Open at ``as_of``: not resolved, or resolved later. Read as two disjoint parts rather than one
+    # OR, so that each has its index: the open verdicts' partial index (norm, due date) for the
+    # first (the worklist's count and first page from the index alone: 0.34 s -> 0.04 s at 1M
+    # requests on PostGIS, where the OR read the whole table), (norm, resolved) for the second.
+    arms = [V.c.resolved_at.is_(None), V.c.resolved_at > now]
+    counts = [0, 0, 0, 0]  # overdue, at risk, in time, undated
+    for arm in arms:
+        summary = restrict(
+            conn,
+            select(
+                func.count().filter(V.c.due_at < now),
+                func.count().filter(and_(V.c.due_at >= now, V.c.due_at <= risk)),
+                func.count().filter(V.c.due_at > risk),
+                func.count().filter(V.c.due_at.is_(None)),
+            ).where(due, arm),
+            where,
+        )
+        counts = [total + int(n or 0) for total, n in zip(counts, conn.execute(summary).one(), strict=True)]
+    overdue, at_risk, in_time, undated = counts
     x, y = func.ST_X(IV.c.geom), func.ST_Y(IV.c.geom)
     joined = V.join(IV, IV.c.id == V.c.intervention_id)
-    summary = restrict(
-        conn,
-        select(
-            func.count().filter(V.c.due_at < now),
-            func.count().filter(and_(V.c.due_at >= now, V.c.due_at <= risk)),
-            func.count().filter(V.c.due_at > risk),
-            func.count().filter(V.c.due_at.is_(None)),
-        ).where(due),
-        where,
-    )
-    overdue, at_risk, in_time, undated = conn.execute(summary).one()
-    query = (
-        select(
-            *_fact_columns(conn),
-            V.c.category,
-            V.c.quarter,
-            V.c.service,
-            x,
-            y,
+    sorted_by = SORTS.get(sort, V.c.due_at)
+    columns = [*_fact_columns(conn), V.c.category, V.c.quarter, V.c.service, x, y, sorted_by]
+    labelled = [c.label(f"c{i}") for i, c in enumerate(columns)]
+    parts = [
+        restrict(
+            conn,
+            select(*labelled)
+            .select_from(joined)
+            .where(due, arm)
+            .order_by(*_order(sorted_by, V.c.intervention_id, descending))
+            .limit(offset + limit),
+            where,
         )
-        .select_from(joined)
-        .where(due)
-        .order_by(*_order(sort, descending))
+        for arm in arms
+    ]
+    both = union_all(*(p.subquery().select() for p in parts)).subquery()
+    key, ident = both.c[f"c{len(columns) - 1}"], both.c["c1"]  # the sort column, the request id
+    query = (
+        select(*(both.c[f"c{i}"] for i in range(len(columns) - 1)))
+        .order_by(*_order(key, ident, descending))
         .offset(offset)
         .limit(limit)
     )
-    rows = fetch_raw(conn, restrict(conn, query, where))
+    rows = fetch_raw(conn, query)
     extra = ["category", "quarter", "service", "x", "y"]
     frame = _facts_frame(conn, rows, extra)
     located = frame.dropna(subset=["x", "y"])
     xs, ys = located["x"], located["y"]
     bounds = (float(xs.min()), float(ys.min()), float(xs.max()), float(ys.max())) if len(located) else None
-    return OpenPage(frame, int(overdue or 0), int(at_risk or 0), bounds, int(in_time or 0), int(undated or 0))
+    return OpenPage(frame, overdue, at_risk, bounds, in_time, undated)
 
 
 # The worklist's sortable columns (``sort``): the stored column each orders by
@@ -392,10 +419,11 @@ SORTS = {
 }
 
 
-def _order(sort: str, descending: bool) -> list[Any]:
-    """Rows without a value last whichever the direction, then by id (a stable page order)."""
-    column = SORTS.get(sort, V.c.due_at)
-    return [column.is_(None), column.desc() if descending else column.asc(), V.c.intervention_id]
+def _order(column: Any, ident: Any, descending: bool) -> list[Any]:
+    """Rows without a value last whichever the direction, then by id (a stable page order). Written
+    as NULLS LAST, not as a test on NULL first, so that an index in that order serves."""
+    ordered = column.desc() if descending else column.asc()
+    return [ordered.nulls_last(), ident.asc()]
 
 
 def _matching(text: str) -> Any:

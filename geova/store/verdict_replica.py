@@ -29,6 +29,7 @@ import numpy as np
 import pandas as pd
 from sqlalchemy import Connection, Engine, select
 
+from geova.core import validity
 from geova.core.evaluate import State
 from geova.store.records import RecordFilter, fetch_chunks, fetch_raw, time_expr, to_utc
 from geova.store.schema import InterventionZone, Verdict, VerdictLog, Zone
@@ -304,7 +305,7 @@ class Replica:
                   WHERE {" AND ".join(conditions)} GROUP BY {keys} ORDER BY requests DESC, {keys}"""
         with self.lock:
             frame = self.db.execute(sql, params).df()
-        self._remember(key, self._stable(as_of, norm_codes, where, 0.0), frame)
+        self._remember(key, as_of, self._stable(as_of, norm_codes, where, 0.0), frame)
         return frame.copy()
 
     def _recall(self, key: tuple[Any, ...], as_of: pd.Timestamp) -> pd.DataFrame | None:
@@ -312,10 +313,14 @@ class Replica:
         now = micros(as_of)
         for low, high, cached in self.cache.get(key, []):
             if now == low or low < now < high:
+                _note(now, low, high)
                 return cached.copy()
         return None
 
-    def _remember(self, key: tuple[Any, ...], valid: tuple[int, int], frame: pd.DataFrame) -> None:
+    def _remember(
+        self, key: tuple[Any, ...], as_of: pd.Timestamp, valid: tuple[int, int], frame: pd.DataFrame
+    ) -> None:
+        _note(micros(as_of), *valid)
         with self.lock:
             self.cache.setdefault(key, []).append((*valid, frame))
             if len(self.cache) > CACHED_RESULTS:
@@ -339,7 +344,7 @@ class Replica:
         if (cached := self._recall(key, as_of)) is not None:
             return cached
         frame = self._aggregate(as_of, norm_codes, by, where, risk_hours)
-        self._remember(key, self._stable(as_of, norm_codes, where, risk_hours), frame)
+        self._remember(key, as_of, self._stable(as_of, norm_codes, where, risk_hours), frame)
         return frame.copy()
 
     def _stable(
@@ -409,6 +414,12 @@ class Replica:
         with self.lock:
             frame = self.db.execute(sql, params).df()
         return frame
+
+
+def _note(now: int, low: int, high: int) -> None:
+    """Tell whoever collects it (geova.core.validity) for which instants a result read at ``now``
+    holds: ``low`` itself only when it is ``now`` (see Replica._stable), then up to ``high``."""
+    validity.stable(now, now if low == now else low + 1, high)
 
 
 _REPLICAS: OrderedDict[str, Replica] = OrderedDict()

@@ -94,6 +94,15 @@ def data_version(conn: Connection) -> str:
     return settings(conn).get(DATA_VERSION, "0:")
 
 
+def settled_version(conn: Connection) -> str | None:
+    """The data version, or None while a change made around geova.store.db.write waits in the
+    queue to be settled (a cache keyed by the version must then not be read: the change is not
+    counted in the version yet)."""
+    if conn.execute(select(STALE.c.intervention_id).limit(1)).first() is not None:
+        return None
+    return data_version(conn)
+
+
 def version_number(version: str) -> int:
     return int(version.split(":", 1)[0] or 0)
 

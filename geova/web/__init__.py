@@ -187,7 +187,9 @@ def init_app(app: Flask) -> None:
     for bp in (api.bp, open311.bp):
         app.register_blueprint(bp)
     register_filters(app)
-    from geova.web import access, errors
+    from geova.web import access, errors, page_cache
+
+    page_cache.init_app(app)
 
     access.init_app(app)
     errors.register(app)

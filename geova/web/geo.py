@@ -25,6 +25,7 @@ from geova.store.request_details import request_row
 from geova.web import engine
 from geova.web.access import request_access
 from geova.web.format import dt, num, pct
+from geova.web.page_cache import cached
 from geova.web.params import MapFeedParams
 from geova.web.queries import (
     category_label,
@@ -61,6 +62,7 @@ def shapes(table: str) -> list[dict[str, Any]]:
 
 
 @bp.get("/quarters.geojson")
+@cached
 def quarters_geojson() -> Any:
     """Top-level quarters coloured by the on-time rate of the view's norm and period."""
     view = current_view()
@@ -101,6 +103,7 @@ def quarters_geojson() -> Any:
 
 
 @bp.get("/zones.geojson")
+@cached
 def zones_geojson() -> Any:
     features = [
         {
@@ -165,6 +168,7 @@ def view_cells(bbox: tuple[float, float, float, float] | None, zoom: int) -> pd.
 
 @bp.get("/interventions.geojson")
 @login_required
+@cached
 def interventions_geojson() -> Any:
     params = view_params(MapFeedParams)
     # counted in cells first: a dense view never ships its points; a sparse one reads them after

@@ -10,14 +10,17 @@ from flask import Blueprint, current_app, render_template, url_for
 from flask_babel import get_locale
 from flask_babel import gettext as _
 
+from geova.core import validity
 from geova.store.migrate import current_revision
 from geova.web import engine
 from geova.web.maps import GeovaMap, Legend, RemotePolygons, embed
+from geova.web.page_cache import cached
 from geova.web.queries import (
     categories,
     current_view,
     deadline_norms,
     evaluate_view,
+    follows_clock,
     norm_label,
     quarters,
     rate_colour,
@@ -26,6 +29,7 @@ from geova.web.queries import (
 from geova.web.statuses import service_name
 
 bp = Blueprint("public", __name__)
+MINUTE = 60_000_000  # microseconds
 
 
 def city_map(view_args: dict[str, str], height: str = "100%") -> dict[str, str]:
@@ -61,6 +65,7 @@ def store_loaded() -> bool:
 
 
 @bp.get("/")
+@cached
 def index() -> Any:
     if not store_loaded() or not deadline_norms():
         return render_template("public/empty.html")
@@ -94,11 +99,15 @@ def index() -> Any:
 
 
 @bp.get("/results")
+@cached
 def results() -> Any:
     """The monthly results per quarter, as the OVA's "publication des résultats" asks."""
     if not store_loaded() or not deadline_norms():
         return render_template("public/empty.html")
     view = current_view()
+    if follows_clock(view):  # the page prints the minute it judges at
+        judged = int(view.as_of.value // 1000)
+        validity.stable(judged, judged, (judged // MINUTE + 1) * MINUTE)
     lang = str(get_locale() or "fr")
     result = evaluate_view(view)
     monthly = result.group(["norm", "quarter", "month"])

@@ -14,6 +14,7 @@ import pandas as pd
 from flask import g, request
 from flask_babel import lazy_gettext as _l
 
+from geova.core import validity
 from geova.core.evaluate import State
 from geova.core.norms import Norm
 from geova.evaluation import Evaluation, evaluate
@@ -163,6 +164,38 @@ def judging_instant(
     return now
 
 
+def _micros(ts: pd.Timestamp) -> int:
+    return int(pd.Timestamp(ts).value // 1000)
+
+
+def follows_clock(view: View) -> bool:
+    """Whether the view is judged at the wall clock (nothing fixes its instant)."""
+    return bool(g.get("geova_follows_clock", False)) and view.as_of == g.get("geova_clock_instant")
+
+
+def _note_clock(
+    as_of: pd.Timestamp,
+    now: pd.Timestamp,
+    reference: pd.Timestamp,
+    latest: pd.Timestamp | None,
+    default_end: pd.Timestamp,
+) -> None:
+    """Tell a page cache (geova.core.validity) how the view depends on the clock: through its
+    judging instant when it is now, and through its default period when the period runs up to
+    now (the latest report is later than now, or there is none): then it moves at ``default_end``,
+    or when the clock reaches the latest report."""
+    follows = as_of is now
+    g.geova_follows_clock, g.geova_clock_instant = follows, as_of
+    validity.judged_at(_micros(as_of), follows)
+    if reference is not now:
+        return
+    if latest is not None and latest <= now:
+        validity.since(_micros(latest))
+    else:
+        moves = [default_end] if latest is None else [default_end, latest]
+        validity.until(min(_micros(t) for t in moves))
+
+
 def current_view(months: int = 12) -> View:
     """The view described by the request's query string, with sensible defaults: the headline norm,
     and the ``months`` months up to the territory's clock (its ``as_of`` setting, else now) or the
@@ -196,11 +229,13 @@ def current_view(months: int = 12) -> View:
     if end - start > pd.Timedelta(days=366 * MAX_PERIOD_YEARS):
         raise ParamError("from", f"a period covers {MAX_PERIOD_YEARS} years at most")
     states = tuple(s for s in params.state if s in STATE_COLOURS)
+    as_of = judging_instant(explicit, clock, now, start)
+    _note_clock(as_of, now, reference, latest, default_end)
     return View(
         norm=norm,
         start=start,
         end=end,
-        as_of=judging_instant(explicit, clock, now, start),
+        as_of=as_of,
         category=params.category,
         service=params.service,
         quarter=params.quarter,
