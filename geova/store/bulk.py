@@ -9,7 +9,8 @@ parses natively, and rows go through the driver's bulk path inside the caller's 
 from __future__ import annotations
 
 import tempfile
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -209,13 +210,36 @@ def secondary_indexes(conn: Connection, table: Table) -> list[tuple[str, str]]:
     return [(str(name), str(sql)) for name, sql in rows]
 
 
-def drop_indexes(conn: Connection, indexes: list[tuple[str, str]]) -> None:
-    """Drop indexes inside the caller's transaction (DDL is transactional on both backends: a
-    failed load rolls the drop back with it)."""
+def foreign_keys(conn: Connection, table: Table) -> list[tuple[str, str]]:
+    """PostgreSQL: (name, definition) of the table's foreign keys. Each row a COPY loads is
+    checked against each of them one lookup at a time; re-adding a key after a load checks every
+    row in one join. SQLite checks them in C, cheaply: none are returned there."""
+    if conn.dialect.name != "postgresql":
+        return []
+    rows = conn.exec_driver_sql(
+        "SELECT conname, pg_get_constraintdef(oid) FROM pg_constraint "
+        "WHERE contype = 'f' AND conrelid = %(t)s::regclass",
+        {"t": table.name},
+    )
+    return [(str(name), str(sql)) for name, sql in rows]
+
+
+@contextmanager
+def deferred_structures(conn: Connection, table: Table, defer: bool) -> Iterator[None]:
+    """Load a table without its secondary indexes and (PostgreSQL) foreign keys, rebuilt once the
+    rows are in: PostgreSQL's "Populating a Database" advice. Only for a table the caller knows
+    is empty (``defer``); the drops are DDL inside the caller's transaction, so a failed load
+    rolls them back with it and the store is left as it was."""
+    if not defer:
+        yield
+        return
+    indexes, keys = secondary_indexes(conn, table), foreign_keys(conn, table)
+    for name, _sql in keys:
+        conn.exec_driver_sql(f'ALTER TABLE {table.name} DROP CONSTRAINT "{name}"')
     for name, _sql in indexes:
         conn.exec_driver_sql(f'DROP INDEX "{name}"')
-
-
-def create_indexes(conn: Connection, indexes: list[tuple[str, str]]) -> None:
+    yield
     for _name, sql in indexes:
         conn.exec_driver_sql(sql)
+    for name, sql in keys:
+        conn.exec_driver_sql(f'ALTER TABLE {table.name} ADD CONSTRAINT "{name}" {sql}')

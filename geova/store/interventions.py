@@ -31,11 +31,9 @@ from geova.store.bulk import (
     DEFERRED_INDEX_ROWS,
     FEW_VALUES,
     copy_frame,
-    create_indexes,
-    drop_indexes,
+    deferred_structures,
     insert_rows,
     native_column,
-    secondary_indexes,
     update_rows,
 )
 from geova.store.schema import Intervention, InterventionFlag, InterventionZone
@@ -132,27 +130,24 @@ def upsert(
         progress(done)
     xs, ys = frame["x"].to_numpy(dtype=float), frame["y"].to_numpy(dtype=float)
     start = done
-    # a first load into an empty table: its secondary indexes are built once, after the rows
-    deferred = (
-        secondary_indexes(conn, IV)
-        if not stored
+    # a first load into an empty table: its indexes and keys are built once, after the rows
+    first_load = (
+        not stored
         and len(new_pos) >= DEFERRED_INDEX_ROWS
         and conn.execute(select(IV.c.id).limit(1)).first() is None
-        else []
     )
-    drop_indexes(conn, deferred)
-    if conn.dialect.name == "postgresql" and len(new_pos) > FEW_VALUES:
-        copy_frame(conn, IV, _copied(frame, new_pos, source, import_id), point=("x", "y"))
-    else:
-        insert_rows(
-            conn,
-            IV,
-            _columns(conn, frame, new_pos, source, import_id),
-            xs[new_pos],
-            ys[new_pos],
-            progress=(lambda k: progress(start + k)) if progress else None,
-        )
-    create_indexes(conn, deferred)
+    with deferred_structures(conn, IV, first_load):
+        if conn.dialect.name == "postgresql" and len(new_pos) > FEW_VALUES:
+            copy_frame(conn, IV, _copied(frame, new_pos, source, import_id), point=("x", "y"))
+        else:
+            insert_rows(
+                conn,
+                IV,
+                _columns(conn, frame, new_pos, source, import_id),
+                xs[new_pos],
+                ys[new_pos],
+                progress=(lambda k: progress(start + k)) if progress else None,
+            )
     done += len(new_pos)
     ids_by_sid = dict(conn.execute(select(IV.c.source_id, IV.c.id).where(IV.c.source == source)).all())
     changed_ids = [ids_by_sid[sids[i]] for i in changed_pos]

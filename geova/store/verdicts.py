@@ -37,11 +37,9 @@ from geova.core.norms import Norm, NormKind
 from geova.store.bulk import (
     DEFERRED_INDEX_ROWS,
     copy_frame,
-    create_indexes,
-    drop_indexes,
+    deferred_structures,
     insert_rows,
     native_column,
-    secondary_indexes,
 )
 from geova.store.records import RecordFilter, load_records
 from geova.store.referential import load_norms
@@ -170,25 +168,22 @@ def settle(conn: Connection) -> dict[str, int]:
         counts["requests"] = int(conn.execute(select(func.count()).select_from(STALE)).scalar_one())
         if kept:
             # the first import into an empty store: the verdict rows' indexes are built once, after
-            deferred = (
-                secondary_indexes(conn, V)
-                if counts["requests"] >= DEFERRED_INDEX_ROWS
+            first_load = (
+                counts["requests"] >= DEFERRED_INDEX_ROWS
                 and conn.execute(select(V.c.norm_code).limit(1)).first() is None
-                else []
             )
-            if not deferred:
+            if not first_load:
                 stale = select(STALE.c.intervention_id).scalar_subquery()
                 conn.execute(
                     delete(V).where(V.c.intervention_id.in_(stale), V.c.norm_code.in_([n.code for n in kept]))
                 )
-            drop_indexes(conn, deferred)
             few = counts["requests"] <= FEW_REQUESTS
             # a few ids are looked up by key; a large import's are joined to the queue
             ids = tuple(conn.execute(select(STALE.c.intervention_id)).scalars()) if few else None
-            counts["rows"] += _store(
-                conn, kept, where, RecordFilter(ids=ids) if few else RecordFilter(stale=True)
-            )
-            create_indexes(conn, deferred)
+            with deferred_structures(conn, V, first_load):
+                counts["rows"] += _store(
+                    conn, kept, where, RecordFilter(ids=ids) if few else RecordFilter(stale=True)
+                )
         if counts["requests"] > LOGGED_REQUESTS:
             changes.append({**_whole(version, token, None), "everything": True})  # replicas reload
         else:
