@@ -26,12 +26,14 @@ NEIGHBORHOODS = REPO / "layers" / "boston_neighborhoods.geojson"
 TABLES = ("intervention", "verdict")
 
 
-def structure(engine: Engine) -> dict[str, tuple[list, list]]:
-    """The indexes and foreign keys of the tables a first load defers, as the database reports them."""
+def structure(engine: Engine) -> dict[str, tuple]:
+    """The keys and indexes of the tables a first load defers, as the database reports them."""
     with engine.connect() as conn:
         seen = inspect(conn)
         return {
             t: (
+                tuple(seen.get_pk_constraint(t)["constrained_columns"]),
+                sorted(tuple(u["column_names"]) for u in seen.get_unique_constraints(t)),
                 sorted((i["name"], tuple(i["column_names"]), bool(i["unique"])) for i in seen.get_indexes(t)),
                 sorted(
                     (tuple(k["constrained_columns"]), k["referred_table"], tuple(k["referred_columns"]))

@@ -210,15 +210,19 @@ def secondary_indexes(conn: Connection, table: Table) -> list[tuple[str, str]]:
     return [(str(name), str(sql)) for name, sql in rows]
 
 
-def foreign_keys(conn: Connection, table: Table) -> list[tuple[str, str]]:
-    """PostgreSQL: (name, definition) of the table's foreign keys. Each row a COPY loads is
-    checked against each of them one lookup at a time; re-adding a key after a load checks every
-    row in one join. SQLite checks them in C, cheaply: none are returned there."""
+def constraints(conn: Connection, table: Table) -> list[tuple[str, str]]:
+    """PostgreSQL: (name, definition) of the table's keys a bulk load may drop and re-add, in the
+    order they are re-added: primary keys and unique constraints no foreign key depends on, then
+    the table's foreign keys. COPY checks each row against each key one lookup at a time (and a
+    verdict row's primary key cost four times its COPY); re-adding a key checks every row in one
+    sort or join. SQLite checks keys in C, cheaply, and cannot drop them: none are returned there."""
     if conn.dialect.name != "postgresql":
         return []
     rows = conn.exec_driver_sql(
-        "SELECT conname, pg_get_constraintdef(oid) FROM pg_constraint "
-        "WHERE contype = 'f' AND conrelid = %(t)s::regclass",
+        "SELECT c.conname, pg_get_constraintdef(c.oid) FROM pg_constraint c "
+        "WHERE c.conrelid = %(t)s::regclass AND (c.contype = 'f' OR (c.contype IN ('p', 'u') "
+        "AND NOT EXISTS (SELECT 1 FROM pg_constraint f WHERE f.contype = 'f' AND f.conindid = c.conindid))) "
+        "ORDER BY c.contype = 'f', c.conname",
         {"t": table.name},
     )
     return [(str(name), str(sql)) for name, sql in rows]
@@ -226,15 +230,15 @@ def foreign_keys(conn: Connection, table: Table) -> list[tuple[str, str]]:
 
 @contextmanager
 def deferred_structures(conn: Connection, table: Table, defer: bool) -> Iterator[None]:
-    """Load a table without its secondary indexes and (PostgreSQL) foreign keys, rebuilt once the
+    """Load a table without its secondary indexes and (PostgreSQL) keys, rebuilt once the
     rows are in: PostgreSQL's "Populating a Database" advice. Only for a table the caller knows
     is empty (``defer``); the drops are DDL inside the caller's transaction, so a failed load
     rolls them back with it and the store is left as it was."""
     if not defer:
         yield
         return
-    indexes, keys = secondary_indexes(conn, table), foreign_keys(conn, table)
-    for name, _sql in keys:
+    indexes, keys = secondary_indexes(conn, table), constraints(conn, table)
+    for name, _sql in reversed(keys):
         conn.exec_driver_sql(f'ALTER TABLE {table.name} DROP CONSTRAINT "{name}"')
     for name, _sql in indexes:
         conn.exec_driver_sql(f'DROP INDEX "{name}"')
