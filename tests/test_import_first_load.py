@@ -12,7 +12,7 @@ import csv
 from pathlib import Path
 
 import pytest
-from sqlalchemy import Engine, func, inspect, select
+from sqlalchemy import Connection, Engine, func, inspect, select
 
 from geova import importing
 from geova.importing import import_interventions, import_layer
@@ -41,7 +41,20 @@ def structure(engine: Engine) -> dict[str, tuple]:
                 ),
             )
             for t in TABLES
-        }
+        } | {"spatialite": spatialite_index(conn)}
+
+
+def spatialite_index(conn: Connection) -> object:
+    """SpatiaLite: whether the requests' R*Tree is enabled, and the triggers that keep it."""
+    if conn.dialect.name != "sqlite":
+        return None
+    enabled = conn.exec_driver_sql(
+        "SELECT spatial_index_enabled FROM geometry_columns WHERE f_table_name = 'intervention'"
+    ).scalar_one()
+    triggers = conn.exec_driver_sql(
+        "SELECT name FROM sqlite_master WHERE type = 'trigger' AND tbl_name = 'intervention' ORDER BY name"
+    ).scalars()
+    return enabled, list(triggers)
 
 
 def contents(engine: Engine) -> dict[str, object]:
@@ -86,6 +99,9 @@ def test_a_first_load_stores_what_the_row_path_stores(engine, quarters, tmp_path
     first = contents(engine)
     assert [r[0] for r in first["requests"]] == ids
     assert first["verdicts"] > 0
+    if engine.dialect.name == "sqlite":  # the rebuilt R*Tree holds every point
+        with engine.connect() as conn:
+            assert conn.exec_driver_sql("SELECT count(*) FROM idx_intervention_geom").scalar_one() == len(ids)
 
     # the same file again: nothing changed, nothing rewritten
     again = import_interventions(engine, BOSTON_CSV, BOSTON_MAPPING, rejects_path=tmp_path / "r.csv")

@@ -230,7 +230,8 @@ def constraints(conn: Connection, table: Table) -> list[tuple[str, str]]:
 
 @contextmanager
 def deferred_structures(conn: Connection, table: Table, defer: bool) -> Iterator[None]:
-    """Load a table without its secondary indexes and (PostgreSQL) keys, rebuilt once the
+    """Load a table without its secondary indexes, (PostgreSQL) keys and (SpatiaLite) spatial
+    index, rebuilt once the
     rows are in: PostgreSQL's "Populating a Database" advice. Only for a table the caller knows
     is empty (``defer``); the drops are DDL inside the caller's transaction, so a failed load
     rolls them back with it and the store is left as it was."""
@@ -238,12 +239,31 @@ def deferred_structures(conn: Connection, table: Table, defer: bool) -> Iterator
         yield
         return
     indexes, keys = secondary_indexes(conn, table), constraints(conn, table)
+    rtrees = spatial_indexes(conn, table)
     for name, _sql in reversed(keys):
         conn.exec_driver_sql(f'ALTER TABLE {table.name} DROP CONSTRAINT "{name}"')
     for name, _sql in indexes:
         conn.exec_driver_sql(f'DROP INDEX "{name}"')
+    for column in rtrees:
+        conn.exec_driver_sql(f"SELECT DisableSpatialIndex('{table.name}', '{column}')")
+        conn.exec_driver_sql(f'DROP TABLE "idx_{table.name}_{column}"')
     yield
+    for column in rtrees:  # SpatiaLite fills the new R*Tree from the rows, in one pass
+        conn.exec_driver_sql(f"SELECT CreateSpatialIndex('{table.name}', '{column}')")
     for _name, sql in indexes:
         conn.exec_driver_sql(sql)
     for name, sql in keys:
         conn.exec_driver_sql(f'ALTER TABLE {table.name} ADD CONSTRAINT "{name}" {sql}')
+
+
+def spatial_indexes(conn: Connection, table: Table) -> list[str]:
+    """SpatiaLite: the table's geometry columns with an R*Tree spatial index. Its triggers update
+    the tree row by row (four fifths of a bulk insert's time); rebuilding it after the rows costs
+    a fraction of that. PostGIS's GiST index is an ordinary index (secondary_indexes)."""
+    if conn.dialect.name != "sqlite":
+        return []
+    rows = conn.exec_driver_sql(
+        "SELECT f_geometry_column FROM geometry_columns WHERE f_table_name = ? AND spatial_index_enabled = 1",
+        (table.name.lower(),),
+    )
+    return [str(c) for (c,) in rows]
