@@ -11,6 +11,7 @@ import pandas as pd
 from sqlalchemy import (
     Connection,
     Numeric,
+    Table,
     and_,
     bindparam,
     cast,
@@ -41,6 +42,7 @@ from geova.store.schema import Intervention, InterventionFlag, InterventionZone
 T = TypeVar("T")
 CHUNK = 5000
 IV = Intervention.__table__
+IV_TABLE: Table = Intervention.__table__  # type: ignore[assignment]  # declarative tables are Tables
 F = InterventionFlag.__table__
 Z = InterventionZone.__table__
 
@@ -136,9 +138,9 @@ def upsert(
         and len(new_pos) >= DEFERRED_INDEX_ROWS
         and conn.execute(select(IV.c.id).limit(1)).first() is None
     )
-    with deferred_structures(conn, IV, first_load):
+    with deferred_structures(conn, IV_TABLE, first_load):
         if conn.dialect.name == "postgresql" and len(new_pos) > FEW_VALUES:
-            copy_frame(conn, IV, _copied(frame, new_pos, source, import_id), point=("x", "y"))
+            copy_frame(conn, IV_TABLE, _copied(frame, new_pos, source, import_id), point=("x", "y"))
         else:
             insert_rows(
                 conn,
@@ -194,8 +196,8 @@ def _insert_pairs(conn: Connection, table: Any, rows: pd.DataFrame) -> None:
     if conn.dialect.name == "postgresql" and len(rows) > FEW_VALUES:
         copy_frame(conn, table, rows)
         return
-    records = [
-        {k: (v.item() if isinstance(v, np.generic) else v) for k, v in r.items()}
+    records: list[dict[str, Any]] = [
+        {str(k): (v.item() if isinstance(v, np.generic) else v) for k, v in r.items()}
         for r in rows.to_dict("records")
     ]
     for part in chunks(records):
