@@ -142,3 +142,25 @@ def test_a_failed_first_load_leaves_the_store_as_it_was(engine, quarters, tmp_pa
 
     assert structure(engine) == before
     assert contents(engine)["requests"] == []
+
+
+def test_geocoder_default_spots_found_among_many_points():
+    """The vectorised look-up flags exactly the points that round onto a default spot, rounding
+    edges included (about 1 m: five decimals)."""
+    import numpy as np
+
+    from geova.core.checks import at_locations, location_key
+
+    spot = location_key(-71.0587, 42.3594)  # City Hall Plaza
+    rng = np.random.default_rng(7)
+    xs = spot[0] + rng.uniform(-3e-5, 3e-5, 20_000)
+    ys = spot[1] + rng.uniform(-3e-5, 3e-5, 20_000)
+    xs[:3], ys[:3] = [spot[0] + 0.49e-5, spot[0] - 0.51e-5, np.nan], [spot[1], spot[1], spot[1]]
+    expected = np.array([location_key(x, y) == spot for x, y in zip(xs, ys, strict=True)])
+
+    got = at_locations(xs, ys, {spot})
+
+    assert got.tolist() == expected.tolist()
+    assert got[0] and not got[1] and not got[2]
+    assert 0 < got.sum() < len(xs)
+    assert not at_locations(xs, ys, set()).any()

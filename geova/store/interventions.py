@@ -87,6 +87,8 @@ def stored_versions(conn: Connection, source: str) -> dict[str, tuple[str, int |
 
 def changed_rows(frame: pd.DataFrame, stored: dict[str, tuple[str, int | None]]) -> np.ndarray:
     """Rows of ``frame`` that are new or differ from their stored version."""
+    if not stored:  # a first import: every row is new
+        return np.ones(len(frame), dtype=bool)
     return np.array(
         [
             stored.get(s, ("",))[0] != h
@@ -114,7 +116,9 @@ def upsert(
     sids = frame["source_id"].to_numpy(dtype=object)
     hashes = frame["content_hash"].to_numpy(dtype=object)
     state = (
-        np.array(
+        np.zeros(len(frame), dtype=np.int8)  # a first import: every row is new
+        if not existing
+        else np.array(
             [
                 0 if s not in existing else (2 if existing[s] == h else 1)
                 for s, h in zip(sids, hashes, strict=True)
