@@ -673,7 +673,7 @@ def store(backend: str, pg_admin_url: str, tmp_root: str | None) -> Iterator[tup
             shutil.rmtree(folder, ignore_errors=True)
         return
     admin = create_engine(pg_admin_url, isolation_level="AUTOCOMMIT")
-    name = f"geova_bench_{uuid.uuid4().hex[:10]}"
+    name = f"{os.environ.get('GEOVA_BENCH_DB_PREFIX', 'geova_bench_')}{uuid.uuid4().hex[:10]}"
     with admin.connect() as conn:
         conn.execute(text(f'CREATE DATABASE "{name}"'))
     print(f"[postgis] created database {name} (dropped at the end of the case)", file=sys.stderr, flush=True)
@@ -817,12 +817,62 @@ def run_case(args: argparse.Namespace, backend: str, n: int, csv: Path) -> dict[
                         args.profile_sort.split(","),
                         dump,
                     )
+            if backend == "postgis" and not args.no_baseline:
+                result["baseline"] = copy_baseline(engine, csv)
+                print(f"[{backend} {n:,}] baseline: {result['baseline']}", file=sys.stderr, flush=True)
             result["db_mb"] = round(size(), 1)
             result["loadavg_after"] = [round(x, 2) for x in os.getloadavg()]
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
     result["warnings"] = sanity(result)
     return result
+
+
+def copy_baseline(engine: Any, csv: Path) -> dict[str, float]:
+    """What ogr2ogr's PostgreSQL driver does with a CSV (``PG_USE_COPY``: every column as text,
+    the point built from LATITUDE/LONGITUDE, a GiST index), then the spatial assignment to the
+    quarters in SQL (a join on ``ST_Contains``, through the points' GiST index), in the same store as
+    geova's import: the anchor issue 9 measures the first import against. ogr2ogr itself is not
+    installed here; the COPY is the same statement, streamed by psycopg from the file."""
+    from sqlalchemy import text
+
+    with open(csv, encoding="utf-8") as fh:
+        header = fh.readline().rstrip("\n").split(",")
+    names = [f'"c{i}"' for i in range(len(header))]
+    lat, lon = header.index("LATITUDE"), header.index("LONGITUDE")
+    out: dict[str, float] = {}
+    with engine.connect() as conn, conn.begin():
+        t = time.perf_counter()
+        conn.execute(text(f"CREATE UNLOGGED TABLE bench_raw ({', '.join(n + ' text' for n in names)})"))
+        raw: Any = conn.connection.dbapi_connection
+        with (
+            raw.cursor() as cur,
+            cur.copy(f"COPY bench_raw ({', '.join(names)}) FROM STDIN (FORMAT csv, HEADER true)") as copy,
+            open(csv, "rb") as f,
+        ):
+            while block := f.read(1 << 22):
+                copy.write(block)
+        conn.execute(
+            text(
+                "CREATE UNLOGGED TABLE bench_points AS SELECT *, "
+                f"ST_SetSRID(ST_MakePoint(NULLIF(c{lon}, '')::float8, NULLIF(c{lat}, '')::float8), 4326) "
+                "AS geom FROM bench_raw"
+            )
+        )
+        conn.execute(text("CREATE INDEX ON bench_points USING gist (geom)"))
+        conn.execute(text("ANALYZE bench_points"))
+        out["copy_s"] = round(time.perf_counter() - t, 3)
+        t = time.perf_counter()
+        conn.execute(
+            text(
+                "CREATE UNLOGGED TABLE bench_placed AS SELECT p.c1 AS source_id, q.id AS quarter_id "
+                "FROM bench_points p JOIN quarter q ON q.level = 0 AND ST_Contains(q.geom, p.geom)"
+            )
+        )
+        out["assign_s"] = round(time.perf_counter() - t, 3)
+        conn.execute(text("DROP TABLE bench_placed, bench_points, bench_raw"))
+    out["total_s"] = round(out["copy_s"] + out["assign_s"], 3)
+    return out
 
 
 def sanity(result: dict[str, Any]) -> list[str]:
@@ -899,6 +949,12 @@ def print_table(results: list[dict[str, Any]]) -> None:
             f"{a['peak_rss_mb']:>9,.0f} MB {r['layers_s']:>9.2f} {r['db_mb']:>8,.0f} "
             f"{load(r):>9}  {r.get('code', '?')}"
         )
+        if "baseline" in r:
+            b = r["baseline"]
+            print(
+                f"{'  anchor':<11} {r['n']:>10,} {b['total_s']:>8.2f}  {r['n'] / b['total_s']:>13,.0f}"
+                f"  (COPY as ogr2ogr + GiST {b['copy_s']:.2f} s, SQL assignment {b['assign_s']:.2f} s)"
+            )
     if any(r.get(p, {}).get("profiled") for r in results for p in ("first", "reimport")):
         print("* under cProfile: slower than a plain run")
     print(
@@ -936,6 +992,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         default=None,
         metavar="SECONDS",
         help="stop a (backend, N) case that runs longer than this and go on with the next",
+    )
+    p.add_argument(
+        "--no-baseline", action="store_true", help="PostGIS: skip the COPY + SQL assignment anchor"
     )
     p.add_argument("--profile", action="store_true", help="run cProfile on one import of each case")
     p.add_argument("--profile-phase", choices=["first", "reimport"], default="first")
@@ -981,6 +1040,8 @@ def child_argv(args: argparse.Namespace, backend: str, n: int, csv: Path, result
         argv += ["--tmpdir", args.tmpdir]
     if args.profile:
         argv.append("--profile")
+    if args.no_baseline:
+        argv.append("--no-baseline")
     return argv
 
 

@@ -26,7 +26,7 @@ from sqlalchemy.exc import DataError, IntegrityError
 
 from geova.config import instance_path
 from geova.core.assign import Area, assign_points
-from geova.core.checks import location_key, outside_extent, resolved_before_report
+from geova.core.checks import at_locations, location_key, outside_extent, resolved_before_report
 from geova.core.model import Flag
 from geova.core.referential import Referential
 from geova.io.activities import load_activity_mapping, to_activities
@@ -268,9 +268,7 @@ def import_interventions(
         flags = {
             Flag.OUTSIDE_EXTENT: outside_extent(xs, ys, areas.territory_bounds(quarters)),
             Flag.RESOLVED_BEFORE_REPORT: resolved_before_report(frame["reported_at"], frame["resolved_at"]),
-            Flag.REPEATED_LOCATION: np.array(
-                [location_key(x, y) in defaults for x, y in zip(xs, ys, strict=True)], dtype=bool
-            ),
+            Flag.REPEATED_LOCATION: at_locations(xs, ys, defaults),
             **records.flags,
         }
         import_id = _journal(conn, "interventions", source, path, started, {})

@@ -24,6 +24,23 @@ def location_key(x: float, y: float) -> tuple[float, float]:
     return (round(float(x), COORD_DECIMALS), round(float(y), COORD_DECIMALS))
 
 
+def at_locations(
+    xs: NDArray[np.float64], ys: NDArray[np.float64], keys: set[tuple[float, float]]
+) -> NDArray[np.bool_]:
+    """Points whose location_key is one of ``keys`` (a geocoder's default spots). Only the points
+    near a key are rounded one by one, so a million points cost a few vectorised comparisons."""
+    hit = np.zeros(len(xs), dtype=bool)
+    if not keys or not len(xs):
+        return hit
+    near = np.zeros(len(xs), dtype=bool)
+    with np.errstate(invalid="ignore"):
+        for kx, ky in keys:  # rounding moves a value by at most half a unit of the last decimal
+            near |= (np.abs(xs - kx) < 10.0**-COORD_DECIMALS) & (np.abs(ys - ky) < 10.0**-COORD_DECIMALS)
+    for i in np.flatnonzero(near):
+        hit[i] = location_key(xs[i], ys[i]) in keys
+    return hit
+
+
 def outside_extent(
     xs: NDArray[np.float64], ys: NDArray[np.float64], bounds: tuple[float, float, float, float] | None
 ) -> NDArray[np.bool_]:

@@ -1,8 +1,9 @@
 """Reading intervention exports (CSV, GeoJSON, GeoPackage) into a table of text cells.
 
-CSV goes through Python's ``csv`` module rather than ``pandas.read_csv`` because a user needs the
-physical line of a broken record, and a truncated or overlong record must stop the import instead of
-being padded or silently split. Spatial formats go through pyogrio (GDAL).
+A well-formed CSV is read by pyarrow (vectorised, both cores); any other goes through Python's
+``csv`` module, because a user needs the physical line of a broken record, and a truncated or
+overlong record must stop the import instead of being padded or silently split.
+Spatial formats go through pyogrio (GDAL).
 """
 
 from __future__ import annotations
@@ -16,6 +17,8 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.csv as pacsv
 import pyogrio
 import shapely
 from numpy.typing import NDArray
@@ -205,32 +208,48 @@ def read_csv(path: Path, delimiter: str | None = None, encoding: str | None = No
 
 
 def _read_csv_fast(text: str, delim: str) -> tuple[pd.DataFrame, np.ndarray] | None:
-    """pandas' C reader (four times faster than the ``csv`` module) for the common, well-formed
-    file. It gives up (None) whenever the exact line of each record cannot be vouched for — a
-    quoted line break, a short or long record, any parser complaint — and the careful reader
-    above takes over, so errors still name the right line."""
+    """pyarrow's multi-threaded CSV reader (about four times faster than pandas' C reader, and its
+    columns stay Arrow strings, pandas' own ``str``) for the common, well-formed file. It gives up
+    (None) whenever the exact line of each record cannot be vouched for — a quoted line break, a
+    short or long record, any parser complaint — and the careful reader above takes over, so errors
+    still name the right line."""
     try:
-        raw = pd.read_csv(
-            io.StringIO(text),
-            sep=delim,
-            header=None,
-            dtype=str,
-            na_filter=False,
-            skip_blank_lines=True,
-            engine="c",
+        width = len(next(csv.reader([text.split("\n", 1)[0].rstrip("\r")], delimiter=delim)))
+        names = [f"f{i}" for i in range(width)]
+        table = pacsv.read_csv(
+            io.BytesIO(text.encode("utf-8")),
+            read_options=pacsv.ReadOptions(column_names=names, block_size=1 << 24),
+            parse_options=pacsv.ParseOptions(
+                delimiter=delim, newlines_in_values=False, ignore_empty_lines=True
+            ),
+            convert_options=pacsv.ConvertOptions(
+                column_types=dict.fromkeys(names, pa.string()),
+                strings_can_be_null=False,
+                quoted_strings_can_be_null=False,
+            ),
         )
-    except (pd.errors.ParserError, pd.errors.EmptyDataError, ValueError):
+    except (pa.ArrowInvalid, csv.Error, StopIteration, UnicodeEncodeError):
         return None
-    if raw.empty or raw.isna().to_numpy().any():  # NaN only comes from padding a short record
+    if table.num_rows < 2:
         return None
-    physical = re.split("\r\n|\r|\n", text)  # pandas' line ends, unlike str.splitlines()
-    non_blank = np.flatnonzero([bool(line.strip()) for line in physical]) + 1
-    if len(non_blank) != len(raw):  # a quoted field spans lines: physical lines != records
+    if "\r" not in text and "\n\n" not in text and not text.startswith("\n"):
+        # no blank line and one line end: every physical line is a record
+        lines = text.count("\n") + (0 if text.endswith("\n") else 1)
+        non_blank = np.arange(1, lines + 1, dtype=np.int64)
+    else:
+        physical = re.split("\r\n|\r|\n", text)  # the line ends pyarrow and csv know
+        non_blank = np.flatnonzero([bool(line.strip()) for line in physical]) + 1
+    if len(non_blank) != table.num_rows:  # a quoted field spans lines: physical lines != records
         return None
-    header = [str(h).strip() for h in raw.iloc[0]]
-    cells = raw.iloc[1:].reset_index(drop=True)
+    header = [str(h).strip() for h in table.slice(0, 1).to_pylist()[0].values()]
+    cells = table.slice(1).to_pandas(types_mapper=_as_str)
     cells.columns = _unique(header)
-    return cells.astype(object), non_blank[1:].astype(np.int64)
+    return cells.reset_index(drop=True), non_blank[1:].astype(np.int64)
+
+
+def _as_str(kind: pa.DataType) -> object:
+    """Arrow strings as pandas' ``str`` dtype (Arrow-backed, NaN for a missing value)."""
+    return pd.StringDtype("pyarrow", na_value=np.nan) if kind == pa.string() else None
 
 
 def _unique(header: list[str]) -> list[str]:

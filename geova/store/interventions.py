@@ -11,6 +11,7 @@ import pandas as pd
 from sqlalchemy import (
     Connection,
     Numeric,
+    Table,
     and_,
     bindparam,
     cast,
@@ -27,12 +28,21 @@ from geova.core.assign import Area, assign_points
 from geova.core.checks import COORD_DECIMALS, outside_extent
 from geova.core.model import Flag
 from geova.core.records import CANONICAL
-from geova.store.bulk import insert_rows, native_column, update_rows
+from geova.store.bulk import (
+    DEFERRED_INDEX_ROWS,
+    FEW_VALUES,
+    copy_frame,
+    deferred_structures,
+    insert_rows,
+    native_column,
+    update_rows,
+)
 from geova.store.schema import Intervention, InterventionFlag, InterventionZone
 
 T = TypeVar("T")
 CHUNK = 5000
 IV = Intervention.__table__
+IV_TABLE: Table = Intervention.__table__  # type: ignore[assignment]  # declarative tables are Tables
 F = InterventionFlag.__table__
 Z = InterventionZone.__table__
 
@@ -77,6 +87,8 @@ def stored_versions(conn: Connection, source: str) -> dict[str, tuple[str, int |
 
 def changed_rows(frame: pd.DataFrame, stored: dict[str, tuple[str, int | None]]) -> np.ndarray:
     """Rows of ``frame`` that are new or differ from their stored version."""
+    if not stored:  # a first import: every row is new
+        return np.ones(len(frame), dtype=bool)
     return np.array(
         [
             stored.get(s, ("",))[0] != h
@@ -104,7 +116,9 @@ def upsert(
     sids = frame["source_id"].to_numpy(dtype=object)
     hashes = frame["content_hash"].to_numpy(dtype=object)
     state = (
-        np.array(
+        np.zeros(len(frame), dtype=np.int8)  # a first import: every row is new
+        if not existing
+        else np.array(
             [
                 0 if s not in existing else (2 if existing[s] == h else 1)
                 for s, h in zip(sids, hashes, strict=True)
@@ -122,14 +136,24 @@ def upsert(
         progress(done)
     xs, ys = frame["x"].to_numpy(dtype=float), frame["y"].to_numpy(dtype=float)
     start = done
-    insert_rows(
-        conn,
-        IV,
-        _columns(conn, frame, new_pos, source, import_id),
-        xs[new_pos],
-        ys[new_pos],
-        progress=(lambda k: progress(start + k)) if progress else None,
+    # a first load into an empty table: its indexes and keys are built once, after the rows
+    first_load = (
+        not stored
+        and len(new_pos) >= DEFERRED_INDEX_ROWS
+        and conn.execute(select(IV.c.id).limit(1)).first() is None
     )
+    with deferred_structures(conn, IV_TABLE, first_load):
+        if conn.dialect.name == "postgresql" and len(new_pos) > FEW_VALUES:
+            copy_frame(conn, IV_TABLE, _copied(frame, new_pos, source, import_id), point=("x", "y"))
+        else:
+            insert_rows(
+                conn,
+                IV,
+                _columns(conn, frame, new_pos, source, import_id),
+                xs[new_pos],
+                ys[new_pos],
+                progress=(lambda k: progress(start + k)) if progress else None,
+            )
     done += len(new_pos)
     ids_by_sid = dict(conn.execute(select(IV.c.source_id, IV.c.id).where(IV.c.source == source)).all())
     changed_ids = [ids_by_sid[sids[i]] for i in changed_pos]
@@ -147,18 +171,53 @@ def upsert(
             delete(F).where(F.c.intervention_id.in_(part))
         )
     touched = state != 2
-    pairs = [{"intervention_id": ids_by_sid[sids[p]], "zone_id": z} for p, z in zone_pairs if touched[p]]
-    for part in chunks(pairs):
-        conn.execute(insert(Z), list(part))
-    flag_rows = [
-        {"intervention_id": ids_by_sid[sids[p]], "code": code.value}
-        for code, mask in flags.items()
-        for p in np.flatnonzero(mask & touched)
-    ]
-    for part in chunks(flag_rows):
-        conn.execute(insert(F), list(part))
-    counts.ids = [ids_by_sid[s] for s in sids]
+    ids = np.array([ids_by_sid[s] for s in sids], dtype=np.int64)
+    at = np.array([p for p, _z in zone_pairs], dtype=np.int64)
+    zone_ids = np.array([z for _p, z in zone_pairs], dtype=np.int64)
+    keep = touched[at] if len(at) else np.zeros(0, dtype=bool)
+    _insert_pairs(conn, Z, pd.DataFrame({"intervention_id": ids[at[keep]], "zone_id": zone_ids[keep]}))
+    flagged = [(code.value, np.flatnonzero(mask & touched)) for code, mask in flags.items()]
+    _insert_pairs(
+        conn,
+        F,
+        pd.DataFrame(
+            {
+                "intervention_id": np.concatenate([ids[p] for _c, p in flagged] or [np.zeros(0, np.int64)]),
+                "code": np.concatenate(
+                    [np.full(len(p), c, dtype=object) for c, p in flagged] or [np.zeros(0, object)]
+                ),
+            }
+        ),
+    )
+    counts.ids = ids.tolist()
     return counts
+
+
+def _insert_pairs(conn: Connection, table: Any, rows: pd.DataFrame) -> None:
+    """Rows of a link table (zones, flags): one COPY on PostgreSQL when there are many."""
+    if rows.empty:
+        return
+    if conn.dialect.name == "postgresql" and len(rows) > FEW_VALUES:
+        copy_frame(conn, table, rows)
+        return
+    records: list[dict[str, Any]] = [
+        {str(k): (v.item() if isinstance(v, np.generic) else v) for k, v in r.items()}
+        for r in rows.to_dict("records")
+    ]
+    for part in chunks(records):
+        conn.execute(insert(table), list(part))
+
+
+def _copied(frame: pd.DataFrame, positions: np.ndarray, source: str, import_id: int) -> pd.DataFrame:
+    """The stored columns of the rows at ``positions`` as a frame for copy_frame: placements below
+    0 (none) as nulls, the longitude and latitude kept for the point."""
+    part = frame.iloc[positions][[*STORED, "x", "y"]].reset_index(drop=True)
+    for c in ("quarter_id", "subquarter_id"):
+        placed = part[c].astype("Int64")
+        part[c] = placed.where(placed >= 0)
+    part["source"] = source
+    part["import_id"] = import_id
+    return part
 
 
 def flag_counts(conn: Connection, ids: Sequence[int] | None = None) -> dict[str, int]:

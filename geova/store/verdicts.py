@@ -34,7 +34,13 @@ from sqlalchemy import Connection, Table, delete, func, inspect, literal, select
 
 from geova.core.evaluate import Territory, deadline_facts
 from geova.core.norms import Norm, NormKind
-from geova.store.bulk import copy_frame, insert_rows, native_column
+from geova.store.bulk import (
+    DEFERRED_INDEX_ROWS,
+    copy_frame,
+    deferred_structures,
+    insert_rows,
+    native_column,
+)
 from geova.store.records import RecordFilter, load_records
 from geova.store.referential import load_norms
 from geova.store.schema import Quarter, Verdict, VerdictLog, VerdictNorm, VerdictStale, Zone
@@ -170,16 +176,23 @@ def settle(conn: Connection) -> dict[str, int]:
     if queued:
         counts["requests"] = int(conn.execute(select(func.count()).select_from(STALE)).scalar_one())
         if kept:
-            stale = select(STALE.c.intervention_id).scalar_subquery()
-            conn.execute(
-                delete(V).where(V.c.intervention_id.in_(stale), V.c.norm_code.in_([n.code for n in kept]))
+            # the first import into an empty store: the verdict rows' indexes are built once, after
+            first_load = (
+                counts["requests"] >= DEFERRED_INDEX_ROWS
+                and conn.execute(select(V.c.norm_code).limit(1)).first() is None
             )
+            if not first_load:
+                stale = select(STALE.c.intervention_id).scalar_subquery()
+                conn.execute(
+                    delete(V).where(V.c.intervention_id.in_(stale), V.c.norm_code.in_([n.code for n in kept]))
+                )
             few = counts["requests"] <= FEW_REQUESTS
             # a few ids are looked up by key; a large import's are joined to the queue
             ids = tuple(conn.execute(select(STALE.c.intervention_id)).scalars()) if few else None
-            counts["rows"] += _store(
-                conn, kept, where, RecordFilter(ids=ids) if few else RecordFilter(stale=True)
-            )
+            with deferred_structures(conn, V, first_load):
+                counts["rows"] += _store(
+                    conn, kept, where, RecordFilter(ids=ids) if few else RecordFilter(stale=True)
+                )
         if counts["requests"] > LOGGED_REQUESTS:
             changes.append({**_whole(version, token, None), "everything": True})  # replicas reload
         else:
