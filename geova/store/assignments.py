@@ -16,13 +16,13 @@ from typing import Any, cast
 from sqlalchemy import Connection, Table, delete, insert, select, update
 
 from geova.store.edits import MAX_TEXT
+from geova.store.events import record_event
 from geova.store.referential import services
-from geova.store.schema import AccountService, Intervention, InterventionAssignee, InterventionEvent, User
+from geova.store.schema import AccountService, Intervention, InterventionAssignee, User
 
 AS = cast(Table, AccountService.__table__)
 IA = cast(Table, InterventionAssignee.__table__)
 IV = cast(Table, Intervention.__table__)
-EV = cast(Table, InterventionEvent.__table__)
 UT = cast(Table, User.__table__)
 AGENT_ROLE = "service"
 ASSIGNED = "assigned"  # the event's kind
@@ -119,15 +119,8 @@ def assign(
         conn.execute(insert(IA).values(intervention_id=intervention_id, **values))
     else:
         conn.execute(update(IA).where(IA.c.intervention_id == intervention_id).values(**values))
-    conn.execute(
-        insert(EV).values(
-            intervention_id=intervention_id,
-            kind=ASSIGNED,
-            at=now,
-            username=username,
-            note=note,
-            detail={"from": old, "to": name, "public": False},
-        )
+    record_event(
+        conn, intervention_id, ASSIGNED, now, username, note, {"from": old, "to": name, "public": False}
     )
 
 

@@ -30,6 +30,7 @@ from geova.core.requesters import Contact
 from geova.core.routing import queue_mapper
 from geova.store.areas import load_areas, territory_bounds
 from geova.store.db import StoreBusy
+from geova.store.events import record_event
 from geova.store.outbox import enqueue_resolution_notice
 from geova.store.referential import services
 from geova.store.requesters import add_requester
@@ -174,22 +175,6 @@ def _insert_numbered(conn: Connection, row: dict[str, Any], source_id: str | Non
     raise StoreBusy(f"no free request number after {SOURCE_ID_DRAWS} draws; too many reports at once")
 
 
-def _event(
-    conn: Connection,
-    intervention_id: int,
-    kind: str,
-    at: datetime,
-    username: str | None,
-    note: str | None,
-    detail: dict[str, Any],
-) -> None:
-    conn.execute(
-        insert(EV).values(
-            intervention_id=intervention_id, kind=kind, at=at, username=username, note=note, detail=detail
-        )
-    )
-
-
 def report_intervention(
     conn: Connection,
     category: str,
@@ -281,7 +266,7 @@ def report_intervention(
     conn.execute(
         update(IV).where(IV.c.id == new_id).values(service=service, due_at=due_at, content_hash=_hash(values))
     )
-    _event(
+    record_event(
         conn,
         new_id,
         EventKind.REPORTED,
@@ -370,7 +355,7 @@ def transition(
         changes["resolved_at"] = None  # reopened: the norm's clock runs again
     current.update(changes)
     conn.execute(update(IV).where(IV.c.id == intervention_id).values(**changes, content_hash=_hash(current)))
-    _event(conn, intervention_id, target.value, now, username, note, detail)
+    record_event(conn, intervention_id, target.value, now, username, note, detail)
     if target is Status.RESOLVED:
         enqueue_resolution_notice(conn, intervention_id)  # sent once committed (geova.mailing)
 
@@ -409,7 +394,7 @@ def add_note(
     current = _current(conn, intervention_id)
     text = _text(note, "note", MAX_TEXT, required=True)
     detail = {**(extra or {}), "status": current["status"], "public": bool(public)}
-    _event(conn, intervention_id, EventKind.NOTE, datetime.now(UTC), username, text, detail)
+    record_event(conn, intervention_id, EventKind.NOTE, datetime.now(UTC), username, text, detail)
 
 
 def reassign(
@@ -434,7 +419,7 @@ def reassign(
     conn.execute(
         update(IV).where(IV.c.id == intervention_id).values(service=new, content_hash=_hash(current))
     )
-    _event(
+    record_event(
         conn,
         intervention_id,
         EventKind.REASSIGNED,

@@ -16,6 +16,7 @@ from sqlalchemy import Connection, Table, func, insert, select, update
 
 from geova.core.lifecycle import is_open
 from geova.core.requesters import Contact
+from geova.store.events import record_event
 from geova.store.schema import Intervention, InterventionEvent, MailOutbox, Requester, Setting
 
 R = cast(Table, Requester.__table__)
@@ -72,16 +73,7 @@ def erase(conn: Connection, intervention_id: int, username: str | None, why: str
         update(MO).where(mails, MO.c.state == "pending").values(state="failed", last_error=ERASED_ERROR)
     )
     conn.execute(update(MO).where(mails).values(to_addr="", body=""))
-    conn.execute(
-        insert(EV).values(
-            intervention_id=intervention_id,
-            kind=ERASED_KIND,
-            at=now,
-            username=username,
-            note=None,
-            detail={"public": False, "why": why},
-        )
-    )
+    record_event(conn, intervention_id, ERASED_KIND, now, username, None, {"public": False, "why": why})
     return True
 
 
