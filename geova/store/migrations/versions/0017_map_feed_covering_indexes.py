@@ -10,9 +10,9 @@ the 34,000 points' rows from 22,000 scattered pages of the request table (the im
 spatial), then each point's verdict row from the verdict table: 0.29 s of SQL. Both reads now come
 from indexes alone (index-only scans): the quarter index also holds the request's id and location,
 and the verdict's primary key (request, norm) also holds the dates its state is judged on. Both
-replace an index of the same key rather than add one (the primary key grows from 108 to 140 MB at
-a million requests, the quarter index from 40 to 82 MB). The same query then takes 0.17-0.2 s
-(bench/README.md, "Session 5: map feed").
+replace an index of the same key rather than add one (built afresh at a million requests, the
+primary key grows from 84 to 140 MB, the quarter index from 39 to 82 MB). The same query then
+takes 0.16-0.19 s (bench/README.md, "Session 5: map feed").
 
 PostgreSQL only: SQLite has no ``INCLUDE``; there both indexes stay as they were.
 """
