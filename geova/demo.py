@@ -163,6 +163,7 @@ def create_demo_accounts(engine: Engine, folder: Path) -> list[tuple[str, str, s
     import secrets
 
     from geova.store.assignments import set_account_services
+    from geova.store.referential import services
     from geova.store.users import add_user, find
 
     created = []
@@ -172,8 +173,12 @@ def create_demo_accounts(engine: Engine, folder: Path) -> list[tuple[str, str, s
                 continue
             password = secrets.token_urlsafe(9)
             add_user(conn, username, password, role, quarter)
-            if username in DEMO_AGENT_SERVICES:
-                set_account_services(conn, username, DEMO_AGENT_SERVICES[username])
+            # only the services this store knows (the demo loads Boston's file first; a store
+            # without it links none, and the account sees every service's requests)
+            known = {s.code for s in services(conn)}
+            linked = [code for code in DEMO_AGENT_SERVICES.get(username, ()) if code in known]
+            if linked:
+                set_account_services(conn, username, linked)
             created.append((username, role, password))
     if created:
         folder.mkdir(parents=True, exist_ok=True)
