@@ -279,7 +279,10 @@ def run_locust(
         stderr=(workdir / f"{target.name}-{users_n}.log").open("wb"),
     )
     with open(f"{prefix}_stats.csv", newline="") as fh:
-        row = next(r for r in csv.DictReader(fh) if r["Name"] == target.name)
+        row = next((r for r in csv.DictReader(fh) if r["Name"] == target.name), None)
+    if row is None:  # no request answered within the run (and its stop timeout): say so, go on
+        nan = float("nan")
+        return Result(target.name, users_n, 0, 0, 0.0, nan, nan, nan)
     return Result(
         target.name,
         users_n,
