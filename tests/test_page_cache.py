@@ -105,6 +105,24 @@ def test_a_repeated_view_is_served_from_the_cache_with_a_new_nonce(app):
     assert not view(client, OVERVIEW + "&from=2015-01-01&to=2015-06-30")[1]
 
 
+def test_a_signed_in_page_is_never_served_to_another_session(app):
+    """Two sessions of one account (a desk and a phone): each page's logout form carries its own
+    session's CSRF token, so each one logs out (a page kept for the first would refuse the second)."""
+    desk, phone = login(app, "elu"), login(app, "elu")
+    for _ in range(2):
+        assert not view(desk, OVERVIEW)[1]  # never from the cache for a signed-in visitor
+    page, hit = view(phone, OVERVIEW)
+    assert not hit
+    token = re.search(r'name="csrf_token" value="([^"]+)"', page)
+    assert token is not None
+    # feeds (no form, no token) are still kept per account
+    view(desk, QUARTERS)
+    assert view(desk, QUARTERS)[1]
+    assert phone.get("/compare?lang=en").status_code == 200
+    phone.post("/logout", data={"csrf_token": token.group(1)})  # refused if the token were the desk's
+    assert phone.get("/compare?lang=en").status_code in (302, 401)  # logged out
+
+
 def test_resolving_a_request_changes_the_next_public_views(app, engine):
     public = app.test_client()
     before = {url: view(public, url)[0] for url in (OVERVIEW, RESULTS, QUARTERS)}

@@ -7,7 +7,9 @@ costs one indexed read of the store and a file read.
 
 **Key.** (the view's endpoint, its query string in a canonical order, the language, who asks —
 anonymous, or the account's id: a page names the account and its role decides what it shows —
-and the store's data version, which every write bumps: geova.store.verdicts.settle). A write, a
+and the store's data version, which every write bumps: geova.store.verdicts.settle). Pages are
+kept for anonymous visitors only (a signed-in visitor's page holds its session's CSRF token); JSON
+feeds for everyone. A write, a
 referential change, a new account's role: all move the version, so nothing written before the
 write is read after it. A change made around geova's write path (a raw transaction) leaves a row
 in the verdicts' queue (triggers on the requests): while one is queued the cache is bypassed, and
@@ -119,6 +121,11 @@ def cached(view: F) -> F:
         with validity.collecting(now) as window:
             response = current_app.make_response(view(*args, **kwargs))
         if response.status_code != 200 or response.direct_passthrough or not window.usable:
+            return response
+        if who != "anonymous" and response.mimetype == "text/html":
+            # A signed-in visitor's page carries its session's CSRF token (the logout form), which
+            # another session of the same account, or the same one an hour later, cannot use: kept
+            # for the anonymous public only (JSON feeds carry no token, and are kept per account).
             return response
         if _version() != version:  # the page settled a change, or a write landed meanwhile
             return response
