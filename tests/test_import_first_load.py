@@ -17,7 +17,8 @@ from sqlalchemy import Connection, Engine, func, inspect, select
 from geova import importing
 from geova.importing import import_interventions, import_layer
 from geova.store import interventions, verdicts
-from geova.store.schema import Intervention, InterventionFlag, InterventionZone, Verdict
+from geova.store.schema import Intervention, InterventionFlag, InterventionZone, Verdict, VerdictStale
+from tests.boston import load_zones
 
 REPO = Path(__file__).resolve().parents[1]
 BOSTON_CSV = REPO / "data" / "boston" / "graffiti-removal.csv"
@@ -58,7 +59,8 @@ def spatialite_index(conn: Connection) -> object:
 
 
 def contents(engine: Engine) -> dict[str, object]:
-    iv = Intervention.__table__
+    iv, vt = Intervention.__table__, Verdict.__table__
+    zt, ft = InterventionZone.__table__, InterventionFlag.__table__
     with engine.connect() as conn:
         return {
             "requests": conn.execute(
@@ -72,7 +74,41 @@ def contents(engine: Engine) -> dict[str, object]:
             "zones": conn.execute(select(func.count()).select_from(InterventionZone.__table__)).scalar_one(),
             "flags": conn.execute(select(func.count()).select_from(InterventionFlag.__table__)).scalar_one(),
             "verdicts": conn.execute(select(func.count()).select_from(Verdict.__table__)).scalar_one(),
+            # every verdict row, column by column, by the request's source id (ids may differ)
+            "verdict_rows": conn.execute(
+                select(iv.c.source_id, *(c for c in vt.c if c.name != "intervention_id"))
+                .join(iv, iv.c.id == vt.c.intervention_id)
+                .order_by(iv.c.source_id, vt.c.norm_code)
+            ).all(),
+            "zone_links": conn.execute(
+                select(iv.c.source_id, zt.c.zone_id)
+                .join(iv, iv.c.id == zt.c.intervention_id)
+                .order_by(iv.c.source_id, zt.c.zone_id)
+            ).all(),
+            "flag_rows": conn.execute(
+                select(iv.c.source_id, ft.c.code)
+                .join(iv, iv.c.id == ft.c.intervention_id)
+                .order_by(iv.c.source_id, ft.c.code)
+            ).all(),
+            "queued": conn.execute(select(func.count()).select_from(VerdictStale.__table__)).scalar_one(),
+            "current": verdicts.current(conn),
+            "triggers": queue_triggers(conn),
         }
+
+
+def queue_triggers(conn: Connection) -> list[tuple[str, bool]]:
+    """The triggers queueing requests for their verdicts, and whether each is enabled."""
+    if conn.dialect.name == "postgresql":
+        rows = conn.exec_driver_sql(
+            "SELECT tgname, tgenabled <> 'D' FROM pg_trigger WHERE starts_with(tgname, 'verdict_stale') "
+            "ORDER BY tgname"
+        ).all()
+    else:
+        rows = conn.exec_driver_sql(
+            "SELECT name, 1 FROM sqlite_master WHERE type = 'trigger' "
+            "AND substr(name, 1, 13) = 'verdict_stale' ORDER BY name"
+        ).all()
+    return [(str(n), bool(e)) for n, e in rows]
 
 
 @pytest.fixture
@@ -121,12 +157,16 @@ def test_the_bulk_path_and_the_row_path_agree(db_url, tmp_path, monkeypatch):
                     for t in ("verdict", "intervention_flag", "intervention_zone", "intervention"):
                         conn.exec_driver_sql(f"DELETE FROM {t}")
             import_layer(eng, NEIGHBORHOODS, as_="quarters", code_field="Neighborhood_ID", name_field="Name")
+            load_zones(eng)  # norms scoped to zone kinds and zone overrides: verdicts that read zones
+            importing.load_extra_referential(eng, REPO / "data" / "boston" / "norms.toml")
             lower_threshold(monkeypatch, rows)
             import_interventions(eng, BOSTON_CSV, BOSTON_MAPPING, rejects_path=tmp_path / "r.csv")
             got.append(contents(eng))
         finally:
             eng.dispose()
     assert got[0] == got[1]
+    assert got[0]["current"] and got[0]["queued"] == 0
+    assert len(got[0]["triggers"]) == 5 and all(on for _name, on in got[0]["triggers"])
 
 
 def test_a_failed_first_load_leaves_the_store_as_it_was(engine, quarters, tmp_path, monkeypatch):

@@ -267,3 +267,30 @@ def spatial_indexes(conn: Connection, table: Table) -> list[str]:
         (table.name.lower(),),
     )
     return [str(c) for (c,) in rows]
+
+
+@contextmanager
+def suspended_triggers(conn: Connection, table: Table, names: Sequence[str]) -> Iterator[None]:
+    """Run the block without the named triggers of ``table``; they are back before the block's
+    changes are committed. PostgreSQL disables and re-enables them; SQLite cannot disable a
+    trigger, so it is dropped and re-created from its stored definition. Both are DDL inside the
+    caller's transaction: a failure rolls them back with the rows. For a first load whose caller
+    does itself what the triggers would have done (geova.store.verdicts.settle_loaded)."""
+    if conn.dialect.name == "postgresql":
+        for name in names:
+            conn.exec_driver_sql(f'ALTER TABLE {table.name} DISABLE TRIGGER "{name}"')
+        yield
+        for name in names:
+            conn.exec_driver_sql(f'ALTER TABLE {table.name} ENABLE TRIGGER "{name}"')
+        return
+    found = dict(
+        conn.exec_driver_sql(
+            "SELECT name, sql FROM sqlite_master WHERE type = 'trigger' AND tbl_name = ?", (table.name,)
+        ).all()
+    )
+    kept = [(n, str(found[n])) for n in names if n in found]
+    for name, _sql in kept:
+        conn.exec_driver_sql(f'DROP TRIGGER "{name}"')
+    yield
+    for _name, sql in kept:
+        conn.exec_driver_sql(sql)
