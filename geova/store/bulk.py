@@ -283,7 +283,7 @@ def suspended_triggers(conn: Connection, table: Table, names: Sequence[str]) -> 
         for name in names:
             conn.exec_driver_sql(f'ALTER TABLE {table.name} ENABLE TRIGGER "{name}"')
         return
-    found = dict(
+    found: dict[str, str] = dict(
         conn.exec_driver_sql(
             "SELECT name, sql FROM sqlite_master WHERE type = 'trigger' AND tbl_name = ?", (table.name,)
         ).all()
