@@ -259,10 +259,14 @@ def import_interventions(
         )
         unnamed = frame["service"].isna().to_numpy()[todo]
         frame.loc[todo[unnamed], "service"] = np.asarray(routed, dtype=object)[unnamed]
-        unchanged_outside = sum(
-            1
-            for sid in frame["source_id"].to_numpy()[np.setdiff1d(np.arange(len(frame)), todo)]
-            if stored[sid][1] is None
+        unchanged_outside = (
+            0
+            if len(todo) == len(frame)  # every row new or changed (a first import)
+            else sum(
+                1
+                for sid in frame["source_id"].to_numpy()[np.setdiff1d(np.arange(len(frame)), todo)]
+                if stored[sid][1] is None
+            )
         )
         defaults = {location_key(lon, lat) for lat, lon in mapping.checks.geocoder_defaults}
         flags = {

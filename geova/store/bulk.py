@@ -188,6 +188,7 @@ def _ewkt(xs: np.ndarray | None, ys: np.ndarray | None) -> list[str]:
 # A first import into an empty table loads faster with its secondary indexes built once at the end
 # (a sorted build) than maintained row by row; below this many rows the difference is noise.
 DEFERRED_INDEX_ROWS = 50_000
+REBUILD_MEMORY = "256MB"  # PostgreSQL's maintenance_work_mem while a first load rebuilds its indexes
 
 
 def secondary_indexes(conn: Connection, table: Table) -> list[tuple[str, str]]:
@@ -248,6 +249,10 @@ def deferred_structures(conn: Connection, table: Table, defer: bool) -> Iterator
         conn.exec_driver_sql(f"SELECT DisableSpatialIndex('{table.name}', '{column}')")
         conn.exec_driver_sql(f'DROP TABLE "idx_{table.name}_{column}"')
     yield
+    if conn.dialect.name == "postgresql":
+        # the rebuilds sort a million keys: in memory rather than in temporary files (the server's
+        # default, 64 MB, spilled; for this transaction only)
+        conn.exec_driver_sql(f"SET LOCAL maintenance_work_mem = '{REBUILD_MEMORY}'")
     for column in rtrees:  # SpatiaLite fills the new R*Tree from the rows, in one pass
         conn.exec_driver_sql(f"SELECT CreateSpatialIndex('{table.name}', '{column}')")
     for _name, sql in indexes:

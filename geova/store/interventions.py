@@ -252,7 +252,9 @@ def _first_load(
             copy_frame(conn, IV_TABLE, rows, point=("x", "y"))
         else:
             columns = {"id": ids.tolist(), **_columns(conn, frame, everyone, source, import_id)}
-            insert_rows(conn, IV_TABLE, columns, frame["x"].to_numpy(dtype=float), frame["y"].to_numpy(dtype=float))
+            insert_rows(
+                conn, IV_TABLE, columns, frame["x"].to_numpy(dtype=float), frame["y"].to_numpy(dtype=float)
+            )
     at = np.array([p for p, _z in zone_pairs], dtype=np.int64)
     links = pd.DataFrame(
         {"intervention_id": ids[at], "zone_id": np.array([z for _p, z in zone_pairs], dtype=np.int64)}
