@@ -280,7 +280,7 @@ def suspended_triggers(conn: Connection, table: Table, names: Sequence[str]) -> 
     changes are committed. PostgreSQL disables and re-enables them; SQLite cannot disable a
     trigger, so it is dropped and re-created from its stored definition. Both are DDL inside the
     caller's transaction: a failure rolls them back with the rows. For a first load whose caller
-    does itself what the triggers would have done (geova.store.verdicts.settle_loaded)."""
+    does itself what the triggers would have done (geova.store.verdicts.start_loaded)."""
     if conn.dialect.name == "postgresql":
         for name in names:
             conn.exec_driver_sql(f'ALTER TABLE {table.name} DISABLE TRIGGER "{name}"')

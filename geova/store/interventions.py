@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
@@ -39,7 +40,7 @@ from geova.store.bulk import (
     update_rows,
 )
 from geova.store.schema import Intervention, InterventionFlag, InterventionZone, Quarter, Zone
-from geova.store.verdicts import settle_loaded
+from geova.store.verdicts import finish_loaded, start_loaded
 
 T = TypeVar("T")
 CHUNK = 5000
@@ -233,7 +234,8 @@ def _first_load(
     """Every row of ``frame`` into the empty, locked request table, the fast way: ids drawn up
     front, so the rows are never read back for them; indexes, keys and the spatial index built
     once after the rows (bulk.deferred_structures); and the verdicts computed from the frame in
-    memory (verdicts.settle_loaded) instead of queued by the triggers and read back at commit,
+    memory (verdicts.start_loaded, in a worker thread while the database stores the rows) instead
+    of queued by the triggers and read back at commit,
     which took a third of a million-row import. The stored instants are the frame's to the
     microsecond, the stores' precision, so that both give the same verdicts."""
     n = len(frame)
@@ -242,41 +244,42 @@ def _first_load(
     for c in ("reported_at", "resolved_at", "due_at"):
         frame[c] = frame[c].dt.floor("us")
     everyone = np.arange(n)
-    with (
-        suspended_triggers(conn, IV_TABLE, [QUEUE_TRIGGERS["intervention"]]),
-        deferred_structures(conn, IV_TABLE, True),
-    ):
-        if conn.dialect.name == "postgresql":
-            rows = _copied(frame, everyone, source, import_id)
-            rows.insert(0, "id", ids)
-            copy_frame(conn, IV_TABLE, rows, point=("x", "y"))
-        else:
-            columns = {"id": ids.tolist(), **_columns(conn, frame, everyone, source, import_id)}
-            insert_rows(
-                conn, IV_TABLE, columns, frame["x"].to_numpy(dtype=float), frame["y"].to_numpy(dtype=float)
-            )
     at = np.array([p for p, _z in zone_pairs], dtype=np.int64)
     links = pd.DataFrame(
         {"intervention_id": ids[at], "zone_id": np.array([z for _p, z in zone_pairs], dtype=np.int64)}
     )
-    with suspended_triggers(conn, Z_TABLE, [QUEUE_TRIGGERS["intervention_zone"]]):
-        _insert_pairs(conn, Z, links)
-    _insert_pairs(
-        conn,
-        F,
-        pd.DataFrame(
-            {
-                "intervention_id": np.concatenate(
-                    [ids[m] for m in flags.values()] or [np.zeros(0, np.int64)]
-                ),
-                "code": np.concatenate(
-                    [np.full(int(m.sum()), c.value, dtype=object) for c, m in flags.items()]
-                    or [np.zeros(0, object)]
-                ),
-            }
-        ),
-    )
-    settle_loaded(conn, _as_loaded(conn, frame, ids), _zones_loaded(conn, links))
+    with ThreadPoolExecutor(1, thread_name_prefix="geova-verdicts") as pool:
+        loaded = start_loaded(conn, _as_loaded(conn, frame, ids), _zones_loaded(conn, links), pool)
+        with (
+            suspended_triggers(conn, IV_TABLE, [QUEUE_TRIGGERS["intervention"]]),
+            deferred_structures(conn, IV_TABLE, True),
+        ):
+            if conn.dialect.name == "postgresql":
+                rows = _copied(frame, everyone, source, import_id)
+                rows.insert(0, "id", ids)
+                copy_frame(conn, IV_TABLE, rows, point=("x", "y"))
+            else:
+                columns = {"id": ids.tolist(), **_columns(conn, frame, everyone, source, import_id)}
+                xs, ys = frame["x"].to_numpy(dtype=float), frame["y"].to_numpy(dtype=float)
+                insert_rows(conn, IV_TABLE, columns, xs, ys)
+        with suspended_triggers(conn, Z_TABLE, [QUEUE_TRIGGERS["intervention_zone"]]):
+            _insert_pairs(conn, Z, links)
+        _insert_pairs(
+            conn,
+            F,
+            pd.DataFrame(
+                {
+                    "intervention_id": np.concatenate(
+                        [ids[m] for m in flags.values()] or [np.zeros(0, np.int64)]
+                    ),
+                    "code": np.concatenate(
+                        [np.full(int(m.sum()), c.value, dtype=object) for c, m in flags.items()]
+                        or [np.zeros(0, object)]
+                    ),
+                }
+            ),
+        )
+        finish_loaded(conn, loaded)
     counts.ids = ids.tolist()
     counts.first_load = True
     return counts

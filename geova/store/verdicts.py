@@ -26,6 +26,8 @@ import json
 import logging
 import secrets
 import time
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass
 from typing import Any, cast
 
 import numpy as np
@@ -59,7 +61,7 @@ LOGGED_REQUESTS = 20_000
 SETTLE_LOCK = 0x67656F76  # "geov": the advisory lock key of settle on PostgreSQL
 FEW_REQUESTS = 5_000  # queued requests read by id rather than through the queue table
 KEPT_VERSIONS = 5_000  # data versions the log keeps; a replica further behind reloads
-LOADED_KEY = "geova.verdicts.loaded"  # conn.info: settle_loaded ran in this transaction
+LOADED_KEY = "geova.verdicts.loaded"  # conn.info: finish_loaded ran in this transaction
 
 
 def _digest(value: Any) -> str:
@@ -205,7 +207,7 @@ def settle(conn: Connection) -> dict[str, int]:
             )
         conn.execute(delete(STALE))
     if conn.info.pop(LOADED_KEY, False):
-        # a first load settled its own verdicts (settle_loaded): nothing was queued, and every
+        # a first load settled its own verdicts (finish_loaded): nothing was queued, and every
         # replica reloads
         changes.append({**_whole(version, token, None), "everything": True})
     conn.execute(LOG.insert(), changes)
@@ -224,26 +226,48 @@ def settle(conn: Connection) -> dict[str, int]:
     return counts
 
 
-def settle_loaded(conn: Connection, records: pd.DataFrame, zones: pd.DataFrame) -> int:
-    """The verdicts of a first load, computed from the rows in memory instead of read back.
+@dataclass
+class LoadedVerdicts:
+    """The verdicts of a first load being computed in a worker thread (:func:`start_loaded`)."""
 
-    For a load into an empty request table whose rows were written with the queue's triggers
-    suspended (geova.store.interventions.upsert): the store then holds exactly ``records`` (and
-    ``zones``, shaped as load_records gives them), so every current deadline norm over them is what
+    norms: list[Norm]
+    wanted: dict[str, str]
+    frames: Future[list[pd.DataFrame]]
+
+
+def start_loaded(
+    conn: Connection, records: pd.DataFrame, zones: pd.DataFrame, pool: ThreadPoolExecutor
+) -> LoadedVerdicts:
+    """Start computing the verdicts of a first load from the rows in memory; :func:`finish_loaded`
+    stores them.
+
+    For a load into an empty request table whose rows are written with the queue's triggers
+    suspended (geova.store.interventions): the store then holds exactly ``records`` (and ``zones``,
+    shaped as load_records gives them), so every current deadline norm over them is what
     :func:`settle` would compute, whichever norms it would find changed. Reading a million requests
-    back cost a third of a first import. The fingerprints are stored as settle would; the next
-    settle of the transaction bumps the version and tells replicas to reload. Returns the rows
-    written."""
+    back cost a third of a first import; and computed in ``pool`` the verdicts take no time of
+    their own, since the server is meanwhile busy storing the requests and building their indexes
+    (the caller's thread only waits for it)."""
     if conn.dialect.name == "postgresql":
         conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": SETTLE_LOCK})
     where, norms, wanted, _stored = _plan(conn)
-    codes = [n.code for n in norms]
-    first_load = conn.execute(select(V.c.norm_code).limit(1)).first() is None
-    with deferred_structures(conn, V, first_load and len(records) >= DEFERRED_INDEX_ROWS):
-        rows = _write_facts(conn, norms, where, records, zones)
+    return LoadedVerdicts(norms, wanted, pool.submit(_fact_frames, norms, where, records, zones))
+
+
+def finish_loaded(conn: Connection, loaded: LoadedVerdicts) -> int:
+    """Store the verdicts :func:`start_loaded` computed, and the norms' fingerprints as settle
+    would; the next settle of the transaction bumps the version and tells replicas to reload.
+    Returns the rows written."""
+    frames = loaded.frames.result()
+    empty = conn.execute(select(V.c.norm_code).limit(1)).first() is None
+    with deferred_structures(conn, V, empty and sum(map(len, frames)) >= DEFERRED_INDEX_ROWS):
+        rows = sum(_insert_facts(conn, frame) for frame in frames)
+    codes = [n.code for n in loaded.norms]
     conn.execute(delete(FINGERPRINTS).where(FINGERPRINTS.c.norm_code.in_(codes)))
     if codes:
-        conn.execute(FINGERPRINTS.insert(), [{"norm_code": c, "fingerprint": wanted[c]} for c in codes])
+        conn.execute(
+            FINGERPRINTS.insert(), [{"norm_code": c, "fingerprint": loaded.wanted[c]} for c in codes]
+        )
     conn.info[LOADED_KEY] = True
     return rows
 
@@ -269,8 +293,24 @@ def _write_facts(
     conn: Connection, norms: list[Norm], where: Territory, records: pd.DataFrame, zones: pd.DataFrame
 ) -> int:
     """Insert the verdict rows of ``norms`` over ``records`` and ``zones`` (as load_records gives them)."""
+    return sum(_insert_facts(conn, frame) for frame in _fact_frames(norms, where, records, zones))
+
+
+def _insert_facts(conn: Connection, frame: pd.DataFrame) -> int:
+    if conn.dialect.name == "postgresql" and len(frame) > FEW_REQUESTS:
+        copy_frame(conn, V, frame)  # COPY pays off for many rows, not for one report
+    else:
+        insert_rows(conn, V, {name: native_column(conn, frame[name]) for name in frame.columns})
+    return len(frame)
+
+
+def _fact_frames(
+    norms: list[Norm], where: Territory, records: pd.DataFrame, zones: pd.DataFrame
+) -> list[pd.DataFrame]:
+    """The verdict rows of ``norms`` over ``records`` and ``zones``, a frame per norm with rows,
+    shaped as the ``verdict`` table (no database: a worker thread may compute them)."""
     if records.empty:
-        return 0
+        return []
     keys = records.set_index("id")[["quarter", "subquarter", "category", "service", "channel"]]
     # the local month of each report, "YYYY-MM", through numpy's month unit (strftime over a
     # million timestamps took seconds)
@@ -278,7 +318,7 @@ def _write_facts(
     month = np.datetime_as_string(local.to_numpy(dtype="datetime64[M]"), unit="M")
     months = pd.Series(month.astype(object), index=records["id"].to_numpy())
     present = set(records["category"])
-    total = 0
+    frames = []
     for norm in norms:
         if all(s.categories and not (s.categories & present) for s in norm.scopes):
             continue  # no request here is of a category the norm covers (a web report: most norms)
@@ -306,9 +346,5 @@ def _write_facts(
                 "month": months.loc[ids].astype(str).to_numpy(dtype=object),
             }
         )
-        if conn.dialect.name == "postgresql" and len(frame) > FEW_REQUESTS:
-            copy_frame(conn, V, frame)  # COPY pays off for many rows, not for one report
-        else:
-            insert_rows(conn, V, {name: native_column(conn, frame[name]) for name in frame.columns})
-        total += len(frame)
-    return total
+        frames.append(frame)
+    return frames
