@@ -287,7 +287,9 @@ def import_interventions(
             progress=(lambda done: progress(done, total)) if progress else None,
             stored=stored,
         )
-        interventions.flag_repeated_locations(conn, mapping.checks.repeated_location_threshold)
+        interventions.flag_repeated_locations(
+            conn, mapping.checks.repeated_location_threshold, (xs, ys) if written.first_load else None
+        )
         report.inserted, report.updated, report.unchanged = (
             written.inserted,
             written.updated,

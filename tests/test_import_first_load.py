@@ -204,3 +204,43 @@ def test_geocoder_default_spots_found_among_many_points():
     assert got[0] and not got[1] and not got[2]
     assert 0 < got.sum() < len(xs)
     assert not at_locations(xs, ys, set()).any()
+
+
+def test_repeated_location_boxes_hold_every_point_of_every_shared_location():
+    """However the store rounds a coordinate at a half unit (up, down, to even), every point of a
+    location shared by the threshold lies in a box, and a city of scattered points needs none."""
+    from decimal import ROUND_HALF_DOWN, ROUND_HALF_EVEN, ROUND_HALF_UP, Decimal
+
+    import numpy as np
+
+    from geova.core.checks import COORD_DECIMALS, repeated_location_boxes
+
+    rng = np.random.default_rng(3)
+    scattered_x, scattered_y = rng.uniform(-71.2, -70.9, 50_000), rng.uniform(42.2, 42.4, 50_000)
+    assert repeated_location_boxes(scattered_x, scattered_y, 100) == []
+
+    # spots on a half unit of the last decimal, and points a hair either side of it
+    spots = [(-71.058705, 42.359405), (-71.1, 42.3), (-71.000015, 42.250005)]
+    xs, ys = [scattered_x], [scattered_y]
+    for sx, sy in spots:
+        xs.append(sx + rng.choice([0.0, 1e-12, -1e-12, 0.4e-5, -0.4e-5], 120))
+        ys.append(sy + rng.choice([0.0, 1e-12, -1e-12, 0.4e-5, -0.4e-5], 120))
+    x, y = np.concatenate(xs), np.concatenate(ys)
+    boxes = repeated_location_boxes(x, y, 30)
+    assert boxes is not None and 0 < len(boxes) <= 200
+
+    def inside(px: float, py: float) -> bool:
+        return any(a <= px <= c and b <= py <= d for a, b, c, d in boxes)
+
+    unit = Decimal(1).scaleb(-COORD_DECIMALS)
+    for mode in (ROUND_HALF_UP, ROUND_HALF_DOWN, ROUND_HALF_EVEN):
+        keys = [
+            (Decimal(f"{px:.15g}").quantize(unit, mode), Decimal(f"{py:.15g}").quantize(unit, mode))
+            for px, py in zip(x.tolist(), y.tolist(), strict=True)
+        ]
+        sizes: dict[tuple, int] = {}
+        for k in keys:
+            sizes[k] = sizes.get(k, 0) + 1
+        shared = [i for i, k in enumerate(keys) if sizes[k] >= 30]
+        assert shared  # the spots are found under every rounding
+        assert all(inside(x[i], y[i]) for i in shared)

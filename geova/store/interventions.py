@@ -22,11 +22,12 @@ from sqlalchemy import (
     insert,
     literal,
     select,
+    union,
     update,
 )
 
 from geova.core.assign import Area, assign_points
-from geova.core.checks import COORD_DECIMALS, outside_extent
+from geova.core.checks import COORD_DECIMALS, outside_extent, repeated_location_boxes
 from geova.core.model import Flag
 from geova.core.records import CANONICAL
 from geova.store.bulk import (
@@ -39,6 +40,7 @@ from geova.store.bulk import (
     suspended_triggers,
     update_rows,
 )
+from geova.store.records import in_box
 from geova.store.schema import Intervention, InterventionFlag, InterventionZone, Quarter, Zone
 from geova.store.verdicts import finish_loaded, start_loaded
 
@@ -378,10 +380,39 @@ def _rounded(column: Any) -> Any:
     return func.round(cast(column, Numeric), COORD_DECIMALS)
 
 
-def flag_repeated_locations(conn: Connection, threshold: int) -> int:
+def flag_repeated_locations(
+    conn: Connection, threshold: int, points: tuple[np.ndarray, np.ndarray] | None = None
+) -> int:
     """Flag every record at a location shared by ``threshold`` records or more, store-wide: a
-    geocoder's default falls on the same spot whatever the request type. Returns the flags added."""
+    geocoder's default falls on the same spot whatever the request type. Returns the flags added.
+
+    ``points``: the longitudes and latitudes of every stored request, when the caller has them (a
+    first load): only the requests inside the boxes geova.core.checks.repeated_location_boxes
+    finds are then rounded and counted by the database, with the same result."""
     rx, ry = _rounded(func.ST_X(IV.c.geom)), _rounded(func.ST_Y(IV.c.geom))
+    boxes = repeated_location_boxes(*points, threshold) if points is not None else None
+    if boxes is not None:
+        if not boxes:
+            return 0
+        near = union(*(in_box(conn, b) for b in boxes)).subquery()
+        found = conn.execute(select(IV.c.id, rx, ry).where(IV.c.id.in_(select(near.c.id)))).all()
+        sizes: dict[tuple, int] = {}
+        for _id, x, y in found:
+            sizes[(x, y)] = sizes.get((x, y), 0) + 1
+        ids = [int(i) for i, x, y in found if sizes[(x, y)] >= threshold]
+        already = set()
+        for part in chunks(ids):
+            already.update(
+                conn.execute(
+                    select(F.c.intervention_id).where(
+                        F.c.intervention_id.in_(list(part)), F.c.code == Flag.REPEATED_LOCATION.value
+                    )
+                ).scalars()
+            )
+        rows = [{"intervention_id": i, "code": Flag.REPEATED_LOCATION.value} for i in ids if i not in already]
+        for part in chunks(rows):
+            conn.execute(insert(F), list(part))
+        return len(rows)
     hot = select(rx.label("rx"), ry.label("ry")).group_by(rx, ry).having(func.count() >= threshold).subquery()
     i2 = IV.alias("i2")
     candidates = (
