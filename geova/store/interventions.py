@@ -51,6 +51,7 @@ IV_TABLE: Table = Intervention.__table__  # type: ignore[assignment]  # declarat
 F = InterventionFlag.__table__
 Z = InterventionZone.__table__
 Z_TABLE: Table = InterventionZone.__table__  # type: ignore[assignment]
+F_TABLE: Table = InterventionFlag.__table__  # type: ignore[assignment]
 # the triggers queueing inserted requests for their verdicts (migration 0006), which a first load
 # does without (see _first_load)
 QUEUE_TRIGGERS = {"intervention": "verdict_stale_iv_insert", "intervention_zone": "verdict_stale_iz_insert"}
@@ -400,7 +401,7 @@ def flag_repeated_locations(
         for _id, x, y in found:
             sizes[(x, y)] = sizes.get((x, y), 0) + 1
         ids = [int(i) for i, x, y in found if sizes[(x, y)] >= threshold]
-        already = set()
+        already: set[int] = set()
         for part in chunks(ids):
             already.update(
                 conn.execute(
@@ -410,8 +411,8 @@ def flag_repeated_locations(
                 ).scalars()
             )
         rows = [{"intervention_id": i, "code": Flag.REPEATED_LOCATION.value} for i in ids if i not in already]
-        for part in chunks(rows):
-            conn.execute(insert(F), list(part))
+        for batch in chunks(rows):
+            conn.execute(insert(F_TABLE), list(batch))
         return len(rows)
     hot = select(rx.label("rx"), ry.label("ry")).group_by(rx, ry).having(func.count() >= threshold).subquery()
     i2 = IV.alias("i2")
