@@ -244,7 +244,10 @@ def _strptime_fast(batch: pd.Series, fmt: str, pattern: str, day_at: int) -> pd.
     Boston file); checking the values with a regex costs about as much as Arrow's parsing, a round
     trip through strftime ten times more.
     """
-    arr = pa.array(batch.to_numpy(dtype=object, na_value=None), type=pa.string())
+    if isinstance(batch.array, pd.arrays.ArrowStringArray):
+        arr = pa.array(batch.array)  # the Arrow strings themselves, no copy
+    else:
+        arr = pa.array(batch.to_numpy(dtype=object, na_value=None), type=pa.string())
     parsed = pc.strptime(arr, format=fmt, unit="s", error_is_null=True)
     matched = pc.fill_null(pc.match_substring_regex(arr, pattern), False)
     day = pc.if_else(matched, pc.utf8_slice_codeunits(arr, day_at, day_at + 2), "01")
