@@ -7,6 +7,8 @@ fields, impossible days, two-digit years, garbage, local times a DST change skip
 
 from __future__ import annotations
 
+import re
+import warnings
 from collections.abc import Iterator
 from contextlib import contextmanager
 
@@ -17,7 +19,7 @@ from hypothesis import strategies as st
 
 import geova.io.records as records
 from geova.core.records import HASHED, content_hashes
-from geova.io.records import ParsedDates, fast_format, parse_datetimes
+from geova.io.records import ParsedDates, fast_format, parse_datetimes, per_distinct
 
 FORMATS = [
     "%m/%d/%Y %I:%M:%S %p",
@@ -246,3 +248,28 @@ def test_content_hashes_of_a_known_row() -> None:
         }
     )
     assert content_hashes(frame) == reference_hashes(frame) == ["697b67ee59c3b304"]
+
+
+@settings(max_examples=100, deadline=None)
+@given(
+    st.lists(
+        st.one_of(TEXTS.filter(lambda v: v is not None), st.just("Racial slur"), st.just("ÉCOLE")),
+        max_size=30,
+    ),
+    st.sampled_from(["str", "object"]),
+)
+def test_per_distinct_equals_the_whole_column(values: list[str], dtype: str) -> None:
+    column = pd.Series(values, dtype=dtype, name="CASE_TITLE", index=pd.RangeIndex(len(values)) + 3)
+    pattern = r"\b(racial|profan\w*|obscen\w*)\b"
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)
+        expected = column.str.contains(pattern, regex=True, flags=re.IGNORECASE)
+    pd.testing.assert_series_equal(records._matches(column, pattern, re.IGNORECASE), expected)
+    lookup = {"closed": "closed", "école": "new"}
+    pd.testing.assert_series_equal(
+        per_distinct(column, lambda d: d.str.casefold().map(lookup)), column.str.casefold().map(lookup)
+    )
+    folded = {"école", ""}
+    pd.testing.assert_series_equal(
+        per_distinct(column, lambda d: d.str.casefold().isin(folded)), column.str.casefold().isin(folded)
+    )

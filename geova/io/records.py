@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import re
 import warnings
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Final
@@ -155,8 +156,15 @@ def _parse(
         else:
             parsed, kinds = _parse_batch(batch, tz, aware, kw)
         ok = parsed.notna()
-        result[ok[ok].index] = parsed[ok]
-        dst[ok[ok].index] = kinds[ok]
+        if parsed.index.equals(batch.index) and parsed.dtype == result.dtype:
+            # the batch in its own order: set by position, not by label (1.5 s of index lookups
+            # for three columns of a million rows)
+            where = np.flatnonzero(todo.to_numpy())[ok.to_numpy()]
+            result.iloc[where] = parsed[ok].array
+            dst.iloc[where] = kinds[ok].to_numpy()
+        else:
+            result[ok[ok].index] = parsed[ok]
+            dst[ok[ok].index] = kinds[ok]
         todo = result.isna()
     return result, dst
 
@@ -324,11 +332,24 @@ def map_categories(raw: pd.Series, table: dict[str, str], column: str | None, v:
     return mapped
 
 
+def per_distinct(values: pd.Series, func: Callable[[pd.Series], pd.Series]) -> pd.Series:
+    """``func(values)`` computed once per distinct value: an export repeats a few labels a million
+    times, and Python's regexes and ``casefold`` go value by value (3.3 s for the insulting pattern
+    over a million Boston titles, about 0.3 s this way). ``func`` must be elementwise."""
+    codes, uniques = pd.factorize(values, use_na_sentinel=False)
+    result = func(pd.Series(uniques, name=values.name))
+    return pd.Series(result.array.take(codes), index=values.index, name=result.name)
+
+
 def _matches(text: pd.Series, pattern: str, flags: int = 0) -> pd.Series:
     """Regex test of a column; users' patterns may hold groups, which pandas would warn about."""
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", UserWarning)
-        return text.str.contains(pattern, regex=True, flags=flags)
+
+    def contains(distinct: pd.Series) -> pd.Series:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", UserWarning)
+            return distinct.str.contains(pattern, regex=True, flags=flags)
+
+    return per_distinct(text, contains)
 
 
 def parse_numbers(values: pd.Series) -> pd.Series:
@@ -408,9 +429,8 @@ def to_records(table: SourceTable, mapping: Mapping, file: Path) -> Records:
     if cols.status:
         raw_status = text_column(cells, cols.status)
         table_values = {k.casefold(): s.value for k, s in mapping.status.values.items()}
-        status = raw_status.str.casefold().map(table_values)
-        if not table_values:
-            status = raw_status.str.casefold().map({s.value: s.value for s in Status})
+        lookup = table_values or {s.value: s.value for s in Status}
+        status = per_distinct(raw_status, lambda distinct: distinct.str.casefold().map(lookup))
     else:
         raw_status = pd.Series([""] * n, index=cells.index)
         status = pd.Series(
@@ -453,7 +473,8 @@ def to_records(table: SourceTable, mapping: Mapping, file: Path) -> Records:
         if mapping.insulting.pattern:
             hit |= _matches(text, mapping.insulting.pattern, re.IGNORECASE)
         if mapping.insulting.values:
-            hit |= text.str.casefold().isin({x.casefold() for x in mapping.insulting.values})
+            folded = {x.casefold() for x in mapping.insulting.values}
+            hit |= per_distinct(text, lambda distinct: distinct.str.casefold().isin(folded))
         out["insulting"] = hit.to_numpy()
     else:
         out["insulting"] = False
