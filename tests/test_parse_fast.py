@@ -42,8 +42,8 @@ def reference_only() -> Iterator[None]:
         records.REFERENCE_ONLY = False
 
 
-def both(values: list[str], fmt: str, tz: str) -> tuple[ParsedDates, ParsedDates]:
-    series = pd.Series(values, dtype="str")
+def both(values: list[str], fmt: str, tz: str, dtype: str = "str") -> tuple[ParsedDates, ParsedDates]:
+    series = pd.Series(values, dtype=dtype)
     fast = parse_datetimes(series, fmt, False, tz)
     with reference_only():
         ref = parse_datetimes(series, fmt, False, tz)
@@ -154,7 +154,7 @@ def test_fast_path_equals_pandas(fmt: str, tz: str, data: st.DataObject) -> None
     )
     value = st.one_of(dated(fmt), valid, st.sampled_from(dst_edges(fmt)), st.text(max_size=25), st.just(""))
     values = data.draw(st.lists(value, min_size=1, max_size=40))
-    assert_same(*both(values, fmt, tz))
+    assert_same(*both(values, fmt, tz, data.draw(st.sampled_from(["str", "object"]))))
 
 
 # Digests: the implementation every stored content_hash was computed with, kept as the oracle.

@@ -255,7 +255,7 @@ def _strptime_fast(batch: pd.Series, fmt: str, pattern: str, day_at: int) -> pd.
     if isinstance(batch.array, pd.arrays.ArrowStringArray):
         arr = pa.array(batch.array)  # the Arrow strings themselves, no copy
     else:
-        arr = pa.array(batch.to_numpy(dtype=object, na_value=None), type=pa.string())
+        arr = pa.array(batch.to_numpy(dtype=object), type=pa.string(), from_pandas=True)
     parsed = pc.strptime(arr, format=fmt, unit="s", error_is_null=True)
     matched = pc.fill_null(pc.match_substring_regex(arr, pattern), False)
     day = pc.if_else(matched, pc.utf8_slice_codeunits(arr, day_at, day_at + 2), "01")
