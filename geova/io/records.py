@@ -9,12 +9,15 @@ from __future__ import annotations
 
 import re
 import warnings
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Final
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 from pandas.api.typing import NaTType
 from pyproj import CRS, Transformer
 
@@ -153,8 +156,15 @@ def _parse(
         else:
             parsed, kinds = _parse_batch(batch, tz, aware, kw)
         ok = parsed.notna()
-        result[ok[ok].index] = parsed[ok]
-        dst[ok[ok].index] = kinds[ok]
+        if parsed.index.equals(batch.index) and parsed.dtype == result.dtype:
+            # the batch in its own order: set by position, not by label (1.5 s of index lookups
+            # for three columns of a million rows)
+            where = np.flatnonzero(todo.to_numpy())[ok.to_numpy()]
+            result.iloc[where] = parsed[ok].array
+            dst.iloc[where] = kinds[ok].to_numpy()
+        else:
+            result[ok[ok].index] = parsed[ok]
+            dst[ok[ok].index] = kinds[ok]
         todo = result.isna()
     return result, dst
 
@@ -164,11 +174,102 @@ def _parse_batch(batch: pd.Series, tz: str, aware: bool, kw: dict) -> tuple[pd.S
         return pd.Series(pd.NaT, index=batch.index, dtype=_PARSED), pd.Series(
             ORDINARY, index=batch.index, dtype=np.int8
         )
+    fast = None if aware or set(kw) != {"format"} else fast_format(kw["format"])
+    if fast is not None and not REFERENCE_ONLY:
+        return _to_utc(_strptime_fast(batch, kw["format"], *fast), tz)
+    return _to_utc(_to_datetime(batch, aware, kw), tz)
+
+
+def _to_datetime(batch: pd.Series, aware: bool, kw: dict) -> pd.Series:
+    """pandas' parsing: the reference for every value."""
     try:
-        parsed = pd.to_datetime(batch, errors="coerce", utc=aware, **kw)
+        return pd.to_datetime(batch, errors="coerce", utc=aware, **kw)
     except (ValueError, TypeError, OverflowError):  # naive and aware values in one batch: one by one
-        parsed = batch.map(lambda v: _parse_one(v, aware, kw))
-    return _to_utc(parsed, tz)
+        return batch.map(lambda v: _parse_one(v, aware, kw))
+
+
+# Tests set this to True to run pandas alone, the reference the fast path is compared with.
+REFERENCE_ONLY = False
+
+# The directives the fast path knows, each as the zero-padded, fixed-width subset of what pandas'
+# own pattern for it accepts (pandas also takes "7" for %m, " 7" for %d, "60" for %S: those go to
+# pandas). %Y excludes years 0000-0999, which Arrow and pandas read differently.
+_FAST_DIRECTIVES: Final = {
+    "Y": (r"[1-9]\d{3}", 4),
+    "m": (r"(?:0[1-9]|1[0-2])", 2),
+    "d": (r"(?:0[1-9]|[12]\d|3[01])", 2),
+    "H": (r"(?:[01]\d|2[0-3])", 2),
+    "I": (r"(?:0[1-9]|1[0-2])", 2),
+    "M": (r"[0-5]\d", 2),
+    "S": (r"[0-5]\d", 2),
+    "p": (r"(?i:am|pm)", 2),
+}
+
+
+def fast_format(fmt: str) -> tuple[str, int] | None:
+    """For a ``date_format`` the fast path can take, the RE2 pattern a value must fully match to
+    be parsed by Arrow (identically to pandas), and the character offset of its day of month; None
+    for any other format (unknown directive, a field missing or repeated, %I without %p)."""
+    pattern, width, day_at, seen = ["^"], 0, -1, []
+    i = 0
+    while i < len(fmt):
+        ch = fmt[i]
+        if ch == "%":
+            if i + 1 >= len(fmt):
+                return None
+            d = fmt[i + 1]
+            i += 2
+            if d == "%":
+                pattern.append(r"\x{25}")
+                width += 1
+                continue
+            if d not in _FAST_DIRECTIVES or d in seen:
+                return None
+            seen.append(d)
+            if d == "d":
+                day_at = width
+            regex, w = _FAST_DIRECTIVES[d]
+            pattern.append(regex)
+            width += w
+            continue
+        # a literal must be itself exactly (pandas also takes any run of blanks for a blank, and
+        # either case of a letter: those values go to pandas)
+        pattern.append(ch if ch.isalnum() and ch.isascii() else f"\\x{{{ord(ch):x}}}")
+        width += 1
+        i += 1
+    if not {"Y", "m", "d"} <= set(seen) or ("I" in seen) != ("p" in seen) or {"H", "I"} <= set(seen):
+        return None
+    pattern.append("$")
+    return "".join(pattern), day_at
+
+
+def _strptime_fast(batch: pd.Series, fmt: str, pattern: str, day_at: int) -> pd.Series:
+    """Naive datetimes parsed by Arrow where the value is provably read as pandas reads it (it
+    fully matches ``pattern`` and Arrow kept its day of month: Arrow turns 30 February into 2 March
+    where pandas says "not a date"); every other value goes through pandas.
+
+    Arrow's strptime takes 0.04 s for 200,000 values, pandas' to_datetime 1.03 s (measured on the
+    Boston file); checking the values with a regex costs about as much as Arrow's parsing, a round
+    trip through strftime ten times more.
+    """
+    if isinstance(batch.array, pd.arrays.ArrowStringArray):
+        arr = pa.array(batch.array)  # the Arrow strings themselves, no copy
+    else:
+        arr = pa.array(batch.to_numpy(dtype=object), type=pa.string(), from_pandas=True)
+    parsed = pc.strptime(arr, format=fmt, unit="s", error_is_null=True)
+    matched = pc.fill_null(pc.match_substring_regex(arr, pattern), False)
+    day = pc.if_else(matched, pc.utf8_slice_codeunits(arr, day_at, day_at + 2), "01")
+    ok = pc.fill_null(pc.and_(matched, pc.equal(pc.day(parsed), pc.cast(day, pa.int64()))), False)
+    ok_np = ok.to_numpy(zero_copy_only=False)
+    values = pc.if_else(ok, parsed.cast(pa.timestamp("us")), None)
+    result = pd.Series(values.to_numpy(zero_copy_only=False), index=batch.index, dtype="datetime64[us]")
+    if ok_np.all():
+        return result
+    rest = _to_datetime(batch[~ok_np], False, {"format": fmt})
+    if not (pd.api.types.is_datetime64_dtype(rest.dtype) and not isinstance(rest.dtype, pd.DatetimeTZDtype)):
+        return _to_datetime(batch, False, {"format": fmt})  # not plain local times: pandas for all
+    result[~ok_np] = rest.astype("datetime64[us]")
+    return result
 
 
 def _parse_one(value: str, aware: bool, kw: dict) -> pd.Timestamp | NaTType:
@@ -231,11 +332,24 @@ def map_categories(raw: pd.Series, table: dict[str, str], column: str | None, v:
     return mapped
 
 
+def per_distinct(values: pd.Series, func: Callable[[pd.Series], pd.Series]) -> pd.Series:
+    """``func(values)`` computed once per distinct value: an export repeats a few labels a million
+    times, and Python's regexes and ``casefold`` go value by value (3.3 s for the insulting pattern
+    over a million Boston titles, about 0.3 s this way). ``func`` must be elementwise."""
+    codes, uniques = pd.factorize(values, use_na_sentinel=False)
+    result = func(pd.Series(uniques, name=values.name))
+    return pd.Series(result.array.take(codes), index=values.index, name=result.name)
+
+
 def _matches(text: pd.Series, pattern: str, flags: int = 0) -> pd.Series:
     """Regex test of a column; users' patterns may hold groups, which pandas would warn about."""
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", UserWarning)
-        return text.str.contains(pattern, regex=True, flags=flags)
+
+    def contains(distinct: pd.Series) -> pd.Series:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", UserWarning)
+            return distinct.str.contains(pattern, regex=True, flags=flags)
+
+    return per_distinct(text, contains)
 
 
 def parse_numbers(values: pd.Series) -> pd.Series:
@@ -315,9 +429,8 @@ def to_records(table: SourceTable, mapping: Mapping, file: Path) -> Records:
     if cols.status:
         raw_status = text_column(cells, cols.status)
         table_values = {k.casefold(): s.value for k, s in mapping.status.values.items()}
-        status = raw_status.str.casefold().map(table_values)
-        if not table_values:
-            status = raw_status.str.casefold().map({s.value: s.value for s in Status})
+        lookup = table_values or {s.value: s.value for s in Status}
+        status = per_distinct(raw_status, lambda distinct: distinct.str.casefold().map(lookup))
     else:
         raw_status = pd.Series([""] * n, index=cells.index)
         status = pd.Series(
@@ -360,7 +473,8 @@ def to_records(table: SourceTable, mapping: Mapping, file: Path) -> Records:
         if mapping.insulting.pattern:
             hit |= _matches(text, mapping.insulting.pattern, re.IGNORECASE)
         if mapping.insulting.values:
-            hit |= text.str.casefold().isin({x.casefold() for x in mapping.insulting.values})
+            folded = {x.casefold() for x in mapping.insulting.values}
+            hit |= per_distinct(text, lambda distinct: distinct.str.casefold().isin(folded))
         out["insulting"] = hit.to_numpy()
     else:
         out["insulting"] = False
