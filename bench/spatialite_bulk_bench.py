@@ -16,6 +16,11 @@ Figures (200k rows, 2 slow cores, load 4.4-4.8, same session; main 8688e30 -> br
     verdicts: insert_rows / rebuild         3.27 / 2.45 s -> 3.24 / 2.39 s
     total                                  40.3 s  -> 21.3 s
 
+At 1M rows (one run each, load 7.0 for the branch against 5.7 for main): native_column 18.1 ->
+6.2 s (requests) and 6.5 -> 4.4 s (verdicts), requests insert_rows 90.8 -> 64.9 s, but the rebuild
+40.0 -> 61.8 s, verdicts insert_rows 16.1 -> 25.2 s and their rebuild 14.2 -> 25.1 s: the 256 MiB
+page cache (BULK_CACHE_KIB) is not confirmed at that size; measure with and without it.
+
 Tried and dropped: SpatiaLite point BLOBs built in numpy and bound as plain blobs instead of
 MakePoint(?, ?, 4326): no gain (100k rows, CPU 1.2-1.7 s against 0.8-1.6 s with MakePoint).
 """
