@@ -6,6 +6,7 @@ runs it, and so does the test suite, so a fresh clone never serves untranslated 
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 from babel.messages.mofile import write_mo
@@ -22,7 +23,11 @@ def compile_catalogues() -> list[Path]:
             continue
         with po.open("rb") as fh:
             catalogue = read_po(fh, locale=po.parent.parent.name)
-        with mo.open("wb") as fh:
+        # written aside then renamed: parallel test workers (pytest -n) may compile at once, and a
+        # reader must never see half a catalogue
+        part = mo.with_suffix(f".mo.{os.getpid()}")
+        with part.open("wb") as fh:
             write_mo(fh, catalogue)
+        os.replace(part, mo)
         written.append(mo)
     return written
