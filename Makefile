@@ -44,8 +44,10 @@ lint: install
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 
+# Two test processes (pytest-xdist), one per core: each has its own PostGIS database, SpatiaLite
+# files, browser and ports (tests/conftest.py); the slowest tests are listed at the end.
 test: install lint typecheck
-	$(BIN)/pytest
+	$(BIN)/pytest -n 2 --durations=25
 
 # mypy on geova/ against the recorded baseline (mypy-baseline.txt): fails on a new error, and on a
 # recorded one that is gone. After fixing errors, or when a merge moved them: make typecheck-baseline

@@ -147,7 +147,13 @@ def descriptions(conn: Connection, source: str | None = None, prefix: str = "") 
     return Counter(conn.execute(query).scalars())
 
 
-def test_concurrent_posts_and_an_import_all_succeed_exactly_once(db_url, engine, token, tmp_path):
+def test_concurrent_posts_and_an_import_all_succeed_exactly_once(
+    db_url, engine, token, tmp_path, monkeypatch
+):
+    # Writers wait as long as the queue takes: 22 writers at once on two slow cores wait longer than
+    # the default busy timeout, and what is checked here is that every write lands exactly once
+    # (a writer that gives up answers 503: test_a_write_that_cannot_get_the_lock_answers_503_*)
+    monkeypatch.setenv("GEOVA_BUSY_TIMEOUT", "300")
     csv, mapping = request_file(tmp_path)
     app = create_app({"GEOVA_DATABASE_URL": db_url, "TESTING": True, "SECRET_KEY": "test"})
     importer = make_engine(db_url)  # the CLI's own engine, as from another process
