@@ -57,9 +57,9 @@ class Server:
     stdout: Path
     stderr: Path
 
-    def get(self, path: str) -> tuple[int, str]:
+    def get(self, path: str, timeout: float = 10) -> tuple[int, str]:
         try:
-            with urllib.request.urlopen(self.url + path, timeout=10) as answer:
+            with urllib.request.urlopen(self.url + path, timeout=timeout) as answer:
                 return answer.status, answer.read().decode("utf-8")
         except urllib.error.HTTPError as error:
             return error.code, error.read().decode("utf-8", "replace")
@@ -141,13 +141,15 @@ def test_gunicorn_serves_reloads_and_stops_without_leaking_keys(server, engine):
     # SIGHUP: new workers replace the old ones while every request is still answered
     before = server.workers()
     server.process.send_signal(signal.SIGHUP)
-    statuses: list[int] = []
+    statuses: list[int | str] = []
 
     def replaced() -> bool:
         try:
-            statuses.append(server.get("/health")[0])
-        except OSError:  # a refused or dropped connection is a failure too
-            statuses.append(-1)
+            # a request arriving while the new workers boot waits in the listening socket's queue
+            # until one of them accepts it (as long as BOOT on a loaded machine): a patient client
+            statuses.append(server.get("/health", timeout=BOOT + GRACEFUL)[0])
+        except OSError as exc:  # a refused, dropped or unanswered connection is a failure
+            statuses.append(f"{type(exc).__name__}: {exc}")
         now = server.workers()
         return len(now) == 2 and not now & before
 
