@@ -205,6 +205,8 @@ def upsert(
 def _empty_and_locked(conn: Connection) -> bool:
     """Whether the request table is empty, with no other writer able to add a row until commit
     (SQLite: BEGIN IMMEDIATE already holds the write lock)."""
+    if conn.execute(select(IV.c.id).limit(1)).first() is not None:
+        return False  # the usual case: no lock taken, web reports go on during the import
     if conn.dialect.name == "postgresql":
         conn.exec_driver_sql("LOCK TABLE intervention IN SHARE ROW EXCLUSIVE MODE")
     return conn.execute(select(IV.c.id).limit(1)).first() is None
