@@ -185,21 +185,22 @@ def upsert(
     zone_ids = np.array([z for _p, z in zone_pairs], dtype=np.int64)
     keep = touched[at] if len(at) else np.zeros(0, dtype=bool)
     _insert_pairs(conn, Z, pd.DataFrame({"intervention_id": ids[at[keep]], "zone_id": zone_ids[keep]}))
-    flagged = [(code.value, np.flatnonzero(mask & touched)) for code, mask in flags.items()]
-    _insert_pairs(
-        conn,
-        F,
-        pd.DataFrame(
-            {
-                "intervention_id": np.concatenate([ids[p] for _c, p in flagged] or [np.zeros(0, np.int64)]),
-                "code": np.concatenate(
-                    [np.full(len(p), c, dtype=object) for c, p in flagged] or [np.zeros(0, object)]
-                ),
-            }
-        ),
-    )
+    _insert_pairs(conn, F, _flag_rows(ids, flags, touched))
     counts.ids = ids.tolist()
     return counts
+
+
+def _flag_rows(ids: np.ndarray, flags: dict[Flag, np.ndarray], rows: np.ndarray) -> pd.DataFrame:
+    """(intervention_id, code) of each flag raised on the ``rows`` (a mask over the frame)."""
+    flagged = [(code.value, np.flatnonzero(mask & rows)) for code, mask in flags.items()]
+    return pd.DataFrame(
+        {
+            "intervention_id": np.concatenate([ids[p] for _c, p in flagged] or [np.zeros(0, np.int64)]),
+            "code": np.concatenate(
+                [np.full(len(p), c, dtype=object) for c, p in flagged] or [np.zeros(0, object)]
+            ),
+        }
+    )
 
 
 def _empty_and_locked(conn: Connection) -> bool:
@@ -269,21 +270,7 @@ def _first_load(
                 insert_rows(conn, IV_TABLE, columns, xs, ys)
         with suspended_triggers(conn, Z_TABLE, [QUEUE_TRIGGERS["intervention_zone"]]):
             _insert_pairs(conn, Z, links)
-        _insert_pairs(
-            conn,
-            F,
-            pd.DataFrame(
-                {
-                    "intervention_id": np.concatenate(
-                        [ids[m] for m in flags.values()] or [np.zeros(0, np.int64)]
-                    ),
-                    "code": np.concatenate(
-                        [np.full(int(m.sum()), c.value, dtype=object) for c, m in flags.items()]
-                        or [np.zeros(0, object)]
-                    ),
-                }
-            ),
-        )
+        _insert_pairs(conn, F, _flag_rows(ids, flags, np.ones(n, dtype=bool)))
         finish_loaded(conn, loaded)
     counts.ids = ids.tolist()
     counts.first_load = True
