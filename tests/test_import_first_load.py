@@ -244,3 +244,37 @@ def test_repeated_location_boxes_hold_every_point_of_every_shared_location():
         shared = [i for i, k in enumerate(keys) if sizes[k] >= 30]
         assert shared  # the spots are found under every rounding
         assert all(inside(x[i], y[i]) for i in shared)
+
+
+def test_repeated_location_boxes_are_every_window_a_plain_count_finds():
+    """The pass looks only at windows around cells holding a quarter of the threshold; a plain
+    count of every 2 x 2 window of cells (a dictionary, point by point) finds the same windows."""
+    import numpy as np
+
+    from geova.core.checks import COORD_DECIMALS, repeated_location_boxes
+
+    rng = np.random.default_rng(11)
+    centres = rng.uniform([-71.2, 42.2], [-70.9, 42.4], (40, 2))
+    spread = rng.choice([1e-6, 1e-5, 5e-5], 40)
+    sizes = rng.integers(1, 60, 40)
+    x = np.concatenate([c[0] + rng.normal(0, s, n) for c, s, n in zip(centres, spread, sizes, strict=True)])
+    y = np.concatenate([c[1] + rng.normal(0, s, n) for c, s, n in zip(centres, spread, sizes, strict=True)])
+    scale, cell = 10.0**COORD_DECIMALS, 5
+    cells: dict[tuple[int, int], int] = {}
+    for px, py in zip(x.tolist(), y.tolist(), strict=True):
+        key = (
+            int(np.floor(np.floor(px * scale + 0.5) / cell)),
+            int(np.floor(np.floor(py * scale + 0.5) / cell)),
+        )
+        cells[key] = cells.get(key, 0) + 1
+    for threshold in (1, 2, 7, 20, 45, 80):
+        windows = {(kx - dx, ky - dy) for kx, ky in cells for dx in (0, 1) for dy in (0, 1)}
+        hot = sorted(
+            (kx, ky)
+            for kx, ky in windows
+            if sum(cells.get((kx + a, ky + b), 0) for a in (0, 1) for b in (0, 1)) >= threshold
+        )
+        expected = [((kx * cell - 1.5) / scale, (ky * cell - 1.5) / scale) for kx, ky in hot]
+        boxes = repeated_location_boxes(x, y, threshold, limit=10**6)
+        assert boxes is not None
+        assert sorted((b[0], b[1]) for b in boxes) == expected, threshold

@@ -94,8 +94,11 @@ def repeated_location_boxes(
         where = np.clip(np.searchsorted(cells, keys), 0, len(cells) - 1)
         return np.where(cells[where] == keys, counts[where], 0)
 
-    # a window of 2 x 2 cells, named by its lower left cell: one of a non-empty cell's neighbours
-    starts = np.unique(np.concatenate([cells, cells - row, cells - 1, cells - row - 1]))
+    # a window of 2 x 2 cells, named by its lower left cell. A window holding ``threshold`` points
+    # has a cell holding a quarter of them (pigeonhole): only those cells' windows are looked at,
+    # a few instead of four per non-empty cell (which took 2 s of a million-point first import)
+    seeds = cells[counts * 4 >= threshold]
+    starts = np.unique(np.concatenate([seeds, seeds - row, seeds - 1, seeds - row - 1]))
     window = count_at(starts) + count_at(starts + 1) + count_at(starts + row) + count_at(starts + row + 1)
     hot = starts[window >= threshold]
     if len(hot) > limit:
