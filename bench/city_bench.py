@@ -268,8 +268,12 @@ def growth_plot(results: list[dict[str, Any]], path: Path) -> None:
         )
         ev.plot(part["size"], part["evaluate"], marker="o", label=f"{backend}: geova evaluate")
         if part["baseline a"].notna().any():
-            ev.plot(part["size"], part["baseline a"], marker="s", label="baseline a: spatial join + aggregate")
-            ev.plot(part["size"], part["baseline b"], marker="^", label="baseline b: aggregate, stored quarter")
+            ev.plot(
+                part["size"], part["baseline a"], marker="s", label="baseline a: spatial join + aggregate"
+            )
+            ev.plot(
+                part["size"], part["baseline b"], marker="^", label="baseline b: aggregate, stored quarter"
+            )
         ov.plot(part["size"], part["overview"], marker="o", label=f"{backend}: overview, median")
     imp.set_xscale("log")
     imp.set_yscale("log")
