@@ -2,8 +2,9 @@
 
 Hand-written on purpose. SQLAlchemy's executemany runs every bound value through its type system
 (the UTC timestamp type, GeoAlchemy2's geometry binding): right for a form, but a third of the time
-of a million-row import. Here each column is converted once, vectorised, to the text the database
-parses natively, and rows go through the driver's bulk path inside the caller's transaction.
+of a million-row import. Here each column is converted once, vectorised, to what the database reads
+natively (COPY's binary rows on PostgreSQL, texts and numbers on SQLite), and rows go through the
+driver's bulk path inside the caller's transaction.
 """
 
 from __future__ import annotations
@@ -153,10 +154,10 @@ def copy_frame(
     psycopg's ``write_row`` costs about 7 µs a row in Python: 2.2 million verdict rows took half a
     minute. The frame goes to Arrow columns typed as the table's, which pgpq (Rust, vectorised)
     encodes as COPY's binary rows: the server then parses no text at all. Against the CSV that
-    DuckDB wrote for the same COPY before, the server's side of a million-request first import
-    fell from 4.2 to about 1.5 s for the requests (their instants and EWKT points were parsed
-    from text) and from 1.9 to about 0.7 s for the verdicts (bench/README.md, Session 7). A null
-    reaches the table as NULL, an empty text as an empty text.
+    DuckDB wrote for the same COPY before, the COPYs of a million-request first import fell from
+    4.2 to 2.5 s for the requests (their instants and EWKT points were parsed from text) and from
+    1.9 to 1.0 s for the verdicts (bench/README.md, Session 7). A null reaches the table as NULL,
+    an empty text as an empty text.
 
     ``point`` names the frame's longitude and latitude columns: they become the table's ``geom``
     (EWKB in SRID 4326, which PostGIS's binary input reads)."""
