@@ -402,9 +402,8 @@ class Verdict(Base):
 
     __tablename__ = "verdict"
     __table_args__ = (
-        Index("ix_verdict_norm_reported", "norm_code", "reported_at"),
-        Index("ix_verdict_norm_quarter", "norm_code", "quarter", "reported_at"),
-        Index("ix_verdict_norm_due", "norm_code", "due_at"),  # the worklist, earliest due first
+        # no index by norm and report date, quarter or due date: the replica counts the aggregates,
+        # and no page read them (migration 0018)
         # the worklist's open requests (unresolved, or resolved after the instant judged at): the
         # count and the first page from an index (migration 0016)
         Index(
