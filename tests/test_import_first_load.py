@@ -24,7 +24,7 @@ REPO = Path(__file__).resolve().parents[1]
 BOSTON_CSV = REPO / "data" / "boston" / "graffiti-removal.csv"
 BOSTON_MAPPING = REPO / "data" / "mappings" / "graffiti-removal.toml"
 NEIGHBORHOODS = REPO / "layers" / "boston_neighborhoods.geojson"
-TABLES = ("intervention", "verdict")
+TABLES = ("intervention", "verdict", "intervention_zone", "intervention_flag")
 
 
 def structure(engine: Engine) -> dict[str, tuple]:

@@ -254,8 +254,17 @@ def _first_load(
     links = pd.DataFrame(
         {"intervention_id": ids[at], "zone_id": np.array([z for _p, z in zone_pairs], dtype=np.int64)}
     )
+    q, z = Quarter.__table__, Zone.__table__
+    quarter_codes = dict(conn.execute(select(q.c.id, q.c.code)).all())
+    zones = pd.DataFrame(
+        conn.execute(select(z.c.id, z.c.code, z.c.kind)).all(), columns=["zone_id", "zone", "kind"]
+    )
     with ThreadPoolExecutor(1, thread_name_prefix="geova-verdicts") as pool:
-        loaded = start_loaded(conn, _as_loaded(conn, frame, ids), _zones_loaded(conn, links), pool)
+        # the rows as load_records would read them back are shaped in the worker too (1.8 s of
+        # the caller's thread at a million requests, while the server waited for the COPY)
+        loaded = start_loaded(
+            conn, lambda: (_as_loaded(frame, ids, quarter_codes), _zones_loaded(links, zones)), pool
+        )
         with (
             suspended_triggers(conn, IV_TABLE, [QUEUE_TRIGGERS["intervention"]]),
             deferred_structures(conn, IV_TABLE, True),
@@ -271,13 +280,15 @@ def _first_load(
         # the request table was empty, so its zone links and flags (deleted with it) are too: they
         # load without their keys as well, checked once at the end (the keys' per-row checks made
         # the zone links' COPY 1.7 s of a million-request import)
+        # (even 40,000 flags took 1.3 s with their keys: each row's foreign key check locks the
+        # request's row, a write, where re-adding the key is one join)
         flagged = _flag_rows(ids, flags, np.ones(n, dtype=bool))
         with (
             suspended_triggers(conn, Z_TABLE, [QUEUE_TRIGGERS["intervention_zone"]]),
-            deferred_structures(conn, Z_TABLE, len(links) >= DEFERRED_INDEX_ROWS),
+            deferred_structures(conn, Z_TABLE, not links.empty),
         ):
             _insert_pairs(conn, Z, links)
-        with deferred_structures(conn, F_TABLE, len(flagged) >= DEFERRED_INDEX_ROWS):
+        with deferred_structures(conn, F_TABLE, not flagged.empty):
             _insert_pairs(conn, F, flagged)
         finish_loaded(conn, loaded)
     counts.ids = ids.tolist()
@@ -285,11 +296,9 @@ def _first_load(
     return counts
 
 
-def _as_loaded(conn: Connection, frame: pd.DataFrame, ids: np.ndarray) -> pd.DataFrame:
+def _as_loaded(frame: pd.DataFrame, ids: np.ndarray, quarter_codes: dict[int, str]) -> pd.DataFrame:
     """The frame's rows as geova.store.records.load_records reads them back: quarter codes for
     ids, the category code as ``category``, gaps as None."""
-    q = Quarter.__table__
-    code = dict(conn.execute(select(q.c.id, q.c.code)).all())
 
     def texts(values: pd.Series) -> np.ndarray:
         return values.astype(object).where(values.notna(), None).to_numpy(dtype=object)
@@ -305,20 +314,17 @@ def _as_loaded(conn: Connection, frame: pd.DataFrame, ids: np.ndarray) -> pd.Dat
             "status": texts(frame["status"]),
             "insulting": frame["insulting"].to_numpy(dtype=bool),
             "severity": texts(frame["severity"]),
-            "quarter": texts(pd.Series(frame["quarter_id"].to_numpy()).map(code)),
-            "subquarter": texts(pd.Series(frame["subquarter_id"].to_numpy()).map(code)),
+            "quarter": texts(pd.Series(frame["quarter_id"].to_numpy()).map(quarter_codes)),
+            "subquarter": texts(pd.Series(frame["subquarter_id"].to_numpy()).map(quarter_codes)),
             "service": texts(frame["service"]),
             "channel": texts(frame["channel"]),
         }
     )
 
 
-def _zones_loaded(conn: Connection, links: pd.DataFrame) -> pd.DataFrame:
-    """(id, zone, kind) of the zone links, as load_records reads them back."""
-    z = Zone.__table__
-    known = pd.DataFrame(
-        conn.execute(select(z.c.id, z.c.code, z.c.kind)).all(), columns=["zone_id", "zone", "kind"]
-    )
+def _zones_loaded(links: pd.DataFrame, known: pd.DataFrame) -> pd.DataFrame:
+    """(id, zone, kind) of the zone links, as load_records reads them back; ``known`` holds the
+    stored zones' (zone_id, zone, kind)."""
     zones = links.merge(known, on="zone_id", how="inner")
     return pd.DataFrame(
         {
@@ -407,10 +413,9 @@ def flag_repeated_locations(
                     )
                 ).scalars()
             )
-        rows = [{"intervention_id": i, "code": Flag.REPEATED_LOCATION.value} for i in ids if i not in already]
-        for batch in chunks(rows):
-            conn.execute(insert(F_TABLE), list(batch))
-        return len(rows)
+        fresh = [i for i in ids if i not in already]
+        _insert_pairs(conn, F, pd.DataFrame({"intervention_id": fresh, "code": Flag.REPEATED_LOCATION.value}))
+        return len(fresh)
     hot = select(rx.label("rx"), ry.label("ry")).group_by(rx, ry).having(func.count() >= threshold).subquery()
     i2 = IV.alias("i2")
     candidates = (

@@ -26,6 +26,7 @@ import json
 import logging
 import secrets
 import time
+from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any, cast
@@ -38,6 +39,7 @@ from geova.core.evaluate import Territory, deadline_facts
 from geova.core.norms import Norm, NormKind
 from geova.store.bulk import (
     DEFERRED_INDEX_ROWS,
+    arrow_rows,
     copy_frame,
     deferred_structures,
     insert_rows,
@@ -232,36 +234,51 @@ class LoadedVerdicts:
 
     norms: list[Norm]
     wanted: dict[str, str]
-    frames: Future[list[pd.DataFrame]]
+    parts: Future[list[Any]]  # per norm: a frame (SQLite), or its Arrow rows for COPY (PostgreSQL)
 
 
 def start_loaded(
-    conn: Connection, records: pd.DataFrame, zones: pd.DataFrame, pool: ThreadPoolExecutor
+    conn: Connection,
+    records_of: Callable[[], tuple[pd.DataFrame, pd.DataFrame]],
+    pool: ThreadPoolExecutor,
 ) -> LoadedVerdicts:
     """Start computing the verdicts of a first load from the rows in memory; :func:`finish_loaded`
     stores them.
 
     For a load into an empty request table whose rows are written with the queue's triggers
-    suspended (geova.store.interventions): the store then holds exactly ``records`` (and ``zones``,
-    shaped as load_records gives them), so every current deadline norm over them is what
-    :func:`settle` would compute, whichever norms it would find changed. Reading a million requests
-    back cost a third of a first import; and computed in ``pool`` the verdicts take no time of
-    their own, since the server is meanwhile busy storing the requests and building their indexes
-    (the caller's thread only waits for it)."""
+    suspended (geova.store.interventions): the store then holds exactly the records and zones
+    ``records_of`` gives (shaped as load_records gives them; called in the worker), so every
+    current deadline norm over them is what :func:`settle` would compute, whichever norms it
+    would find changed. Reading a million requests back cost a third of a first import; and
+    computed in ``pool`` the verdicts take no time of their own, since the server is meanwhile
+    busy storing the requests and building their indexes (the caller's thread only waits for
+    it). On PostgreSQL the worker also turns them into the Arrow rows COPY sends, which took the
+    caller's thread 1 to 2 s at a million requests."""
     if conn.dialect.name == "postgresql":
         conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": SETTLE_LOCK})
     where, norms, wanted, _stored = _plan(conn)
-    return LoadedVerdicts(norms, wanted, pool.submit(_fact_frames, norms, where, records, zones))
+    arrow = conn.dialect.name == "postgresql"
+
+    def compute() -> list[Any]:
+        frames = _fact_frames(norms, where, *records_of())
+        return [arrow_rows(V, frame) for frame in frames] if arrow else frames
+
+    return LoadedVerdicts(norms, wanted, pool.submit(compute))
 
 
 def finish_loaded(conn: Connection, loaded: LoadedVerdicts) -> int:
     """Store the verdicts :func:`start_loaded` computed, and the norms' fingerprints as settle
     would; the next settle of the transaction bumps the version and tells replicas to reload.
     Returns the rows written."""
-    frames = loaded.frames.result()
+    parts = loaded.parts.result()
+    sizes = [len(p) if isinstance(p, pd.DataFrame) else p.num_rows for p in parts]
     empty = conn.execute(select(V.c.norm_code).limit(1)).first() is None
-    with deferred_structures(conn, V, empty and sum(map(len, frames)) >= DEFERRED_INDEX_ROWS):
-        rows = sum(_insert_facts(conn, frame) for frame in frames)
+    with deferred_structures(conn, V, empty and sum(sizes) >= DEFERRED_INDEX_ROWS):
+        for part in parts:
+            if isinstance(part, pd.DataFrame):
+                _insert_facts(conn, part)
+            else:
+                copy_frame(conn, V, part)
     codes = [n.code for n in loaded.norms]
     conn.execute(delete(FINGERPRINTS).where(FINGERPRINTS.c.norm_code.in_(codes)))
     if codes:
@@ -269,7 +286,7 @@ def finish_loaded(conn: Connection, loaded: LoadedVerdicts) -> int:
             FINGERPRINTS.insert(), [{"norm_code": c, "fingerprint": loaded.wanted[c]} for c in codes]
         )
     conn.info[LOADED_KEY] = True
-    return rows
+    return sum(sizes)
 
 
 def _whole(version: int, token: str, norm_code: str | None) -> dict[str, Any]:
