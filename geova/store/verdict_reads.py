@@ -559,7 +559,8 @@ def points(
         q1.c.code,
         state,
     ).select_from(joined)
-    query = _selected(conn, query, wheres, states, state, q1, q2)
+    # in the requests' order whatever the plan: the map draws them in it, the last on top
+    query = _selected(conn, query, wheres, states, state, q1, q2).order_by(IV.c.id)
     names = ["id", "x", "y", "category", "service", "quarter", "state"]
     frame = pd.DataFrame.from_records(fetch_raw(conn, query), columns=names, coerce_float=False)
     frame["id"] = frame["id"].astype(np.int64)
