@@ -37,11 +37,12 @@ from geova.store.bulk import (
     deferred_structures,
     insert_rows,
     native_column,
+    refresh_statistics,
     suspended_triggers,
     update_rows,
 )
 from geova.store.records import in_box
-from geova.store.schema import Intervention, InterventionFlag, InterventionZone, Quarter, Zone
+from geova.store.schema import Intervention, InterventionFlag, InterventionZone, Quarter, Verdict, Zone
 from geova.store.verdicts import finish_loaded, start_loaded
 
 T = TypeVar("T")
@@ -52,6 +53,7 @@ F = InterventionFlag.__table__
 Z = InterventionZone.__table__
 Z_TABLE: Table = InterventionZone.__table__  # type: ignore[assignment]
 F_TABLE: Table = InterventionFlag.__table__  # type: ignore[assignment]
+V_TABLE: Table = Verdict.__table__  # type: ignore[assignment]
 # the triggers queueing inserted requests for their verdicts (migration 0006), which a first load
 # does without (see _first_load)
 QUEUE_TRIGGERS = {"intervention": "verdict_stale_iv_insert", "intervention_zone": "verdict_stale_iz_insert"}
@@ -291,6 +293,7 @@ def _first_load(
         with deferred_structures(conn, F_TABLE, not flagged.empty):
             _insert_pairs(conn, F, flagged)
         finish_loaded(conn, loaded)
+    refresh_statistics(conn, [IV_TABLE, V_TABLE, Z_TABLE, F_TABLE])
     counts.ids = ids.tolist()
     counts.first_load = True
     return counts
