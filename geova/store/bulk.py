@@ -145,47 +145,28 @@ def _native_value(conn: Connection, value: object) -> object:
 def copy_frame(
     conn: Connection,
     table: Table,
-    frame: pd.DataFrame | Any,
+    frame: pd.DataFrame,
     batch_rows: int = 1 << 16,
     point: tuple[str, str] | None = None,
 ) -> None:
     """PostgreSQL: COPY a whole frame (columns named as the table's) in COPY's binary format.
 
     psycopg's ``write_row`` costs about 7 µs a row in Python: 2.2 million verdict rows took half a
-    minute. The frame goes to Arrow columns typed as the table's (:func:`arrow_rows`), which pgpq
-    (Rust, vectorised) encodes as COPY's binary rows: the server then parses no text at all.
-    Against the CSV that DuckDB wrote for the same COPY before, the COPYs of a million-request
-    first import fell from 4.2 to 2.5 s for the requests (their instants and EWKT points were
-    parsed from text) and from 1.9 to 1.0 s for the verdicts (bench/README.md, Session 7). A null
-    reaches the table as NULL, an empty text as an empty text.
+    minute. The frame goes to Arrow columns typed as the table's, which pgpq (Rust, vectorised)
+    encodes as COPY's binary rows: the server then parses no text at all. Against the CSV that
+    DuckDB wrote for the same COPY before, the COPYs of a million-request first import fell from
+    4.2 to 2.5 s for the requests (their instants and EWKT points were parsed from text) and from
+    1.9 to 1.0 s for the verdicts (bench/README.md, Session 7). A null reaches the table as NULL,
+    an empty text as an empty text.
 
-    ``frame`` may also be what :func:`arrow_rows` made of it beforehand (in a worker thread, while
-    the connection is busy with something else). ``point`` names the frame's longitude and
-    latitude columns: they become the table's ``geom`` (EWKB in SRID 4326, which PostGIS's binary
-    input reads). ``batch_rows``: rows encoded at a time (bounded memory)."""
+    ``point`` names the frame's longitude and latitude columns: they become the table's ``geom``
+    (EWKB in SRID 4326, which PostGIS's binary input reads). ``batch_rows``: rows encoded at a
+    time (bounded memory)."""
     import pgpq
-
-    rows = frame if not isinstance(frame, pd.DataFrame) else arrow_rows(table, frame, point)
-    if rows is None or rows.num_rows == 0:
-        return
-    encoder = pgpq.ArrowToPostgresBinaryEncoder(rows.schema)
-    raw: Any = conn.connection.dbapi_connection  # psycopg's own connection (COPY)
-    assert raw is not None
-    sql = f"COPY {table.name} ({', '.join(rows.schema.names)}) FROM STDIN (FORMAT binary)"
-    with raw.cursor() as cur, cur.copy(sql) as copy:
-        copy.write(encoder.write_header())
-        for batch in rows.to_batches(max_chunksize=batch_rows):
-            copy.write(encoder.write_batch(batch))
-        copy.write(encoder.finish())
-
-
-def arrow_rows(table: Table, frame: pd.DataFrame, point: tuple[str, str] | None = None) -> Any:
-    """The frame as the Arrow table :func:`copy_frame` sends (None when empty). Needs no
-    connection: a worker thread may build it while the database works."""
     import pyarrow as pa
 
     if frame.empty:
-        return None
+        return
     names = [c for c in frame.columns if point is None or c not in point]
     arrays = [_arrow_column(frame[name], table.c[name].type) for name in names]
     if point is not None:
@@ -193,7 +174,16 @@ def arrow_rows(table: Table, frame: pd.DataFrame, point: tuple[str, str] | None 
             _ewkb_points(frame[point[0]].to_numpy(dtype=float), frame[point[1]].to_numpy(dtype=float))
         )
         names.append("geom")
-    return pa.table(arrays, names=names)
+    rows = pa.table(arrays, names=names)
+    encoder = pgpq.ArrowToPostgresBinaryEncoder(rows.schema)
+    raw: Any = conn.connection.dbapi_connection  # psycopg's own connection (COPY)
+    assert raw is not None
+    sql = f"COPY {table.name} ({', '.join(names)}) FROM STDIN (FORMAT binary)"
+    with raw.cursor() as cur, cur.copy(sql) as copy:
+        copy.write(encoder.write_header())
+        for batch in rows.to_batches(max_chunksize=batch_rows):
+            copy.write(encoder.write_batch(batch))
+        copy.write(encoder.finish())
 
 
 def _arrow_column(series: pd.Series, sql_type: Any) -> Any:

@@ -39,7 +39,6 @@ from geova.core.evaluate import Territory, deadline_facts
 from geova.core.norms import Norm, NormKind
 from geova.store.bulk import (
     DEFERRED_INDEX_ROWS,
-    arrow_rows,
     copy_frame,
     deferred_structures,
     insert_rows,
@@ -234,7 +233,7 @@ class LoadedVerdicts:
 
     norms: list[Norm]
     wanted: dict[str, str]
-    parts: Future[list[Any]]  # per norm: a frame (SQLite), or its Arrow rows for COPY (PostgreSQL)
+    frames: Future[list[pd.DataFrame]]
 
 
 def start_loaded(
@@ -252,33 +251,21 @@ def start_loaded(
     would find changed. Reading a million requests back cost a third of a first import; and
     computed in ``pool`` the verdicts take no time of their own, since the server is meanwhile
     busy storing the requests and building their indexes (the caller's thread only waits for
-    it). On PostgreSQL the worker also turns them into the Arrow rows COPY sends, which took the
-    caller's thread 1 to 2 s at a million requests."""
+    it)."""
     if conn.dialect.name == "postgresql":
         conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": SETTLE_LOCK})
     where, norms, wanted, _stored = _plan(conn)
-    arrow = conn.dialect.name == "postgresql"
-
-    def compute() -> list[Any]:
-        frames = _fact_frames(norms, where, *records_of())
-        return [arrow_rows(V, frame) for frame in frames] if arrow else frames
-
-    return LoadedVerdicts(norms, wanted, pool.submit(compute))
+    return LoadedVerdicts(norms, wanted, pool.submit(lambda: _fact_frames(norms, where, *records_of())))
 
 
 def finish_loaded(conn: Connection, loaded: LoadedVerdicts) -> int:
     """Store the verdicts :func:`start_loaded` computed, and the norms' fingerprints as settle
     would; the next settle of the transaction bumps the version and tells replicas to reload.
     Returns the rows written."""
-    parts = loaded.parts.result()
-    sizes = [len(p) if isinstance(p, pd.DataFrame) else p.num_rows for p in parts]
+    frames = loaded.frames.result()
     empty = conn.execute(select(V.c.norm_code).limit(1)).first() is None
-    with deferred_structures(conn, V, empty and sum(sizes) >= DEFERRED_INDEX_ROWS):
-        for part in parts:
-            if isinstance(part, pd.DataFrame):
-                _insert_facts(conn, part)
-            else:
-                copy_frame(conn, V, part)
+    with deferred_structures(conn, V, empty and sum(map(len, frames)) >= DEFERRED_INDEX_ROWS):
+        rows = sum(_insert_facts(conn, frame) for frame in frames)
     codes = [n.code for n in loaded.norms]
     conn.execute(delete(FINGERPRINTS).where(FINGERPRINTS.c.norm_code.in_(codes)))
     if codes:
@@ -286,7 +273,7 @@ def finish_loaded(conn: Connection, loaded: LoadedVerdicts) -> int:
             FINGERPRINTS.insert(), [{"norm_code": c, "fingerprint": loaded.wanted[c]} for c in codes]
         )
     conn.info[LOADED_KEY] = True
-    return sum(sizes)
+    return rows
 
 
 def _whole(version: int, token: str, norm_code: str | None) -> dict[str, Any]:
