@@ -315,13 +315,21 @@ def _fact_frames(
     shaped as the ``verdict`` table (no database: a worker thread may compute them)."""
     if records.empty:
         return []
-    keys = records.set_index("id")[["quarter", "subquarter", "category", "service", "channel"]]
+    # the grouping keys as pandas' text arrays, taken by row position for each norm: the rows
+    # listed as Python strings per norm, for the frame to turn them back into Arrow, took 3 of
+    # the 5.7 s this took for a million requests
+    keys = {
+        name: records[name].astype("str").array
+        for name in ("quarter", "subquarter", "category", "service", "channel")
+    }
+    row_of = pd.Index(records["id"].to_numpy())
     # the local month of each report, "YYYY-MM", through numpy's month unit (strftime over a
     # million timestamps took seconds)
     local = records["reported_at"].dt.tz_convert(where.timezone).dt.tz_localize(None)
-    month = np.datetime_as_string(local.to_numpy(dtype="datetime64[M]"), unit="M")
-    months = pd.Series(month.astype(object), index=records["id"].to_numpy())
-    present = set(records["category"])
+    keys["month"] = pd.array(
+        np.datetime_as_string(local.to_numpy(dtype="datetime64[M]"), unit="M"), dtype="str"
+    )
+    present = set(records["category"].dropna().unique())  # not a million Python strings
     frames = []
     for norm in norms:
         if all(s.categories and not (s.categories & present) for s in norm.scopes):
@@ -330,7 +338,7 @@ def _fact_frames(
         if facts.empty:
             continue
         ids = facts["id"].to_numpy()
-        k = keys.loc[ids]
+        at = row_of.get_indexer(ids)
         frame = pd.DataFrame(
             {
                 "intervention_id": ids.astype(np.int64),
@@ -342,12 +350,7 @@ def _fact_frames(
                 "applied": facts["applied"].astype(str).to_numpy(dtype=object),
                 "hours_taken": facts["hours_taken"].astype(float).to_numpy(),
                 "excluded": facts["excluded"].astype(bool).to_numpy(),
-                "quarter": k["quarter"].to_numpy(dtype=object),
-                "subquarter": k["subquarter"].to_numpy(dtype=object),
-                "category": k["category"].astype(str).to_numpy(dtype=object),
-                "service": k["service"].to_numpy(dtype=object),
-                "channel": k["channel"].to_numpy(dtype=object),
-                "month": months.loc[ids].astype(str).to_numpy(dtype=object),
+                **{name: values.take(at) for name, values in keys.items()},
             }
         )
         frames.append(frame)
