@@ -780,6 +780,7 @@ def run_case(args: argparse.Namespace, backend: str, n: int, csv: Path) -> dict[
                 can_reset = reset_peak_rss()
                 profiler = cProfile.Profile() if args.profile and args.profile_phase == phase else None
                 print(f"[{backend} {n:,}] {phase} import ...", file=sys.stderr, flush=True)
+                busy = busy_cpu_s()
                 t = time.perf_counter()
                 if profiler:
                     profiler.enable()
@@ -793,7 +794,9 @@ def run_case(args: argparse.Namespace, backend: str, n: int, csv: Path) -> dict[
                 if profiler:
                     profiler.disable()
                 seconds = time.perf_counter() - t
+                after = busy_cpu_s()
                 result[phase] = {
+                    "busy_cpu_s": None if busy is None or after is None else round(after - busy, 1),
                     "seconds": round(seconds, 3),
                     "rows_per_s": round(report.read / seconds, 1) if seconds else None,
                     "peak_rss_mb": round(peak_rss_mb(), 1),
@@ -820,6 +823,10 @@ def run_case(args: argparse.Namespace, backend: str, n: int, csv: Path) -> dict[
             if backend == "postgis" and not args.no_baseline:
                 result["baseline"] = copy_baseline(engine, csv)
                 print(f"[{backend} {n:,}] baseline: {result['baseline']}", file=sys.stderr, flush=True)
+                ogr = ogr2ogr_baseline(engine, csv)
+                if ogr is not None:
+                    result["ogr2ogr"] = ogr
+                    print(f"[{backend} {n:,}] ogr2ogr: {ogr}", file=sys.stderr, flush=True)
             result["db_mb"] = round(size(), 1)
             result["loadavg_after"] = [round(x, 2) for x in os.getloadavg()]
     finally:
@@ -828,12 +835,73 @@ def run_case(args: argparse.Namespace, backend: str, n: int, csv: Path) -> dict[
     return result
 
 
+def busy_cpu_s() -> float | None:
+    """CPU seconds the whole machine (this process, the database server, everything) has spent
+    busy since boot, from /proc/stat: the difference over a step is the work it cost, whatever
+    process did it. None where /proc/stat is missing."""
+    try:
+        fields = Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]
+    except OSError:
+        return None
+    user, nice, system, _idle, _iowait, irq, softirq, steal = (int(v) for v in fields[:8])
+    return (user + nice + system + irq + softirq + steal) / os.sysconf("SC_CLK_TCK")
+
+
+def ogr2ogr_baseline(engine: Any, csv: Path) -> dict[str, float] | None:
+    """The anchor issue 9 names, run for real: GDAL's ``ogr2ogr`` (Debian's gdal-bin) loads the
+    CSV into a new table of the same database with its defaults (a logged table, every column
+    as text, COPY, the points from LONGITUDE/LATITUDE, the GiST index built after the rows), then
+    the same SQL assignment to the quarters as :func:`copy_baseline`. None without ogr2ogr."""
+    from sqlalchemy import text
+
+    exe = shutil.which("ogr2ogr")
+    if exe is None:
+        return None
+    url = engine.url
+    pg = (
+        f"PG:host={url.host or '127.0.0.1'} port={url.port or 5432} dbname={url.database} user={url.username}"
+    )
+    env = {**os.environ, **({"PGPASSWORD": url.password} if url.password else {})}
+    out: dict[str, float] = {}
+    busy = busy_cpu_s()
+    t = time.perf_counter()
+    subprocess.run(
+        [
+            exe, "-f", "PostgreSQL", pg, str(csv), "-nln", "bench_ogr",
+            "-oo", "X_POSSIBLE_NAMES=LONGITUDE", "-oo", "Y_POSSIBLE_NAMES=LATITUDE",
+            "-a_srs", "EPSG:4326", "-lco", "GEOMETRY_NAME=geom", "-lco", "SPATIAL_INDEX=GIST",
+            "--config", "PG_USE_COPY", "YES", "-gt", "65536",
+        ],
+        check=True,
+        env=env,
+    )  # fmt: skip
+    with engine.connect() as conn, conn.begin():
+        conn.execute(text("ANALYZE bench_ogr"))
+        out["copy_s"] = round(time.perf_counter() - t, 3)
+        t = time.perf_counter()
+        conn.execute(
+            text(
+                "CREATE TABLE bench_ogr_placed AS SELECT p.case_enquiry_id AS source_id, q.id AS quarter_id "
+                "FROM bench_ogr p JOIN quarter q ON q.level = 0 AND ST_Contains(q.geom, p.geom)"
+            )
+        )
+        out["assign_s"] = round(time.perf_counter() - t, 3)
+        conn.execute(text("DROP TABLE bench_ogr_placed, bench_ogr"))
+    out["total_s"] = round(out["copy_s"] + out["assign_s"], 3)
+    after = busy_cpu_s()
+    if busy is not None and after is not None:
+        out["busy_cpu_s"] = round(after - busy, 1)
+    return out
+
+
 def copy_baseline(engine: Any, csv: Path) -> dict[str, float]:
     """What ogr2ogr's PostgreSQL driver does with a CSV (``PG_USE_COPY``: every column as text,
     the point built from LATITUDE/LONGITUDE, a GiST index), then the spatial assignment to the
     quarters in SQL (a join on ``ST_Contains``, through the points' GiST index), in the same store as
     geova's import: the anchor issue 9 measures the first import against. ogr2ogr itself is not
-    installed here; the COPY is the same statement, streamed by psycopg from the file."""
+    what it emulates (:func:`ogr2ogr_baseline` runs the real tool); the COPY is the same statement,
+    streamed by psycopg from the file, into UNLOGGED tables (no write-ahead log, unlike ogr2ogr's
+    default and unlike geova's tables): an anchor faster than the real tool."""
     from sqlalchemy import text
 
     with open(csv, encoding="utf-8") as fh:
@@ -841,6 +909,7 @@ def copy_baseline(engine: Any, csv: Path) -> dict[str, float]:
     names = [f'"c{i}"' for i in range(len(header))]
     lat, lon = header.index("LATITUDE"), header.index("LONGITUDE")
     out: dict[str, float] = {}
+    busy = busy_cpu_s()
     with engine.connect() as conn, conn.begin():
         t = time.perf_counter()
         conn.execute(text(f"CREATE UNLOGGED TABLE bench_raw ({', '.join(n + ' text' for n in names)})"))
@@ -872,6 +941,9 @@ def copy_baseline(engine: Any, csv: Path) -> dict[str, float]:
         out["assign_s"] = round(time.perf_counter() - t, 3)
         conn.execute(text("DROP TABLE bench_placed, bench_points, bench_raw"))
     out["total_s"] = round(out["copy_s"] + out["assign_s"], 3)
+    after = busy_cpu_s()
+    if busy is not None and after is not None:
+        out["busy_cpu_s"] = round(after - busy, 1)
     return out
 
 
@@ -949,12 +1021,20 @@ def print_table(results: list[dict[str, Any]]) -> None:
             f"{a['peak_rss_mb']:>9,.0f} MB {r['layers_s']:>9.2f} {r['db_mb']:>8,.0f} "
             f"{load(r):>9}  {r.get('code', '?')}"
         )
-        if "baseline" in r:
-            b = r["baseline"]
-            print(
-                f"{'  anchor':<11} {r['n']:>10,} {b['total_s']:>8.2f}  {r['n'] / b['total_s']:>13,.0f}"
-                f"  (COPY as ogr2ogr + GiST {b['copy_s']:.2f} s, SQL assignment {b['assign_s']:.2f} s)"
-            )
+        if f.get("busy_cpu_s") is not None:
+            print(f"{'':<11} {'':>10} machine busy CPU during the first import: {f['busy_cpu_s']:.1f} s")
+        for key, label, how in (
+            ("ogr2ogr", "  ogr2ogr", "ogr2ogr with GiST"),
+            ("baseline", "  emulated", "unlogged COPY as ogr2ogr + GiST"),
+        ):
+            if key in r:
+                b = r[key]
+                cpu = f", machine busy CPU {b['busy_cpu_s']:.1f} s" if "busy_cpu_s" in b else ""
+                print(
+                    f"{label:<11} {r['n']:>10,} {b['total_s']:>8.2f}  {r['n'] / b['total_s']:>13,.0f}"
+                    f"  ({how} {b['copy_s']:.2f} s, SQL assignment {b['assign_s']:.2f} s{cpu}; "
+                    f"geova's first import: {b['total_s'] / f['seconds']:.2f} x its speed)"
+                )
     if any(r.get(p, {}).get("profiled") for r in results for p in ("first", "reimport")):
         print("* under cProfile: slower than a plain run")
     print(

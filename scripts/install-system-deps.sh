@@ -4,10 +4,11 @@
 #   postgresql-15-postgis-3    PostGIS, for the server store (the test suite runs on both)
 #   chromium                   the real browser the browser tests drive (through Playwright)
 #   libpango-1.0-0 libpangoft2-1.0-0 libharfbuzz-subset0  Pango and HarfBuzz, for WeasyPrint (PDF reports)
+#   gdal-bin                   ogr2ogr, the anchor bench/import_bench.py times the first import beside
 # Idempotent: installs only what is missing, runs `apt-get update` at most once.
 set -euo pipefail
 
-PACKAGES=(libsqlite3-mod-spatialite postgresql-15-postgis-3 chromium libpango-1.0-0 libpangoft2-1.0-0 libharfbuzz-subset0)
+PACKAGES=(libsqlite3-mod-spatialite postgresql-15-postgis-3 chromium libpango-1.0-0 libpangoft2-1.0-0 libharfbuzz-subset0 gdal-bin)
 missing=()
 for p in "${PACKAGES[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
