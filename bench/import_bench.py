@@ -867,6 +867,15 @@ OGR_ASSIGN = {
 }
 
 
+def _totalled(out: dict[str, float], busy: float | None) -> dict[str, float]:
+    """An anchor's figures with its total time and the machine's busy CPU seconds since ``busy``."""
+    out["total_s"] = round(out["copy_s"] + out["assign_s"], 3)
+    after = busy_cpu_s()
+    if busy is not None and after is not None:
+        out["busy_cpu_s"] = round(after - busy, 1)
+    return out
+
+
 def ogr2ogr_baseline(engine: Any, backend: str, csv: Path) -> dict[str, float] | None:
     """The anchor issue 9 names, run for real: GDAL's ``ogr2ogr`` (Debian's gdal-bin) loads the
     CSV into a new table of the store's own database with its defaults (every column as text,
@@ -915,11 +924,7 @@ def ogr2ogr_baseline(engine: Any, backend: str, csv: Path) -> dict[str, float] |
             conn.execute(text("DROP TABLE bench_ogr"))
         else:  # SpatiaLite's own cleanup of the layer's metadata and R*Tree
             conn.execute(text("SELECT DropTable(NULL, 'bench_ogr')"))
-    out["total_s"] = round(out["copy_s"] + out["assign_s"], 3)
-    after = busy_cpu_s()
-    if busy is not None and after is not None:
-        out["busy_cpu_s"] = round(after - busy, 1)
-    return out
+    return _totalled(out, busy)
 
 
 def copy_baseline(engine: Any, csv: Path) -> dict[str, float]:
@@ -968,11 +973,7 @@ def copy_baseline(engine: Any, csv: Path) -> dict[str, float]:
         )
         out["assign_s"] = round(time.perf_counter() - t, 3)
         conn.execute(text("DROP TABLE bench_placed, bench_points, bench_raw"))
-    out["total_s"] = round(out["copy_s"] + out["assign_s"], 3)
-    after = busy_cpu_s()
-    if busy is not None and after is not None:
-        out["busy_cpu_s"] = round(after - busy, 1)
-    return out
+    return _totalled(out, busy)
 
 
 def sanity(result: dict[str, Any]) -> list[str]:
