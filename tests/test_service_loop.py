@@ -522,7 +522,9 @@ def test_pages_judge_at_the_territory_clock_and_show_todays_reports(app, engine)
     )
     assert "as of 1/8/16, 12:17" in results  # judged at the clock: Boston's own figures
     new = new_request(engine, hours_ago=1)
-    today = pd.Timestamp.now(tz=TZ).strftime("%Y-%m-%d")
+    # the report's own local day (an hour ago is yesterday in Boston between midnight and 1 am)
+    reported = pd.Timestamp(stored(engine, new).reported_at)
+    today = (reported if reported.tzinfo else reported.tz_localize("UTC")).tz_convert(TZ).strftime("%Y-%m-%d")
     # the worklist lists today's report (judged now), and "Reported from" keeps only it
     listed = rows(agent.get(f"/worklist?norm=nantes.friches.72h&from={today}").get_data(as_text=True))
     assert listed == [new]
