@@ -356,6 +356,7 @@ def worklist() -> Any:
         r["overdue_text"] = overdue_text(r["hours_overdue"])
         r["left_text"] = overdue_text(r["hours_left"])
     start, end = _period(view)
+    choices = service_choices()  # the bulk form's list and each row's reassignment list
     return render_template(
         "services/worklist.html",
         view=view,
@@ -376,8 +377,8 @@ def worklist() -> Any:
         map=worklist_map(feed_args, view, listed.bounds),
         norms=deadline_norms(),
         norm_label=lambda n: norm_label(n, lang),
-        services=service_choices(),
-        service_options=_service_options(service_choices()),
+        services=choices,
+        service_options=_service_options(choices),
         my_services=[(c, service_name(c)) for c in my_services()],
         agents=agent_choices(),
         categories=sorted(
