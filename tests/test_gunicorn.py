@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+import requests
 from sqlalchemy import Engine
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 
@@ -124,6 +125,11 @@ def test_gunicorn_serves_reloads_and_stops_without_leaking_keys(server, engine):
     status, html = server.get("/?lang=en")
     assert status == 200 and ">Dorchester</a>" in html
     assert len(server.workers()) == 2
+    # a published HTTP client that reads gzip (requests) gets the page compressed, and decoded the same
+    packed = requests.get(server.url + "/?lang=en", headers={"Accept-Encoding": "gzip"}, timeout=10)
+    assert packed.headers["Content-Encoding"] == "gzip"
+    assert int(packed.headers["Content-Length"]) < len(packed.content)
+    assert ">Dorchester</a>" in packed.text
     # each worker loaded its replica of the verdicts as it started, before any page asked for it
     wait_for(lambda: server.logs().count("verdict replica warmed") == 2, BOOT, "both workers' warm-up")
 

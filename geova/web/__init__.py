@@ -31,7 +31,7 @@ from geova.config import database_url
 from geova.settings import Settings, as_config
 from geova.settings import load as load_settings
 from geova.store.db import make_engine
-from geova.web import proxies, security
+from geova.web import compression, proxies, security
 
 ROOT = Path(__file__).resolve().parents[2]  # templates/ and static/ sit beside the package
 LANGUAGES = ("fr", "en")
@@ -139,6 +139,7 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
 def init_app(app: Flask) -> None:
     settings: Settings = app.config.get("GEOVA_SETTINGS") or load_settings()
     app.config["SECRET_KEY"] = _secret_key(app, settings)
+    compression.init_app(app)  # first: its after_request hook then runs last, on the final body
     app.config.setdefault("BABEL_TRANSLATION_DIRECTORIES", str(Path(__file__).parent / "translations"))
     csrf.init_app(app)
     security.init_app(app)  # CSP with nonces, nosniff, no framing, referrer policy, SameSite cookies
