@@ -589,19 +589,47 @@ def cells(
     """(x, y, n, o) per square cell of ``size`` degrees holding the requests ``points`` would
     return: their mean location, how many, how many overdue. A zoomed-out map's clusters, counted
     by the database rather than shipping every point to Python (34,000 in one quarter's view at 1M).
-    Cells are ``floor(x / size)``, ``floor(y / size)``, as numpy's floor would make them."""
-    joined, state, q1, q2 = _judged_requests(conn, as_of, norm_code, risk_hours)
+    Cells are ``floor(x / size)``, ``floor(y / size)``, as numpy's floor would make them.
+
+    Without a state filter (the map's default), no request's verdict is looked up one by one: a
+    cell counts its requests from the requests' own index, and its overdue ones by matching them
+    with the norm's open overdue verdicts, read once (see :func:`_open_overdue`). Looking up each
+    request's verdict took 0.46 s for a whole quarter at zoom 13 (141,494 requests) at 1M on
+    PostGIS; matching them against the 95,622 open overdue verdicts of the city, 0.2 s."""
     x, y = func.ST_X(IV.c.geom), func.ST_Y(IV.c.geom)
-    inner = select(x.label("x"), y.label("y"), state.label("state")).select_from(joined)
+    joined, state, q1, q2 = _judged_requests(conn, as_of, norm_code, risk_hours)
+    if states:
+        late = case((state == State.OPEN_OVERDUE.value, 1), else_=None)
+        inner = select(x.label("x"), y.label("y"), late.label("late")).select_from(joined)
+    else:
+        overdue = _open_overdue(conn, as_of, norm_code)
+        found = IV.outerjoin(overdue, overdue.c.intervention_id == IV.c.id)
+        inner = select(x.label("x"), y.label("y"), overdue.c.intervention_id.label("late")).select_from(found)
     inner = _selected(conn, inner, wheres, states, state, q1, q2)
     sub = inner.subquery()
     gx, gy = _floor(conn, sub.c.x / size), _floor(conn, sub.c.y / size)
-    overdue = func.sum(case((sub.c.state == State.OPEN_OVERDUE.value, 1), else_=0))
     query = (
-        select(func.avg(sub.c.x), func.avg(sub.c.y), func.count(), overdue).group_by(gx, gy).order_by(gx, gy)
+        select(func.avg(sub.c.x), func.avg(sub.c.y), func.count(), func.count(sub.c.late))
+        .group_by(gx, gy)
+        .order_by(gx, gy)
     )
     frame = pd.DataFrame.from_records(fetch_raw(conn, query), columns=["x", "y", "n", "o"], coerce_float=True)
     return frame.astype({"x": float, "y": float, "n": np.int64, "o": np.int64})
+
+
+def _open_overdue(conn: Connection, as_of: pd.Timestamp, norm_code: str) -> Any:
+    """The ids of the requests open and overdue under one norm at ``as_of``: what :func:`state_expr`
+    calls open overdue (a due date passed, not resolved by then), among the verdicts of requests
+    reported by then. Read through the open verdicts' index (``ix_verdict_open_due``), plus those
+    resolved after ``as_of`` (an instant in the past) through ``ix_verdict_norm_resolved``.
+
+    Materialised: the requests are then matched against it by a hash (PostgreSQL) or an automatic
+    index (SQLite), rather than each request's verdict looked up through the primary key."""
+    now = instant(conn, as_of)
+    due = and_(V.c.norm_code == norm_code, V.c.due_at < now, V.c.reported_at <= now)
+    unresolved = select(V.c.intervention_id).where(due, V.c.resolved_at.is_(None))
+    later = select(V.c.intervention_id).where(due, V.c.resolved_at > now)
+    return union_all(unresolved, later).cte("open_overdue").prefix_with("MATERIALIZED")
 
 
 def _floor(conn: Connection, value: Any) -> Any:
