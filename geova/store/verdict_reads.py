@@ -591,14 +591,16 @@ def cells(
     by the database rather than shipping every point to Python (34,000 in one quarter's view at 1M).
     Cells are ``floor(x / size)``, ``floor(y / size)``, as numpy's floor would make them.
 
-    Without a state filter (the map's default), no request's verdict is looked up one by one: a
-    cell counts its requests from the requests' own index, and its overdue ones by matching them
-    with the norm's open overdue verdicts, read once (see :func:`_open_overdue`). Looking up each
-    request's verdict took 0.46 s for a whole quarter at zoom 13 (141,494 requests) at 1M on
-    PostGIS; matching them against the 95,622 open overdue verdicts of the city, 0.2 s."""
+    On PostgreSQL without a state filter (the map's default), no request's verdict is looked up
+    one by one: a cell counts its requests from the requests' own index, and its overdue ones by
+    matching them with a hash of the norm's open overdue verdicts, read once (see
+    :func:`_open_overdue`). At 1M requests, in one run (bench/README.md, Session 10): a whole
+    quarter at zoom 13 (141,494 requests) 779 -> 608 ms, the quarter page's zoom-14 view 322-439 ->
+    169-230 ms. SQLite has no hash join: it indexes the materialised verdicts first, a fixed cost
+    (the zoom-14 view 525 -> 748 ms), so it keeps the lookups through the verdicts' primary key."""
     x, y = func.ST_X(IV.c.geom), func.ST_Y(IV.c.geom)
     joined, state, q1, q2 = _judged_requests(conn, as_of, norm_code, risk_hours)
-    if states:
+    if states or conn.dialect.name != "postgresql":
         late = case((state == State.OPEN_OVERDUE.value, 1), else_=None)
         inner = select(x.label("x"), y.label("y"), late.label("late")).select_from(joined)
     else:
@@ -623,8 +625,8 @@ def _open_overdue(conn: Connection, as_of: pd.Timestamp, norm_code: str) -> Any:
     reported by then. Read through the open verdicts' index (``ix_verdict_open_due``), plus those
     resolved after ``as_of`` (an instant in the past) through ``ix_verdict_norm_resolved``.
 
-    Materialised: the requests are then matched against it by a hash (PostgreSQL) or an automatic
-    index (SQLite), rather than each request's verdict looked up through the primary key."""
+    Materialised, so that PostgreSQL matches the requests against it by a hash rather than
+    looking each request's verdict up through the primary key."""
     now = instant(conn, as_of)
     due = and_(V.c.norm_code == norm_code, V.c.due_at < now, V.c.reported_at <= now)
     unresolved = select(V.c.intervention_id).where(due, V.c.resolved_at.is_(None))
