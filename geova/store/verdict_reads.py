@@ -594,10 +594,11 @@ def cells(
     On PostgreSQL without a state filter (the map's default), no request's verdict is looked up
     one by one: a cell counts its requests from the requests' own index, and its overdue ones by
     matching them with a hash of the norm's open overdue verdicts, read once (see
-    :func:`_open_overdue`). At 1M requests, in one run (bench/README.md, Session 10): a whole
-    quarter at zoom 13 (141,494 requests) 779 -> 608 ms, the quarter page's zoom-14 view 322-439 ->
-    169-230 ms. SQLite has no hash join: it indexes the materialised verdicts first, a fixed cost
-    (the zoom-14 view 525 -> 748 ms), so it keeps the lookups through the verdicts' primary key."""
+    :func:`_open_overdue`). The whole feed at 1M requests, on a quiet machine (bench/README.md,
+    Session 10): a whole quarter at zoom 13 (141,494 requests) 283-331 -> 226-237 ms, the quarter
+    page's zoom-14 view 122-182 -> 106-113 ms. SQLite has no hash join: it indexes the materialised
+    verdicts first, a fixed cost (the zoom-14 view 525 -> 748 ms in one run), so it keeps the
+    lookups through the verdicts' primary key."""
     x, y = func.ST_X(IV.c.geom), func.ST_Y(IV.c.geom)
     joined, state, q1, q2 = _judged_requests(conn, as_of, norm_code, risk_hours)
     if states or conn.dialect.name != "postgresql":
