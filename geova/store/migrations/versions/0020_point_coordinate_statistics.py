@@ -11,9 +11,9 @@ those two expressions, so it guessed that each keeps half a percent of the rows:
 141,494 requests at zoom 13, on a million, were expected to be 2, and every step above them was
 costed for two rows (a join by lookups one by one, a sort that spilled to disk). With the statistics
 of both expressions, gathered by every ANALYZE (autovacuum's included), the estimate is of the right
-order (36,804 and 48,337 in two ANALYZEs). The feed with a state filter, which still joins each
-request to its verdict, then took 283-287 ms instead of 331 ms for that quarter, and its zoom-14
-view 122-132 instead of 182 ms (bench/README.md, Session 10).
+order (36,804 and 48,337 in two ANALYZEs). The feed as it was before this revision (each request
+joined to its verdict, as a view filtered by state still is) then took 283-287 ms instead of 331 ms
+for that quarter, and its zoom-14 view 122-132 instead of 182 ms (bench/README.md, Session 10).
 
 SQLite has no such statistics; its planner does not size sorts by estimates.
 """
