@@ -12,12 +12,16 @@ import gzip
 import io
 import json
 import re
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
 
 import brotli
 import pytest
 from backports import zstd
+from sqlalchemy import Engine
 
-from tests.test_web_correspondent import NORM, app, fast_passwords, login  # noqa: F401 (app: the fixture)
+from tests.test_web_correspondent import NORM, fast_passwords, login, make_app
 
 ROW = re.compile(r'<tr data-id="(\d+)">')
 TOKEN = re.compile(r'(name="csrf_token"[^>]*value=")[^"]+"')
@@ -28,6 +32,11 @@ TIMES = re.compile(r'value="\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d"')
 @pytest.fixture(autouse=True)
 def _fast_passwords(monkeypatch: pytest.MonkeyPatch) -> None:
     fast_passwords(monkeypatch)
+
+
+@pytest.fixture
+def app(db_url: str, engine: Engine, tmp_path: Path) -> Iterator[Any]:
+    yield from make_app(db_url, engine, tmp_path)
 
 
 def comparable(html: str) -> str:
