@@ -72,7 +72,7 @@ def test_a_correspondent_maps_only_their_own_quarters_requests(app, engine):
         assert points(client, "zoom=13") == city, name
 
 
-def _unsigned(page: str) -> str:
+def unsigned(page: str) -> str:
     """The page with its CSRF tokens' values blanked."""
     return re.sub(r'(name="csrf_token" value=")[^"]*"', r'\1"', page)
 
@@ -89,7 +89,7 @@ def test_popup_detail_outside_the_correspondents_quarter_is_not_found(app, engin
     assert hidden.status_code == missing.status_code == 404
     # nothing tells an existing request from a missing one (the pages differ by their address only,
     # and by the forms' CSRF token, which is signed with the second it is made in)
-    assert _unsigned(hidden.get_data(as_text=True)).replace(str(theirs), "ID") == _unsigned(
+    assert unsigned(hidden.get_data(as_text=True)).replace(str(theirs), "ID") == unsigned(
         missing.get_data(as_text=True)
     ).replace("987654", "ID")
     for name in EVERYONE_ELSE:
