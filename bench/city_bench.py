@@ -50,8 +50,9 @@ QUARTER = "6"  # Dorchester, the largest quarter
 BROWSER_ENCODINGS = "gzip, deflate, br, zstd"  # what Chromium and Firefox send
 
 
-def pages(quarter: str, bbox: str) -> dict[str, tuple[str | None, str]]:
-    """name -> (account that views it, URL)."""
+def pages(quarter: str, bbox: str, city: str) -> dict[str, tuple[str | None, str]]:
+    """name -> (account that views it, URL). ``bbox``: the correspondent's view of their quarter;
+    ``city``: an official's 1280 x 720 map at zoom 13 (bench/load_bench.py's map feed)."""
     return {
         "overview": (None, "/"),
         "results": (None, "/results"),
@@ -61,6 +62,7 @@ def pages(quarter: str, bbox: str) -> dict[str, tuple[str | None, str]]:
         "print view": ("official", "/compare/print"),
         "map: quarters": (None, "/geo/quarters.geojson"),
         "map: requests": ("correspondent", f"/geo/interventions.geojson?bbox={bbox}&zoom=14"),
+        "map: city zoom 13": ("official", f"/geo/interventions.geojson?bbox={city}&zoom=13"),
         "api evaluations": ("official", "/api/v1/evaluations?by=norm,quarter"),
         "ogc quarter_results": (None, "/ogc/collections/quarter_results/items?f=json"),
         "open311 requests": (
@@ -87,7 +89,10 @@ def measure_pages(
     """Each page's first view and the median of ``repeat`` more. ``page_cache``: ``none`` computes
     every view (what a first visitor after a write waits for); ``files`` serves the repeated views
     from geova.web.page_cache, as gunicorn does (kept in a temporary folder)."""
+    from load_bench import viewport
+
     from geova.store import users
+    from geova.store.areas import load_areas
     from geova.store.db import make_engine, write
     from geova.web import create_app
 
@@ -112,8 +117,11 @@ def measure_pages(
         client.post("/login", data={"username": f"bench-{role}", "password": PASSWORD})
         clients[role] = client
     bbox = "-71.075,42.295,-71.055,42.31"
+    with engine.connect() as conn:
+        quarters, _zones = load_areas(conn)
+    city = ",".join(map(str, viewport(next(q.geom for q in quarters if q.code == QUARTER))))
     out: dict[str, dict[str, Any]] = {}
-    for name, (role, path) in pages(QUARTER, bbox).items():
+    for name, (role, path) in pages(QUARTER, bbox, city).items():
         if only and name not in only:
             continue
         client = clients[role]

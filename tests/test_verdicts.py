@@ -22,6 +22,7 @@ from datetime import date, datetime, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
+import numpy as np
 import pandas as pd
 import pytest
 from hypothesis import HealthCheck, Phase, settings
@@ -30,18 +31,26 @@ from hypothesis.stateful import RuleBasedStateMachine, invariant, rule, run_stat
 from sqlalchemy import Engine, text
 
 from geova import importing
-from geova.core.evaluate import PER_REQUEST_COLUMNS, Territory, aggregate, evaluate_deadline
+from geova.core.evaluate import (
+    DEFAULT_RISK_HOURS,
+    PER_REQUEST_COLUMNS,
+    State,
+    Territory,
+    aggregate,
+    evaluate_deadline,
+)
 from geova.core.norms import NormKind, Target
-from geova.evaluation import evaluate
+from geova.evaluation import ensure_current, evaluate
 from geova.store import edits, verdict_reads
 from geova.store.db import make_engine, write
-from geova.store.records import load_records
-from geova.store.referential import add_target, load_norms
+from geova.store.records import RecordFilter, load_records
+from geova.store.referential import add_target, deadline_norms, load_norms
 from geova.store.schema import Base
 from geova.store.status import set_setting
 from geova.store.status import settings as store_settings
-from geova.store.verdict_replica import Replica
+from geova.store.verdict_replica import Replica, replica
 from tests.boston import LAYERS, load_quarters, load_zones
+from tests.test_map_cells import expected_cells
 
 FIX = Path(__file__).parent / "fixtures" / "norms"
 BOSTON = "America/New_York"
@@ -50,6 +59,7 @@ INSTANTS = (
     pd.Timestamp("2015-06-10 12:00", tz=BOSTON),
     pd.Timestamp("2015-08-01 00:00", tz=BOSTON),
 )
+CLUSTER = 0.005  # degrees: the map's cells at about zoom 12, several per quarter
 GROUPINGS = (
     ["norm"],
     ["norm", "quarter"],
@@ -142,8 +152,41 @@ def same_frames(got: pd.DataFrame, want: pd.DataFrame, keys: list[str], what: st
             ), f"{what}: column {column}"
 
 
+def check_clusters(engine: Engine, as_of: pd.Timestamp) -> None:
+    """The map's clusters, counted in this process's replica (replayed write after write), against
+    the requests read one by one from the store (tests/test_map_cells.py's oracle). Settled first,
+    as the map's feed does (a raw write is queued until then)."""
+    ensure_current(engine)
+    with engine.connect() as conn:
+        for norm in deadline_norms(conn):
+            judged = [RecordFilter(categories=tuple(sorted(norm.categories)))]
+            for states in [(), (State.OPEN_OVERDUE.value, State.NO_DEADLINE.value)]:
+                args = (conn, as_of, norm.code, judged, states, DEFAULT_RISK_HOURS)
+                want = expected_cells(verdict_reads.points(*args), CLUSTER)
+                got = verdict_reads.cells(*args, CLUSTER)
+                what = f"clusters of {norm.code} {states} at {as_of}"
+                assert got[["n", "o"]].values.tolist() == want[["n", "o"]].values.tolist(), what
+                assert np.allclose(got[["x", "y"]], want[["x", "y"]], rtol=0, atol=1e-9), what
+
+
+def check_replayed(engine: Engine) -> None:
+    """This process's replica, which replays each write's log, holds what a replica loaded afresh
+    from the store holds: the verdicts, the requests' locations and keys, the zone memberships."""
+    ensure_current(engine)
+    with engine.connect() as conn:
+        replayed = replica(engine, conn)
+        fresh = Replica()
+        fresh.sync(conn)
+    for table in ("v", "r", "iz"):
+        got = replayed.db.execute(f"SELECT * FROM {table} ORDER BY ALL").df()
+        want = fresh.db.execute(f"SELECT * FROM {table} ORDER BY ALL").df()
+        pd.testing.assert_frame_equal(got, want, obj=f"the replica's table {table}")
+
+
 def check_maintained(engine: Engine) -> None:
+    check_replayed(engine)
     for as_of in INSTANTS:
+        check_clusters(engine, as_of)
         per, recs, zones, tz = recomputed(engine, as_of)
         result = evaluate(engine, as_of=as_of)
         assert result.stored, "the evaluation should read the maintained verdicts"
@@ -395,6 +438,16 @@ def test_a_write_around_the_write_path_is_never_read_stale(engine):
     after = evaluate(engine, as_of=as_of, norm_codes=["test.graffiti.48h"]).per_intervention
     assert after.set_index("source_id").loc["G3", "state"] == "on_time"
     check_maintained(engine)
+    # moved by hand, to the other side of the territory: the map's clusters follow
+    with engine.begin() as conn:
+        conn.execute(
+            text(
+                "UPDATE intervention SET geom = ST_GeomFromText('POINT(-71.03 42.38)', 4326), "
+                "quarter_id = NULL WHERE source_id = 'G3'"
+            )
+        )
+    check_clusters(engine, as_of)
+    check_replayed(engine)
 
 
 def test_reimporting_an_unchanged_file_is_answered_from_the_journal(engine, tmp_path):
@@ -458,3 +511,27 @@ def test_a_replica_loaded_afresh_keeps_empty_texts_nulls_and_punctuation(engine)
     pd.testing.assert_frame_equal(got, want, check_dtype=False)
     services = set(got.index.get_level_values("service"))
     assert {"", "(none)", 'Parks, "North"\nteam'} <= services
+
+
+def test_a_replica_replays_a_zone_renamed_while_its_requests_move(engine, tmp_path):
+    """One write recomputes every norm (a zone's code changed: the territory's fingerprint) and
+    re-zones requests: the replica replaying it keeps those requests' verdicts (it once deleted
+    them after re-reading the norms whole)."""
+    load_quarters(engine)
+    load_zones(engine)
+    importing.load_extra_referential(engine, FIX / "norms.toml")
+    with write(engine) as conn:
+        set_setting(conn, "timezone", BOSTON)
+    importing.import_interventions(engine, FIX / "requests.csv", FIX / "requests.toml")
+    check_replayed(engine)  # this process's replica is now loaded, and replays what follows
+    importing.import_layer(
+        engine,
+        zone_variant(tmp_path, 2),
+        as_="zones",
+        code_field="code",
+        name_field="name",
+        kind_field="kind",
+        layer_name="boston_priority_zones",
+    )
+    check_replayed(engine)
+    check_clusters(engine, pd.Timestamp("2015-06-10 12:00", tz=BOSTON))

@@ -18,12 +18,10 @@ import pandas as pd
 from sqlalchemy import (
     Connection,
     DateTime,
-    Integer,
     Select,
     String,
     and_,
     case,
-    cast,
     false,
     func,
     literal,
@@ -588,56 +586,14 @@ def cells(
 ) -> pd.DataFrame:
     """(x, y, n, o) per square cell of ``size`` degrees holding the requests ``points`` would
     return: their mean location, how many, how many overdue. A zoomed-out map's clusters, counted
-    by the database rather than shipping every point to Python (34,000 in one quarter's view at 1M).
+    without shipping every point to Python (34,000 in one quarter's view at 1M).
     Cells are ``floor(x / size)``, ``floor(y / size)``, as numpy's floor would make them.
 
-    On PostgreSQL without a state filter (the map's default), no request's verdict is looked up
-    one by one: a cell counts its requests from the requests' own index, and its overdue ones by
-    matching them with a hash of the norm's open overdue verdicts, read once (see
-    :func:`_open_overdue`). The whole feed at 1M requests, on a quiet machine (bench/README.md,
-    Session 10): a whole quarter at zoom 13 (141,494 requests) 283-331 -> 226-237 ms, the quarter
-    page's zoom-14 view 122-182 -> 106-113 ms. SQLite has no hash join: it indexes the materialised
-    verdicts first, a fixed cost (the zoom-14 view 525 -> 748 ms in one run), so it keeps the
-    lookups through the verdicts' primary key."""
-    x, y = func.ST_X(IV.c.geom), func.ST_Y(IV.c.geom)
-    joined, state, q1, q2 = _judged_requests(conn, as_of, norm_code, risk_hours)
-    if states or conn.dialect.name != "postgresql":
-        late = case((state == State.OPEN_OVERDUE.value, 1), else_=None)
-        inner = select(x.label("x"), y.label("y"), late.label("late")).select_from(joined)
-    else:
-        overdue = _open_overdue(conn, as_of, norm_code)
-        found = IV.outerjoin(overdue, overdue.c.intervention_id == IV.c.id)
-        inner = select(x.label("x"), y.label("y"), overdue.c.intervention_id.label("late")).select_from(found)
-    inner = _selected(conn, inner, wheres, states, state, q1, q2)
-    sub = inner.subquery()
-    gx, gy = _floor(conn, sub.c.x / size), _floor(conn, sub.c.y / size)
-    query = (
-        select(func.avg(sub.c.x), func.avg(sub.c.y), func.count(), func.count(sub.c.late))
-        .group_by(gx, gy)
-        .order_by(gx, gy)
-    )
-    frame = pd.DataFrame.from_records(fetch_raw(conn, query), columns=["x", "y", "n", "o"], coerce_float=True)
-    return frame.astype({"x": float, "y": float, "n": np.int64, "o": np.int64})
+    Counted in this process's columnar replica (geova.store.verdict_replica), which holds every
+    request's location beside the verdicts: a cluster count reads every request in view, and
+    the store read them row by row. At a million requests, on PostgreSQL, the official's map of the
+    whole city at zoom 13 (584,839 requests) took about 1 s that way, a quarter's 230 ms
+    (bench/README.md, Sessions 10 and 11)."""
+    from geova.store.verdict_replica import replica
 
-
-def _open_overdue(conn: Connection, as_of: pd.Timestamp, norm_code: str) -> Any:
-    """The ids of the requests open and overdue under one norm at ``as_of``: what :func:`state_expr`
-    calls open overdue (a due date passed, not resolved by then), among the verdicts of requests
-    reported by then. Read through the open verdicts' index (``ix_verdict_open_due``), plus those
-    resolved after ``as_of`` (an instant in the past) through ``ix_verdict_norm_resolved``.
-
-    Materialised, so that PostgreSQL matches the requests against it by a hash rather than
-    looking each request's verdict up through the primary key."""
-    now = instant(conn, as_of)
-    due = and_(V.c.norm_code == norm_code, V.c.due_at < now, V.c.reported_at <= now)
-    unresolved = select(V.c.intervention_id).where(due, V.c.resolved_at.is_(None))
-    later = select(V.c.intervention_id).where(due, V.c.resolved_at > now)
-    return union_all(unresolved, later).cte("open_overdue").prefix_with("MATERIALIZED")
-
-
-def _floor(conn: Connection, value: Any) -> Any:
-    # SQLite may lack floor() (a compile-time option); its CAST to INTEGER truncates toward zero
-    if conn.dialect.name == "postgresql":
-        return func.floor(value)
-    whole = cast(value, Integer)
-    return whole - case((value < whole, 1), else_=0)
+    return replica(conn.engine, conn).cells(as_of, norm_code, wheres, states, risk_hours, size)
