@@ -254,6 +254,28 @@ def zone_variant(folder: Path, variant: int) -> Path:
     return path
 
 
+def fixture_store(engine: Engine) -> None:
+    """The Boston quarters and zones, the fixture norms and requests, in Boston's time zone."""
+    load_quarters(engine)
+    load_zones(engine)
+    importing.load_extra_referential(engine, FIX / "norms.toml")
+    with write(engine) as conn:
+        set_setting(conn, "timezone", BOSTON)
+    importing.import_interventions(engine, FIX / "requests.csv", FIX / "requests.toml")
+
+
+def reimport_zones(engine: Engine, folder: Path, variant: int) -> None:
+    importing.import_layer(
+        engine,
+        zone_variant(folder, variant),
+        as_="zones",
+        code_field="code",
+        name_field="name",
+        kind_field="kind",
+        layer_name="boston_priority_zones",
+    )
+
+
 class Writes(RuleBasedStateMachine):
     """Random sequences of writes through every path geova has."""
 
@@ -377,15 +399,7 @@ class Writes(RuleBasedStateMachine):
 
     @rule(variant=st.sampled_from([0, 1, 2]))
     def reimport_zones(self, variant):
-        importing.import_layer(
-            self.engine,
-            zone_variant(self.tmp_path, variant),
-            as_="zones",
-            code_field="code",
-            name_field="name",
-            kind_field="kind",
-            layer_name="boston_priority_zones",
-        )
+        reimport_zones(self.engine, self.tmp_path, variant)
 
     @rule(tz=st.sampled_from([BOSTON, "America/Chicago"]))
     def move_the_territory(self, tz):
@@ -420,12 +434,7 @@ def test_maintained_verdicts_equal_a_full_recomputation(backend, request, tmp_pa
 def test_a_write_around_the_write_path_is_never_read_stale(engine):
     """A raw transaction (a maintenance script) changes a request: the next evaluation notices the
     queued request and settles it before reading."""
-    load_quarters(engine)
-    load_zones(engine)
-    importing.load_extra_referential(engine, FIX / "norms.toml")
-    with write(engine) as conn:
-        set_setting(conn, "timezone", BOSTON)
-    importing.import_interventions(engine, FIX / "requests.csv", FIX / "requests.toml")
+    fixture_store(engine)
     as_of = pd.Timestamp("2015-06-10 12:00", tz=BOSTON)
     before = evaluate(engine, as_of=as_of, norm_codes=["test.graffiti.48h"]).per_intervention
     assert before.set_index("source_id").loc["G3", "state"] == "open_overdue"
@@ -486,12 +495,7 @@ def test_a_replica_loaded_afresh_keeps_empty_texts_nulls_and_punctuation(engine)
     """A worker's replica is loaded in bulk (CSV from PostgreSQL, chunks from SQLite): a service
     left empty, one missing and one with a comma and quotes stay three different groups, with the
     counts the database itself takes."""
-    load_quarters(engine)
-    load_zones(engine)
-    importing.load_extra_referential(engine, FIX / "norms.toml")
-    with write(engine) as conn:
-        set_setting(conn, "timezone", BOSTON)
-    importing.import_interventions(engine, FIX / "requests.csv", FIX / "requests.toml")
+    fixture_store(engine)
     with write(engine) as conn:
         ids = [r[0] for r in conn.execute(text("SELECT id FROM intervention ORDER BY id")).all()]
         assert len(ids) >= 3
@@ -517,21 +521,8 @@ def test_a_replica_replays_a_zone_renamed_while_its_requests_move(engine, tmp_pa
     """One write recomputes every norm (a zone's code changed: the territory's fingerprint) and
     re-zones requests: the replica replaying it keeps those requests' verdicts (it once deleted
     them after re-reading the norms whole)."""
-    load_quarters(engine)
-    load_zones(engine)
-    importing.load_extra_referential(engine, FIX / "norms.toml")
-    with write(engine) as conn:
-        set_setting(conn, "timezone", BOSTON)
-    importing.import_interventions(engine, FIX / "requests.csv", FIX / "requests.toml")
+    fixture_store(engine)
     check_replayed(engine)  # this process's replica is now loaded, and replays what follows
-    importing.import_layer(
-        engine,
-        zone_variant(tmp_path, 2),
-        as_="zones",
-        code_field="code",
-        name_field="name",
-        kind_field="kind",
-        layer_name="boston_priority_zones",
-    )
+    reimport_zones(engine, tmp_path, 2)
     check_replayed(engine)
     check_clusters(engine, pd.Timestamp("2015-06-10 12:00", tz=BOSTON))

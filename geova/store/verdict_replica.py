@@ -87,6 +87,16 @@ CSV_COLUMNS = (
 SORTED_BY = "norm_code, reported_at"
 RELOAD_CHUNK = 200_000  # SQLite rows read at once on a reload (memory stays bounded)
 MAX_REPLAYED = 50_000  # log rows replayed one by one; beyond, a reload is cheaper
+_CLOSED = "v.resolved_at IS NOT NULL AND v.resolved_at <= $now"
+# a verdict row's state at $now, with $risk the end of the risk window: the rules of
+# geova.store.verdict_reads.state_expr, in DuckDB's SQL
+STATE = f"""CASE
+  WHEN v.due_at IS NULL THEN '{State.NO_DEADLINE.value}'
+  WHEN {_CLOSED} AND v.resolved_at <= v.due_at THEN '{State.ON_TIME.value}'
+  WHEN {_CLOSED} THEN '{State.LATE.value}'
+  WHEN v.due_at < $now THEN '{State.OPEN_OVERDUE.value}'
+  WHEN v.due_at <= $risk THEN '{State.OPEN_AT_RISK.value}'
+  ELSE '{State.OPEN_IN_TIME.value}' END"""
 CACHED_RESULTS = 256  # aggregates remembered per data version (the oldest goes first)
 
 
@@ -496,14 +506,7 @@ class Replica:
     ) -> pd.DataFrame:
         params, conditions = self._conditions(as_of, norm_codes, where)
         params["risk"] = micros(pd.Timestamp(as_of) + pd.Timedelta(hours=risk_hours))
-        closed = "v.resolved_at IS NOT NULL AND v.resolved_at <= $now"
-        state = f"""CASE
-          WHEN v.due_at IS NULL THEN '{State.NO_DEADLINE.value}'
-          WHEN {closed} AND v.resolved_at <= v.due_at THEN '{State.ON_TIME.value}'
-          WHEN {closed} THEN '{State.LATE.value}'
-          WHEN v.due_at < $now THEN '{State.OPEN_OVERDUE.value}'
-          WHEN v.due_at <= $risk THEN '{State.OPEN_AT_RISK.value}'
-          ELSE '{State.OPEN_IN_TIME.value}' END"""
+        state = STATE
         zones = "zone" in by or "zone_kind" in by
         keys = []
         for d in by:
@@ -564,14 +567,7 @@ class Replica:
             # the state of each request, as geova.store.verdict_reads.state_expr says it
             params["states"] = list(states)
             params["risk"] = micros(pd.Timestamp(as_of) + pd.Timedelta(hours=risk_hours))
-            closed = "v.resolved_at IS NOT NULL AND v.resolved_at <= $now"
-            state = f"""CASE
-              WHEN v.due_at IS NULL THEN '{State.NO_DEADLINE.value}'
-              WHEN {closed} AND v.resolved_at <= v.due_at THEN '{State.ON_TIME.value}'
-              WHEN {closed} THEN '{State.LATE.value}'
-              WHEN v.due_at < $now THEN '{State.OPEN_OVERDUE.value}'
-              WHEN v.due_at <= $risk THEN '{State.OPEN_AT_RISK.value}'
-              ELSE '{State.OPEN_IN_TIME.value}' END"""
+            state = STATE
             rows = f"""SELECT r.x, r.y, {state} = '{State.OPEN_OVERDUE.value}' AS late
                        FROM r LEFT JOIN v ON v.intervention_id = r.intervention_id AND {judged}
                        WHERE {" AND ".join(conditions)} AND list_contains($states, {state})"""
