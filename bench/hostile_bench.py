@@ -56,6 +56,8 @@ def main() -> None:
         ("/geo/interventions.geojson", "zoom=99999999999999999999999"),
         ("/results", "from=0001-01-01&to=9998-12-31"),
         ("/geo/interventions.geojson", "bbox=nan,nan,nan,nan"),
+        # valid, but cells far finer than any map asks for: bounded by the requests' extent
+        ("/geo/interventions.geojson", "bbox=-180,-90,180,90&zoom=22"),
     ]
     timings = []
     for page, query in cases:

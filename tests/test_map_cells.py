@@ -21,9 +21,10 @@ from sqlalchemy import Engine
 
 from geova.core.evaluate import DEFAULT_RISK_HOURS, State
 from geova.evaluation import ensure_current
-from geova.store import verdict_reads
+from geova.store import verdict_reads, verdict_replica
 from geova.store.records import RecordFilter
 from geova.store.referential import deadline_norms
+from geova.store.verdict_replica import MAX_GRID
 from tests.test_web_correspondent import DORCHESTER, LAT, LON, build_store
 
 INSTANTS = [
@@ -41,10 +42,14 @@ def store(engine: Engine, tmp_path: Path) -> Engine:
     return engine
 
 
-def expected_cells(points: pd.DataFrame, size: float) -> pd.DataFrame:
-    """The points gathered into cells, as the map shows them: ordered by cell column, then row."""
+def expected_cells(points: pd.DataFrame, size: float, grid: int = MAX_GRID) -> pd.DataFrame:
+    """The points gathered into cells, as the map shows them: ordered by cell column, then row. The
+    cell is never smaller than 1 / MAX_GRID of the points' extent (a bounded answer)."""
     if points.empty:
         return pd.DataFrame({"x": [], "y": [], "n": [], "o": []})
+    span_x = points["x"].max() - points["x"].min()
+    span_y = points["y"].max() - points["y"].min()
+    size = max(size, span_x / grid, span_y / grid)
     frame = points.assign(
         gx=np.floor(points["x"] / size),
         gy=np.floor(points["y"] / size),
@@ -111,3 +116,23 @@ def test_a_request_resolved_after_the_instant_is_overdue_then(store):
         assert got["o"].tolist() == [len(overdue_then)]
         assert got["n"].tolist() == [len(before)]
         assert math.isclose(got["x"].iloc[0], before["x"].mean(), abs_tol=1e-9)
+
+
+@pytest.mark.parametrize("grid", [MAX_GRID, 4])
+def test_a_hostile_zoom_gets_a_bounded_number_of_cells(store, monkeypatch, grid):
+    """Cells far smaller than any map asks for (zoom 22 over the whole world): the cell grows with
+    the requests' extent, never below 1 / MAX_GRID of it, so the answer has at most (MAX_GRID + 1)²
+    cells whatever the zoom (with a grid of 4, fewer cells than the requests' locations)."""
+    monkeypatch.setattr(verdict_replica, "MAX_GRID", grid)
+    with store.connect() as conn:
+        norms = deadline_norms(conn)
+        everything = RecordFilter(categories=tuple(sorted(set().union(*(n.categories for n in norms)))))
+        args = (conn, INSTANTS[0], norms[0].code, [everything], (), DEFAULT_RISK_HOURS)
+        points = verdict_reads.points(*args)
+        got = verdict_reads.cells(*args, 360 / 2**22 * 60 / 256)
+    assert len(got) <= (grid + 1) ** 2 and got["n"].sum() == len(points) > 300
+    if grid == 4:
+        assert len(got) < len(points.drop_duplicates(["x", "y"]))
+    want = expected_cells(points, 0.0, grid)
+    assert got[["n", "o"]].values.tolist() == want[["n", "o"]].values.tolist()
+    assert np.allclose(got[["x", "y"]], want[["x", "y"]], rtol=0, atol=1e-9)
