@@ -457,6 +457,15 @@ def test_a_write_around_the_write_path_is_never_read_stale(engine):
         )
     check_clusters(engine, as_of)
     check_replayed(engine)
+    # and deleted by hand: gone from the replica's requests and verdicts too
+    with engine.begin() as conn:
+        conn.execute(text("DELETE FROM intervention WHERE source_id = 'G3'"))
+    check_clusters(engine, as_of)
+    check_replayed(engine)
+    with engine.connect() as conn:
+        assert replica(engine, conn).db.execute("SELECT count(*) FROM r").fetchone() == (
+            conn.execute(text("SELECT count(*) FROM intervention")).scalar_one(),
+        )
 
 
 def test_reimporting_an_unchanged_file_is_answered_from_the_journal(engine, tmp_path):
