@@ -13,6 +13,7 @@ import shutil
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from sqlalchemy import Engine, create_engine, text
@@ -115,3 +116,13 @@ def _instance(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     monkeypatch.setenv("GEOVA_INSTANCE_PATH", str(folder))
     monkeypatch.delenv("GEOVA_DATABASE_URL", raising=False)
     return folder
+
+
+@pytest.fixture
+def boston_app(db_url: str, engine: Engine, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
+    """The app on the Boston store of tests/test_web_correspondent.py (its accounts hashed cheaply):
+    the store most page tests share, declared once here rather than in each of their modules."""
+    from tests.test_web_correspondent import fast_passwords, make_app
+
+    fast_passwords(monkeypatch)
+    yield from make_app(db_url, engine, tmp_path)

@@ -12,32 +12,24 @@ import gzip
 import io
 import json
 import re
-from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import brotli
 import pytest
 from backports import zstd
-from sqlalchemy import Engine
 
 from tests.test_page_cache import without_nonce
 from tests.test_web_access import unsigned
-from tests.test_web_correspondent import NORM, fast_passwords, login, make_app
+from tests.test_web_correspondent import NORM, login
 
 ROW = re.compile(r'<tr data-id="(\d+)">')
 AS_OF = "2026-06-01T12:00:00Z"
 TIMES = re.compile(r'value="\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d"')
 
 
-@pytest.fixture(autouse=True)
-def _fast_passwords(monkeypatch: pytest.MonkeyPatch) -> None:
-    fast_passwords(monkeypatch)
-
-
 @pytest.fixture
-def app(db_url: str, engine: Engine, tmp_path: Path) -> Iterator[Any]:
-    yield from make_app(db_url, engine, tmp_path)
+def app(boston_app: Any) -> Any:
+    return boston_app
 
 
 def comparable(html: str) -> str:

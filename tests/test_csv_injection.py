@@ -9,9 +9,7 @@ from __future__ import annotations
 
 import csv
 import io
-from collections.abc import Iterator
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any
 
 import pandas as pd
@@ -27,7 +25,7 @@ from geova.io.exports import safe_cell, to_excel_csv
 from geova.store import audit, edits
 from geova.store.schema import Intervention
 from tests.boston import load_quarters
-from tests.test_web_correspondent import DORCHESTER, LAT, LON, NORM, fast_passwords, login, make_app
+from tests.test_web_correspondent import DORCHESTER, LAT, LON, NORM, login
 
 IV = Intervention.__table__
 # what a hostile user types into a description, an address, a service or an audit comment
@@ -44,14 +42,9 @@ def read(text: str) -> list[list[str]]:
     return list(csv.reader(io.StringIO(text.removeprefix("\ufeff"), newline=""), delimiter=";"))
 
 
-@pytest.fixture(autouse=True)
-def _fast_passwords(monkeypatch: pytest.MonkeyPatch) -> None:
-    fast_passwords(monkeypatch)
-
-
 @pytest.fixture
-def app(db_url: str, engine: Engine, tmp_path: Path) -> Iterator[Any]:
-    yield from make_app(db_url, engine, tmp_path)
+def app(boston_app: Any) -> Any:
+    return boston_app
 
 
 def report_hostile_requests(engine: Engine) -> dict[str, str]:

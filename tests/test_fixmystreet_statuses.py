@@ -13,9 +13,7 @@ its visible states. The expected values below come from that list, not from geov
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
@@ -29,7 +27,7 @@ from geova.io.referential_file import read_referential
 from geova.store import apikeys, edits
 from geova.store.db import write
 from geova.store.schema import Intervention, InterventionEvent
-from tests.test_web_correspondent import LAT, LON, fast_passwords, make_app
+from tests.test_web_correspondent import LAT, LON
 
 IV = Intervention.__table__
 EV = InterventionEvent.__table__
@@ -75,14 +73,9 @@ def fms_state(status: str) -> str:
     return FMS_MAP.get(incoming, incoming)
 
 
-@pytest.fixture(autouse=True)
-def _fast_passwords(monkeypatch: pytest.MonkeyPatch) -> None:
-    fast_passwords(monkeypatch)
-
-
 @pytest.fixture
-def app(db_url: str, engine: Engine, tmp_path: Path) -> Iterator[Any]:
-    yield from make_app(db_url, engine, tmp_path)
+def app(boston_app: Any) -> Any:
+    return boston_app
 
 
 def fms_key(engine: Engine) -> str:

@@ -14,7 +14,6 @@ contact and the 72 h due date of a waste-land request are read off the referenti
 from __future__ import annotations
 
 import tomllib
-from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -29,7 +28,7 @@ from sqlalchemy import Engine, select
 from geova.store import apikeys, edits
 from geova.store.db import write
 from geova.store.schema import Intervention, InterventionEvent
-from tests.test_web_correspondent import LAT, LON, csrf, fast_passwords, login, make_app
+from tests.test_web_correspondent import LAT, LON, csrf, login
 
 REPO = Path(__file__).resolve().parents[1]
 IV = Intervention.__table__
@@ -42,14 +41,9 @@ PUBLIC_NOTE = "Lot cleared: 3 bags of rubbish removed."
 INTERNAL_NOTES = ("Bring the ladder, owner unreachable", "Crew overtime: 2 h")
 
 
-@pytest.fixture(autouse=True)
-def _fast_passwords(monkeypatch: pytest.MonkeyPatch) -> None:
-    fast_passwords(monkeypatch)
-
-
 @pytest.fixture
-def app(db_url: str, engine: Engine, tmp_path: Path) -> Iterator[Any]:
-    yield from make_app(db_url, engine, tmp_path)
+def app(boston_app: Any) -> Any:
+    return boston_app
 
 
 def key(engine: Engine, name: str, role: str) -> str:

@@ -12,7 +12,6 @@ from __future__ import annotations
 import html
 import io
 import re
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -25,7 +24,7 @@ from geova.store import edits
 from geova.store.db import write
 from geova.store.schema import Intervention, InterventionEvent, Quarter
 from geova.store.status import AS_OF, set_setting
-from tests.test_web_correspondent import DORCHESTER, LAT, LON, csrf, fast_passwords, login, make_app
+from tests.test_web_correspondent import DORCHESTER, LAT, LON, csrf, login
 
 IV = Intervention.__table__
 EV = InterventionEvent.__table__
@@ -36,14 +35,9 @@ GPS_IFD = 0x8825
 HOSTILE = '<script>alert("x")</script><img src=x onerror=alert(1)>'
 
 
-@pytest.fixture(autouse=True)
-def _fast_passwords(monkeypatch: pytest.MonkeyPatch) -> None:
-    fast_passwords(monkeypatch)
-
-
 @pytest.fixture
-def app(db_url: str, engine: Engine, tmp_path: Path) -> Iterator[Any]:
-    yield from make_app(db_url, engine, tmp_path)
+def app(boston_app: Any) -> Any:
+    return boston_app
 
 
 def report(engine: Engine, *, insulting: bool = False, description: str = "Tag on the wall") -> int:

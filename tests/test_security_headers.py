@@ -5,28 +5,21 @@ Secure over HTTPS without HTTPS being forced."""
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import Engine
 
 from app import create_app
-from tests.test_web_correspondent import DORCHESTER, NORM, fast_passwords, login, make_app
+from tests.test_web_correspondent import DORCHESTER, NORM, login
 
 PERIOD = f"norm={NORM}&from=2015-01-01&to=2015-12-31"
 SCRIPT = re.compile(r"<script\b([^>]*)>", re.IGNORECASE)
 
 
-@pytest.fixture(autouse=True)
-def _fast_passwords(monkeypatch: pytest.MonkeyPatch) -> None:
-    fast_passwords(monkeypatch)
-
-
 @pytest.fixture
-def app(db_url: str, engine: Engine, tmp_path: Path) -> Iterator[Any]:
-    yield from make_app(db_url, engine, tmp_path)
+def app(boston_app: Any) -> Any:
+    return boston_app
 
 
 def bare_app(tmp_path: Path, **config: Any) -> Any:

@@ -10,7 +10,6 @@ those two files, not computed by geova's code.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -36,9 +35,7 @@ from tests.test_web_correspondent import (
     LON,
     build_store,
     csrf,
-    fast_passwords,
     login,
-    make_app,
 )
 from tests.test_web_services import history, rows, stored
 
@@ -55,14 +52,9 @@ FRICHES_HOURS = 72  # nantes.friches.72h
 GRAFFITI_ZONE_HOURS = 48  # nantes.graffiti.48h (graffiti in a priority zone)
 
 
-@pytest.fixture(autouse=True)
-def _fast_passwords(monkeypatch: pytest.MonkeyPatch) -> None:
-    fast_passwords(monkeypatch)
-
-
 @pytest.fixture
-def app(db_url: str, engine: Engine, tmp_path: Path) -> Iterator[Any]:
-    yield from make_app(db_url, engine, tmp_path)
+def app(boston_app: Any) -> Any:
+    return boston_app
 
 
 def zone_point(engine: Engine) -> tuple[float, float]:

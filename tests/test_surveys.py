@@ -42,7 +42,7 @@ from geova.store import surveys as store
 from geova.store import voice as voice_store
 from geova.store.db import write
 from geova.store.schema import Intervention, SurveyEntry, VoiceAnswer, WalkObservation
-from tests.test_web_correspondent import DORCHESTER, LAT, LON, csrf, fast_passwords, login, make_app
+from tests.test_web_correspondent import DORCHESTER, LAT, LON, csrf, login
 
 Z = 1.959963984540054
 
@@ -222,9 +222,8 @@ def test_grid_and_survey_norm_errors_name_the_table_and_key(tmp_path):
 
 
 @pytest.fixture
-def app(db_url, engine, tmp_path, monkeypatch):
-    fast_passwords(monkeypatch)
-    yield from make_app(db_url, engine, tmp_path)
+def app(boston_app):
+    return boston_app
 
 
 def _campaign(engine, code="spring", size=0, seed=42, allocation=None) -> list[dict[str, Any]]:

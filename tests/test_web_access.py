@@ -8,15 +8,13 @@ directly, not through the pages.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
 from sqlalchemy import Engine, select
 
 from geova.store.schema import Intervention, Quarter
-from tests.test_web_correspondent import DORCHESTER, NORM, csrf, fast_passwords, login, make_app
+from tests.test_web_correspondent import DORCHESTER, NORM, csrf, login
 
 IV, Q = Intervention.__table__, Quarter.__table__
 PERIOD = f"norm={NORM}&from=2015-01-01&to=2015-12-31"
@@ -24,14 +22,9 @@ ROW = re.compile(r'<tr data-id="(\d+)">')
 EVERYONE_ELSE = ("agent", "elu", "admin")
 
 
-@pytest.fixture(autouse=True)
-def _fast_passwords(monkeypatch: pytest.MonkeyPatch) -> None:
-    fast_passwords(monkeypatch)
-
-
 @pytest.fixture
-def app(db_url: str, engine: Engine, tmp_path: Path) -> Iterator[Any]:
-    yield from make_app(db_url, engine, tmp_path)
+def app(boston_app: Any) -> Any:
+    return boston_app
 
 
 def ids_by_quarter(engine: Engine) -> dict[str | None, set[int]]:

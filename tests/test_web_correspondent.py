@@ -74,14 +74,9 @@ def make_app(db_url: str, engine: Engine, tmp_path: Path) -> Iterator[Any]:
         app_engine.dispose()
 
 
-@pytest.fixture(autouse=True)
-def _fast_passwords(monkeypatch: pytest.MonkeyPatch) -> None:
-    fast_passwords(monkeypatch)
-
-
 @pytest.fixture
-def app(db_url: str, engine: Engine, tmp_path: Path) -> Iterator[Any]:
-    yield from make_app(db_url, engine, tmp_path)
+def app(boston_app: Any) -> Any:
+    return boston_app
 
 
 CSRF = re.compile(r'name="csrf_token"[^>]*value="([^"]+)"')

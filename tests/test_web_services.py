@@ -10,9 +10,7 @@ import csv
 import io
 import json
 import re
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from typing import Any
 
 import pandas as pd
@@ -30,9 +28,7 @@ from tests.test_web_correspondent import (
     NORM,
     build_store,
     csrf,
-    fast_passwords,
     login,
-    make_app,
 )
 
 IV = Intervention.__table__
@@ -40,14 +36,9 @@ EV = InterventionEvent.__table__
 ROW = re.compile(r'<tr data-id="(\d+)">')
 
 
-@pytest.fixture(autouse=True)
-def _fast_passwords(monkeypatch: pytest.MonkeyPatch) -> None:
-    fast_passwords(monkeypatch)
-
-
 @pytest.fixture
-def app(db_url: str, engine: Engine, tmp_path: Path) -> Iterator[Any]:
-    yield from make_app(db_url, engine, tmp_path)
+def app(boston_app: Any) -> Any:
+    return boston_app
 
 
 def strict(constant: str) -> None:

@@ -8,9 +8,7 @@ the worklist's own code.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -23,7 +21,7 @@ from geova.store.assignments import account_services, assignees, set_account_ser
 from geova.store.db import write
 from geova.store.schema import Intervention
 from geova.store.users import add_user, find
-from tests.test_web_correspondent import LAT, LON, PASSWORD, csrf, fast_passwords, login, make_app
+from tests.test_web_correspondent import LAT, LON, PASSWORD, csrf, login
 from tests.test_web_services import history, rows, stored
 
 IV = Intervention.__table__
@@ -31,14 +29,9 @@ GRAFFITI, INSPECTIONS, PARKS = "boston.graffiti", "boston.inspections", "boston.
 BASE = "/worklist?norm=boston.target"
 
 
-@pytest.fixture(autouse=True)
-def _fast_passwords(monkeypatch: pytest.MonkeyPatch) -> None:
-    fast_passwords(monkeypatch)
-
-
 @pytest.fixture
-def app(db_url: str, engine: Engine, tmp_path: Path) -> Iterator[Any]:
-    yield from make_app(db_url, engine, tmp_path)
+def app(boston_app: Any) -> Any:
+    return boston_app
 
 
 def report(engine: Engine, category: str, hours_ago: float = 2) -> int:
