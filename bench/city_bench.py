@@ -105,6 +105,7 @@ def measure_pages(
                 )
             else:  # bench/load_bench.py gives bench-official a random password of its own
                 users.set_password(conn, f"bench-{role}", PASSWORD)
+        quarters, _zones = load_areas(conn)
     engine.dispose()
     config = {"GEOVA_DATABASE_URL": url, "TESTING": True, "WTF_CSRF_ENABLED": False}
     config["GEOVA_PAGE_CACHE"] = page_cache
@@ -117,8 +118,6 @@ def measure_pages(
         client.post("/login", data={"username": f"bench-{role}", "password": PASSWORD})
         clients[role] = client
     bbox = "-71.075,42.295,-71.055,42.31"
-    with engine.connect() as conn:
-        quarters, _zones = load_areas(conn)
     city = ",".join(map(str, viewport(next(q.geom for q in quarters if q.code == QUARTER))))
     out: dict[str, dict[str, Any]] = {}
     for name, (role, path) in pages(QUARTER, bbox, city).items():
