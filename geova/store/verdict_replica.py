@@ -301,14 +301,7 @@ class Replica:
                 "subquarter_id": "Int64",
             }
         )
-        self.db.register("incoming_requests", frame)
-        try:
-            columns = ", ".join(REQUEST_NAMES)
-            self.db.execute(
-                f"INSERT INTO {into} SELECT {columns} FROM incoming_requests ORDER BY {REQUESTS_SORTED_BY}"
-            )
-        finally:
-            self.db.unregister("incoming_requests")
+        self._append(into, frame, REQUEST_NAMES, REQUESTS_SORTED_BY)
 
     def _load_quarters(self, conn: Connection) -> None:
         """The quarters' codes by id (a few hundred rows), read again at every new data version."""
@@ -316,13 +309,7 @@ class Replica:
         frame = pd.DataFrame(fetch_raw(conn, select(qt.c.id, qt.c.code)), columns=["id", "code"])
         frame["id"] = frame["id"].astype(np.int64)
         self.db.execute("DELETE FROM q")
-        if frame.empty:
-            return
-        self.db.register("incoming_quarters", frame)
-        try:
-            self.db.execute("INSERT INTO q SELECT id, code FROM incoming_quarters")
-        finally:
-            self.db.unregister("incoming_quarters")
+        self._append("q", frame, ["id", "code"])
 
     def _insert(self, conn: Connection, query: Any) -> None:
         """Add the verdicts ``query`` reads (the columns of ``_columns``)."""
@@ -340,12 +327,7 @@ class Replica:
         frame["intervention_id"] = frame["intervention_id"].astype(np.int64)
         frame["hours_taken"] = frame["hours_taken"].astype(float)
         frame["excluded"] = frame["excluded"].astype(bool)
-        self.db.register("incoming", frame)
-        try:
-            columns = ", ".join(NAMES)
-            self.db.execute(f"INSERT INTO {into} SELECT {columns} FROM incoming ORDER BY {SORTED_BY}")
-        finally:
-            self.db.unregister("incoming")
+        self._append(into, frame, NAMES, SORTED_BY)
 
     def _insert_zones(self, conn: Connection, ids: list[int] | None) -> None:
         zt, iz = Zone.__table__, InterventionZone.__table__
@@ -353,14 +335,20 @@ class Replica:
         if ids is not None:
             query = query.where(iz.c.intervention_id.in_(ids))
         frame = pd.DataFrame(fetch_raw(conn, query), columns=["intervention_id", "zone", "kind"])
+        frame["intervention_id"] = frame["intervention_id"].astype(np.int64)
+        self._append("iz", frame, ["intervention_id", "zone", "kind"])
+
+    def _append(self, table: str, frame: pd.DataFrame, columns: Sequence[str], order: str = "") -> None:
+        """Add ``frame``'s ``columns`` to the replica's ``table`` (sorted by ``order``): DuckDB scans
+        the frame in place, no row passes through Python."""
         if frame.empty:
             return
-        frame["intervention_id"] = frame["intervention_id"].astype(np.int64)
-        self.db.register("incoming_zones", frame)
+        self.db.register("incoming", frame)
         try:
-            self.db.execute("INSERT INTO iz SELECT intervention_id, zone, kind FROM incoming_zones")
+            sort = f" ORDER BY {order}" if order else ""
+            self.db.execute(f"INSERT INTO {table} SELECT {', '.join(columns)} FROM incoming{sort}")
         finally:
-            self.db.unregister("incoming_zones")
+            self.db.unregister("incoming")
 
     # --- reading --------------------------------------------------------------------------------
 
