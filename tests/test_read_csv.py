@@ -16,7 +16,7 @@ from geova.io.tables import read_csv
 
 BOM = codecs.BOM_UTF8
 ROWS = [["id", "quartier", "note"], ["1", "Saint-Étienne", "tag « insultant »"], ["2", "Œuvre", "ok"]]
-CELLS = [r for r in ROWS[1:]]
+CELLS = ROWS[1:]
 
 
 def write(tmp_path, data: bytes, name: str = "export.csv"):
