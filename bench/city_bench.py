@@ -43,7 +43,15 @@ sys.path.insert(0, str(REPO))
 sys.path.insert(0, str(BENCH))
 
 from evaluate_bench import AS_OF, BASELINES, agree, time_sql  # noqa: E402
-from import_bench import DEFAULT_MAPPING, DEFAULT_PG_ADMIN, QUARTERS_FILE, ZONES_FILE, cached_csv, store  # noqa: E402
+from import_bench import (  # noqa: E402
+    DEFAULT_MAPPING,
+    DEFAULT_PG_ADMIN,
+    QUARTERS_FILE,
+    ZONES_FILE,
+    cached_csv,
+    checkpoint,
+    store,
+)
 
 PASSWORD = "bench-password-1"
 QUARTER = "6"  # Dorchester, the largest quarter
@@ -166,9 +174,11 @@ def run_backend(backend: str, n: int, args: argparse.Namespace) -> dict[str, Any
         load_extra_referential(engine, REPO / "data" / "boston" / "norms.toml")
         import_layer(engine, QUARTERS_FILE, as_="quarters", code_field="Neighborhood_ID", name_field="Name")
         import_layer(engine, ZONES_FILE, as_="zones", code_field="code", name_field="name", kind_field="kind")
+        checkpoint(engine)  # as import_bench does before each timed import
         first, _ = timed(lambda: import_interventions(engine, csv, DEFAULT_MAPPING))
         result["build_s"] = first
         print(f"  first import: {first:.1f} s ({n / first:,.0f} rows/s, verdicts included)", flush=True)
+        checkpoint(engine)
         reimport, _ = timed(lambda: import_interventions(engine, csv, DEFAULT_MAPPING))
         result["reimport_s"] = reimport
         print(f"  re-import of the unchanged file: {reimport:.1f} s", flush=True)

@@ -99,3 +99,45 @@ def test_a_missing_coordinate_fails_as_with_the_triggers(store, monkeypatch):
             assert conn.exec_driver_sql("SELECT count(*) FROM intervention").scalar_one() == 0
     assert errors[0] == errors[1]
     assert "NOT NULL constraint failed: intervention.geom" in errors[0][1]
+
+
+def test_rows_converted_a_batch_ahead_are_stored_in_order(store):
+    """insert_converted makes the next batch in a worker thread while SQLite inserts the current
+    one: every row once, in order, whatever the batch size."""
+    xs, ys = points(N)
+    xs[:4] = [1.0, 2.0, 3.0, 4.0]  # finite points only: this test is about order, not edge values
+    asked: list[tuple[int, int]] = []
+    whole = columns(N)
+
+    def columns_of(a: int, b: int) -> dict[str, list]:
+        asked.append((a, b))
+        return {k: v[a:b] for k, v in whole.items()}
+
+    with write(store) as conn:
+        bulk.insert_converted(conn, IV, N, columns_of, xs, ys, batch=7)
+    assert sorted(asked) == [(a, min(a + 7, N)) for a in range(0, N, 7)]
+    with store.connect() as conn:
+        stored = conn.exec_driver_sql("SELECT source_id, ST_X(geom) FROM intervention ORDER BY id").all()
+    assert [s for s, _x in stored] == [f"C{i}" for i in range(N)]
+    assert [x for _s, x in stored] == xs.tolist()
+
+
+@pytest.mark.parametrize("where", ["converting", "inserting"])
+def test_a_failed_batch_leaves_no_row(store, where):
+    """A batch that cannot be converted, or that the database refuses, fails the whole insert:
+    the error reaches the caller and the transaction leaves nothing behind."""
+    xs, ys = points(N)
+    whole = columns(N)
+    if where == "inserting":
+        whole["source_id"][150] = None  # NOT NULL
+
+    def columns_of(a: int, b: int) -> dict[str, list]:
+        if where == "converting" and a >= 140:
+            raise ValueError("a bad batch")
+        return {k: v[a:b] for k, v in whole.items()}
+
+    expected = "a bad batch" if where == "converting" else "NOT NULL"
+    with pytest.raises(Exception, match=expected), write(store) as conn:
+        bulk.insert_converted(conn, IV, N, columns_of, xs, ys, batch=20)
+    with store.connect() as conn:
+        assert conn.exec_driver_sql("SELECT count(*) FROM intervention").scalar_one() == 0

@@ -10,6 +10,7 @@ driver's bulk path inside the caller's transaction.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from typing import Any
 
@@ -267,13 +268,41 @@ def insert_rows(
     batch: int = 20_000,
 ) -> None:
     """Insert rows given column-wise; ``xs``/``ys`` fill the table's ``geom`` point column."""
-    names = list(columns)
     n = len(next(iter(columns.values()))) if columns else 0
+    insert_converted(
+        conn, table, n, lambda a, b: {k: v[a:b] for k, v in columns.items()}, xs, ys, progress, batch
+    )
+
+
+@busy_errors()
+def insert_converted(
+    conn: Connection,
+    table: Table,
+    n: int,
+    columns_of: Callable[[int, int], dict[str, list]],
+    xs: np.ndarray | None = None,
+    ys: np.ndarray | None = None,
+    progress: Callable[[int], None] | None = None,
+    batch: int = 20_000,
+) -> None:
+    """Insert ``n`` rows whose columns ``columns_of(a, b)`` gives for rows ``a`` to ``b`` as the
+    driver takes them (native_column); ``xs``/``ys`` fill the table's ``geom`` point column.
+
+    On SQLite the rows are converted a batch ahead, in a worker thread, while the driver inserts
+    the batch before: SQLite steps without the GIL, so the conversion's Python and SQLite's
+    inserts share the two cores instead of taking turns (converting every column first, then
+    inserting, kept one core idle for about 5 s of a million-request first load: bench/README.md,
+    Session 12). ``columns_of`` must not touch the connection."""
+    if n == 0:
+        if progress:
+            progress(0)
+        return
     raw = conn.connection.dbapi_connection
     assert raw is not None
-    geo = xs is not None
+    geo = xs is not None and ys is not None
     if conn.dialect.name == "postgresql":
-        cols = ", ".join([*names, *(["geom"] if geo else [])])
+        columns = columns_of(0, n)
+        cols = ", ".join([*columns, *(["geom"] if geo else [])])
         with raw.cursor() as cur, cur.copy(f"COPY {table.name} ({cols}) FROM STDIN") as copy:
             rows = zip(*columns.values(), *(_ewkt(xs, ys),) if geo else (), strict=True)
             for i, row in enumerate(rows, start=1):
@@ -281,19 +310,41 @@ def insert_rows(
                 if progress and i % batch == 0:
                     progress(i)
     else:
-        holes = ", ".join(["?"] * len(names) + ([_point_sql(conn)] if geo else []))
-        cols = ", ".join([*names, *(["geom"] if geo else [])])
-        sql = f"INSERT INTO {table.name} ({cols}) VALUES ({holes})"
-        data = list(zip(*columns.values(), *((xs.tolist(), ys.tolist()) if geo else ()), strict=True))
+
+        def rows(a: int, b: int) -> tuple[list[str], list[tuple]]:
+            columns = columns_of(a, b)
+            points = (xs[a:b].tolist(), ys[a:b].tolist()) if xs is not None and ys is not None else ()
+            return list(columns), list(zip(*columns.values(), *points, strict=True))
+
         with _point_triggers_once(conn, table.name, geo and n >= DEFERRED_INDEX_ROWS):
             cur = raw.cursor()
-            for start in range(0, n, batch):
-                cur.executemany(sql, data[start : start + batch])
-                if progress:
-                    progress(min(start + batch, n))
-            cur.close()
+            try:
+                for start, (names, part) in _ahead(rows, n, batch):
+                    holes = ", ".join(["?"] * len(names) + ([_point_sql(conn)] if geo else []))
+                    cols = ", ".join([*names, *(["geom"] if geo else [])])
+                    cur.executemany(f"INSERT INTO {table.name} ({cols}) VALUES ({holes})", part)
+                    if progress:
+                        progress(min(start + batch, n))
+            finally:
+                cur.close()
     if progress:
         progress(n)
+
+
+def _ahead(make: Callable[[int, int], Any], n: int, batch: int) -> Iterator[tuple[int, Any]]:
+    """(start, ``make(start, end)``) for each batch of ``n`` rows, the next batch made in a worker
+    thread while the caller uses the current one."""
+    starts = range(0, n, batch)
+    if len(starts) == 1:
+        yield 0, make(0, n)
+        return
+    with ThreadPoolExecutor(1, thread_name_prefix="geova-bulk") as pool:
+        pending = pool.submit(make, 0, min(batch, n))
+        for start in starts:
+            made = pending.result()
+            if start + batch < n:
+                pending = pool.submit(make, start + batch, min(start + 2 * batch, n))
+            yield start, made
 
 
 @contextmanager

@@ -35,7 +35,7 @@ from geova.store.bulk import (
     FEW_VALUES,
     copy_frame,
     deferred_structures,
-    insert_rows,
+    insert_converted,
     native_column,
     refresh_statistics,
     suspended_triggers,
@@ -157,10 +157,11 @@ def upsert(
     if conn.dialect.name == "postgresql" and len(new_pos) > FEW_VALUES:
         copy_frame(conn, IV_TABLE, _copied(frame, new_pos, source, import_id), point=("x", "y"))
     else:
-        insert_rows(
+        insert_converted(
             conn,
             IV,
-            _columns(conn, frame, new_pos, source, import_id),
+            len(new_pos),
+            lambda a, b: _columns(conn, frame, new_pos[a:b], source, import_id),
             xs[new_pos],
             ys[new_pos],
             progress=(lambda k: progress(start + k)) if progress else None,
@@ -276,9 +277,18 @@ def _first_load(
                 rows.insert(0, "id", ids)
                 copy_frame(conn, IV_TABLE, rows, point=("x", "y"))
             else:
-                columns = {"id": ids.tolist(), **_columns(conn, frame, everyone, source, import_id)}
                 xs, ys = frame["x"].to_numpy(dtype=float), frame["y"].to_numpy(dtype=float)
-                insert_rows(conn, IV_TABLE, columns, xs, ys)
+                insert_converted(
+                    conn,
+                    IV_TABLE,
+                    n,
+                    lambda a, b: {
+                        "id": ids[a:b].tolist(),
+                        **_columns(conn, frame, everyone[a:b], source, import_id),
+                    },
+                    xs,
+                    ys,
+                )
         # the request table was empty, so its zone links and flags (deleted with it) are too: they
         # load without their keys as well, checked once at the end (the keys' per-row checks made
         # the zone links' COPY 1.7 s of a million-request import)

@@ -41,7 +41,7 @@ from geova.store.bulk import (
     DEFERRED_INDEX_ROWS,
     copy_frame,
     deferred_structures,
-    insert_rows,
+    insert_converted,
     native_column,
 )
 from geova.store.records import RecordFilter, load_records
@@ -304,7 +304,12 @@ def _insert_facts(conn: Connection, frame: pd.DataFrame) -> int:
     if conn.dialect.name == "postgresql" and len(frame) > FEW_REQUESTS:
         copy_frame(conn, V, frame)  # COPY pays off for many rows, not for one report
     else:
-        insert_rows(conn, V, {name: native_column(conn, frame[name]) for name in frame.columns})
+        insert_converted(
+            conn,
+            V,
+            len(frame),
+            lambda a, b: {name: native_column(conn, frame[name].iloc[a:b]) for name in frame.columns},
+        )
     return len(frame)
 
 
