@@ -131,16 +131,10 @@ class Intervention(Base):
         Index("ix_intervention_category_reported", "category_code", "reported_at"),
         Index("ix_intervention_reported", "reported_at"),  # the latest report, recent requests
         Index("ix_intervention_service", "service"),  # the services named (catalogue.services)
-        # a quarter's requests of some categories over a period, counted from the index alone; on
-        # PostgreSQL it also holds the id and the point, so that a quarter's map feed reads no row
-        # (migration 0017)
-        Index(
-            "ix_intervention_quarter_category_reported",
-            "quarter_id",
-            "category_code",
-            "reported_at",
-            postgresql_include=["id", "geom"],
-        ),
+        # a quarter's requests of some categories over a period, counted from the index alone (it
+        # no longer holds the id and the point: the map feed's clusters come from the replica,
+        # migration 0021)
+        Index("ix_intervention_quarter_category_reported", "quarter_id", "category_code", "reported_at"),
     )
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     source: Mapped[str] = mapped_column(String(128))
@@ -417,14 +411,9 @@ class Verdict(Base):
             sqlite_where=text("resolved_at IS NULL"),
         ),
         Index("ix_verdict_norm_resolved", "norm_code", "resolved_at"),
-        # the primary key also holds the dates a state is judged on, so that the map feed reads
-        # each point's state from the index alone (migration 0017, PostgreSQL)
-        PrimaryKeyConstraint(
-            "intervention_id",
-            "norm_code",
-            name="verdict_pkey",
-            postgresql_include=["reported_at", "due_at", "resolved_at"],
-        ),
+        # the key alone: it held the dates a state is judged on for the map feed's SQL count
+        # (migration 0017) until the replica counted the clusters (migration 0021)
+        PrimaryKeyConstraint("intervention_id", "norm_code", name="verdict_pkey"),
     )
     # No foreign key to the request: a million-row COPY would pay a referential check per row. A
     # deleted request is queued by a trigger like a changed one, and settling removes its rows.
