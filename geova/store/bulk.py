@@ -311,7 +311,7 @@ def insert_converted(
                     progress(i)
     else:
 
-        def rows(a: int, b: int) -> tuple[list[str], list[tuple]]:
+        def batch_rows(a: int, b: int) -> tuple[list[str], list[tuple]]:
             columns = columns_of(a, b)
             points = (xs[a:b].tolist(), ys[a:b].tolist()) if xs is not None and ys is not None else ()
             return list(columns), list(zip(*columns.values(), *points, strict=True))
@@ -319,7 +319,7 @@ def insert_converted(
         with _point_triggers_once(conn, table.name, geo and n >= DEFERRED_INDEX_ROWS):
             cur = raw.cursor()
             try:
-                for start, (names, part) in _ahead(rows, n, batch):
+                for start, (names, part) in _ahead(batch_rows, n, batch):
                     holes = ", ".join(["?"] * len(names) + ([_point_sql(conn)] if geo else []))
                     cols = ", ".join([*names, *(["geom"] if geo else [])])
                     cur.executemany(f"INSERT INTO {table.name} ({cols}) VALUES ({holes})", part)

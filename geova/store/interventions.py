@@ -159,7 +159,7 @@ def upsert(
     else:
         insert_converted(
             conn,
-            IV,
+            IV_TABLE,
             len(new_pos),
             lambda a, b: _columns(conn, frame, new_pos[a:b], source, import_id),
             xs[new_pos],
