@@ -29,21 +29,15 @@ depends_on = None
 
 
 def upgrade() -> None:
-    if op.get_bind().dialect.name != "postgresql":
-        return
-    op.drop_index("ix_intervention_quarter_category_reported", "intervention")
-    op.create_index(
-        "ix_intervention_quarter_category_reported",
-        "intervention",
-        ["quarter_id", "category_code", "reported_at"],
-    )
-    op.execute(
-        "ALTER TABLE verdict DROP CONSTRAINT verdict_pkey, "
-        "ADD CONSTRAINT verdict_pkey PRIMARY KEY (intervention_id, norm_code)"
-    )
+    _rebuild(covering=False)
 
 
 def downgrade() -> None:
+    _rebuild(covering=True)
+
+
+def _rebuild(covering: bool) -> None:
+    """Both indexes with their key alone, or (``covering``) also holding what 0017 added."""
     if op.get_bind().dialect.name != "postgresql":
         return
     op.drop_index("ix_intervention_quarter_category_reported", "intervention")
@@ -51,9 +45,10 @@ def downgrade() -> None:
         "ix_intervention_quarter_category_reported",
         "intervention",
         ["quarter_id", "category_code", "reported_at"],
-        postgresql_include=["id", "geom"],
+        postgresql_include=["id", "geom"] if covering else [],
     )
+    include = " INCLUDE (reported_at, due_at, resolved_at)" if covering else ""
     op.execute(
-        "ALTER TABLE verdict DROP CONSTRAINT verdict_pkey, ADD CONSTRAINT verdict_pkey "
-        "PRIMARY KEY (intervention_id, norm_code) INCLUDE (reported_at, due_at, resolved_at)"
+        "ALTER TABLE verdict DROP CONSTRAINT verdict_pkey, "
+        f"ADD CONSTRAINT verdict_pkey PRIMARY KEY (intervention_id, norm_code){include}"
     )
