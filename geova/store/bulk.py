@@ -290,9 +290,9 @@ def insert_converted(
 
     On SQLite the rows are converted a batch ahead, in a worker thread, while the driver inserts
     the batch before: SQLite steps without the GIL, so the conversion's Python and SQLite's
-    inserts share the two cores instead of taking turns (converting every column first, then
-    inserting, kept one core idle for about 5 s of a million-request first load: bench/README.md,
-    Session 12). ``columns_of`` must not touch the connection."""
+    inserts share the two cores instead of taking turns (a million-request first load converted
+    every column for about 5 s while SQLite waited; overlapped, it takes 1.5-2.5 s less:
+    bench/README.md, Session 12). ``columns_of`` must not touch the connection."""
     if n == 0:
         if progress:
             progress(0)
