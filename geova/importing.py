@@ -35,9 +35,9 @@ from geova.io.exports import safe_cell
 from geova.io.layers import read_layer
 from geova.io.limits import LAYER_NAME_MAX, ZONE_KIND_MAX
 from geova.io.mapping import load_mapping
-from geova.io.records import to_records
+from geova.io.records import STREAM_PART_ROWS, stream_records, to_records
 from geova.io.referential_file import read_referential, refusal
-from geova.io.tables import read_table
+from geova.io.tables import SourceTable, read_table
 from geova.settings import load as load_settings
 from geova.store import areas, interventions, journal, routing, verdicts
 from geova.store.activities import upsert_activities
@@ -231,46 +231,39 @@ def import_interventions(
         path, delimiter=mapping.source.delimiter, encoding=mapping.source.encoding, layer=mapping.source.layer
     )
     report.notes.extend(table.notes)
+    rejects_file = rejects_path or default_rejects_path(path)
+    report.rejects_file = str(rejects_file)
+    if interventions.first_load_wanted(len(table.cells)):
+        prepare_store(engine)
+        with engine.connect() as conn:
+            first = interventions.empty(conn)  # checked again under a lock
+        if first:
+            how = _Load(path, mapping_path, mapping, rejects_file, max_rejects, digests, progress)
+            if _first_load(engine, how, table, report):
+                _log_import("interventions", path, report.counts(), began)
+                return report
     records = to_records(table, mapping, path)
     report.read, report.rejected = records.read, len(records.rejects)
-    rejects_file = rejects_path or default_rejects_path(path)
     write_rejects(records.rejects, rejects_file, table.row_unit)
-    report.rejects_file = str(rejects_file)
     if max_rejects is not None and report.rejected > max_rejects:
         raise TooManyRejects(str(path), report.rejected, max_rejects, str(rejects_file))
     started = datetime.now(UTC)
     frame = records.frame
     prepare_store(engine)
     with _refused_by_store(path), write(engine) as conn:
-        unknown = mapping.category_codes() - category_codes(conn)
-        if unknown:
-            raise ImportFailure(
-                str(mapping_path), "categories not in the referential: " + ", ".join(sorted(unknown))
-            )
-        report.timezone_note = _territory_timezone(conn, mapping.source.timezone, mapping_path)
-        quarters, zones = areas.load_areas(conn)
+        quarters, zones = _opened(conn, mapping, mapping_path, report)
         xs, ys = frame["x"].to_numpy(dtype=float), frame["y"].to_numpy(dtype=float)
         # Only new or changed rows are placed: an unchanged row keeps its stored assignment (layer
         # changes re-place every row themselves), which makes a re-import cheap.
         stored = interventions.stored_versions(conn, source)
         todo = np.flatnonzero(interventions.changed_rows(frame, stored))
-        placed = assign_points(xs[todo], ys[todo], quarters, zones)
+        placed = _placed(frame.iloc[todo], xs[todo], ys[todo], quarters, zones, routing.router(conn))
         frame["quarter_id"] = np.full(len(frame), -1, dtype=np.int64)
         frame["subquarter_id"] = np.full(len(frame), -1, dtype=np.int64)
-        frame.loc[todo, "quarter_id"] = placed.quarter
-        frame.loc[todo, "subquarter_id"] = placed.subquarter
+        frame.loc[todo, "quarter_id"] = placed.frame["quarter_id"].to_numpy()
+        frame.loc[todo, "subquarter_id"] = placed.frame["subquarter_id"].to_numpy()
+        frame.loc[todo, "service"] = placed.frame["service"].to_numpy()
         zone_pairs = [(int(todo[p]), z) for p, z in placed.zone_pairs]
-        # the source's queue codes become the referential's services; rows naming none are routed
-        frame["service"] = routing.map_queues(conn, frame["service"])
-        routed = routing.route_rows(
-            conn,
-            frame["category_code"].to_numpy()[todo],
-            placed.quarter,
-            placed.subquarter,
-            placed.zone_pairs,
-        )
-        unnamed = frame["service"].isna().to_numpy()[todo]
-        frame.loc[todo[unnamed], "service"] = np.asarray(routed, dtype=object)[unnamed]
         unchanged_outside = (
             0
             if len(todo) == len(frame)  # every row new or changed (a first import)
@@ -280,13 +273,7 @@ def import_interventions(
                 if stored[sid][1] is None
             )
         )
-        defaults = {location_key(lon, lat) for lat, lon in mapping.checks.geocoder_defaults}
-        flags = {
-            Flag.OUTSIDE_EXTENT: outside_extent(xs, ys, areas.territory_bounds(quarters)),
-            Flag.RESOLVED_BEFORE_REPORT: resolved_before_report(frame["reported_at"], frame["resolved_at"]),
-            Flag.REPEATED_LOCATION: at_locations(xs, ys, defaults),
-            **records.flags,
-        }
+        flags = _row_flags(frame, xs, ys, records.flags, mapping, quarters)
         import_id = _journal(conn, "interventions", source, path, started, {}, digests[0])
         total = len(frame)
         written = interventions.upsert(
@@ -299,9 +286,7 @@ def import_interventions(
             progress=(lambda done: progress(done, total)) if progress else None,
             stored=stored,
         )
-        interventions.flag_repeated_locations(
-            conn, mapping.checks.repeated_location_threshold, (xs, ys) if written.first_load else None
-        )
+        interventions.flag_repeated_locations(conn, mapping.checks.repeated_location_threshold)
         report.inserted, report.updated, report.unchanged = (
             written.inserted,
             written.updated,
@@ -309,19 +294,147 @@ def import_interventions(
         )
         report.outside_territory = placed.outside + unchanged_outside
         report.flagged = interventions.flag_counts(conn, written.ids)
-        journal.finish_import(
-            conn,
-            import_id,
-            {
-                **report.counts(),
-                "flagged": report.flagged,
-                "mapping_sha256": digests[1],
-                "stored": journal.stored_count(conn, source),
-                "rejects_file": report.rejects_file,
-            },
-        )
+        _finished(conn, import_id, report, digests, source)
     _log_import("interventions", path, report.counts(), began)
     return report
+
+
+@dataclass
+class _Placed(interventions.PlacedPart):
+    outside: int = 0
+
+
+def _placed(
+    frame: pd.DataFrame,
+    xs: np.ndarray,
+    ys: np.ndarray,
+    quarters: list[Area],
+    zones: list[Area],
+    router: routing.Router,
+) -> _Placed:
+    """``frame``'s rows in their quarter, sub-quarter and zones, each with its service: the
+    source's queue code mapped onto the referential's services, or routed when it names none."""
+    placed = assign_points(xs, ys, quarters, zones)
+    out = pd.DataFrame(
+        {
+            "quarter_id": np.asarray(placed.quarter, dtype=np.int64),
+            "subquarter_id": np.asarray(placed.subquarter, dtype=np.int64),
+            "service": router.map_queues(frame["service"]).to_numpy(dtype=object),
+        }
+    )
+    routed = router.route_rows(
+        frame["category_code"].to_numpy(), placed.quarter, placed.subquarter, placed.zone_pairs
+    )
+    unnamed = out["service"].isna().to_numpy()
+    out.loc[unnamed, "service"] = np.asarray(routed, dtype=object)[unnamed]
+    return _Placed(out, placed.zone_pairs, {}, placed.outside)
+
+
+def _row_flags(
+    frame: pd.DataFrame,
+    xs: np.ndarray,
+    ys: np.ndarray,
+    parsed: dict[Flag, np.ndarray],
+    mapping: Any,
+    quarters: list[Area],
+) -> dict[Flag, np.ndarray]:
+    """The flags each row of ``frame`` raises by itself (``parsed``: the reader's own)."""
+    defaults = {location_key(lon, lat) for lat, lon in mapping.checks.geocoder_defaults}
+    return {
+        Flag.OUTSIDE_EXTENT: outside_extent(xs, ys, areas.territory_bounds(quarters)),
+        Flag.RESOLVED_BEFORE_REPORT: resolved_before_report(frame["reported_at"], frame["resolved_at"]),
+        Flag.REPEATED_LOCATION: at_locations(xs, ys, defaults),
+        **parsed,
+    }
+
+
+def _opened(conn: Connection, mapping: Any, mapping_path: Path, report: InterventionReport) -> tuple:
+    """The checks an import of requests makes once its transaction is open, and the quarters and
+    zones it places the rows in."""
+    unknown = mapping.category_codes() - category_codes(conn)
+    if unknown:
+        listed = ", ".join(sorted(unknown))
+        raise ImportFailure(str(mapping_path), f"categories not in the referential: {listed}")
+    report.timezone_note = _territory_timezone(conn, mapping.source.timezone, mapping_path)
+    return areas.load_areas(conn)
+
+
+def _finished(
+    conn: Connection, import_id: int, report: InterventionReport, digests: tuple[str, str], source: str
+) -> None:
+    journal.finish_import(
+        conn,
+        import_id,
+        {
+            **report.counts(),
+            "flagged": report.flagged,
+            "mapping_sha256": digests[1],
+            "stored": journal.stored_count(conn, source),
+            "rejects_file": report.rejects_file,
+        },
+    )
+
+
+@dataclass
+class _Load:
+    """What an import of requests was asked to do (import_interventions' arguments)."""
+
+    path: Path
+    mapping_path: Path
+    mapping: Any
+    rejects_file: Path
+    max_rejects: int | None
+    digests: tuple[str, str]
+    progress: Progress | None
+
+
+def _first_load(engine: Engine, how: _Load, table: SourceTable, report: InterventionReport) -> bool:
+    """A large file into an empty store, streamed: each part of the file is checked (two threads
+    ahead), placed and routed while the database stores the parts before it, where checking the
+    whole file first left the server idle for a third of the import. ``False`` when another
+    writer stored requests meanwhile: the caller imports the ordinary way.
+
+    Rejects are settled at the end, inside the transaction: too many, and the rollback leaves the
+    store as it was (the rejects file is written all the same)."""
+    source, path, mapping, progress = report.source, how.path, how.mapping, how.progress
+    stream = stream_records(table, mapping, path, part_rows=STREAM_PART_ROWS)
+    report.read = stream.read
+    started = datetime.now(UTC)
+    with _refused_by_store(path), write(engine) as conn:
+        if not interventions.empty_and_locked(conn):
+            return False
+        quarters, zones = _opened(conn, mapping, how.mapping_path, report)
+        router = routing.router(conn)
+        import_id = _journal(conn, "interventions", source, path, started, {}, how.digests[0])
+
+        def parts() -> Iterator[interventions.PlacedPart]:
+            done = 0
+            for frame, parsed in stream.parts:
+                if len(frame):
+                    xs, ys = frame["x"].to_numpy(dtype=float), frame["y"].to_numpy(dtype=float)
+                    placed = _placed(frame, xs, ys, quarters, zones, router)
+                    report.outside_territory += placed.outside
+                    rows = frame.assign(**{c: placed.frame[c].to_numpy() for c in placed.frame.columns})
+                    yield interventions.PlacedPart(
+                        rows, placed.zone_pairs, _row_flags(rows, xs, ys, parsed, mapping, quarters)
+                    )
+                done += len(frame)
+                if progress:
+                    progress(done, stream.read)
+
+        loaded = interventions.first_load(conn, source, import_id, parts(), stream.read)
+        rejects = stream.rejects()
+        report.rejected = len(rejects)
+        write_rejects(rejects, how.rejects_file, table.row_unit)
+        if how.max_rejects is not None and report.rejected > how.max_rejects:
+            raise TooManyRejects(str(path), report.rejected, how.max_rejects, str(how.rejects_file))
+        interventions.flag_repeated_locations(
+            conn, mapping.checks.repeated_location_threshold, (loaded.xs, loaded.ys)
+        )
+        report.inserted = len(loaded.ids)
+        report.flagged = interventions.flag_counts(conn, loaded.ids.tolist())
+        _finished(conn, import_id, report, how.digests, source)
+    return True
 
 
 def _unchanged(

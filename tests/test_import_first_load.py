@@ -153,9 +153,14 @@ def test_a_first_load_stores_what_the_row_path_stores(engine, quarters, tmp_path
     assert contents(engine) == first
 
 
-def test_the_bulk_path_and_the_row_path_agree(db_url, tmp_path, monkeypatch):
+@pytest.mark.parametrize("part_rows", [None, 700], ids=["one part", "parts of 700 rows"])
+def test_the_bulk_path_and_the_row_path_agree(db_url, tmp_path, monkeypatch, part_rows):
+    """The first load streams the file's parts into the store as they are checked: in one part or
+    in seven, the store ends up as the row path leaves it."""
     from geova.store.db import make_engine
 
+    if part_rows is not None:
+        monkeypatch.setattr(importing, "STREAM_PART_ROWS", part_rows)
     got = []
     for rows in (1, 10**9):  # the deferred first load, then the row-by-row path, each in a fresh store
         eng = make_engine(db_url)
@@ -175,6 +180,164 @@ def test_the_bulk_path_and_the_row_path_agree(db_url, tmp_path, monkeypatch):
     assert got[0] == got[1]
     assert got[0]["current"] and got[0]["queued"] == 0
     assert len(got[0]["triggers"]) == 5 and all(on for _name, on in got[0]["triggers"])
+
+
+def damaged_copy(path: Path) -> tuple[Path, list[str]]:
+    """The Boston file with rows the import must reject: the whole of its first 700 rows (a part
+    of the streamed load with no valid row), a few rows further on, and a source id repeated
+    across parts. Returns the file and the rejected rows' source ids."""
+    with BOSTON_CSV.open(encoding="utf-8", newline="") as fh:
+        rows = list(csv.DictReader(fh))
+    fields = list(rows[0])
+    bad: list[str] = []
+    for i, row in enumerate(rows):
+        if i < 700 or i in (1500, 2222, 3001):
+            row["OPEN_DT"] = "the 31st of never"
+            bad.append(row["CASE_ENQUIRY_ID"])
+    rows[4000]["CASE_ENQUIRY_ID"] = rows[2000]["CASE_ENQUIRY_ID"]  # the later one is rejected
+    bad.append(rows[4000]["CASE_ENQUIRY_ID"])
+    with path.open("w", encoding="utf-8", newline="") as fh:
+        w = csv.DictWriter(fh, fieldnames=fields)
+        w.writeheader()
+        w.writerows(rows)
+    return path, bad
+
+
+def test_a_streamed_load_rejects_rows_as_the_row_path_does(db_url, tmp_path, monkeypatch):
+    """Rejected rows in every part, a part with none valid and a duplicate across parts: the
+    streamed load stores and rejects exactly what the row path does, and lists the same rejects."""
+    from geova.store.db import make_engine
+
+    damaged, bad = damaged_copy(tmp_path / "damaged.csv")
+    monkeypatch.setattr(importing, "STREAM_PART_ROWS", 700)
+    got, listed, reports = [], [], []
+    for rows in (1, 10**9):
+        eng = make_engine(db_url)
+        try:
+            if got:
+                with eng.begin() as conn:
+                    for t in ("verdict", "intervention_flag", "intervention_zone", "intervention"):
+                        conn.exec_driver_sql(f"DELETE FROM {t}")
+            import_layer(eng, NEIGHBORHOODS, as_="quarters", code_field="Neighborhood_ID", name_field="Name")
+            lower_threshold(monkeypatch, rows)
+            rejects = tmp_path / f"rejects-{rows}.csv"
+            report = import_interventions(eng, damaged, BOSTON_MAPPING, rejects_path=rejects)
+            reports.append((report.read, report.inserted, report.rejected, report.outside_territory))
+            got.append(contents(eng))
+            listed.append(rejects.read_text(encoding="utf-8-sig"))
+        finally:
+            eng.dispose()
+    assert reports[0] == reports[1]
+    assert reports[0][2] == len(bad) == 704
+    assert got[0] == got[1]
+    assert listed[0] == listed[1]
+    stored = {r[0] for r in got[0]["requests"]}
+    assert not stored & (set(bad) - {bad[-1]})  # the duplicate's first row is stored
+    assert bad[-1] in stored
+
+
+def test_a_streamed_load_gives_back_the_ids_it_did_not_use(engine, quarters, tmp_path, monkeypatch):
+    """Ids are drawn for every row read; the rejected rows' are given back, so the next request
+    stored gets the id the database would have given it."""
+    damaged, bad = damaged_copy(tmp_path / "damaged.csv")
+    monkeypatch.setattr(importing, "STREAM_PART_ROWS", 700)
+    lower_threshold(monkeypatch, 1)
+    report = import_interventions(engine, damaged, BOSTON_MAPPING, rejects_path=tmp_path / "r.csv")
+    iv = Intervention.__table__
+    with engine.connect() as conn:
+        ids = sorted(conn.execute(select(iv.c.id)).scalars())
+    assert len(ids) == report.inserted == report.read - len(bad)
+    assert ids == list(range(ids[0], ids[0] + len(ids)))  # consecutive, in the file's order
+
+    one = tmp_path / "one.csv"
+    with BOSTON_CSV.open(encoding="utf-8", newline="") as fh:
+        first = next(csv.DictReader(fh))
+    first["CASE_ENQUIRY_ID"] = "999000111"
+    with one.open("w", encoding="utf-8", newline="") as fh:
+        w = csv.DictWriter(fh, fieldnames=list(first))
+        w.writeheader()
+        w.writerow(first)
+    import_interventions(engine, one, BOSTON_MAPPING, rejects_path=tmp_path / "r1.csv")
+    with engine.connect() as conn:
+        added = conn.execute(select(iv.c.id).where(iv.c.source_id == "999000111")).scalar_one()
+    assert added == ids[-1] + 1
+
+
+def test_too_many_rejects_in_a_streamed_load_leave_the_store_as_it_was(
+    engine, quarters, tmp_path, monkeypatch
+):
+    """The rejects of a streamed load are only all known at its end: over the limit, the whole
+    load is rolled back, indexes and keys included, and the rejects file still lists them."""
+    damaged, bad = damaged_copy(tmp_path / "damaged.csv")
+    before = structure(engine)
+    monkeypatch.setattr(importing, "STREAM_PART_ROWS", 700)
+    lower_threshold(monkeypatch, 1)
+    with pytest.raises(importing.TooManyRejects) as caught:
+        import_interventions(
+            engine, damaged, BOSTON_MAPPING, rejects_path=tmp_path / "r.csv", max_rejects=len(bad) - 1
+        )
+    assert caught.value.rejected == len(bad)
+    assert structure(engine) == before
+    assert contents(engine)["requests"] == []
+    with (tmp_path / "r.csv").open(encoding="utf-8-sig", newline="") as fh:
+        assert len(list(csv.reader(fh, delimiter=";"))) == len(bad) + 1  # a header and each reject
+    # the same file within the limit loads
+    report = import_interventions(
+        engine, damaged, BOSTON_MAPPING, rejects_path=tmp_path / "r.csv", max_rejects=len(bad)
+    )
+    assert report.rejected == len(bad) and report.inserted == report.read - len(bad)
+
+
+def test_a_streamed_load_failing_halfway_leaves_the_store_as_it_was(engine, quarters, tmp_path, monkeypatch):
+    """A failure while the COPY is open (the fourth part's placement here) rolls everything back."""
+    before = structure(engine)
+    monkeypatch.setattr(importing, "STREAM_PART_ROWS", 700)
+    lower_threshold(monkeypatch, 1)
+    placed = importing._placed
+    calls = []
+
+    def fails_at_the_fourth(*args: object, **kw: object) -> object:
+        calls.append(1)
+        if len(calls) == 4:
+            raise RuntimeError("out of memory")
+        return placed(*args, **kw)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(importing, "_placed", fails_at_the_fourth)
+    with pytest.raises(RuntimeError, match="out of memory"):
+        import_interventions(engine, BOSTON_CSV, BOSTON_MAPPING, rejects_path=tmp_path / "r.csv")
+    assert len(calls) == 4
+    assert structure(engine) == before
+    assert contents(engine)["requests"] == []
+
+
+def test_a_streamed_load_of_rows_all_rejected_stores_nothing(engine, quarters, tmp_path, monkeypatch):
+    """No part with a valid row: no COPY at all, the indexes and keys as they were."""
+    with BOSTON_CSV.open(encoding="utf-8", newline="") as fh:
+        rows = list(csv.DictReader(fh))
+    for row in rows:
+        row["OPEN_DT"] = ""
+    bad = tmp_path / "undated.csv"
+    with bad.open("w", encoding="utf-8", newline="") as fh:
+        w = csv.DictWriter(fh, fieldnames=list(rows[0]))
+        w.writeheader()
+        w.writerows(rows)
+    before = structure(engine)
+    monkeypatch.setattr(importing, "STREAM_PART_ROWS", 700)
+    lower_threshold(monkeypatch, 1)
+    report = import_interventions(engine, bad, BOSTON_MAPPING, rejects_path=tmp_path / "r.csv")
+    assert (report.read, report.inserted, report.rejected) == (len(rows), 0, len(rows))
+    assert structure(engine) == before
+    assert contents(engine)["requests"] == []
+
+
+def test_a_store_filled_meanwhile_is_imported_the_ordinary_way(engine, quarters, tmp_path, monkeypatch):
+    """The store was empty when the import looked, but another writer stored requests before the
+    import's transaction locked the table: the file is imported the ordinary way."""
+    lower_threshold(monkeypatch, 1)
+    monkeypatch.setattr(importing.interventions, "empty_and_locked", lambda conn: False)
+    report = import_interventions(engine, BOSTON_CSV, BOSTON_MAPPING, rejects_path=tmp_path / "r.csv")
+    assert report.inserted == report.read == 4284
+    assert contents(engine)["current"]
 
 
 def test_a_failed_first_load_leaves_the_store_as_it_was(engine, quarters, tmp_path, monkeypatch):

@@ -12,7 +12,7 @@ import os
 import re
 import threading
 import warnings
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -380,7 +380,31 @@ PART_ROWS: Final = 250_000  # at least this many rows per part
 MAX_PARTS: Final = 4
 
 
-def to_records(table: SourceTable, mapping: Mapping, file: Path) -> Records:
+# A first load streams its parts into the store as they are checked (geova.importing): smaller
+# parts start the database sooner, two threads check them ahead of the writer.
+STREAM_PART_ROWS: Final = 100_000
+
+
+@dataclass
+class RecordStream:
+    """A file's records checked part by part: ``parts`` yields each part's valid rows (canonical
+    columns, as Records.frame) and flags, in file order, checked ahead in worker threads. The
+    whole-file checks (columns, source ids) are done when the stream is made; ``rejects()`` is
+    complete once ``parts`` is exhausted."""
+
+    read: int
+    parts: Iterator[tuple[pd.DataFrame, dict[Flag, np.ndarray]]]
+    _verdicts: list[Verdicts]
+
+    def rejects(self) -> list[Reject]:
+        return sorted((r for v in self._verdicts for r in v.rejects), key=lambda r: r.row)
+
+
+def stream_records(
+    table: SourceTable, mapping: Mapping, file: Path, part_rows: int | None = None
+) -> RecordStream:
+    """The file's records as a :class:`RecordStream` of parts of ``part_rows`` rows (default: as
+    to_records splits them, one part per thread)."""
     cells = table.cells.reset_index(drop=True)
     n = len(cells)
     missing = [f"{use} -> '{col}'" for use, col in mapping.used_columns().items() if col not in cells.columns]
@@ -392,7 +416,8 @@ def to_records(table: SourceTable, mapping: Mapping, file: Path) -> Records:
         )
     v = Verdicts(n, table.rows)
     sid = _source_ids(cells, mapping, table, v)
-    count = max(1, min(MAX_PARTS, os.cpu_count() or 1, n // PART_ROWS))
+    threads = max(1, min(MAX_PARTS, os.cpu_count() or 1, n // PART_ROWS))
+    count = threads if part_rows is None else max(1, -(-n // part_rows))
     bounds = [n * k // count for k in range(count + 1)]
     parts = [
         (_rows(table, cells, a, b), sid.iloc[a:b].reset_index(drop=True), v.part(a, b))
@@ -402,20 +427,28 @@ def to_records(table: SourceTable, mapping: Mapping, file: Path) -> Records:
     def check(part: tuple[SourceTable, pd.Series, Verdicts]) -> tuple[pd.DataFrame, dict[Flag, np.ndarray]]:
         return _checked(part[0], part[1], part[2], mapping)
 
-    if count == 1:
-        done = [check(parts[0])]
-    else:
-        with ThreadPoolExecutor(count, thread_name_prefix="geova-records") as pool:
-            done = list(pool.map(check, parts))
+    def checked() -> Iterator[tuple[pd.DataFrame, dict[Flag, np.ndarray]]]:
+        if count == 1:
+            yield check(parts[0])
+            return
+        # Executor.map submits every part at once and yields them in order; a consumer that stops
+        # early (an error in the store) closes it, which cancels the parts not yet begun
+        with ThreadPoolExecutor(max(threads, 2), thread_name_prefix="geova-records") as pool:
+            yield from pool.map(check, parts)
+
+    return RecordStream(read=n, parts=checked(), _verdicts=[v, *(part for _t, _s, part in parts)])
+
+
+def to_records(table: SourceTable, mapping: Mapping, file: Path) -> Records:
+    stream = stream_records(table, mapping, file)
+    done = list(stream.parts)
     # a part whose rows were all rejected has untyped empty columns: left out, it leaves the
     # others' types alone
     frames = [frame for frame, _flags in done if len(frame)] or [done[0][0]]
-    rejects = v.rejects + [r for _t, _s, part in parts for r in part.rejects]
-    rejects.sort(key=lambda r: r.row)
     return Records(
         frame=pd.concat(frames, ignore_index=True) if len(frames) > 1 else frames[0],
-        rejects=rejects,
-        read=n,
+        rejects=stream.rejects(),
+        read=stream.read,
         flags={flag: np.concatenate([f[flag] for _frame, f in done]) for flag in done[0][1]},
     )
 

@@ -9,7 +9,8 @@ driver's bulk path inside the caller's transaction.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Sequence
+import itertools
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from typing import Any
@@ -163,13 +164,30 @@ def copy_frame(
     ``point`` names the frame's longitude and latitude columns: they become the table's ``geom``
     (EWKB in SRID 4326, which PostGIS's binary input reads). ``batch_rows``: rows encoded at a
     time (bounded memory)."""
+    copy_frames(conn, table, [frame], point, batch_rows)
+
+
+def copy_frames(
+    conn: Connection,
+    table: Table,
+    frames: Iterable[pd.DataFrame],
+    point: tuple[str, str] | None = None,
+    batch_rows: int = 1 << 16,
+) -> int:
+    """PostgreSQL: COPY frames one after the other as one COPY (see :func:`copy_frame`), taking
+    each from ``frames`` only when the previous one is on its way: a generator may compute the
+    next while the server stores the last (a first load checks its file's parts so). The first
+    frame with rows sets the columns and their types; empty frames are skipped, and no COPY is
+    opened when every frame is. Returns the rows copied."""
     import pgpq
     import pyarrow as pa
     from psycopg.copy import QueuedLibpqWriter
 
-    if frame.empty:
-        return
-    names = [c for c in frame.columns if point is None or c not in point]
+    given = (frame.iloc[a : a + batch_rows] for frame in frames for a in range(0, len(frame), batch_rows))
+    first_frame = next(given, None)
+    if first_frame is None:
+        return 0
+    names = [c for c in first_frame.columns if point is None or c not in point]
     columns = [*names, "geom"] if point is not None else names
 
     def arrow_rows(part: pd.DataFrame) -> Any:
@@ -183,21 +201,23 @@ def copy_frame(
     # Batch by batch, and written by psycopg's queued writer (a thread): the next batch is turned
     # into Arrow and encoded while the previous one is sent and stored, where converting the whole
     # frame first left the server idle (1 s of a million requests' COPY on the 2-core machine).
-    first = arrow_rows(frame.iloc[:batch_rows])
+    first = arrow_rows(first_frame)
     schema = first.schema
     encoder = pgpq.ArrowToPostgresBinaryEncoder(schema)
     raw: Any = conn.connection.dbapi_connection  # psycopg's own connection (COPY)
     assert raw is not None
     sql = f"COPY {table.name} ({', '.join(columns)}) FROM STDIN (FORMAT binary)"
+    copied = 0
     with raw.cursor() as cur, cur.copy(sql, writer=QueuedLibpqWriter(cur)) as copy:
         copy.write(encoder.write_header())
-        for start in range(0, len(frame), batch_rows):
-            rows = first if start == 0 else arrow_rows(frame.iloc[start : start + batch_rows])
+        for rows in itertools.chain([first], map(arrow_rows, given)):
             if not rows.schema.equals(schema):  # a batch of gaps only: the first batch's types
                 rows = rows.cast(schema)
             for batch in rows.to_batches():
                 copy.write(encoder.write_batch(batch))
+            copied += rows.num_rows
         copy.write(encoder.finish())
+    return copied
 
 
 def _arrow_column(series: pd.Series, sql_type: Any) -> Any:

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Any, TypeVar
 
 import numpy as np
@@ -34,6 +35,7 @@ from geova.store.bulk import (
     DEFERRED_INDEX_ROWS,
     FEW_VALUES,
     copy_frame,
+    copy_frames,
     deferred_structures,
     insert_converted,
     native_column,
@@ -55,7 +57,7 @@ Z_TABLE: Table = InterventionZone.__table__  # type: ignore[assignment]
 F_TABLE: Table = InterventionFlag.__table__  # type: ignore[assignment]
 V_TABLE: Table = Verdict.__table__  # type: ignore[assignment]
 # the triggers queueing inserted requests for their verdicts (migration 0006), which a first load
-# does without (see _first_load)
+# does without (see first_load)
 QUEUE_TRIGGERS = {"intervention": "verdict_stale_iv_insert", "intervention_zone": "verdict_stale_iz_insert"}
 
 # The columns an import writes: the canonical request without its point (stored as geometry), with
@@ -69,7 +71,6 @@ class UpsertCounts:
     updated: int = 0
     unchanged: int = 0
     ids: list[int] = field(default_factory=list)  # stored id of each row of the frame, in order
-    first_load: bool = False  # the rows went into an empty table by _first_load
 
 
 def chunks(items: Sequence[T], size: int = CHUNK) -> Iterator[Sequence[T]]:
@@ -149,11 +150,6 @@ def upsert(
         progress(done)
     xs, ys = frame["x"].to_numpy(dtype=float), frame["y"].to_numpy(dtype=float)
     start = done
-    if not stored and len(new_pos) >= DEFERRED_INDEX_ROWS and _empty_and_locked(conn):
-        _first_load(conn, source, frame, zone_pairs, flags, import_id, counts)
-        if progress:
-            progress(len(frame))
-        return counts
     if conn.dialect.name == "postgresql" and len(new_pos) > FEW_VALUES:
         copy_frame(conn, IV_TABLE, _copied(frame, new_pos, source, import_id), point=("x", "y"))
     else:
@@ -206,107 +202,199 @@ def _flag_rows(ids: np.ndarray, flags: dict[Flag, np.ndarray], rows: np.ndarray)
     )
 
 
-def _empty_and_locked(conn: Connection) -> bool:
-    """Whether the request table is empty, with no other writer able to add a row until commit
-    (SQLite: BEGIN IMMEDIATE already holds the write lock)."""
-    if conn.execute(select(IV.c.id).limit(1)).first() is not None:
-        return False  # the usual case: no lock taken, web reports go on during the import
-    if conn.dialect.name == "postgresql":
-        conn.exec_driver_sql("LOCK TABLE intervention IN SHARE ROW EXCLUSIVE MODE")
+def first_load_wanted(rows: int) -> bool:
+    """Whether a file of ``rows`` rows into an empty store is worth a first load (its indexes and
+    keys dropped and rebuilt): below that, the row path is as fast."""
+    return rows >= DEFERRED_INDEX_ROWS
+
+
+def empty(conn: Connection) -> bool:
+    """Whether the store holds no request: an import may then load its file as a first load."""
     return conn.execute(select(IV.c.id).limit(1)).first() is None
 
 
-def _reserve_ids(conn: Connection, n: int) -> np.ndarray:
-    """``n`` consecutive ids for new requests, taken as the database would have given them (the
-    table is locked: no other insert draws from the sequence meanwhile)."""
+def empty_and_locked(conn: Connection) -> bool:
+    """Whether the request table is empty, with no other writer able to add a row until commit
+    (SQLite: BEGIN IMMEDIATE already holds the write lock)."""
+    if not empty(conn):
+        return False  # the usual case: no lock taken, web reports go on during the import
+    if conn.dialect.name == "postgresql":
+        conn.exec_driver_sql("LOCK TABLE intervention IN SHARE ROW EXCLUSIVE MODE")
+    return empty(conn)
+
+
+def _reserve_ids(conn: Connection, n: int) -> int:
+    """The first of ``n`` consecutive ids for new requests, taken as the database would have given
+    them (the table is locked: no other insert draws from the sequence meanwhile)."""
     if conn.dialect.name == "postgresql":
         base = int(
             conn.exec_driver_sql("SELECT nextval(pg_get_serial_sequence('intervention', 'id'))").scalar_one()
         )
+        _last_id(conn, base + n - 1)
+        return base
+    # an INTEGER PRIMARY KEY: SQLite gives max(id) + 1
+    return int(conn.execute(select(func.coalesce(func.max(IV.c.id), 0))).scalar_one()) + 1
+
+
+def _last_id(conn: Connection, last: int) -> None:
+    """PostgreSQL: the sequence's next id after ``last`` (the ids a first load reserved and did not
+    use are given back). SQLite reads max(id) itself."""
+    if conn.dialect.name == "postgresql":
         conn.exec_driver_sql(
-            "SELECT setval(pg_get_serial_sequence('intervention', 'id'), %(last)s)", {"last": base + n - 1}
+            "SELECT setval(pg_get_serial_sequence('intervention', 'id'), %(last)s, %(called)s)",
+            {"last": max(last, 1), "called": last >= 1},
         )
-    else:  # an INTEGER PRIMARY KEY: SQLite gives max(id) + 1
-        base = int(conn.execute(select(func.coalesce(func.max(IV.c.id), 0))).scalar_one()) + 1
-    return np.arange(base, base + n, dtype=np.int64)
 
 
-def _first_load(
-    conn: Connection,
-    source: str,
-    frame: pd.DataFrame,
-    zone_pairs: list[tuple[int, int]],
-    flags: dict[Flag, np.ndarray],
-    import_id: int,
-    counts: UpsertCounts,
-) -> UpsertCounts:
-    """Every row of ``frame`` into the empty, locked request table, the fast way: ids drawn up
-    front, so the rows are never read back for them; indexes, keys and the spatial index built
-    once after the rows (bulk.deferred_structures); and the verdicts computed from the frame in
-    memory (verdicts.start_loaded, in a worker thread while the database stores the rows) instead
-    of queued by the triggers and read back at commit,
-    which took a third of a million-row import. The stored instants are the frame's to the
-    microsecond, the stores' precision, so that both give the same verdicts."""
-    n = len(frame)
-    ids = _reserve_ids(conn, n)
-    frame = frame.copy()
-    for c in ("reported_at", "resolved_at", "due_at"):
-        frame[c] = frame[c].dt.floor("us")
-    everyone = np.arange(n)
-    at = np.array([p for p, _z in zone_pairs], dtype=np.int64)
-    links = pd.DataFrame(
-        {"intervention_id": ids[at], "zone_id": np.array([z for _p, z in zone_pairs], dtype=np.int64)}
-    )
+@dataclass
+class PlacedPart:
+    """A part of a file ready for a first load: its valid rows in canonical columns with
+    ``quarter_id`` / ``subquarter_id`` (-1: none) and their service; ``zone_pairs`` (position in
+    the part, zone id); ``flags``, masks over the part's rows."""
+
+    frame: pd.DataFrame
+    zone_pairs: list[tuple[int, int]]
+    flags: dict[Flag, np.ndarray]
+
+
+@dataclass
+class FirstLoad:
+    """What a first load stored: every request's id and point, in the parts' order."""
+
+    ids: np.ndarray
+    xs: np.ndarray
+    ys: np.ndarray
+
+
+def first_load(
+    conn: Connection, source: str, import_id: int, parts: Iterable[PlacedPart], most: int
+) -> FirstLoad:
+    """Every row of ``parts`` (at most ``most`` rows) into the empty request table, which the
+    caller has locked (:func:`empty_and_locked`), the fast way.
+
+    - The parts are consumed while they are stored: a generator may check and place the next
+      part of the file while the database stores the last (one COPY on PostgreSQL). Nothing here
+      uses the connection between two parts, since the COPY holds it.
+    - Ids are drawn up front, so the rows are never read back for them.
+    - Indexes, keys and the spatial index are built once after the rows
+      (bulk.deferred_structures).
+    - The verdicts are computed from the parts in memory (verdicts.start_loaded, in a worker
+      thread while the database stores the rows) instead of queued by the triggers and read back
+      at commit, which took a third of a million-row import.
+
+    The stored instants are the parts' to the microsecond, the stores' precision, so that both
+    give the same verdicts."""
+    base = next_id = _reserve_ids(conn, most)
     q, z = Quarter.__table__, Zone.__table__
     quarter_codes = dict(conn.execute(select(q.c.id, q.c.code)).all())
     zones = pd.DataFrame(
         conn.execute(select(z.c.id, z.c.code, z.c.kind)).all(), columns=["zone_id", "zone", "kind"]
     )
+    ids, xs, ys, links, flagged = [], [], [], [], []
+    kept: list[tuple[pd.DataFrame, np.ndarray, pd.DataFrame]] = []
+
     with ThreadPoolExecutor(1, thread_name_prefix="geova-verdicts") as pool:
-        # the rows as load_records would read them back are shaped in the worker too (1.8 s of
-        # the caller's thread at a million requests, while the server waited for the COPY)
-        loaded = start_loaded(
-            conn, lambda: (_as_loaded(frame, ids, quarter_codes), _zones_loaded(links, zones)), pool
-        )
+        loaded = start_loaded(conn, pool)
+
+        def numbered() -> Iterator[tuple[pd.DataFrame, np.ndarray]]:
+            """Each part with its ids, its links, flags and verdicts set aside."""
+            nonlocal next_id
+            for part in parts:
+                frame = part.frame.copy()
+                for c in ("reported_at", "resolved_at", "due_at"):
+                    frame[c] = frame[c].dt.floor("us")
+                n = len(frame)
+                if next_id - base + n > most:
+                    raise ValueError(f"a first load of at most {most} rows was given more")
+                part_ids = np.arange(next_id, next_id + n, dtype=np.int64)
+                next_id += n
+                at = np.array([p for p, _z in part.zone_pairs], dtype=np.int64)
+                part_links = pd.DataFrame(
+                    {
+                        "intervention_id": part_ids[at],
+                        "zone_id": np.array([z for _p, z in part.zone_pairs], dtype=np.int64),
+                    }
+                )
+                kept.append((frame, part_ids, part_links))
+                ids.append(part_ids)
+                xs.append(frame["x"].to_numpy(dtype=float))
+                ys.append(frame["y"].to_numpy(dtype=float))
+                links.append(part_links)
+                flagged.append(_flag_rows(part_ids, part.flags, np.ones(n, dtype=bool)))
+                yield frame, part_ids
+
         with (
             suspended_triggers(conn, IV_TABLE, [QUEUE_TRIGGERS["intervention"]]),
             deferred_structures(conn, IV_TABLE, True),
         ):
             if conn.dialect.name == "postgresql":
-                rows = _copied(frame, everyone, source, import_id)
-                rows.insert(0, "id", ids)
-                copy_frame(conn, IV_TABLE, rows, point=("x", "y"))
+                copy_frames(conn, IV_TABLE, _numbered_rows(numbered(), source, import_id), point=("x", "y"))
             else:
-                xs, ys = frame["x"].to_numpy(dtype=float), frame["y"].to_numpy(dtype=float)
-                insert_converted(
-                    conn,
-                    IV_TABLE,
-                    n,
-                    lambda a, b: {
-                        "id": ids[a:b].tolist(),
-                        **_columns(conn, frame, everyone[a:b], source, import_id),
-                    },
-                    xs,
-                    ys,
-                )
+                for frame, part_ids in numbered():
+                    insert_converted(
+                        conn,
+                        IV_TABLE,
+                        len(frame),
+                        partial(_numbered_columns, conn, frame, part_ids, source, import_id),
+                        frame["x"].to_numpy(dtype=float),
+                        frame["y"].to_numpy(dtype=float),
+                    )
+            # The verdicts are computed while the database builds the indexes (the Python side
+            # then only waits); computed as the parts came, they took the CPU the parts' checks
+            # and the COPY needed. The rows are shaped as load_records would read them back in
+            # the worker too (1.8 s of the caller's thread at a million requests).
+            for frame, part_ids, part_links in kept:
+                loaded.add(partial(_loaded_part, frame, part_ids, part_links, quarter_codes, zones))
+        _last_id(conn, next_id - 1)
+        all_links = pd.concat(links, ignore_index=True) if links else pd.DataFrame()
+        all_flags = pd.concat(flagged, ignore_index=True) if flagged else pd.DataFrame()
         # the request table was empty, so its zone links and flags (deleted with it) are too: they
         # load without their keys as well, checked once at the end (the keys' per-row checks made
         # the zone links' COPY 1.7 s of a million-request import)
         # (even 40,000 flags took 1.3 s with their keys: each row's foreign key check locks the
         # request's row, a write, where re-adding the key is one join)
-        flagged = _flag_rows(ids, flags, np.ones(n, dtype=bool))
         with (
             suspended_triggers(conn, Z_TABLE, [QUEUE_TRIGGERS["intervention_zone"]]),
-            deferred_structures(conn, Z_TABLE, not links.empty),
+            deferred_structures(conn, Z_TABLE, not all_links.empty),
         ):
-            _insert_pairs(conn, Z, links)
-        with deferred_structures(conn, F_TABLE, not flagged.empty):
-            _insert_pairs(conn, F, flagged)
+            _insert_pairs(conn, Z, all_links)
+        with deferred_structures(conn, F_TABLE, not all_flags.empty):
+            _insert_pairs(conn, F, all_flags)
         finish_loaded(conn, loaded)
     refresh_statistics(conn, [IV_TABLE, V_TABLE, Z_TABLE, F_TABLE])
-    counts.ids = ids.tolist()
-    counts.first_load = True
-    return counts
+
+    def joined(arrays: list[np.ndarray], dtype: Any) -> np.ndarray:
+        return np.concatenate(arrays) if arrays else np.zeros(0, dtype=dtype)
+
+    return FirstLoad(joined(ids, np.int64), joined(xs, float), joined(ys, float))
+
+
+def _numbered_columns(
+    conn: Connection, frame: pd.DataFrame, ids: np.ndarray, source: str, import_id: int, a: int, b: int
+) -> dict[str, list]:
+    """Rows ``a`` to ``b`` of a part with their ids, as insert_converted asks for them (SQLite)."""
+    return {"id": ids[a:b].tolist(), **_columns(conn, frame, np.arange(a, b), source, import_id)}
+
+
+def _loaded_part(
+    frame: pd.DataFrame,
+    ids: np.ndarray,
+    links: pd.DataFrame,
+    quarter_codes: dict[int, str],
+    zones: pd.DataFrame,
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """A part's requests and zones as load_records would read them back (for its verdicts)."""
+    return _as_loaded(frame, ids, quarter_codes), _zones_loaded(links, zones)
+
+
+def _numbered_rows(
+    parts: Iterator[tuple[pd.DataFrame, np.ndarray]], source: str, import_id: int
+) -> Iterator[pd.DataFrame]:
+    """The stored columns of each part with its ids first, for copy_frames."""
+    for frame, part_ids in parts:
+        rows = _copied(frame, np.arange(len(frame)), source, import_id)
+        rows.insert(0, "id", part_ids)
+        yield rows
 
 
 def _as_loaded(frame: pd.DataFrame, ids: np.ndarray, quarter_codes: dict[int, str]) -> pd.DataFrame:

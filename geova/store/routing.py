@@ -10,6 +10,7 @@ source's queue codes onto the referential's services, and routes the rows that n
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
@@ -17,7 +18,7 @@ from sqlalchemy import Connection, select
 
 from geova.core.evaluate import Territory, deadline_facts
 from geova.core.norms import Basis
-from geova.core.routing import queue_mapper, route
+from geova.core.routing import RouteRule, ServiceDef, queue_mapper, route
 from geova.store.records import RecordFilter, load_records
 from geova.store.referential import deadline_norms, routing, services
 from geova.store.schema import Quarter, Zone
@@ -56,66 +57,84 @@ def due_for(conn: Connection, records: pd.DataFrame, zones: pd.DataFrame) -> pd.
     return min(dues) if dues else None
 
 
-def map_queues(conn: Connection, values: pd.Series) -> pd.Series:
-    """Source queue codes mapped onto the referential's services (unknown values kept as given)."""
-    defined = services(conn)
-    if not defined:
-        return values
-    mapped = queue_mapper(defined)
-    # each distinct value once, then a hashed look-up per row (a Python call per row of a
-    # million-row export cost seconds)
-    distinct = values.dropna().unique()
-    table = {v: mapped(v) if isinstance(v, str) else v for v in distinct}
-    return values.map(table).where(values.notna(), values)
+@dataclass
+class Router:
+    """The referential's services and routing as an import applies them to its rows, read once:
+    a first load places and routes its parts while its COPY holds the connection."""
+
+    services: list[ServiceDef]
+    rules: list[RouteRule]
+    default: str | None
+    quarter_codes: dict[int, str]
+    zone_info: dict[int, tuple[str, str]]
+
+    def map_queues(self, values: pd.Series) -> pd.Series:
+        """Source queue codes mapped onto the referential's services (unknown values kept as given)."""
+        if not self.services:
+            return values
+        mapped = queue_mapper(self.services)
+        # each distinct value once, then a hashed look-up per row (a Python call per row of a
+        # million-row export cost seconds)
+        distinct = values.dropna().unique()
+        table = {v: mapped(v) if isinstance(v, str) else v for v in distinct}
+        return values.map(table).where(values.notna(), values)
+
+    def route_rows(
+        self,
+        categories: Sequence[str] | np.ndarray,
+        quarter_ids: Sequence[int] | np.ndarray,
+        subquarter_ids: Sequence[int] | np.ndarray,
+        zone_pairs: Sequence[tuple[int, int]],
+    ) -> list[str | None]:
+        """The routed service of each row (quarter ids -1 outside; ``zone_pairs``: (row, zone id))."""
+        if not self.rules:
+            return [self.default] * len(categories)
+        zones_of: dict[int, list[tuple[str, str]]] = {}
+        for row, zone_id in zone_pairs:
+            if zone_id in self.zone_info:
+                zones_of.setdefault(int(row), []).append(self.zone_info[zone_id])
+        # each distinct (category, quarter, sub-quarter, zones) once, then joined back to the rows
+        # (a call per row of a million-row export cost seconds)
+        place_of: dict[tuple, int] = {}
+        places = np.zeros(len(categories), dtype=np.int64)  # 0: in no zone
+        for row, found in zones_of.items():
+            places[row] = place_of.setdefault(tuple(sorted(found)), len(place_of) + 1)
+        zones_by_place = {v: list(k) for k, v in place_of.items()}
+        rows = pd.DataFrame(
+            {
+                "category": np.asarray(categories, dtype=object),
+                "quarter": np.asarray(quarter_ids, dtype=np.int64),
+                "subquarter": np.asarray(subquarter_ids, dtype=np.int64),
+                "place": places,
+            }
+        )
+        combos = rows.drop_duplicates().reset_index(drop=True)
+        codes = self.quarter_codes
+        combos["service"] = [
+            route(
+                self.rules,
+                self.default,
+                str(cat),
+                [codes.get(int(qid)), codes.get(int(sqid))],
+                zones_by_place.get(int(place), []),
+            )
+            for cat, qid, sqid, place in combos.itertuples(index=False, name=None)
+        ]
+        routed = rows.merge(combos, how="left", on=["category", "quarter", "subquarter", "place"])["service"]
+        return [None if v is None or v != v else str(v) for v in routed.tolist()]
 
 
-def route_rows(
-    conn: Connection,
-    categories: Sequence[str] | np.ndarray,
-    quarter_ids: Sequence[int] | np.ndarray,
-    subquarter_ids: Sequence[int] | np.ndarray,
-    zone_pairs: Sequence[tuple[int, int]],
-) -> list[str | None]:
-    """The routed service of each row (quarter ids -1 outside; ``zone_pairs``: (row, zone id))."""
+def router(conn: Connection) -> Router:
     rules, default = routing(conn)
-    if not rules:
-        return [default] * len(categories)
     q = Quarter.__table__
     z = Zone.__table__
-    quarter_codes = {int(r.id): r.code for r in conn.execute(select(q.c.id, q.c.code))}
-    zone_info = {r.id: (r.code, r.kind) for r in conn.execute(select(z.c.id, z.c.code, z.c.kind))}
-    zones_of: dict[int, list[tuple[str, str]]] = {}
-    for row, zone_id in zone_pairs:
-        if zone_id in zone_info:
-            zones_of.setdefault(int(row), []).append(zone_info[zone_id])
-    # each distinct (category, quarter, sub-quarter, zones) once, then joined back to the rows (a
-    # call per row of a million-row export cost seconds)
-    place_of: dict[tuple, int] = {}
-    places = np.zeros(len(categories), dtype=np.int64)  # 0: in no zone
-    for row, found in zones_of.items():
-        places[row] = place_of.setdefault(tuple(sorted(found)), len(place_of) + 1)
-    zones_by_place = {v: list(k) for k, v in place_of.items()}
-    rows = pd.DataFrame(
-        {
-            "category": np.asarray(categories, dtype=object),
-            "quarter": np.asarray(quarter_ids, dtype=np.int64),
-            "subquarter": np.asarray(subquarter_ids, dtype=np.int64),
-            "place": places,
-        }
+    return Router(
+        services=services(conn),
+        rules=rules,
+        default=default,
+        quarter_codes={int(r.id): r.code for r in conn.execute(select(q.c.id, q.c.code))},
+        zone_info={r.id: (r.code, r.kind) for r in conn.execute(select(z.c.id, z.c.code, z.c.kind))},
     )
-    combos = rows.drop_duplicates().reset_index(drop=True)
-    combos["service"] = [
-        route(
-            rules,
-            default,
-            str(cat),
-            [quarter_codes.get(int(qid)), quarter_codes.get(int(sqid))],
-            zones_by_place.get(int(place), []),
-        )
-        for cat, qid, sqid, place in combos.itertuples(index=False, name=None)
-    ]
-    routed = rows.merge(combos, how="left", on=["category", "quarter", "subquarter", "place"])["service"]
-    return [None if v is None or v != v else str(v) for v in routed.tolist()]
 
 
 def service_labels(conn: Connection, lang: str) -> dict[str, str]:

@@ -28,7 +28,7 @@ import secrets
 import time
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, cast
 
 import numpy as np
@@ -40,6 +40,7 @@ from geova.core.norms import Norm, NormKind
 from geova.store.bulk import (
     DEFERRED_INDEX_ROWS,
     copy_frame,
+    copy_frames,
     deferred_structures,
     insert_converted,
     native_column,
@@ -229,43 +230,51 @@ def settle(conn: Connection) -> dict[str, int]:
 
 @dataclass
 class LoadedVerdicts:
-    """The verdicts of a first load being computed in a worker thread (:func:`start_loaded`)."""
+    """The verdicts of a first load being computed in a worker thread, a part of the load at a
+    time (:func:`start_loaded`, :meth:`add`)."""
 
     norms: list[Norm]
     wanted: dict[str, str]
-    frames: Future[list[pd.DataFrame]]
+    where: Territory
+    pool: ThreadPoolExecutor
+    frames: list[Future[list[pd.DataFrame]]] = field(default_factory=list)
+
+    def add(self, records_of: Callable[[], tuple[pd.DataFrame, pd.DataFrame]]) -> None:
+        """Compute the verdicts of the requests (and their zones) ``records_of`` gives, shaped as
+        load_records gives them; it is called in the worker. A request's verdicts depend on the
+        request and its zones alone, so a load's parts may come one by one."""
+        norms, where = self.norms, self.where
+        self.frames.append(self.pool.submit(lambda: _fact_frames(norms, where, *records_of())))
 
 
-def start_loaded(
-    conn: Connection,
-    records_of: Callable[[], tuple[pd.DataFrame, pd.DataFrame]],
-    pool: ThreadPoolExecutor,
-) -> LoadedVerdicts:
-    """Start computing the verdicts of a first load from the rows in memory; :func:`finish_loaded`
-    stores them.
+def start_loaded(conn: Connection, pool: ThreadPoolExecutor) -> LoadedVerdicts:
+    """Start computing the verdicts of a first load from its rows in memory, in ``pool``, as the
+    parts come (:meth:`LoadedVerdicts.add`); :func:`finish_loaded` stores them.
 
     For a load into an empty request table whose rows are written with the queue's triggers
     suspended (geova.store.interventions): the store then holds exactly the records and zones
-    ``records_of`` gives (shaped as load_records gives them; called in the worker), so every
-    current deadline norm over them is what :func:`settle` would compute, whichever norms it
-    would find changed. Reading a million requests back cost a third of a first import; and
-    computed in ``pool`` the verdicts take no time of their own, since the server is meanwhile
-    busy storing the requests and building their indexes (the caller's thread only waits for
-    it)."""
+    the parts give, so every current deadline norm over them is what :func:`settle` would
+    compute, whichever norms it would find changed. Reading a million requests back cost a third
+    of a first import; and computed in ``pool`` the verdicts take no time of their own, since
+    the server is meanwhile busy storing the requests and building their indexes (the caller's
+    thread only waits for it)."""
     if conn.dialect.name == "postgresql":
         conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": SETTLE_LOCK})
     where, norms, wanted, _stored = _plan(conn)
-    return LoadedVerdicts(norms, wanted, pool.submit(lambda: _fact_frames(norms, where, *records_of())))
+    return LoadedVerdicts(norms, wanted, where, pool)
 
 
 def finish_loaded(conn: Connection, loaded: LoadedVerdicts) -> int:
     """Store the verdicts :func:`start_loaded` computed, and the norms' fingerprints as settle
     would; the next settle of the transaction bumps the version and tells replicas to reload.
     Returns the rows written."""
-    frames = loaded.frames.result()
+    frames = [frame for part in loaded.frames for frame in part.result()]
     empty = conn.execute(select(V.c.norm_code).limit(1)).first() is None
     with deferred_structures(conn, V, empty and sum(map(len, frames)) >= DEFERRED_INDEX_ROWS):
-        rows = sum(_insert_facts(conn, frame) for frame in frames)
+        if conn.dialect.name == "postgresql":
+            rows = copy_frames(conn, V, frames)  # every part's, norm by norm, in one COPY
+        else:
+            rows = sum(_insert_facts(conn, frame) for frame in frames)
     codes = [n.code for n in loaded.norms]
     conn.execute(delete(FINGERPRINTS).where(FINGERPRINTS.c.norm_code.in_(codes)))
     if codes:
