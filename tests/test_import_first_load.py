@@ -9,6 +9,7 @@ runs on SpatiaLite and on PostGIS.
 from __future__ import annotations
 
 import csv
+import hashlib
 from pathlib import Path
 
 import pytest
@@ -17,7 +18,14 @@ from sqlalchemy import Connection, Engine, func, inspect, select
 from geova import importing
 from geova.importing import import_interventions, import_layer
 from geova.store import interventions, verdicts
-from geova.store.schema import Intervention, InterventionFlag, InterventionZone, Verdict, VerdictStale
+from geova.store.schema import (
+    ImportRun,
+    Intervention,
+    InterventionFlag,
+    InterventionZone,
+    Verdict,
+    VerdictStale,
+)
 from tests.boston import load_zones
 
 REPO = Path(__file__).resolve().parents[1]
@@ -147,9 +155,16 @@ def test_a_first_load_stores_what_the_row_path_stores(engine, quarters, tmp_path
             assert counted["intervention"] == len(ids)
             assert counted["verdict"] == first["verdicts"]
 
-    # the same file again: nothing changed, nothing rewritten
+    # the journal holds the file's digest, hashed while the rows were stored
+    with engine.connect() as conn:
+        runs = ImportRun.__table__
+        recorded = conn.execute(select(runs.c.sha256).where(runs.c.kind == "interventions")).scalar_one()
+    assert recorded == hashlib.sha256(BOSTON_CSV.read_bytes()).hexdigest()
+
+    # the same file again: nothing changed, nothing rewritten, answered from the journal
     again = import_interventions(engine, BOSTON_CSV, BOSTON_MAPPING, rejects_path=tmp_path / "r.csv")
     assert (again.inserted, again.updated, again.unchanged) == (0, 0, len(ids))
+    assert "nothing to change" in " ".join(again.notes)
     assert contents(engine) == first
 
 

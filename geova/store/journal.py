@@ -33,12 +33,21 @@ def record_import(
     return int(conn.execute(statement.returning(ImportRun.id)).scalar_one())
 
 
-def finish_import(conn: Connection, import_id: int, counts: dict[str, Any]) -> None:
-    conn.execute(
-        update(ImportRun)
-        .where(ImportRun.id == import_id)
-        .values(finished_at=datetime.now(UTC), counts=counts)
-    )
+def finish_import(
+    conn: Connection, import_id: int, counts: dict[str, Any], sha256: str | None = None
+) -> None:
+    """The import's row finished now with its counts, and its file's digest when given (an import
+    may hash its file while it runs)."""
+    values: dict[str, Any] = {"finished_at": datetime.now(UTC), "counts": counts}
+    if sha256 is not None:
+        values["sha256"] = sha256
+    conn.execute(update(ImportRun).where(ImportRun.id == import_id).values(**values))
+
+
+def imported_before(conn: Connection, kind: str, source: str) -> bool:
+    runs = ImportRun.__table__
+    found = select(runs.c.id).where(runs.c.kind == kind, runs.c.source == source).limit(1)
+    return conn.execute(found).first() is not None
 
 
 def unchanged_import(
