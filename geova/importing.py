@@ -467,9 +467,7 @@ def _first_load(engine: Engine, how: _Load, table: SourceTable, report: Interven
         write_rejects(rejects, how.rejects_file, table.row_unit)
         if how.max_rejects is not None and report.rejected > how.max_rejects:
             raise TooManyRejects(str(path), report.rejected, how.max_rejects, str(how.rejects_file))
-        interventions.flag_repeated_locations(
-            conn, mapping.checks.repeated_location_threshold, (loaded.xs, loaded.ys)
-        )
+        interventions.flag_repeated_locations(conn, mapping.checks.repeated_location_threshold, loaded)
         report.inserted = len(loaded.ids)
         report.flagged = interventions.flag_counts(conn, loaded.ids.tolist())
         _finished(conn, import_id, report, how.mapping_digest, source, how.digest())

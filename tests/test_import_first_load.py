@@ -218,14 +218,13 @@ def damaged_copy(path: Path) -> tuple[Path, list[str]]:
     return path, bad
 
 
-def test_a_streamed_load_rejects_rows_as_the_row_path_does(db_url, tmp_path, monkeypatch):
-    """Rejected rows in every part, a part with none valid and a duplicate across parts: the
-    streamed load stores and rejects exactly what the row path does, and lists the same rejects."""
+def both_ways(db_url: str, path: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> list[tuple]:
+    """(report counts, store contents, rejects file) of ``path`` imported into an empty store by
+    the streamed first load in parts of 700 rows, then by the row path."""
     from geova.store.db import make_engine
 
-    damaged, bad = damaged_copy(tmp_path / "damaged.csv")
     monkeypatch.setattr(importing, "STREAM_PART_ROWS", 700)
-    got, listed, reports = [], [], []
+    got: list[tuple] = []
     for rows in (1, 10**9):
         eng = make_engine(db_url)
         try:
@@ -236,19 +235,52 @@ def test_a_streamed_load_rejects_rows_as_the_row_path_does(db_url, tmp_path, mon
             import_layer(eng, NEIGHBORHOODS, as_="quarters", code_field="Neighborhood_ID", name_field="Name")
             lower_threshold(monkeypatch, rows)
             rejects = tmp_path / f"rejects-{rows}.csv"
-            report = import_interventions(eng, damaged, BOSTON_MAPPING, rejects_path=rejects)
-            reports.append((report.read, report.inserted, report.rejected, report.outside_territory))
-            got.append(contents(eng))
-            listed.append(rejects.read_text(encoding="utf-8-sig"))
+            report = import_interventions(eng, path, BOSTON_MAPPING, rejects_path=rejects)
+            counts = (report.read, report.inserted, report.rejected, report.outside_territory, report.flagged)
+            got.append((counts, contents(eng), rejects.read_text(encoding="utf-8-sig")))
         finally:
             eng.dispose()
-    assert reports[0] == reports[1]
-    assert reports[0][2] == len(bad) == 704
-    assert got[0] == got[1]
-    assert listed[0] == listed[1]
-    stored = {r[0] for r in got[0]["requests"]}
+    return got
+
+
+def test_a_streamed_load_rejects_rows_as_the_row_path_does(db_url, tmp_path, monkeypatch):
+    """Rejected rows in every part, a part with none valid and a duplicate across parts: the
+    streamed load stores and rejects exactly what the row path does, and lists the same rejects."""
+    damaged, bad = damaged_copy(tmp_path / "damaged.csv")
+    streamed, row_path = both_ways(db_url, damaged, tmp_path, monkeypatch)
+    assert streamed == row_path
+    assert streamed[0][2] == len(bad) == 704
+    stored = {r[0] for r in streamed[1]["requests"]}
     assert not stored & (set(bad) - {bad[-1]})  # the duplicate's first row is stored
     assert bad[-1] in stored
+
+
+def test_a_streamed_load_flags_locations_rounded_as_the_store_rounds(db_url, tmp_path, monkeypatch):
+    """Points on either side of a half unit of the fifth decimal, in groups below the threshold
+    (100) that a rounding other than the store's would merge or split: the first load finds the
+    same repeated locations as the store-wide SQL count of the row path."""
+    with BOSTON_CSV.open(encoding="utf-8", newline="") as fh:
+        rows = list(csv.DictReader(fh))
+    # -71.058725 and 42.359415 are a hair below the half unit in binary: rounded exactly they go
+    # down, as decimal text of 15 digits (PostgreSQL's numeric) they go away from zero
+    spots = [
+        ("-71.058725", "42.359415"),  # on the half units, as the decimal text says
+        ("-71.05873", "42.35942"),  # the spot away from zero
+        ("-71.05872", "42.35941"),  # the spot towards zero
+        ("-71.058724999999", "42.359414999999"),  # a hair towards zero
+    ]
+    for i, row in enumerate(rows[:240]):
+        row["LONGITUDE"], row["LATITUDE"] = spots[i % len(spots)]
+    path = tmp_path / "half-units.csv"
+    with path.open("w", encoding="utf-8", newline="") as fh:
+        w = csv.DictWriter(fh, fieldnames=list(rows[0]))
+        w.writeheader()
+        w.writerows(rows)
+    streamed, row_path = both_ways(db_url, path, tmp_path, monkeypatch)
+    assert streamed == row_path
+    flagged = {sid for sid, code in streamed[1]["flag_rows"] if code == "repeated_location"}
+    spot_ids = {r["CASE_ENQUIRY_ID"] for r in rows[:240]}
+    assert flagged & spot_ids  # some of the 240 share a rounded location with 100 or more
 
 
 def test_a_streamed_load_gives_back_the_ids_it_did_not_use(engine, quarters, tmp_path, monkeypatch):
