@@ -376,8 +376,10 @@ def _finished(
     mapping_digest: str,
     source: str,
     digest: str | None = None,
+    stored: int | None = None,
 ) -> None:
-    """The journal's row of the import, its counts and (when known only now) the file's digest."""
+    """The journal's row of the import, its counts and (when known only now) the file's digest;
+    ``stored``: the source's requests in the store, when the caller knows it."""
     journal.finish_import(
         conn,
         import_id,
@@ -385,7 +387,7 @@ def _finished(
             **report.counts(),
             "flagged": report.flagged,
             "mapping_sha256": mapping_digest,
-            "stored": journal.stored_count(conn, source),
+            "stored": journal.stored_count(conn, source) if stored is None else stored,
             "rejects_file": report.rejects_file,
         },
         sha256=digest,
@@ -469,8 +471,9 @@ def _first_load(engine: Engine, how: _Load, table: SourceTable, report: Interven
             raise TooManyRejects(str(path), report.rejected, how.max_rejects, str(how.rejects_file))
         interventions.flag_repeated_locations(conn, mapping.checks.repeated_location_threshold, loaded)
         report.inserted = len(loaded.ids)
-        report.flagged = interventions.flag_counts(conn, loaded.ids.tolist())
-        _finished(conn, import_id, report, how.mapping_digest, source, how.digest())
+        # the store held no request before: every flag and every request of the source is the load's
+        report.flagged = interventions.flag_counts(conn)
+        _finished(conn, import_id, report, how.mapping_digest, source, how.digest(), stored=report.inserted)
     return True
 
 
