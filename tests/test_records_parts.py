@@ -7,12 +7,15 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from geova.io import records as records_module
 from geova.io.mapping import load_mapping
-from geova.io.records import to_records
+from geova.io.records import stream_records, to_records
 from geova.io.tables import read_table
 from tests.test_import_interventions import BAD_ROWS, paris_mapping, write_csv
 
@@ -67,3 +70,36 @@ def test_daylight_saving_flags_follow_their_rows_across_parts(tmp_path, monkeypa
     whole, parts = _both(path, paris_mapping(tmp_path), 2, monkeypatch)
     assert sum(mask.sum() for mask in whole.flags.values()) == 6  # 3 skipped, 3 repeated
     _assert_same(whole, parts)
+
+
+@pytest.mark.parametrize("part_rows", [1, 3, 1000])
+def test_a_stream_of_parts_gives_the_whole_files_records(tmp_path, part_rows):
+    """A first load reads the file as a stream of parts (stream_records): its parts, end to end,
+    are to_records' frame and flags, and its rejects once the stream is done are the same."""
+    path = write_csv(tmp_path / "bad.csv", BAD_ROWS)
+    mapping_path = paris_mapping(tmp_path)
+    mapping = load_mapping(mapping_path)
+    table = read_table(path, delimiter=mapping.source.delimiter, encoding=mapping.source.encoding)
+    whole = to_records(table, mapping, path)
+    stream = stream_records(table, mapping, path, part_rows=part_rows)
+    parts = list(stream.parts)
+    assert len(parts) == -(-len(BAD_ROWS) // part_rows)
+    frames = [frame for frame, _flags in parts if len(frame)]
+    pd.testing.assert_frame_equal(pd.concat(frames, ignore_index=True), whole.frame)
+    assert stream.rejects() == whole.rejects and stream.read == whole.read
+    for flag, mask in whole.flags.items():
+        assert np.concatenate([f[flag] for _frame, f in parts]).tolist() == mask.tolist(), flag
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.sampled_from(["", "a", "b", "ab", "é", "101", "1010"]) | st.text(max_size=3), max_size=60))
+def test_repeated_source_ids_are_pandas_duplicates(values):
+    """The source ids seen in an earlier row, by Arrow's dictionary numbers: what pandas'
+    ``duplicated(keep="first")`` says, whatever the values and their order."""
+    for dtype in (pd.StringDtype("pyarrow", na_value=np.nan), object):
+        series = (
+            pd.Series(pd.array(values, dtype=dtype))
+            if dtype is not object
+            else pd.Series(values, dtype=object)
+        )
+        assert records_module.repeated_values(series).tolist() == series.duplicated(keep="first").tolist()
