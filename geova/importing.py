@@ -3,6 +3,10 @@
 Everything that can fail on the user's data fails before or inside the transaction, so a fatal error
 leaves the store exactly as it was; rows that are merely wrong are rejected one by one and listed in
 a rejects file, and the others are stored.
+
+A large file into an empty store is streamed instead (:func:`_first_load`): each part of the file
+is validated, assigned and stored while the next is validated, and the rejects are settled at the
+end, still inside the transaction.
 """
 
 from __future__ import annotations
