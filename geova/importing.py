@@ -465,7 +465,9 @@ def _first_load(engine: Engine, how: _Load, table: SourceTable, report: Interven
                     )
                 done += len(frame)
                 if progress:
-                    progress(done, stream.read)
+                    progress(done, stream.read)  # the valid rows so far, of the rows read
+            if progress:
+                progress(stream.read, stream.read)
 
         loaded = interventions.first_load(conn, source, import_id, parts(), stream.read)
         rejects = stream.rejects()

@@ -289,7 +289,13 @@ def test_a_streamed_load_gives_back_the_ids_it_did_not_use(engine, quarters, tmp
     damaged, bad = damaged_copy(tmp_path / "damaged.csv")
     monkeypatch.setattr(importing, "STREAM_PART_ROWS", 700)
     lower_threshold(monkeypatch, 1)
-    report = import_interventions(engine, damaged, BOSTON_MAPPING, rejects_path=tmp_path / "r.csv")
+    said: list[tuple[int, int]] = []
+    report = import_interventions(
+        engine, damaged, BOSTON_MAPPING, rejects_path=tmp_path / "r.csv", progress=lambda *p: said.append(p)
+    )
+    # progress part by part, to the whole file
+    assert len(said) >= 7 and said[-1] == (report.read, report.read)
+    assert [d for d, _t in said] == sorted(d for d, _t in said)
     iv = Intervention.__table__
     with engine.connect() as conn:
         ids = sorted(conn.execute(select(iv.c.id)).scalars())

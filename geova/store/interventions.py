@@ -278,8 +278,8 @@ def first_load(
     - Indexes, keys and the spatial index are built once after the rows
       (bulk.deferred_structures).
     - The verdicts are computed from the parts in memory (verdicts.start_loaded, in a worker
-      thread while the database stores the rows) instead of queued by the triggers and read back
-      at commit, which took a third of a million-row import.
+      thread while the database builds the indexes) instead of queued by the triggers and read
+      back at commit, which took a third of a million-row import.
 
     The stored instants are the parts' to the microsecond, the stores' precision, so that both
     give the same verdicts."""
