@@ -10,9 +10,11 @@ from __future__ import annotations
 import codecs
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from geova.io.errors import ImportFailure
-from geova.io.tables import read_csv
+from geova.io.tables import line_feeds, read_csv
 
 BOM = codecs.BOM_UTF8
 ROWS = [["id", "quartier", "note"], ["1", "Saint-Étienne", "tag « insultant »"], ["2", "Œuvre", "ok"]]
@@ -101,3 +103,11 @@ def test_an_unknown_declared_encoding_is_named(tmp_path):
     with pytest.raises(ImportFailure) as caught:
         read_csv(write(tmp_path, body().encode("utf-8")), encoding="klingon-8")
     assert "unknown encoding 'klingon-8'" in str(caught.value)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.binary(max_size=40).map(lambda b: b.replace(b"\x00", b"")), st.integers(1, 9))
+def test_line_feeds_are_what_python_counts(data, block):
+    """The fast reader's line count, a block at a time (blocks of 1 to 9 bytes here, so that two
+    line feeds straddle a block's edge): what ``bytes.count`` and ``in`` say."""
+    assert line_feeds(data, block) == (data.count(b"\n"), b"\n\n" in data)
