@@ -103,3 +103,24 @@ def test_repeated_source_ids_are_pandas_duplicates(values):
             else pd.Series(values, dtype=object)
         )
         assert records_module.repeated_values(series).tolist() == series.duplicated(keep="first").tolist()
+
+
+NUMBERISH = st.one_of(
+    st.floats(allow_nan=True, allow_infinity=True).map(repr),
+    st.floats(-200, 200).map(lambda v: f"{v:.7f}".replace(".", ",")),
+    st.text(alphabet="0123456789+-.,eE nfiaINFAx_\u00a0", max_size=8),
+    st.integers(-(10**20), 10**20).map(str),
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(NUMBERISH, min_size=1, max_size=30))
+def test_numbers_read_by_arrow_are_what_pandas_reads(values):
+    """Coordinates held by Arrow are cast by Arrow when all are numbers: the same type (integers
+    when all are whole), the same doubles bit for bit, and the same NaNs as ``pd.to_numeric``
+    gives the same texts held as Python strings."""
+    arrow = pd.Series(pd.array(values, dtype=pd.StringDtype("pyarrow", na_value=np.nan)))
+    python = pd.Series(values, dtype=object)
+    got, expected = records_module.parse_numbers(arrow), records_module.parse_numbers(python)
+    assert got.dtype == expected.dtype
+    assert got.to_numpy().view(np.uint64).tolist() == expected.to_numpy().view(np.uint64).tolist()
