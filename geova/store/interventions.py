@@ -289,8 +289,8 @@ def first_load(
     zones = pd.DataFrame(
         conn.execute(select(z.c.id, z.c.code, z.c.kind)).all(), columns=["zone_id", "zone", "kind"]
     )
-    ids, xs, ys, links, flagged = [], [], [], [], []
-    kept: list[tuple[pd.DataFrame, np.ndarray, pd.DataFrame]] = []
+    kept: list[tuple[pd.DataFrame, np.ndarray, pd.DataFrame]] = []  # each part, its ids and zone links
+    flagged: list[pd.DataFrame] = []
 
     with ThreadPoolExecutor(1, thread_name_prefix="geova-verdicts") as pool:
         loaded = start_loaded(conn, pool)
@@ -315,10 +315,6 @@ def first_load(
                     }
                 )
                 kept.append((frame, part_ids, part_links))
-                ids.append(part_ids)
-                xs.append(frame["x"].to_numpy(dtype=float))
-                ys.append(frame["y"].to_numpy(dtype=float))
-                links.append(part_links)
                 flagged.append(_flag_rows(part_ids, part.flags, np.ones(n, dtype=bool)))
                 yield frame, part_ids
 
@@ -345,7 +341,7 @@ def first_load(
             for frame, part_ids, part_links in kept:
                 loaded.add(partial(_loaded_part, frame, part_ids, part_links, quarter_codes, zones))
         _last_id(conn, next_id - 1)
-        all_links = pd.concat(links, ignore_index=True) if links else pd.DataFrame()
+        all_links = pd.concat([k[2] for k in kept], ignore_index=True) if kept else pd.DataFrame()
         all_flags = pd.concat(flagged, ignore_index=True) if flagged else pd.DataFrame()
         # the request table was empty, so its zone links and flags (deleted with it) are too: they
         # load without their keys as well, checked once at the end (the keys' per-row checks made
@@ -365,11 +361,15 @@ def first_load(
     def joined(arrays: list[np.ndarray], dtype: Any) -> np.ndarray:
         return np.concatenate(arrays) if arrays else np.zeros(0, dtype=dtype)
 
+    ids = joined([k[1] for k in kept], np.int64)
+    xs = joined([k[0]["x"].to_numpy(dtype=float) for k in kept], float)
+    ys = joined([k[0]["y"].to_numpy(dtype=float) for k in kept], float)
+
     repeated = np.zeros(0, dtype=np.int64)
     if not all_flags.empty:
         at_spot = all_flags["code"] == Flag.REPEATED_LOCATION.value
         repeated = all_flags.loc[at_spot, "intervention_id"].to_numpy(dtype=np.int64)
-    return FirstLoad(joined(ids, np.int64), joined(xs, float), joined(ys, float), repeated)
+    return FirstLoad(ids, xs, ys, repeated)
 
 
 def _numbered_columns(
