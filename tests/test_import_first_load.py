@@ -168,16 +168,23 @@ def test_a_first_load_stores_what_the_row_path_stores(engine, quarters, tmp_path
     assert contents(engine) == first
 
 
-@pytest.mark.parametrize("part_rows", [None, 700], ids=["one part", "parts of 700 rows"])
-def test_the_bulk_path_and_the_row_path_agree(db_url, tmp_path, monkeypatch, part_rows):
-    """The first load streams the file's parts into the store as they are checked: in one part or
-    in seven, the store ends up as the row path leaves it."""
+def both_ways(
+    db_url: str,
+    path: Path,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    part_rows: int | None = 700,
+    norms: bool = False,
+) -> list[tuple]:
+    """(report counts, store contents, rejects file) of ``path`` imported into an empty store by
+    the streamed first load (in parts of ``part_rows`` rows; None: as many as threads), then by
+    the row path, each into a fresh store; ``norms``: Boston's zones and norms loaded first."""
     from geova.store.db import make_engine
 
     if part_rows is not None:
         monkeypatch.setattr(importing, "STREAM_PART_ROWS", part_rows)
-    got = []
-    for rows in (1, 10**9):  # the deferred first load, then the row-by-row path, each in a fresh store
+    got: list[tuple] = []
+    for rows in (1, 10**9):
         eng = make_engine(db_url)
         try:
             if got:  # empty the store the first pass filled (the fixture gave one empty store)
@@ -185,16 +192,29 @@ def test_the_bulk_path_and_the_row_path_agree(db_url, tmp_path, monkeypatch, par
                     for t in ("verdict", "intervention_flag", "intervention_zone", "intervention"):
                         conn.exec_driver_sql(f"DELETE FROM {t}")
             import_layer(eng, NEIGHBORHOODS, as_="quarters", code_field="Neighborhood_ID", name_field="Name")
-            load_zones(eng)  # norms scoped to zone kinds and zone overrides: verdicts that read zones
-            importing.load_extra_referential(eng, REPO / "data" / "boston" / "norms.toml")
+            if norms:
+                load_zones(eng)  # norms scoped to zone kinds and zone overrides: verdicts that read zones
+                importing.load_extra_referential(eng, REPO / "data" / "boston" / "norms.toml")
             lower_threshold(monkeypatch, rows)
-            import_interventions(eng, BOSTON_CSV, BOSTON_MAPPING, rejects_path=tmp_path / "r.csv")
-            got.append(contents(eng))
+            rejects = tmp_path / f"rejects-{rows}.csv"
+            report = import_interventions(eng, path, BOSTON_MAPPING, rejects_path=rejects)
+            counts = (report.read, report.inserted, report.rejected, report.outside_territory, report.flagged)
+            got.append((counts, contents(eng), rejects.read_text(encoding="utf-8-sig")))
         finally:
             eng.dispose()
-    assert got[0] == got[1]
-    assert got[0]["current"] and got[0]["queued"] == 0
-    assert len(got[0]["triggers"]) == 5 and all(on for _name, on in got[0]["triggers"])
+    return got
+
+
+@pytest.mark.parametrize("part_rows", [None, 700], ids=["one part", "parts of 700 rows"])
+def test_the_bulk_path_and_the_row_path_agree(db_url, tmp_path, monkeypatch, part_rows):
+    """The first load streams the file's parts into the store as they are checked: in one part or
+    in seven, the store ends up as the row path leaves it."""
+    (_c, streamed, _r), (_c2, row_path, _r2) = both_ways(
+        db_url, BOSTON_CSV, tmp_path, monkeypatch, part_rows, norms=True
+    )
+    assert streamed == row_path
+    assert streamed["current"] and streamed["queued"] == 0
+    assert len(streamed["triggers"]) == 5 and all(on for _name, on in streamed["triggers"])
 
 
 def damaged_copy(path: Path) -> tuple[Path, list[str]]:
@@ -216,31 +236,6 @@ def damaged_copy(path: Path) -> tuple[Path, list[str]]:
         w.writeheader()
         w.writerows(rows)
     return path, bad
-
-
-def both_ways(db_url: str, path: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> list[tuple]:
-    """(report counts, store contents, rejects file) of ``path`` imported into an empty store by
-    the streamed first load in parts of 700 rows, then by the row path."""
-    from geova.store.db import make_engine
-
-    monkeypatch.setattr(importing, "STREAM_PART_ROWS", 700)
-    got: list[tuple] = []
-    for rows in (1, 10**9):
-        eng = make_engine(db_url)
-        try:
-            if got:
-                with eng.begin() as conn:
-                    for t in ("verdict", "intervention_flag", "intervention_zone", "intervention"):
-                        conn.exec_driver_sql(f"DELETE FROM {t}")
-            import_layer(eng, NEIGHBORHOODS, as_="quarters", code_field="Neighborhood_ID", name_field="Name")
-            lower_threshold(monkeypatch, rows)
-            rejects = tmp_path / f"rejects-{rows}.csv"
-            report = import_interventions(eng, path, BOSTON_MAPPING, rejects_path=rejects)
-            counts = (report.read, report.inserted, report.rejected, report.outside_territory, report.flagged)
-            got.append((counts, contents(eng), rejects.read_text(encoding="utf-8-sig")))
-        finally:
-            eng.dispose()
-    return got
 
 
 def test_a_streamed_load_rejects_rows_as_the_row_path_does(db_url, tmp_path, monkeypatch):
