@@ -1,6 +1,10 @@
 """geova.store.bulk's vectorised column conversion (native_column on more than FEW_VALUES rows)
 must give exactly what its first, per-row version gave (kept below as the reference), value for
-value and type for type, on both backends: adversarial columns, and Hypothesis-drawn ones."""
+value and type for type, on both backends: adversarial columns, and Hypothesis-drawn ones.
+
+arrow_driver_column (the same values as Arrow arrays, for SQLite's staged inserts) is held to the
+same reference: its array must list back to those values, type for type, or refuse a column that
+mixes types (Arrow would make one type of them)."""
 
 from __future__ import annotations
 
@@ -12,7 +16,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from geova.store.bulk import FEW_VALUES, native_column
+from geova.store.bulk import FEW_VALUES, arrow_driver_column, native_column
 
 N = FEW_VALUES * 3
 
@@ -37,6 +41,29 @@ def same(conn, series: pd.Series) -> None:
     fast, ref = native_column(conn, series), reference(conn, series)
     assert len(series) > FEW_VALUES
     assert [(type(v), v) for v in fast] == [(type(v), v) for v in ref]
+    same_in_arrow(conn, series, ref)
+
+
+def same_in_arrow(conn, series: pd.Series, ref: list) -> None:
+    if len({type(v) for v in ref} - {type(None)}) > 1:
+        with pytest.raises(TypeError, match="mixes"):
+            arrow_driver_column(conn, series)
+        return
+    got = arrow_driver_column(conn, series).to_pylist()
+    assert [(type(v), v) for v in got] == [(type(v), v) for v in ref]
+
+
+@pytest.mark.parametrize("n", [1, FEW_VALUES, FEW_VALUES + 1])
+def test_short_columns_in_arrow_too(engine, n):
+    """At and below FEW_VALUES rows (the per-value path) too, and a column of gaps only."""
+    with engine.connect() as conn:
+        for series in (
+            pd.Series(pd.date_range("2015-01-01", periods=n, freq="h", tz="UTC")),
+            pd.Series([None] * n, dtype=object),
+            pd.Series(np.arange(n, dtype=np.int64)),
+            pd.Series([True] * n),
+        ):
+            same_in_arrow(conn, series, native_column(conn, series))
 
 
 def cycle(values: list, n: int = N) -> list:

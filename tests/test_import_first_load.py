@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import csv
 import hashlib
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -98,10 +99,25 @@ def contents(engine: Engine) -> dict[str, object]:
                 .join(iv, iv.c.id == ft.c.intervention_id)
                 .order_by(iv.c.source_id, ft.c.code)
             ).all(),
+            "storage_classes": storage_classes(conn),
             "queued": conn.execute(select(func.count()).select_from(VerdictStale.__table__)).scalar_one(),
             "current": verdicts.current(conn),
             "triggers": queue_triggers(conn),
         }
+
+
+def storage_classes(conn: Connection) -> object:
+    """SQLite: how many values of each storage class every column holds (Python reads 1, 1.0 and
+    True as equal; a first load that stored 1.0 where the row path stores 1 must not pass)."""
+    if conn.dialect.name != "sqlite":
+        return None
+    found = {}
+    for table in TABLES:
+        for column in [r[1] for r in conn.exec_driver_sql(f"PRAGMA table_info({table})")]:
+            found[table, column] = conn.exec_driver_sql(
+                f"SELECT typeof({column}), count(*) FROM {table} GROUP BY 1 ORDER BY 1"
+            ).all()
+    return found
 
 
 def queue_triggers(conn: Connection) -> list[tuple[str, bool]]:
@@ -120,6 +136,24 @@ def queue_triggers(conn: Connection) -> list[tuple[str, bool]]:
 
 
 @pytest.fixture
+def scratch(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """The temporary folder (SQLite's staging files go there: geova.store.staging), watched."""
+    folder = tmp_path / "scratch"
+    folder.mkdir()
+    monkeypatch.setattr(tempfile, "tempdir", str(folder))
+    return folder
+
+
+def nothing_staged_left(engine: Engine, scratch: Path) -> None:
+    """No staging file on disk, none attached to the pool's connection."""
+    assert list(scratch.iterdir()) == []
+    if engine.dialect.name == "sqlite":
+        with engine.connect() as conn:
+            attached = [r[1] for r in conn.exec_driver_sql("PRAGMA database_list")]
+            assert not [name for name in attached if name.startswith("geova_staged")]
+
+
+@pytest.fixture
 def quarters(engine: Engine) -> None:
     import_layer(engine, NEIGHBORHOODS, as_="quarters", code_field="Neighborhood_ID", name_field="Name")
 
@@ -129,7 +163,7 @@ def lower_threshold(monkeypatch: pytest.MonkeyPatch, rows: int) -> None:
     monkeypatch.setattr(verdicts, "DEFERRED_INDEX_ROWS", rows)
 
 
-def test_a_first_load_stores_what_the_row_path_stores(engine, quarters, tmp_path, monkeypatch):
+def test_a_first_load_stores_what_the_row_path_stores(engine, quarters, tmp_path, monkeypatch, scratch):
     with BOSTON_CSV.open(encoding="utf-8", newline="") as fh:
         ids = sorted(r["CASE_ENQUIRY_ID"] for r in csv.DictReader(fh))
     before = structure(engine)
@@ -140,6 +174,7 @@ def test_a_first_load_stores_what_the_row_path_stores(engine, quarters, tmp_path
     assert (report.read, report.inserted, report.rejected) == (len(ids), len(ids), 0)
     assert report.flagged == {"repeated_location": 198}  # as test_real_boston_graffiti_file says
     assert structure(engine) == before  # every index and key rebuilt as it was
+    nothing_staged_left(engine, scratch)
     first = contents(engine)
     assert [r[0] for r in first["requests"]] == ids
     assert first["verdicts"] > 0
@@ -336,7 +371,9 @@ def test_too_many_rejects_in_a_streamed_load_leave_the_store_as_it_was(
     assert report.rejected == len(bad) and report.inserted == report.read - len(bad)
 
 
-def test_a_streamed_load_failing_halfway_leaves_the_store_as_it_was(engine, quarters, tmp_path, monkeypatch):
+def test_a_streamed_load_failing_halfway_leaves_the_store_as_it_was(
+    engine, quarters, tmp_path, monkeypatch, scratch
+):
     """A failure while the COPY is open (the fourth part's placement here) rolls everything back."""
     before = structure(engine)
     monkeypatch.setattr(importing, "STREAM_PART_ROWS", 700)
@@ -356,6 +393,7 @@ def test_a_streamed_load_failing_halfway_leaves_the_store_as_it_was(engine, quar
     assert len(calls) == 4
     assert structure(engine) == before
     assert contents(engine)["requests"] == []
+    nothing_staged_left(engine, scratch)
 
 
 def test_a_streamed_load_of_rows_all_rejected_stores_nothing(engine, quarters, tmp_path, monkeypatch):

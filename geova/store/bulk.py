@@ -4,7 +4,8 @@ Hand-written on purpose. SQLAlchemy's executemany runs every bound value through
 (the UTC timestamp type, GeoAlchemy2's geometry binding): right for a form, but a third of the time
 of a million-row import. Here each column is converted once, vectorised, to what the database reads
 natively (COPY's binary rows on PostgreSQL, texts and numbers on SQLite), and rows go through the
-driver's bulk path inside the caller's transaction.
+driver's bulk path inside the caller's transaction. (A first load on SQLite goes further:
+geova.store.staging, from the Arrow columns :func:`arrow_driver_column` makes.)
 """
 
 from __future__ import annotations
@@ -58,6 +59,41 @@ def native_column(conn: Connection, series: pd.Series) -> list:
     if set(map(type, listed)) <= _DRIVER_TYPES:  # the common case: no numpy scalar to unwrap
         return listed
     return [v.item() if isinstance(v, np.generic) else v for v in listed]
+
+
+def arrow_driver_column(conn: Connection, series: pd.Series) -> Any:
+    """The values :func:`native_column` gives, as one Arrow array (SQLite's staged inserts,
+    geova.store.staging): taken from the column's own arrays where its type allows (instants as
+    the same UTC texts, booleans as 0 and 1, floats with NaN as null, integers, texts pandas holds
+    in Arrow), through native_column's Python objects otherwise. Either way the array lists back
+    to native_column's values, type for type (tests/test_bulk_native.py)."""
+    import pyarrow as pa
+
+    if len(series) > FEW_VALUES:
+        if isinstance(series.dtype, pd.DatetimeTZDtype):
+            micros = series.dt.tz_convert("UTC").to_numpy(dtype="datetime64[us]")
+            missing = series.isna().to_numpy()
+            text = _utc_text(micros, missing, conn.dialect.name == "sqlite")
+            if text is not None:
+                return pa.array(text, type=pa.string(), mask=missing)
+        elif series.dtype == bool:
+            return pa.array(series.to_numpy(dtype=np.int64) if conn.dialect.name == "sqlite" else series)
+        elif series.dtype == np.float64:
+            floats = series.to_numpy()
+            return pa.array(floats, type=pa.float64(), mask=np.isnan(floats))
+        elif series.dtype.kind in "iu" or isinstance(series.dtype, pd.Int64Dtype):
+            return pa.array(series, type=pa.int64(), from_pandas=True)
+        elif isinstance(series.dtype, pd.StringDtype | pd.ArrowDtype) and hasattr(
+            series.array, "__arrow_array__"
+        ):
+            values = pa.array(series.array)
+            if pa.types.is_string(values.type) or pa.types.is_large_string(values.type):
+                return values.cast(pa.string())
+    listed = native_column(conn, series)
+    kinds = set(map(type, listed)) - {type(None)}
+    if len(kinds) > 1:  # Arrow would make one type of them (1 and 2.5 as doubles): never silently
+        raise TypeError(f"column {series.name!r} mixes {sorted(k.__name__ for k in kinds)}: not staged")
+    return pa.array(listed, type=pa.null() if not kinds else None)
 
 
 # Values the driver takes as they are (checked by exact type: numpy's float64 subclasses float).
@@ -336,7 +372,7 @@ def insert_converted(
             points = (xs[a:b].tolist(), ys[a:b].tolist()) if xs is not None and ys is not None else ()
             return list(columns), list(zip(*columns.values(), *points, strict=True))
 
-        with _point_triggers_once(conn, table.name, geo and n >= DEFERRED_INDEX_ROWS):
+        with point_triggers_once(conn, table.name, geo and n >= DEFERRED_INDEX_ROWS):
             cur = raw.cursor()
             try:
                 for start, (names, part) in _ahead(batch_rows, n, batch):
@@ -368,7 +404,7 @@ def _ahead(make: Callable[[int, int], Any], n: int, batch: int) -> Iterator[tupl
 
 
 @contextmanager
-def _point_triggers_once(conn: Connection, table: str, many: bool) -> Iterator[None]:
+def point_triggers_once(conn: Connection, table: str, many: bool) -> Iterator[None]:
     """SpatiaLite: insert many rows without the two per-row triggers SpatiaLite puts on a geometry
     column that cannot matter for points made by ``MakePoint(?, ?, 4326)``, and do their work once.
 

@@ -38,6 +38,7 @@ from sqlalchemy.engine import ExceptionContext, make_url
 from geova.config import busy_timeout, database_url
 from geova.settings import load as load_settings
 from geova.store.busy import StoreBusy, busy_errors, is_busy_error
+from geova.store.staging import detach_staged
 
 __all__ = ["StoreBusy", "busy_errors", "is_busy_error", "make_engine", "write"]
 
@@ -111,6 +112,7 @@ def make_engine(url: str | None = None, *, timeout: float | None = None, **kwarg
         # BEGIN/COMMIT so that an import is one transaction.
         engine = create_engine(resolved, module=_sqlite_module(), connect_args=connect_args, **kwargs)
         event.listen(engine, "connect", partial(_on_sqlite_connect, busy_ms=round(seconds * 1000)))
+        event.listen(engine, "checkin", detach_staged)  # a first load's staging files (geova.store.staging)
         _take_over_transactions(engine)
     else:
         if parsed.get_backend_name() == "postgresql":

@@ -43,7 +43,8 @@ from geova.store.bulk import (
     update_rows,
 )
 from geova.store.schema import Intervention, InterventionFlag, InterventionZone, Quarter, Verdict, Zone
-from geova.store.verdicts import finish_loaded, start_loaded
+from geova.store.staging import staged_insert
+from geova.store.verdicts import LoadedVerdicts, finish_loaded, start_loaded
 
 T = TypeVar("T")
 CHUNK = 5000
@@ -272,8 +273,9 @@ def first_load(
     caller has locked (:func:`empty_and_locked`), the fast way.
 
     - The parts are consumed while they are stored: a generator may check and place the next
-      part of the file while the database stores the last (one COPY on PostgreSQL). Nothing here
-      uses the connection between two parts, since the COPY holds it.
+      part of the file while the database stores the last (one COPY on PostgreSQL; on SQLite, a
+      staging file written meanwhile and copied by one statement: geova.store.staging). Nothing
+      here uses the connection between two parts, since the COPY holds it.
     - Ids are drawn up front, so the rows are never read back for them.
     - Indexes, keys and the spatial index are built once after the rows
       (bulk.deferred_structures).
@@ -292,70 +294,68 @@ def first_load(
     kept: list[tuple[pd.DataFrame, np.ndarray, pd.DataFrame]] = []  # each part, its ids and zone links
     flagged: list[pd.DataFrame] = []
 
-    with ThreadPoolExecutor(1, thread_name_prefix="geova-verdicts") as pool:
-        loaded = start_loaded(conn, pool)
+    loaded: LoadedVerdicts | None = None
+    try:
+        with ThreadPoolExecutor(1, thread_name_prefix="geova-verdicts") as pool:
+            loaded = start_loaded(conn, pool)
 
-        def numbered() -> Iterator[tuple[pd.DataFrame, np.ndarray]]:
-            """Each part with its ids, its links, flags and verdicts set aside."""
-            nonlocal next_id
-            for part in parts:
-                frame = part.frame.copy()
-                for c in ("reported_at", "resolved_at", "due_at"):
-                    frame[c] = frame[c].dt.floor("us")
-                n = len(frame)
-                if next_id - base + n > most:
-                    raise ValueError(f"a first load of at most {most} rows was given more")
-                part_ids = np.arange(next_id, next_id + n, dtype=np.int64)
-                next_id += n
-                at = np.array([p for p, _z in part.zone_pairs], dtype=np.int64)
-                part_links = pd.DataFrame(
-                    {
-                        "intervention_id": part_ids[at],
-                        "zone_id": np.array([z for _p, z in part.zone_pairs], dtype=np.int64),
-                    }
-                )
-                kept.append((frame, part_ids, part_links))
-                flagged.append(_flag_rows(part_ids, part.flags, np.ones(n, dtype=bool)))
-                yield frame, part_ids
-
-        with (
-            suspended_triggers(conn, IV_TABLE, [QUEUE_TRIGGERS["intervention"]]),
-            deferred_structures(conn, IV_TABLE, True),
-        ):
-            if conn.dialect.name == "postgresql":
-                copy_frames(conn, IV_TABLE, _numbered_rows(numbered(), source, import_id), point=("x", "y"))
-            else:
-                for frame, part_ids in numbered():
-                    insert_converted(
-                        conn,
-                        IV_TABLE,
-                        len(frame),
-                        partial(_numbered_columns, conn, frame, part_ids, source, import_id),
-                        frame["x"].to_numpy(dtype=float),
-                        frame["y"].to_numpy(dtype=float),
+            def numbered() -> Iterator[tuple[pd.DataFrame, np.ndarray]]:
+                """Each part with its ids, its links, flags and verdicts set aside."""
+                nonlocal next_id
+                for part in parts:
+                    frame = part.frame.copy()
+                    for c in ("reported_at", "resolved_at", "due_at"):
+                        frame[c] = frame[c].dt.floor("us")
+                    n = len(frame)
+                    if next_id - base + n > most:
+                        raise ValueError(f"a first load of at most {most} rows was given more")
+                    part_ids = np.arange(next_id, next_id + n, dtype=np.int64)
+                    next_id += n
+                    at = np.array([p for p, _z in part.zone_pairs], dtype=np.int64)
+                    part_links = pd.DataFrame(
+                        {
+                            "intervention_id": part_ids[at],
+                            "zone_id": np.array([z for _p, z in part.zone_pairs], dtype=np.int64),
+                        }
                     )
-            # The verdicts are computed while the database builds the indexes (the Python side
-            # then only waits); computed as the parts came, they took the CPU the parts' checks
-            # and the COPY needed. The rows are shaped as load_records would read them back in
-            # the worker too (1.8 s of the caller's thread at a million requests).
-            for frame, part_ids, part_links in kept:
-                loaded.add(partial(_loaded_part, frame, part_ids, part_links, quarter_codes, zones))
-        _last_id(conn, next_id - 1)
-        all_links = pd.concat([k[2] for k in kept], ignore_index=True) if kept else pd.DataFrame()
-        all_flags = pd.concat(flagged, ignore_index=True) if flagged else pd.DataFrame()
-        # the request table was empty, so its zone links and flags (deleted with it) are too: they
-        # load without their keys as well, checked once at the end (the keys' per-row checks made
-        # the zone links' COPY 1.7 s of a million-request import)
-        # (even 40,000 flags took 1.3 s with their keys: each row's foreign key check locks the
-        # request's row, a write, where re-adding the key is one join)
-        with (
-            suspended_triggers(conn, Z_TABLE, [QUEUE_TRIGGERS["intervention_zone"]]),
-            deferred_structures(conn, Z_TABLE, not all_links.empty),
-        ):
-            _insert_pairs(conn, Z, all_links)
-        with deferred_structures(conn, F_TABLE, not all_flags.empty):
-            _insert_pairs(conn, F, all_flags)
-        finish_loaded(conn, loaded)
+                    kept.append((frame, part_ids, part_links))
+                    flagged.append(_flag_rows(part_ids, part.flags, np.ones(n, dtype=bool)))
+                    yield frame, part_ids
+
+            with (
+                suspended_triggers(conn, IV_TABLE, [QUEUE_TRIGGERS["intervention"]]),
+                deferred_structures(conn, IV_TABLE, True),
+            ):
+                rows = _numbered_rows(numbered(), source, import_id)
+                if conn.dialect.name == "postgresql":
+                    copy_frames(conn, IV_TABLE, rows, point=("x", "y"))
+                else:
+                    staged_insert(conn, IV_TABLE, rows, point=("x", "y"))
+                # The verdicts are computed while the database builds the indexes (the Python side
+                # then only waits); computed as the parts came, they took the CPU the parts' checks
+                # and the COPY needed. The rows are shaped as load_records would read them back in
+                # the worker too (1.8 s of the caller's thread at a million requests).
+                for frame, part_ids, part_links in kept:
+                    loaded.add(partial(_loaded_part, frame, part_ids, part_links, quarter_codes, zones))
+            _last_id(conn, next_id - 1)
+            all_links = pd.concat([k[2] for k in kept], ignore_index=True) if kept else pd.DataFrame()
+            all_flags = pd.concat(flagged, ignore_index=True) if flagged else pd.DataFrame()
+            # the request table was empty, so its zone links and flags (deleted with it) are too: they
+            # load without their keys as well, checked once at the end (the keys' per-row checks made
+            # the zone links' COPY 1.7 s of a million-request import)
+            # (even 40,000 flags took 1.3 s with their keys: each row's foreign key check locks the
+            # request's row, a write, where re-adding the key is one join)
+            with (
+                suspended_triggers(conn, Z_TABLE, [QUEUE_TRIGGERS["intervention_zone"]]),
+                deferred_structures(conn, Z_TABLE, not all_links.empty),
+            ):
+                _insert_pairs(conn, Z, all_links, staged=True)
+            with deferred_structures(conn, F_TABLE, not all_flags.empty):
+                _insert_pairs(conn, F, all_flags, staged=True)
+            finish_loaded(conn, loaded)
+    finally:
+        if loaded is not None:  # after the pool's worker is done with it
+            loaded.discard()
     refresh_statistics(conn, [IV_TABLE, V_TABLE, Z_TABLE, F_TABLE])
 
     def joined(arrays: list[np.ndarray], dtype: Any) -> np.ndarray:
@@ -372,13 +372,6 @@ def first_load(
     return FirstLoad(ids, xs, ys, repeated)
 
 
-def _numbered_columns(
-    conn: Connection, frame: pd.DataFrame, ids: np.ndarray, source: str, import_id: int, a: int, b: int
-) -> dict[str, list]:
-    """Rows ``a`` to ``b`` of a part with their ids, as insert_converted asks for them (SQLite)."""
-    return {"id": ids[a:b].tolist(), **_columns(conn, frame, np.arange(a, b), source, import_id)}
-
-
 def _loaded_part(
     frame: pd.DataFrame,
     ids: np.ndarray,
@@ -393,7 +386,7 @@ def _loaded_part(
 def _numbered_rows(
     parts: Iterator[tuple[pd.DataFrame, np.ndarray]], source: str, import_id: int
 ) -> Iterator[pd.DataFrame]:
-    """The stored columns of each part with its ids first, for copy_frames."""
+    """The stored columns of each part with its ids first, for copy_frames or staged_insert."""
     for frame, part_ids in parts:
         rows = _copied(frame, np.arange(len(frame)), source, import_id)
         rows.insert(0, "id", part_ids)
@@ -442,12 +435,17 @@ def _zones_loaded(links: pd.DataFrame, known: pd.DataFrame) -> pd.DataFrame:
     )
 
 
-def _insert_pairs(conn: Connection, table: Any, rows: pd.DataFrame) -> None:
-    """Rows of a link table (zones, flags): one COPY on PostgreSQL when there are many."""
+def _insert_pairs(conn: Connection, table: Any, rows: pd.DataFrame, staged: bool = False) -> None:
+    """Rows of a link table (zones, flags): one COPY on PostgreSQL when there are many; on SQLite,
+    for a first load (``staged``), one INSERT ... SELECT from a staging file (a million requests'
+    200,000 zone links took 1.2 s through SQLAlchemy's executemany)."""
     if rows.empty:
         return
     if conn.dialect.name == "postgresql" and len(rows) > FEW_VALUES:
         copy_frame(conn, table, rows)
+        return
+    if staged and len(rows) > FEW_VALUES:
+        staged_insert(conn, table, [rows])
         return
     records: list[dict[str, Any]] = [
         {str(k): (v.item() if isinstance(v, np.generic) else v) for k, v in r.items()}

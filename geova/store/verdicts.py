@@ -48,6 +48,7 @@ from geova.store.bulk import (
 from geova.store.records import RecordFilter, load_records
 from geova.store.referential import load_norms
 from geova.store.schema import Quarter, Verdict, VerdictLog, VerdictNorm, VerdictStale, Zone
+from geova.store.staging import Staging
 from geova.store.status import set_setting, settings
 
 log = logging.getLogger(__name__)
@@ -237,14 +238,31 @@ class LoadedVerdicts:
     wanted: dict[str, str]
     where: Territory
     pool: ThreadPoolExecutor
+    # SQLite: the worker also writes them to a staging file (geova.store.staging) as they come,
+    # while SQLite builds the requests' indexes on the other core; finish_loaded copies them
+    stage: Staging | None = None
     frames: list[Future[list[pd.DataFrame]]] = field(default_factory=list)
 
     def add(self, records_of: Callable[[], tuple[pd.DataFrame, pd.DataFrame]]) -> None:
         """Compute the verdicts of the requests (and their zones) ``records_of`` gives, shaped as
         load_records gives them; it is called in the worker. A request's verdicts depend on the
         request and its zones alone, so a load's parts may come one by one."""
-        norms, where = self.norms, self.where
-        self.frames.append(self.pool.submit(lambda: _fact_frames(norms, where, *records_of())))
+        norms, where, stage = self.norms, self.where, self.stage
+
+        def computed() -> list[pd.DataFrame]:
+            frames = _fact_frames(norms, where, *records_of())
+            if stage is None:
+                return frames
+            for frame in frames:
+                stage.add(frame)
+            return []
+
+        self.frames.append(self.pool.submit(computed))
+
+    def discard(self) -> None:
+        """Remove the staging file, if any (once stored, or when the load failed)."""
+        if self.stage is not None:
+            self.stage.discard()
 
 
 def start_loaded(conn: Connection, pool: ThreadPoolExecutor) -> LoadedVerdicts:
@@ -261,7 +279,9 @@ def start_loaded(conn: Connection, pool: ThreadPoolExecutor) -> LoadedVerdicts:
     if conn.dialect.name == "postgresql":
         conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": SETTLE_LOCK})
     where, norms, wanted, _stored = _plan(conn)
-    return LoadedVerdicts(norms, wanted, where, pool)
+    return LoadedVerdicts(
+        norms, wanted, where, pool, Staging(conn) if conn.dialect.name == "sqlite" else None
+    )
 
 
 def finish_loaded(conn: Connection, loaded: LoadedVerdicts) -> int:
@@ -269,12 +289,11 @@ def finish_loaded(conn: Connection, loaded: LoadedVerdicts) -> int:
     would; the next settle of the transaction bumps the version and tells replicas to reload.
     Returns the rows written."""
     frames = [frame for part in loaded.frames for frame in part.result()]
+    many = sum(map(len, frames)) + (loaded.stage.rows if loaded.stage else 0) >= DEFERRED_INDEX_ROWS
     empty = conn.execute(select(V.c.norm_code).limit(1)).first() is None
-    with deferred_structures(conn, V, empty and sum(map(len, frames)) >= DEFERRED_INDEX_ROWS):
-        if conn.dialect.name == "postgresql":
-            rows = copy_frames(conn, V, frames)  # every part's, norm by norm, in one COPY
-        else:
-            rows = sum(_insert_facts(conn, frame) for frame in frames)
+    with deferred_structures(conn, V, empty and many):
+        # every part's, norm by norm, in one COPY (PostgreSQL) or one INSERT ... SELECT (SQLite)
+        rows = copy_frames(conn, V, frames) if loaded.stage is None else loaded.stage.insert_into(conn, V)
     codes = [n.code for n in loaded.norms]
     conn.execute(delete(FINGERPRINTS).where(FINGERPRINTS.c.norm_code.in_(codes)))
     if codes:
