@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import tempfile
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -126,3 +127,13 @@ def boston_app(db_url: str, engine: Engine, tmp_path: Path, monkeypatch: pytest.
 
     fast_passwords(monkeypatch)
     yield from make_app(db_url, engine, tmp_path)
+
+
+@pytest.fixture
+def scratch(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """This test's own temporary folder (``tempfile``'s), watched: SQLite's staging files
+    (geova.store.staging) go there and must not outlive the transaction that wrote them."""
+    folder = tmp_path / "scratch"
+    folder.mkdir()
+    monkeypatch.setattr(tempfile, "tempdir", str(folder))
+    return folder

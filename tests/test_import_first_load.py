@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import csv
 import hashlib
-import tempfile
 from pathlib import Path
 
 import pytest
@@ -133,15 +132,6 @@ def queue_triggers(conn: Connection) -> list[tuple[str, bool]]:
             "AND substr(name, 1, 13) = 'verdict_stale' ORDER BY name"
         ).all()
     return [(str(n), bool(e)) for n, e in rows]
-
-
-@pytest.fixture
-def scratch(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    """The temporary folder (SQLite's staging files go there: geova.store.staging), watched."""
-    folder = tmp_path / "scratch"
-    folder.mkdir()
-    monkeypatch.setattr(tempfile, "tempdir", str(folder))
-    return folder
 
 
 def nothing_staged_left(engine: Engine, scratch: Path) -> None:

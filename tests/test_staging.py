@@ -9,7 +9,6 @@ transaction's connection: gone from disk, detached when the connection returns t
 from __future__ import annotations
 
 import shutil
-import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -24,15 +23,6 @@ from geova.store.schema import Intervention, Verdict
 
 IV, V = Intervention.__table__, Verdict.__table__
 N = 500
-
-
-@pytest.fixture
-def scratch(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    """The temporary folder the staging files go to, watched by the tests."""
-    folder = tmp_path / "tmp"
-    folder.mkdir()
-    monkeypatch.setattr(tempfile, "tempdir", str(folder))
-    return folder
 
 
 @pytest.fixture
