@@ -206,3 +206,15 @@ def test_no_frame_no_file(stores, scratch):
         assert staging.staged_insert(conn, IV, [request_frames()[0].iloc[:0]], point=("x", "y")) == 0
         assert [r[1] for r in conn.exec_driver_sql("PRAGMA database_list")] == ["main"]
     assert list(scratch.iterdir()) == []
+
+
+def test_a_staging_file_that_cannot_be_detached_closes_its_connection(stores, caplog):
+    """A connection that would keep a staging file attached is not handed out again."""
+    staged, _driver = stores
+    with staged.connect() as conn:
+        first = conn.connection.dbapi_connection
+        conn.connection.info[staging.ATTACHED_KEY] = ["geova_staged_never_attached"]
+    with staged.connect() as conn:
+        assert conn.connection.dbapi_connection is not first
+        assert conn.exec_driver_sql("SELECT count(*) FROM intervention").scalar_one() == 0
+    assert "could not detach a staging file" in caplog.text

@@ -21,6 +21,7 @@ connection goes back to the pool (:func:`detach_staged`, listened for by geova.s
 
 from __future__ import annotations
 
+import logging
 import shutil
 import tempfile
 import uuid
@@ -33,6 +34,8 @@ import pandas as pd
 from sqlalchemy import Connection, Table
 
 from geova.store.bulk import arrow_driver_column, insert_converted, native_column, point_triggers_once
+
+log = logging.getLogger(__name__)
 
 # connection_record.info key: the schemas this connection attached, detached at checkin
 ATTACHED_KEY = "geova_staged"
@@ -188,8 +191,12 @@ def detach_staged(dbapi_conn: Any, record: Any) -> None:
     schemas = record.info.pop(ATTACHED_KEY, None) if record is not None else None
     if not schemas or dbapi_conn is None:
         return
-    for schema in schemas:
-        dbapi_conn.execute(f"DETACH DATABASE {schema}")
+    try:
+        for schema in schemas:
+            dbapi_conn.execute(f"DETACH DATABASE {schema}")
+    except Exception as exc:  # e.g. a statement left open on it: the connection is not reused
+        log.warning("could not detach a staging file (%s): the connection is closed instead", exc)
+        record.invalidate(exc)
 
 
 def _quoted(name: str) -> str:
