@@ -111,15 +111,7 @@ def stored(engine: Engine, table: str, key: str) -> list[tuple]:
 
 def driver_path(conn, table, frames, point=None) -> None:
     for frame in frames:
-        names = [n for n in frame.columns if point is None or n not in point]
-        bulk.insert_converted(
-            conn,
-            table,
-            len(frame),
-            lambda a, b, f=frame, names=names: {n: bulk.native_column(conn, f[n].iloc[a:b]) for n in names},
-            None if point is None else frame["x"].to_numpy(),
-            None if point is None else frame["y"].to_numpy(),
-        )
+        bulk.insert_frame(conn, table, frame, point)
 
 
 def test_staged_rows_are_the_drivers_rows(stores, scratch):

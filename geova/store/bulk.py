@@ -387,6 +387,24 @@ def insert_converted(
         progress(n)
 
 
+def insert_frame(
+    conn: Connection, table: Table, frame: pd.DataFrame, point: tuple[str, str] | None = None
+) -> int:
+    """Insert a frame's rows (columns named as the table's) through :func:`insert_converted`, each
+    column converted by :func:`native_column` a batch at a time; ``point``: the frame's longitude
+    and latitude columns, stored as the table's ``geom``. Returns the rows inserted."""
+    names = [n for n in frame.columns if point is None or n not in point]
+    insert_converted(
+        conn,
+        table,
+        len(frame),
+        lambda a, b: {n: native_column(conn, frame[n].iloc[a:b]) for n in names},
+        None if point is None else frame[point[0]].to_numpy(dtype=float),
+        None if point is None else frame[point[1]].to_numpy(dtype=float),
+    )
+    return len(frame)
+
+
 def _ahead(make: Callable[[int, int], Any], n: int, batch: int) -> Iterator[tuple[int, Any]]:
     """(start, ``make(start, end)``) for each batch of ``n`` rows, the next batch made in a worker
     thread while the caller uses the current one."""

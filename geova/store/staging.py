@@ -33,7 +33,7 @@ from typing import Any
 import pandas as pd
 from sqlalchemy import Connection, Table
 
-from geova.store.bulk import arrow_driver_column, insert_converted, native_column, point_triggers_once
+from geova.store.bulk import arrow_driver_column, insert_frame, point_triggers_once
 
 log = logging.getLogger(__name__)
 
@@ -165,24 +165,8 @@ def staged_insert(
 def _inserted(
     conn: Connection, table: Table, frames: Iterable[pd.DataFrame], point: tuple[str, str] | None
 ) -> int:
-    """staged_insert's rows through the driver's executemany (bulk.insert_converted) instead."""
-    rows = 0
-    for frame in frames:
-        names = [n for n in frame.columns if point is None or n not in point]
-
-        def columns(a: int, b: int, frame: pd.DataFrame = frame, names: list = names) -> dict[str, list]:
-            return {n: native_column(conn, frame[n].iloc[a:b]) for n in names}
-
-        insert_converted(
-            conn,
-            table,
-            len(frame),
-            columns,
-            None if point is None else frame[point[0]].to_numpy(dtype=float),
-            None if point is None else frame[point[1]].to_numpy(dtype=float),
-        )
-        rows += len(frame)
-    return rows
+    """staged_insert's rows through the driver's executemany (bulk.insert_frame) instead."""
+    return sum(insert_frame(conn, table, frame, point) for frame in frames)
 
 
 def detach_staged(dbapi_conn: Any, record: Any) -> None:

@@ -42,8 +42,7 @@ from geova.store.bulk import (
     copy_frame,
     copy_frames,
     deferred_structures,
-    insert_converted,
-    native_column,
+    insert_frame,
 )
 from geova.store.records import RecordFilter, load_records
 from geova.store.referential import load_norms
@@ -332,12 +331,7 @@ def _insert_facts(conn: Connection, frame: pd.DataFrame) -> int:
     if conn.dialect.name == "postgresql" and len(frame) > FEW_REQUESTS:
         copy_frame(conn, V, frame)  # COPY pays off for many rows, not for one report
     else:
-        insert_converted(
-            conn,
-            V,
-            len(frame),
-            lambda a, b: {name: native_column(conn, frame[name].iloc[a:b]) for name in frame.columns},
-        )
+        insert_frame(conn, V, frame)
     return len(frame)
 
 
