@@ -16,7 +16,8 @@ import pytest
 from sqlalchemy import Connection, Engine, func, inspect, select
 
 from geova import importing
-from geova.importing import import_interventions, import_layer
+from geova.importing import import_interventions, import_layer, streamed
+from geova.io.errors import TooManyRejects
 from geova.store import interventions, verdicts
 from geova.store.schema import (
     ImportRun,
@@ -207,7 +208,7 @@ def both_ways(
     from geova.store.db import make_engine
 
     if part_rows is not None:
-        monkeypatch.setattr(importing, "STREAM_PART_ROWS", part_rows)
+        monkeypatch.setattr(streamed, "STREAM_PART_ROWS", part_rows)
     got: list[tuple] = []
     for rows in (1, 10**9):
         eng = make_engine(db_url)
@@ -307,7 +308,7 @@ def test_a_streamed_load_gives_back_the_ids_it_did_not_use(engine, quarters, tmp
     """Ids are drawn for every row read; the rejected rows' are given back, so the next request
     stored gets the id the database would have given it."""
     damaged, bad = damaged_copy(tmp_path / "damaged.csv")
-    monkeypatch.setattr(importing, "STREAM_PART_ROWS", 700)
+    monkeypatch.setattr(streamed, "STREAM_PART_ROWS", 700)
     lower_threshold(monkeypatch, 1)
     said: list[tuple[int, int]] = []
     report = import_interventions(
@@ -343,9 +344,9 @@ def test_too_many_rejects_in_a_streamed_load_leave_the_store_as_it_was(
     load is rolled back, indexes and keys included, and the rejects file still lists them."""
     damaged, bad = damaged_copy(tmp_path / "damaged.csv")
     before = structure(engine)
-    monkeypatch.setattr(importing, "STREAM_PART_ROWS", 700)
+    monkeypatch.setattr(streamed, "STREAM_PART_ROWS", 700)
     lower_threshold(monkeypatch, 1)
-    with pytest.raises(importing.TooManyRejects) as caught:
+    with pytest.raises(TooManyRejects) as caught:
         import_interventions(
             engine, damaged, BOSTON_MAPPING, rejects_path=tmp_path / "r.csv", max_rejects=len(bad) - 1
         )
@@ -366,9 +367,9 @@ def test_a_streamed_load_failing_halfway_leaves_the_store_as_it_was(
 ):
     """A failure while the COPY is open (the fourth part's placement here) rolls everything back."""
     before = structure(engine)
-    monkeypatch.setattr(importing, "STREAM_PART_ROWS", 700)
+    monkeypatch.setattr(streamed, "STREAM_PART_ROWS", 700)
     lower_threshold(monkeypatch, 1)
-    placed = importing._placed
+    placed = streamed.placed
     calls = []
 
     def fails_at_the_fourth(*args: object, **kw: object) -> object:
@@ -377,7 +378,7 @@ def test_a_streamed_load_failing_halfway_leaves_the_store_as_it_was(
             raise RuntimeError("out of memory")
         return placed(*args, **kw)  # type: ignore[arg-type]
 
-    monkeypatch.setattr(importing, "_placed", fails_at_the_fourth)
+    monkeypatch.setattr(streamed, "placed", fails_at_the_fourth)
     with pytest.raises(RuntimeError, match="out of memory"):
         import_interventions(engine, BOSTON_CSV, BOSTON_MAPPING, rejects_path=tmp_path / "r.csv")
     assert len(calls) == 4
@@ -398,7 +399,7 @@ def test_a_streamed_load_of_rows_all_rejected_stores_nothing(engine, quarters, t
         w.writeheader()
         w.writerows(rows)
     before = structure(engine)
-    monkeypatch.setattr(importing, "STREAM_PART_ROWS", 700)
+    monkeypatch.setattr(streamed, "STREAM_PART_ROWS", 700)
     lower_threshold(monkeypatch, 1)
     report = import_interventions(engine, bad, BOSTON_MAPPING, rejects_path=tmp_path / "r.csv")
     assert (report.read, report.inserted, report.rejected) == (len(rows), 0, len(rows))
@@ -410,7 +411,7 @@ def test_a_store_filled_meanwhile_is_imported_the_ordinary_way(engine, quarters,
     """The store was empty when the import looked, but another writer stored requests before the
     import's transaction locked the table: the file is imported the ordinary way."""
     lower_threshold(monkeypatch, 1)
-    monkeypatch.setattr(importing.interventions, "empty_and_locked", lambda conn: False)
+    monkeypatch.setattr(interventions, "empty_and_locked", lambda conn: False)
     report = import_interventions(engine, BOSTON_CSV, BOSTON_MAPPING, rejects_path=tmp_path / "r.csv")
     assert report.inserted == report.read == 4284
     assert contents(engine)["current"]
@@ -423,7 +424,7 @@ def test_a_failed_first_load_leaves_the_store_as_it_was(engine, quarters, tmp_pa
     def broken(*_args: object, **_kw: object) -> int:
         raise RuntimeError("the disk is full")
 
-    monkeypatch.setattr(importing.interventions, "flag_repeated_locations", broken)
+    monkeypatch.setattr(interventions, "flag_repeated_locations", broken)
     with pytest.raises(RuntimeError):
         import_interventions(engine, BOSTON_CSV, BOSTON_MAPPING, rejects_path=tmp_path / "r.csv")
 
