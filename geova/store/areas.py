@@ -178,7 +178,7 @@ def load_areas(conn: Connection) -> tuple[list[Area], list[Area]]:
 def territory_bounds(quarters: list[Area]) -> tuple[float, float, float, float] | None:
     if not quarters:
         return None
-    return tuple(shapely.total_bounds([q.geom for q in quarters]).tolist())  # type: ignore[return-value]
+    return tuple(shapely.total_bounds([q.geom for q in quarters]).tolist())
 
 
 def parent_codes(conn: Connection) -> dict[str, str]:

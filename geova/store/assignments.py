@@ -13,17 +13,17 @@ from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime
 from typing import Any, cast
 
-from sqlalchemy import Connection, Table, delete, insert, select, update
+from sqlalchemy import Connection, delete, insert, select, update
 
 from geova.store.edits import MAX_TEXT
 from geova.store.events import record_event
 from geova.store.referential import services
 from geova.store.schema import AccountService, Intervention, InterventionAssignee, User
 
-AS = cast(Table, AccountService.__table__)
-IA = cast(Table, InterventionAssignee.__table__)
-IV = cast(Table, Intervention.__table__)
-UT = cast(Table, User.__table__)
+AS = AccountService.__table__
+IA = InterventionAssignee.__table__
+IV = Intervention.__table__
+UT = User.__table__
 AGENT_ROLE = "service"
 ASSIGNED = "assigned"  # the event's kind
 

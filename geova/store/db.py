@@ -56,7 +56,7 @@ def is_sqlite(engine: Engine) -> bool:
 
 def _sqlite_module() -> Any:
     try:
-        from pysqlite3 import dbapi2  # type: ignore[import-not-found]
+        from pysqlite3 import dbapi2
     except ImportError:  # pragma: no cover - only on platforms without the wheel
         import sqlite3 as dbapi2
     return dbapi2

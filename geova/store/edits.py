@@ -12,13 +12,13 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta
-from typing import Any, cast
+from typing import Any
 
 import numpy as np
 import pandas as pd
 import shapely
 from geoalchemy2.shape import from_shape
-from sqlalchemy import Connection, Table, func, insert, select, update
+from sqlalchemy import Connection, func, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
 from geova.core.assign import assign_points
@@ -57,8 +57,8 @@ CLOCK_SKEW = timedelta(minutes=5)
 # committed that number, so a draw is lost at most once per concurrent writer.
 SOURCE_ID_DRAWS = 50
 
-IV = cast(Table, Intervention.__table__)
-EV = cast(Table, InterventionEvent.__table__)
+IV = Intervention.__table__
+EV = InterventionEvent.__table__
 
 
 class OutsideTerritory(ValueError):

@@ -5,13 +5,13 @@ request page, the API history, Open311's notes and FixMyStreet's updates read th
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any, cast
+from typing import Any
 
-from sqlalchemy import Connection, Table, insert
+from sqlalchemy import Connection, insert
 
 from geova.store.schema import InterventionEvent
 
-EV = cast(Table, InterventionEvent.__table__)
+EV = InterventionEvent.__table__
 
 
 def record_event(

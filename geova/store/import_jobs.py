@@ -8,14 +8,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any, cast
+from typing import Any
 
-from sqlalchemy import Connection, Engine, Table, insert, select, update
+from sqlalchemy import Connection, Engine, insert, select, update
 
 from geova.store.schema import ImportJob, ImportRun
 
-JOBS = cast(Table, ImportJob.__table__)
-RUNS = cast(Table, ImportRun.__table__)
+JOBS = ImportJob.__table__
+RUNS = ImportRun.__table__
 FINISHED = ("done", "failed", "skipped")
 PREVIEWING = ("preview", "previewing")  # a web upload's dry run: waiting to start, then running
 PREVIEWED = "previewed"  # the dry run's result is stored; the job waits for "Import" (or nothing)

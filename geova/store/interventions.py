@@ -49,12 +49,12 @@ from geova.store.verdicts import LoadedVerdicts, finish_loaded, start_loaded
 T = TypeVar("T")
 CHUNK = 5000
 IV = Intervention.__table__
-IV_TABLE: Table = Intervention.__table__  # type: ignore[assignment]  # declarative tables are Tables
+IV_TABLE: Table = Intervention.__table__
 F = InterventionFlag.__table__
 Z = InterventionZone.__table__
-Z_TABLE: Table = InterventionZone.__table__  # type: ignore[assignment]
-F_TABLE: Table = InterventionFlag.__table__  # type: ignore[assignment]
-V_TABLE: Table = Verdict.__table__  # type: ignore[assignment]
+Z_TABLE: Table = InterventionZone.__table__
+F_TABLE: Table = InterventionFlag.__table__
+V_TABLE: Table = Verdict.__table__
 # the triggers queueing inserted requests for their verdicts (migration 0006), which a first load
 # does without (see first_load)
 QUEUE_TRIGGERS = {"intervention": "verdict_stale_iv_insert", "intervention_zone": "verdict_stale_iz_insert"}

@@ -12,10 +12,10 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any, cast
+from typing import Any
 
 import pandas as pd
-from sqlalchemy import Connection, Table, func, insert, select, true, update
+from sqlalchemy import Connection, func, insert, select, true, update
 from sqlalchemy.exc import IntegrityError
 
 from geova.core.followups import STEPS, followups
@@ -28,12 +28,12 @@ from geova.store.routing import DEFAULT_TIMEZONE
 from geova.store.schema import Category, FollowUp, Intervention, MailOutbox, Quarter, Requester, Setting
 from geova.store.status import AS_OF
 
-MO = cast(Table, MailOutbox.__table__)
-R = cast(Table, Requester.__table__)
-IV = cast(Table, Intervention.__table__)
-CAT = cast(Table, Category.__table__)
-F = cast(Table, FollowUp.__table__)
-Q = cast(Table, Quarter.__table__)
+MO = MailOutbox.__table__
+R = Requester.__table__
+IV = Intervention.__table__
+CAT = Category.__table__
+F = FollowUp.__table__
+Q = Quarter.__table__
 PENDING, SENT, FAILED = "pending", "sent", "failed"
 STATES = (PENDING, SENT, FAILED)
 RETRY_BASE = timedelta(minutes=1)  # then 2, 4, 8... minutes

@@ -32,7 +32,7 @@ IV = Intervention.__table__
 TIME_COLUMNS = ("reported_at", "resolved_at", "due_at")
 
 
-def time_expr(conn: Connection, column):  # type: ignore[no-untyped-def]
+def time_expr(conn: Connection, column):
     if conn.dialect.name == "postgresql":
         return cast(extract("epoch", column), Float)
     return type_coerce(column, SAText)  # SQLite keeps "YYYY-MM-DD HH:MM:SS.ffffff" in UTC
@@ -106,7 +106,7 @@ def instant(ts: pd.Timestamp) -> datetime:
     return pd.Timestamp(ts).tz_convert("UTC").to_pydatetime()
 
 
-def filter_query(conn: Connection, query: Select, f: RecordFilter, q1, q2) -> Select:  # type: ignore[no-untyped-def]
+def filter_query(conn: Connection, query: Select, f: RecordFilter, q1, q2) -> Select:
     """``query`` (over interventions, outer-joined to quarters ``q1`` and sub-quarters ``q2``) restricted
     to what ``f`` selects, with bound parameters only."""
     if f.categories is not None:

@@ -10,9 +10,8 @@ from __future__ import annotations
 import json
 from dataclasses import asdict
 from datetime import date
-from typing import cast
 
-from sqlalchemy import Connection, Table, delete, select
+from sqlalchemy import Connection, delete, select
 
 from geova.core.indicators import derived_names
 from geova.core.lifecycle import mapping_with
@@ -43,7 +42,7 @@ STATUS_MAPPING = "status_mapping"  # a city file's entries (over the base's)
 BASE_STATUS_MAPPING = "base_status_mapping"
 
 
-def _upsert(conn: Connection, table, key: str, values: dict) -> bool:  # type: ignore[no-untyped-def]
+def _upsert(conn: Connection, table, key: str, values: dict) -> bool:
     """Insert or update one row by its code; True when inserted."""
     if conn.execute(select(table.c[key]).where(table.c[key] == values[key])).first():
         conn.execute(table.update().where(table.c[key] == values[key]).values(**values))
@@ -126,7 +125,7 @@ def _store_routing(conn: Connection, ref: Referential, base: bool) -> dict[str, 
             "position": position,
         }
         counts["services"] += _upsert(conn, Service.__table__, "code", values)
-    rt = cast(Table, RoutingRule.__table__)
+    rt = RoutingRule.__table__
     origin = BASE_ORIGIN if base else ref.origin or "city"
     conn.execute(delete(rt).where(rt.c.origin == origin))
     if ref.routes:
@@ -169,7 +168,7 @@ def services(conn: Connection) -> list[ServiceDef]:
 def routing(conn: Connection) -> tuple[list[RouteRule], str | None]:
     """(the routing rules, the default service)."""
     t = Service.__table__
-    rt = cast(Table, RoutingRule.__table__)
+    rt = RoutingRule.__table__
     # several files' rules: at equal specificity, a city's own files' first (the one loaded last
     # first), the referential's own last, each file's in its own order
     rows = list(conn.execute(select(rt).order_by(rt.c.id)).all())

@@ -10,19 +10,19 @@ request's mails and cancels those not yet sent, and leaves an internal event on 
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import Any, cast
+from typing import Any
 
-from sqlalchemy import Connection, Table, func, insert, select, update
+from sqlalchemy import Connection, func, insert, select, update
 
 from geova.core.lifecycle import is_open
 from geova.core.requesters import Contact
 from geova.store.events import record_event
 from geova.store.schema import Intervention, InterventionEvent, MailOutbox, Requester, Setting
 
-R = cast(Table, Requester.__table__)
-IV = cast(Table, Intervention.__table__)
-EV = cast(Table, InterventionEvent.__table__)
-MO = cast(Table, MailOutbox.__table__)
+R = Requester.__table__
+IV = Intervention.__table__
+EV = InterventionEvent.__table__
+MO = MailOutbox.__table__
 ERASED_KIND = "contact_erased"  # the internal event an erasure leaves (no note: nothing personal)
 RETENTION_SETTING = "requester_retention_days"
 DEFAULT_RETENTION_DAYS = 365

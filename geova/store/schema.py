@@ -8,6 +8,7 @@ on the intervention at write time so that evaluation never repeats a spatial joi
 from __future__ import annotations
 
 from datetime import date, datetime
+from typing import ClassVar
 
 from geoalchemy2 import Geometry
 from sqlalchemy import (
@@ -20,6 +21,7 @@ from sqlalchemy import (
     Integer,
     PrimaryKeyConstraint,
     String,
+    Table,
     Text,
     UniqueConstraint,
     text,
@@ -32,7 +34,11 @@ SRID = 4326
 
 
 class Base(DeclarativeBase):
-    pass
+    """Every model maps one table of its own (no joined or single-table inheritance), so its
+    ``__table__`` is a ``Table``: declared so, the store's Core statements over ``Model.__table__``
+    type-check without a cast (SQLAlchemy types it as the wider ``FromClause``)."""
+
+    __table__: ClassVar[Table]
 
 
 class Setting(Base):

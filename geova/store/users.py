@@ -27,7 +27,7 @@ class Account:
     session_version: int = 0
 
 
-def _account(row) -> Account:  # type: ignore[no-untyped-def]
+def _account(row) -> Account:
     return Account(row.id, row.username, row.role, row.quarter_code, row.active, row.session_version)
 
 

@@ -29,11 +29,11 @@ import time
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
-from typing import Any, cast
+from typing import Any
 
 import numpy as np
 import pandas as pd
-from sqlalchemy import Connection, Table, delete, func, inspect, literal, select, text
+from sqlalchemy import Connection, delete, func, inspect, literal, select, text
 
 from geova.core.evaluate import Territory, deadline_facts
 from geova.core.norms import Norm, NormKind
@@ -54,10 +54,10 @@ log = logging.getLogger(__name__)
 DATA_VERSION = "data_version"
 DEFAULT_TIMEZONE = "Europe/Paris"  # geova.config's default, read here without importing the app's config
 
-V = cast(Table, Verdict.__table__)
-STALE = cast(Table, VerdictStale.__table__)
-FINGERPRINTS = cast(Table, VerdictNorm.__table__)
-LOG = cast(Table, VerdictLog.__table__)
+V = Verdict.__table__
+STALE = VerdictStale.__table__
+FINGERPRINTS = VerdictNorm.__table__
+LOG = VerdictLog.__table__
 # A settle that recomputed more requests than this logs "reload everything" rather than each id
 LOGGED_REQUESTS = 20_000
 SETTLE_LOCK = 0x67656F76  # "geov": the advisory lock key of settle on PostgreSQL

@@ -97,7 +97,7 @@ def rate_bars(
     )
     for i, b in enumerate(bars):
         y = top + i * row + (row - bar_h) / 2
-        w = 0.0 if _missing(b.value) else max(min(float(b.value or 0), 1.0), 0.0) * plot_w  # type: ignore[arg-type]
+        w = 0.0 if _missing(b.value) else max(min(float(b.value or 0), 1.0), 0.0) * plot_w
         colour = rate_colour(b.value)
         tip = escape(b.tooltip)
         out.append(
