@@ -67,8 +67,9 @@ def _sqlite_module() -> Any:
 # than SQLite's 4 KiB: a first load of a million requests writes its 1.2 GB in eight times fewer
 # pages (the WAL's frames and their writes, the index builds' B-tree pages, the checkpoint at
 # commit): 24.5-25.1 s -> 20.2 s, alternated on one machine (bench/README.md, Session 15). 64 KiB was
-# no faster (20.6-21.9 s); every page at 1M was served as fast or faster; an empty store takes 5 MB
-# on disk instead of 0.9 MB. The staging file (geova.store.staging) keeps 4 KiB: 32 KiB made it slower.
+# no faster (20.6-21.9 s); every page at 1M was served as fast (within 7 ms either way); an empty
+# store takes 5 MB on disk instead of 0.9 MB. The staging file (geova.store.staging) keeps 4 KiB:
+# 32 KiB made it slower.
 NEW_STORE_PAGE_BYTES = 32 * 1024
 
 
