@@ -563,7 +563,8 @@ STEPS = [
     ("geova.importing.streamed", "write_rejects", "write_rejects (first load)", 1),
     ("geova.importing.interventions", "prepare_store", "prepare_store", 1),
     ("geova.store.areas", "load_areas", "load_areas", 1),
-    ("geova.importing.placing", "assign_points", "assign_points (STRtree)", 1),
+    ("geova.importing.streamed", "placed", "placed (a first load's parts: quarters, zones, services)", 1),
+    ("geova.importing.placing", "assign_points", "assign_points (STRtree)", 2),
     ("geova.importing.interventions", "journal_import", "journal_import (sha256 of file)", 1),
     ("geova.store.interventions", "upsert", "upsert", 1),
     ("geova.store.interventions", "_row_values", "_row_values (dicts, EWKT)", 2),  # before 890c5b7

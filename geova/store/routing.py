@@ -73,11 +73,13 @@ class Router:
         if not self.services:
             return values
         mapped = queue_mapper(self.services)
-        # each distinct value once, then a hashed look-up per row (a Python call per row of a
-        # million-row export cost seconds)
-        distinct = values.dropna().unique()
-        table = {v: mapped(v) if isinstance(v, str) else v for v in distinct}
-        return values.map(table).where(values.notna(), values)
+        # each distinct value once, then taken back to the rows by its number (a Python call per
+        # row of a million-row export cost seconds; Series.map with a dict 23-28 ms a part of
+        # 100,000 rows, this 10 ms)
+        numbers, distinct = pd.factorize(values, use_na_sentinel=True)
+        table = np.array([mapped(v) if isinstance(v, str) else v for v in distinct] + [None], dtype=object)
+        given = values.to_numpy(dtype=object)
+        return pd.Series(np.where(numbers >= 0, table[numbers], given), index=values.index, dtype=object)
 
     def route_rows(
         self,
@@ -93,35 +95,43 @@ class Router:
         for row, zone_id in zone_pairs:
             if zone_id in self.zone_info:
                 zones_of.setdefault(int(row), []).append(self.zone_info[zone_id])
-        # each distinct (category, quarter, sub-quarter, zones) once, then joined back to the rows
-        # (a call per row of a million-row export cost seconds)
+        # each distinct (category, quarter, sub-quarter, zones) routed once, then taken back to the
+        # rows by its number (a call per row of a million-row export cost seconds; drop_duplicates
+        # and a merge of the combinations back onto the rows, 75 ms a part of 100,000 rows, this 50)
         place_of: dict[tuple, int] = {}
         places = np.zeros(len(categories), dtype=np.int64)  # 0: in no zone
         for row, found in zones_of.items():
             places[row] = place_of.setdefault(tuple(sorted(found)), len(place_of) + 1)
         zones_by_place = {v: list(k) for k, v in place_of.items()}
-        rows = pd.DataFrame(
-            {
-                "category": np.asarray(categories, dtype=object),
-                "quarter": np.asarray(quarter_ids, dtype=np.int64),
-                "subquarter": np.asarray(subquarter_ids, dtype=np.int64),
-                "place": places,
-            }
+        category_numbers, category_names = pd.factorize(
+            np.asarray(categories, dtype=object), use_na_sentinel=False
         )
-        combos = rows.drop_duplicates().reset_index(drop=True)
+        number = np.zeros(len(category_numbers), dtype=np.int64)
+        for column in (
+            category_numbers,
+            np.asarray(quarter_ids, dtype=np.int64),
+            np.asarray(subquarter_ids, dtype=np.int64),
+            places,
+        ):
+            # each row's combination so far, numbered densely: the products stay below rows²
+            values, _distinct = pd.factorize(np.asarray(column, dtype=np.int64))
+            number, _combos = pd.factorize(number * (int(values.max(initial=0)) + 1) + values)
+        first = np.zeros(int(number.max(initial=-1)) + 1, dtype=np.int64)
+        first[number[::-1]] = np.arange(len(number))[::-1]  # each combination's first row
+        quarters, subquarters = np.asarray(quarter_ids), np.asarray(subquarter_ids)
         codes = self.quarter_codes
-        combos["service"] = [
+        services = np.empty(len(first), dtype=object)
+        services[:] = [
             route(
                 self.rules,
                 self.default,
-                str(cat),
-                [codes.get(int(qid)), codes.get(int(sqid))],
-                zones_by_place.get(int(place), []),
+                str(category_names[category_numbers[row]]),
+                [codes.get(int(quarters[row])), codes.get(int(subquarters[row]))],
+                zones_by_place.get(int(places[row]), []),
             )
-            for cat, qid, sqid, place in combos.itertuples(index=False, name=None)
+            for row in first
         ]
-        routed = rows.merge(combos, how="left", on=["category", "quarter", "subquarter", "place"])["service"]
-        return [None if v is None or v != v else str(v) for v in routed.tolist()]
+        return list(services[number])
 
 
 def router(conn: Connection) -> Router:
