@@ -27,7 +27,7 @@ from geova.core.import_checks import CheckWarning, Example
 from geova.core.model import Flag
 from geova.importing import check_layer_options, place_activities, referential_path
 from geova.io.activities import load_activity_mapping, to_activities
-from geova.io.errors import ImportFailure, Reject
+from geova.io.errors import Reject
 from geova.io.layers import read_layer
 from geova.io.mapping import SourceSection, load_mapping
 from geova.io.records import parse_datetimes, text_column, to_records
@@ -226,7 +226,7 @@ def check_before_reading(
     elif kind == "activities":
         load_activity_mapping(mapping_path or Path())
     else:
-        check_layer_options(path, layer_name or path.stem, zone_kind, parent_name)
+        check_layer_options(path, kind, layer_name or path.stem, zone_kind, parent_name)
 
 
 def preview_interventions(
@@ -404,10 +404,8 @@ def preview_layer(
     repair: bool = True,
 ) -> Preview:
     """The layer as ``importing.import_layer`` would read it: features, CRS, repairs, first rows."""
-    if as_ not in ("quarters", "zones"):
-        raise ImportFailure(str(path), f"--as must be 'quarters' or 'zones', not '{as_}'")
     name = layer_name or path.stem
-    check_layer_options(path, name, kind, parent_name)
+    check_layer_options(path, as_, name, kind, parent_name)
     data = read_layer(
         path,
         code_field=code_field,

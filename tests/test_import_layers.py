@@ -296,6 +296,22 @@ def test_shapefile_without_prj_is_refused_unless_the_crs_is_given(engine):
     assert again.unchanged == 80
 
 
+def test_a_layer_that_is_neither_quarters_nor_zones_is_refused_before_reading(engine, tmp_path):
+    """The import and its dry run refuse it alike, naming the file, and the file is not read."""
+    from geova.preview import preview_layer
+
+    missing = tmp_path / "streets.geojson"  # never read: no such file
+    for run in (
+        lambda: import_layer(engine, missing, **{**PARIS, "as_": "streets"}),
+        lambda: preview_layer(missing, **{**PARIS, "as_": "streets"}),
+    ):
+        with pytest.raises(ImportFailure) as failure:
+            run()
+        assert failure.value.file == str(missing)
+        assert "--as must be 'quarters' or 'zones', not 'streets'" in str(failure.value)
+    assert_nothing_stored(engine)
+
+
 def test_lambert93_geojson_without_crs_member_is_refused(engine):
     # GDAL reads a GeoJSON without "crs" as WGS84; metres are not degrees: refuse, do not guess
     with pytest.raises(ImportFailure) as failure:

@@ -21,8 +21,11 @@ from geova.store import areas, interventions
 from geova.store.db import write
 
 
-def check_layer_options(path: Path, name: str, kind: str | None, parent_name: str) -> None:
-    """Options that end up in the store, checked before anything is read."""
+def check_layer_options(path: Path, as_: str, name: str, kind: str | None, parent_name: str) -> None:
+    """A layer import's options, checked before anything is read: what the layer is, and the
+    options that end up in the store (the import and its dry run check them here alike)."""
+    if as_ not in ("quarters", "zones"):
+        raise ImportFailure(str(path), f"--as must be 'quarters' or 'zones', not '{as_}'")
     if len(name) > LAYER_NAME_MAX:
         raise ImportFailure(str(path), f"layer name longer than {LAYER_NAME_MAX} characters (give --name)")
     if kind is not None and not 0 < len(kind) <= ZONE_KIND_MAX:
@@ -53,11 +56,9 @@ def import_layer(
     layer_name: str | None = None,
     repair: bool = True,
 ) -> LayerReport:
-    if as_ not in ("quarters", "zones"):
-        raise ImportFailure(str(path), f"--as must be 'quarters' or 'zones', not '{as_}'")
     began = time.perf_counter()
     name = layer_name or path.stem
-    check_layer_options(path, name, kind, parent_name)
+    check_layer_options(path, as_, name, kind, parent_name)
     data = read_layer(
         path,
         code_field=code_field,
