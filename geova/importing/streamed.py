@@ -51,7 +51,7 @@ def first_load(engine: Engine, how: Load, table: SourceTable, report: Interventi
     stream = stream_records(table, mapping, path, part_rows=STREAM_PART_ROWS)
     report.read = stream.read
     started = datetime.now(UTC)
-    with refused_by_store(path), write(engine) as conn:
+    with refused_by_store(path), write(engine, bulk=True) as conn:
         if not interventions.empty_and_locked(conn):
             return False
         quarters, zones = opened(conn, mapping, how.mapping_path, report)

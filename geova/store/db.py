@@ -17,6 +17,7 @@ the driver's error becomes :class:`StoreBusy`, in one place (:func:`_busy_to_sto
 from __future__ import annotations
 
 import atexit
+import logging
 import os
 import weakref
 from collections.abc import Iterator
@@ -41,6 +42,8 @@ from geova.store.busy import StoreBusy, busy_errors, is_busy_error
 from geova.store.staging import detach_staged
 
 __all__ = ["StoreBusy", "busy_errors", "is_busy_error", "make_engine", "write"]
+
+log = logging.getLogger(__name__)
 
 # The execution option that marks a connection's transactions as writes (see write()).
 WRITE_OPTION = "geova_write"
@@ -141,7 +144,7 @@ def make_engine(url: str | None = None, *, timeout: float | None = None, **kwarg
 
 
 @contextmanager
-def write(engine: Engine) -> Iterator[Connection]:
+def write(engine: Engine, *, bulk: bool = False) -> Iterator[Connection]:
     """A write transaction, committed on success and rolled back on error, like ``engine.begin()``.
 
     Every write of geova goes through it: on SQLite it starts with ``BEGIN IMMEDIATE`` so that the
@@ -150,14 +153,72 @@ def write(engine: Engine) -> Iterator[Connection]:
 
     Before committing, the verdicts the write changed are recomputed in the same transaction
     (geova.store.verdicts.settle), and the store's data version moves on.
+
+    ``bulk``: a first load of a large file. On SQLite, when no other connection has the store open,
+    the transaction is journalled the rollback way (:func:`_rollback_journal`) and the store goes
+    back to its WAL after it, committed or not.
     """
     from geova.store.verdicts import settle  # imported late: it reads the store's other modules
 
     with engine.connect() as conn:
         conn.execution_options(**{WRITE_OPTION: True})
-        with conn.begin():
-            yield conn
-            settle(conn)
+        journalled = bulk and is_sqlite(engine) and _rollback_journal(conn)
+        try:
+            with conn.begin():
+                yield conn
+                settle(conn)
+        finally:
+            if journalled:
+                _back_to_wal(conn)
+
+
+def _rollback_journal(conn: Connection) -> bool:
+    """SQLite: leave the WAL for the next transaction, if no other connection has the store open.
+    Returns whether it did.
+
+    Why: in WAL mode every page a first load writes goes twice to disk, once into the WAL and once
+    more when the checkpoint at commit copies it into the file (2.6 s of a million-request load,
+    and a 1 GB WAL left on disk). With a rollback journal the new pages go straight into the file
+    and only the few pages that existed before are journalled; the transaction stays atomic and
+    durable (``synchronous = FULL`` meanwhile, SQLite's advice for that mode). A million requests:
+    31.1 s -> 23.4 s (bench/README.md, Session 16).
+
+    Only when alone, because SQLite can leave WAL mode only then (an error at once otherwise, the
+    busy timeout being set to 0 for the attempt): with the web app or another process reading the
+    store, the load keeps the WAL and readers go on as before. A process that opens the store
+    during such a load waits for it (up to its busy timeout, then StoreBusy), as under any
+    rollback-journal write."""
+    raw = conn.connection.driver_connection  # not conn.exec_driver_sql: that would begin a transaction
+    assert raw is not None
+    busy = int(raw.execute("PRAGMA busy_timeout").fetchone()[0])
+    raw.execute("PRAGMA busy_timeout = 0")
+    try:
+        mode = str(raw.execute("PRAGMA main.journal_mode = DELETE").fetchone()[0])
+    except Exception as exc:
+        if not is_busy_error(exc):
+            raise
+        return False  # another connection has the store open
+    finally:
+        raw.execute(f"PRAGMA busy_timeout = {busy}")
+    if mode.lower() != "delete":
+        return False
+    raw.execute("PRAGMA main.synchronous = FULL")
+    return True
+
+
+def _back_to_wal(conn: Connection) -> None:
+    """SQLite: the WAL again after a :func:`_rollback_journal` transaction, waiting up to the busy
+    timeout for a reader that opened the store meanwhile. If that runs out, the store stays in
+    rollback mode, which is still correct, until the next connection sets WAL (_on_sqlite_connect)."""
+    raw = conn.connection.driver_connection
+    assert raw is not None
+    raw.execute("PRAGMA main.synchronous = NORMAL")
+    try:
+        raw.execute("PRAGMA main.journal_mode = WAL")  # main: staging files may be attached
+    except Exception as exc:
+        if not is_busy_error(exc):
+            raise
+        log.warning("the store stays in rollback-journal mode until its next connection: %s", exc)
 
 
 def _busy_to_store_busy(context: ExceptionContext) -> None:
