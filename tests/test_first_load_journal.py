@@ -41,6 +41,21 @@ def sqlite(path: Path, sql: str) -> object:
         con.close()
 
 
+def left_as_it_was_with_its_wal(store: Path) -> None:
+    """No request, a sound file, the WAL on and no rollback journal left."""
+    assert sqlite(store, "SELECT count(*) FROM intervention") == 0
+    assert sqlite(store, "PRAGMA journal_mode") == "wal"
+    assert sqlite(store, "PRAGMA integrity_check") == "ok"
+    assert not Path(f"{store}-journal").exists()
+
+
+def loads_again(store: Path, tmp_path: Path) -> None:
+    engine = make_engine(f"sqlite:///{store}")
+    report = import_interventions(engine, BOSTON_CSV, BOSTON_MAPPING, rejects_path=tmp_path / "r.csv")
+    engine.dispose()
+    assert report.inserted == BOSTON_REQUESTS
+
+
 @pytest.fixture
 def store(tmp_path: Path) -> Path:
     """A new SQLite store with Boston's quarters, no request, and no connection left open."""
@@ -107,15 +122,8 @@ def test_a_failed_first_load_alone_leaves_the_store_as_it_was_with_its_wal(store
         )
     engine.dispose()
     assert modes_seen == ["delete"]
-    assert sqlite(store, "PRAGMA journal_mode") == "wal"
-    assert sqlite(store, "SELECT count(*) FROM intervention") == 0
-    assert sqlite(store, "PRAGMA integrity_check") == "ok"
-    assert not Path(f"{store}-journal").exists()
-    # and it loads afterwards
-    engine = make_engine(f"sqlite:///{store}")
-    report = import_interventions(engine, BOSTON_CSV, BOSTON_MAPPING, rejects_path=tmp_path / "r.csv")
-    engine.dispose()
-    assert report.inserted == BOSTON_REQUESTS
+    left_as_it_was_with_its_wal(store)
+    loads_again(store, tmp_path)
 
 
 KILLED_HALFWAY = textwrap.dedent(
@@ -163,10 +171,5 @@ def test_a_first_load_killed_halfway_is_undone_by_the_next_connection(store, tmp
         assert conn.exec_driver_sql("SELECT count(*) FROM intervention").scalar_one() == 0
         assert conn.exec_driver_sql("SELECT count(*) FROM quarter").scalar_one() == 26
     engine.dispose()
-    assert sqlite(store, "PRAGMA journal_mode") == "wal"
-    assert sqlite(store, "PRAGMA integrity_check") == "ok"
-    assert not Path(f"{store}-journal").exists()
-    engine = make_engine(f"sqlite:///{store}")
-    report = import_interventions(engine, BOSTON_CSV, BOSTON_MAPPING, rejects_path=tmp_path / "r.csv")
-    engine.dispose()
-    assert report.inserted == BOSTON_REQUESTS
+    left_as_it_was_with_its_wal(store)
+    loads_again(store, tmp_path)

@@ -542,18 +542,23 @@ def constraints(conn: Connection, table: Table) -> list[tuple[str, str]]:
 
 
 @contextmanager
-def deferred_structures(conn: Connection, table: Table, defer: bool) -> Iterator[None]:
+def deferred_structures(
+    conn: Connection, table: Table, defer: bool, rebuild_rtrees: bool = True
+) -> Iterator[None]:
     """Load a table without its secondary indexes, (PostgreSQL) keys and (SpatiaLite) spatial
     index, rebuilt once the
     rows are in: PostgreSQL's "Populating a Database" advice. Only for a table the caller knows
     is empty (``defer``); the drops are DDL inside the caller's transaction, so a failed load
-    rolls them back with it and the store is left as it was."""
+    rolls them back with it and the store is left as it was.
+
+    ``rebuild_rtrees=False``: SpatiaLite's R*Tree is left to the caller, who keeps it (empty, as the table
+    is) and fills it itself before the transaction ends (geova.store.rtrees)."""
     if not defer:
         yield
         return
     with _bulk_cache(conn):
         indexes, keys = secondary_indexes(conn, table), constraints(conn, table)
-        rtrees = spatial_indexes(conn, table)
+        rtrees = spatial_indexes(conn, table) if rebuild_rtrees else []
         for name, _sql in reversed(keys):
             conn.exec_driver_sql(f'ALTER TABLE {table.name} DROP CONSTRAINT "{name}"')
         for name, _sql in indexes:

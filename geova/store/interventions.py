@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from functools import partial
 from typing import Any, TypeVar
@@ -30,6 +30,7 @@ from geova.core.assign import Area, assign_points
 from geova.core.checks import COORD_DECIMALS, outside_extent, repeated_location_boxes
 from geova.core.model import Flag
 from geova.core.records import CANONICAL
+from geova.store import rtrees
 from geova.store.bulk import (
     DEFERRED_INDEX_ROWS,
     FEW_VALUES,
@@ -39,6 +40,7 @@ from geova.store.bulk import (
     insert_converted,
     native_column,
     refresh_statistics,
+    spatial_indexes,
     suspended_triggers,
     update_rows,
 )
@@ -58,6 +60,8 @@ V_TABLE: Table = Verdict.__table__
 # the triggers queueing inserted requests for their verdicts (migration 0006), which a first load
 # does without (see first_load)
 QUEUE_TRIGGERS = {"intervention": "verdict_stale_iv_insert", "intervention_zone": "verdict_stale_iz_insert"}
+# SpatiaLite's trigger adding each new request's point to the R*Tree, which a first load packs instead
+RTREE_TRIGGER = "gii_intervention_geom"
 
 # The columns an import writes: the canonical request without its point (stored as geometry), with
 # its placement and its content digest.
@@ -285,6 +289,10 @@ def first_load(
 
     The stored instants are the parts' to the microsecond, the stores' precision, so that both
     give the same verdicts."""
+
+    def joined(arrays: list[np.ndarray], dtype: Any) -> np.ndarray:
+        return np.concatenate(arrays) if arrays else np.zeros(0, dtype=dtype)
+
     base = next_id = _reserve_ids(conn, most)
     q, z = Quarter.__table__, Zone.__table__
     quarter_codes = dict(conn.execute(select(q.c.id, q.c.code)).all())
@@ -295,8 +303,18 @@ def first_load(
     flagged: list[pd.DataFrame] = []
 
     loaded: LoadedVerdicts | None = None
+    # SpatiaLite: the requests' R*Tree is packed from the points in memory (geova.store.rtrees)
+    # rather than filled by SpatiaLite one point at a time
+    node_size = (
+        rtrees.packable(conn, IV_TABLE.name, "geom") if "geom" in spatial_indexes(conn, IV_TABLE) else None
+    )
+    packs = node_size is not None
+    tree: Future[rtrees.Packed] | None = None
     try:
-        with ThreadPoolExecutor(1, thread_name_prefix="geova-verdicts") as pool:
+        with (
+            ThreadPoolExecutor(1, thread_name_prefix="geova-verdicts") as pool,
+            ThreadPoolExecutor(1, thread_name_prefix="geova-rtree") as packer,
+        ):
             loaded = start_loaded(conn, pool)
 
             def numbered() -> Iterator[tuple[pd.DataFrame, np.ndarray]]:
@@ -323,14 +341,21 @@ def first_load(
                     yield frame, part_ids
 
             with (
-                suspended_triggers(conn, IV_TABLE, [QUEUE_TRIGGERS["intervention"]]),
-                deferred_structures(conn, IV_TABLE, True),
+                suspended_triggers(
+                    conn, IV_TABLE, [QUEUE_TRIGGERS["intervention"], *([RTREE_TRIGGER] if packs else [])]
+                ),
+                deferred_structures(conn, IV_TABLE, True, rebuild_rtrees=not packs),
             ):
                 rows = _numbered_rows(numbered(), source, import_id)
                 if conn.dialect.name == "postgresql":
                     copy_frames(conn, IV_TABLE, rows, point=("x", "y"))
                 else:
                     staged_insert(conn, IV_TABLE, rows, point=("x", "y"))
+                ids = joined([k[1] for k in kept], np.int64)
+                xs = joined([k[0]["x"].to_numpy(dtype=float) for k in kept], float)
+                ys = joined([k[0]["y"].to_numpy(dtype=float) for k in kept], float)
+                if node_size is not None:  # packed while the database builds the indexes below
+                    tree = packer.submit(rtrees.packed, ids, xs, ys, node_size)
                 # The verdicts are computed while the database builds the indexes (the Python side
                 # then only waits); computed as the parts came, they took the CPU the parts' checks
                 # and the COPY needed. The rows are shaped as load_records would read them back in
@@ -338,6 +363,8 @@ def first_load(
                 for frame, part_ids, part_links in kept:
                     loaded.add(partial(_loaded_part, frame, part_ids, part_links, quarter_codes, zones))
             _last_id(conn, next_id - 1)
+            if packs:
+                rtrees.fill_packed(conn, IV_TABLE.name, "geom", _waited(tree))
             all_links = pd.concat([k[2] for k in kept], ignore_index=True) if kept else pd.DataFrame()
             all_flags = pd.concat(flagged, ignore_index=True) if flagged else pd.DataFrame()
             # the request table was empty, so its zone links and flags (deleted with it) are too: they
@@ -358,18 +385,22 @@ def first_load(
             loaded.discard()
     refresh_statistics(conn, [IV_TABLE, V_TABLE, Z_TABLE, F_TABLE])
 
-    def joined(arrays: list[np.ndarray], dtype: Any) -> np.ndarray:
-        return np.concatenate(arrays) if arrays else np.zeros(0, dtype=dtype)
-
-    ids = joined([k[1] for k in kept], np.int64)
-    xs = joined([k[0]["x"].to_numpy(dtype=float) for k in kept], float)
-    ys = joined([k[0]["y"].to_numpy(dtype=float) for k in kept], float)
-
     repeated = np.zeros(0, dtype=np.int64)
     if not all_flags.empty:
         at_spot = all_flags["code"] == Flag.REPEATED_LOCATION.value
         repeated = all_flags.loc[at_spot, "intervention_id"].to_numpy(dtype=np.int64)
     return FirstLoad(ids, xs, ys, repeated)
+
+
+def _waited(tree: Future[rtrees.Packed] | None) -> Callable[[], rtrees.Packed]:
+    """The packed tree, once the worker has it (none: the rows never reached the staging)."""
+
+    def result() -> rtrees.Packed:
+        if tree is None:
+            raise RuntimeError("no tree was packed")
+        return tree.result()
+
+    return result
 
 
 def _loaded_part(
