@@ -35,6 +35,14 @@ class Context:
             self._engine = make_engine(self.db)
         return self._engine
 
+    def close(self) -> None:
+        """Close the store's connections when the command ends: a command run in a longer-lived
+        process (tests, a script calling the CLI) leaves none open behind it, which would keep a
+        later first load in the WAL (geova.store.db.write's ``bulk``)."""
+        if self._engine is not None:
+            self._engine.dispose()
+            self._engine = None
+
 
 pass_ctx = click.make_pass_decorator(Context)
 EXIT_BUSY = 75  # EX_TEMPFAIL (sysexits.h): try again later
@@ -94,6 +102,7 @@ def cli(ctx: click.Context, db: str | None) -> None:
     except ValueError as exc:
         raise click.UsageError(str(exc)) from exc
     ctx.obj = Context(db)
+    ctx.call_on_close(ctx.obj.close)
 
 
 def _n(value: int) -> str:

@@ -97,6 +97,27 @@ def test_a_first_load_alone_uses_a_rollback_journal_and_leaves_the_wal_on(store,
     assert not Path(f"{store}-journal").exists()
 
 
+def test_the_command_line_s_first_load_is_alone_with_the_store(tmp_path, modes_seen):
+    """``geova import-layer`` then ``geova import-interventions`` into a new store, as a data officer
+    types them: the command's own earlier connections do not keep the load in the WAL."""
+    from click.testing import CliRunner
+
+    from geova.cli import cli
+
+    path = tmp_path / "city.sqlite"
+    url = f"sqlite:///{path}"
+    quarters = REPO / "layers" / "boston_neighborhoods.geojson"
+    for args in (
+        ["import-layer", quarters, "--as", "quarters", "--code-field", "Neighborhood_ID"],
+        ["import-interventions", BOSTON_CSV, "--mapping", BOSTON_MAPPING, "--rejects", tmp_path / "r.csv"],
+    ):
+        result = CliRunner().invoke(cli, ["--db", url, *map(str, args)], catch_exceptions=False)
+        assert result.exit_code == 0, result.output
+    assert modes_seen == ["delete"]
+    assert sqlite(path, "PRAGMA journal_mode") == "wal"
+    assert sqlite(path, "SELECT count(*) FROM intervention") == BOSTON_REQUESTS
+
+
 def test_a_first_load_beside_a_reader_keeps_the_wal_and_the_reader_reads_on(store, tmp_path, modes_seen):
     reader = dbapi2.connect(str(store), isolation_level=None)
     try:

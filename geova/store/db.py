@@ -197,7 +197,8 @@ def _rollback_journal(conn: Connection) -> bool:
     except Exception as exc:
         if not is_busy_error(exc):
             raise
-        return False  # another connection has the store open
+        log.info("another connection has the store open: the first load keeps the WAL")
+        return False
     finally:
         raw.execute(f"PRAGMA busy_timeout = {busy}")
     if mode.lower() != "delete":
