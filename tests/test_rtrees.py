@@ -45,8 +45,9 @@ coordinates = st.one_of(
 )
 def test_a_packed_tree_is_the_tree_sqlite_fills_for_the_same_points(tmp_path, points, boxes, edits):
     """rtreecheck passes, every entry is the one SQLite stores for the point (single precision,
-    rounded outward), every search answers the same, no node but the root is below SQLite's own
-    minimum fill, and the tree stays sound under SQLite's inserts and deletes afterwards."""
+    rounded outward), every search answers the same, every node but the root is at least half
+    full (SQLite's own minimum is a third), and the tree stays sound under SQLite's inserts and
+    deletes afterwards."""
     engine = make_engine(f"sqlite:///{tmp_path / 'trees.sqlite'}")
     try:
         with write(engine) as conn:
@@ -78,7 +79,7 @@ def test_a_packed_tree_is_the_tree_sqlite_fills_for_the_same_points(tmp_path, po
             capacity = (int(node_size) - 4) // 24
             nodes = conn.exec_driver_sql("SELECT nodeno, data FROM packed_node").all()
             counts = [(node, int.from_bytes(data[2:4], "big")) for node, data in nodes]
-            assert all(count >= capacity // 3 for node, count in counts if node != 1)
+            assert all(count >= capacity // 2 for node, count in counts if node != 1)
 
             # SQLite's own writes on the packed tree: deletes (nodes condensed) and inserts (splits)
             conn.exec_driver_sql(f"DELETE FROM packed WHERE pkid % 3 = 0 AND pkid < {7 * edits}")
@@ -121,6 +122,8 @@ def test_a_tree_of_three_levels(tmp_path):
             )
             root = "SELECT rtreedepth(data) FROM packed_node WHERE nodeno = 1"
             assert conn.exec_driver_sql(root).scalar_one() == 2
+            nodes = conn.exec_driver_sql("SELECT nodeno, data FROM packed_node WHERE nodeno > 1").all()
+            assert min(int.from_bytes(data[2:4], "big") for _n, data in nodes) >= 51 // 2
             assert check(conn, "packed") == "ok"
             assert (
                 conn.exec_driver_sql(ENTRIES.format("packed")).all()

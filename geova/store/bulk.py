@@ -551,8 +551,8 @@ def deferred_structures(
     is empty (``defer``); the drops are DDL inside the caller's transaction, so a failed load
     rolls them back with it and the store is left as it was.
 
-    ``rebuild_rtrees=False``: SpatiaLite's R*Tree is left to the caller, who keeps it (empty, as the table
-    is) and fills it itself before the transaction ends (geova.store.rtrees)."""
+    ``rebuild_rtrees=False``: SpatiaLite's R*Tree is left to the caller, who keeps it (empty, as
+    the table is) and fills it itself before the transaction ends (geova.store.rtrees)."""
     if not defer:
         yield
         return

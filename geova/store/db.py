@@ -181,7 +181,7 @@ def _rollback_journal(conn: Connection) -> bool:
     and a 1 GB WAL left on disk). With a rollback journal the new pages go straight into the file
     and only the few pages that existed before are journalled; the transaction stays atomic and
     durable (``synchronous = FULL`` meanwhile, SQLite's advice for that mode). A million requests:
-    31.1 s -> 23.4 s (bench/README.md, Session 16).
+    31.1 s -> 20.5 s, one run each (bench/README.md, Session 16).
 
     Only when alone, because SQLite can leave WAL mode only then (an error at once otherwise, the
     busy timeout being set to 0 for the attempt): with the web app or another process reading the

@@ -282,7 +282,8 @@ def first_load(
       here uses the connection between two parts, since the COPY holds it.
     - Ids are drawn up front, so the rows are never read back for them.
     - Indexes, keys and the spatial index are built once after the rows
-      (bulk.deferred_structures).
+      (bulk.deferred_structures); SpatiaLite's R*Tree is packed from the points in a worker
+      meanwhile (geova.store.rtrees).
     - The verdicts are computed from the parts in memory (verdicts.start_loaded, in a worker
       thread while the database builds the indexes) instead of queued by the triggers and read
       back at commit, which took a third of a million-row import.
@@ -363,8 +364,8 @@ def first_load(
                 for frame, part_ids, part_links in kept:
                     loaded.add(partial(_loaded_part, frame, part_ids, part_links, quarter_codes, zones))
             _last_id(conn, next_id - 1)
-            if packs:
-                rtrees.fill_packed(conn, IV_TABLE.name, "geom", _waited(tree))
+            if tree is not None:  # ready by now, or nearly
+                rtrees.fill_packed(conn, IV_TABLE.name, "geom", tree.result)
             all_links = pd.concat([k[2] for k in kept], ignore_index=True) if kept else pd.DataFrame()
             all_flags = pd.concat(flagged, ignore_index=True) if flagged else pd.DataFrame()
             # the request table was empty, so its zone links and flags (deleted with it) are too: they
@@ -390,17 +391,6 @@ def first_load(
         at_spot = all_flags["code"] == Flag.REPEATED_LOCATION.value
         repeated = all_flags.loc[at_spot, "intervention_id"].to_numpy(dtype=np.int64)
     return FirstLoad(ids, xs, ys, repeated)
-
-
-def _waited(tree: Future[rtrees.Packed] | None) -> Callable[[], rtrees.Packed]:
-    """The packed tree, once the worker has it (none: the rows never reached the staging)."""
-
-    def result() -> rtrees.Packed:
-        if tree is None:
-            raise RuntimeError("no tree was packed")
-        return tree.result()
-
-    return result
 
 
 def _loaded_part(

@@ -22,7 +22,7 @@ rows (``RecoverSpatialIndex``), for random point sets of every shape.
 
 Hand-written, as no library writes SQLite's R*Tree (SQLite has no bulk-load call for it, and
 SpatiaLite only fills it row by row). If the store's tree is not the plain 2-D one this module
-writes, or anything fails, SpatiaLite rebuilds it from the rows instead (``RecoverSpatialIndex``),
+writes (:func:`packable`), or packing or writing fails, SpatiaLite fills it from the rows instead,
 as every first load did before: slower, never wrong.
 """
 
@@ -45,8 +45,8 @@ log = logging.getLogger(__name__)
 DECLARATION = "rtree(pkid, xmin, xmax, ymin, ymax)"
 HEAD_BYTES = 4  # depth (root only) and cell count, 2 bytes each
 CELL = np.dtype([("id", ">i8"), ("box", ">f4", (4,))])  # 24 bytes: rtree.c's cell of 2 dimensions
-# rtree.c's rounding of a double to the single-precision bound below or above it
 SHADOWS = ("node", "rowid", "parent")  # the tables behind an R*Tree, as rtree.c names them
+# rtree.c's rounding of a double to the single-precision bound below or above it
 TOWARDS = 1.0 - 1.0 / 8388608.0
 AWAY = 1.0 + 1.0 / 8388608.0
 
@@ -169,8 +169,8 @@ def packed(ids: np.ndarray, xs: np.ndarray, ys: np.ndarray, node_size: int) -> P
 def _tiled(boxes: np.ndarray, capacity: int) -> tuple[np.ndarray, np.ndarray]:
     """Sort-Tile-Recursive on the boxes' centres: the order of the boxes, and where each node's
     run of at most ``capacity`` of them starts (the last entry is the end). Runs are cut as evenly
-    as possible within each vertical slice, so every node but a lone root is more than half full
-    (the R*Tree module's minimum is a third)."""
+    as possible within each vertical slice, so every node but the root is at least half full
+    (the R*Tree module's own minimum is a third; tests/test_rtrees.py checks the half)."""
     n = len(boxes)
     if n <= capacity:
         return np.arange(n), np.array([0, n], dtype=np.int64)
