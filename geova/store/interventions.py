@@ -309,8 +309,8 @@ def first_load(
     node_size = (
         rtrees.packable(conn, IV_TABLE.name, "geom") if "geom" in spatial_indexes(conn, IV_TABLE) else None
     )
-    packs = node_size is not None
     tree: Future[rtrees.Packed] | None = None
+    set_aside = [QUEUE_TRIGGERS["intervention"], *([RTREE_TRIGGER] if node_size is not None else [])]
     try:
         with (
             ThreadPoolExecutor(1, thread_name_prefix="geova-verdicts") as pool,
@@ -342,10 +342,8 @@ def first_load(
                     yield frame, part_ids
 
             with (
-                suspended_triggers(
-                    conn, IV_TABLE, [QUEUE_TRIGGERS["intervention"], *([RTREE_TRIGGER] if packs else [])]
-                ),
-                deferred_structures(conn, IV_TABLE, True, rebuild_rtrees=not packs),
+                suspended_triggers(conn, IV_TABLE, set_aside),
+                deferred_structures(conn, IV_TABLE, True, rebuild_rtrees=node_size is None),
             ):
                 rows = _numbered_rows(numbered(), source, import_id)
                 if conn.dialect.name == "postgresql":
